@@ -1,0 +1,1354 @@
+"""The machine: schema, clocks, the mutation queue and handler dispatch (Go machine.go).
+
+Mutations are synchronous and need no event loop: the first caller drains the queue, handlers run
+inline on that thread, and a mutation issued while a drain is running returns its queue tick.
+Waits (`when*`) are awaitables and need a running loop. A machine belongs to the thread that
+created it; see `Machine.threadsafe` for other threads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import threading
+import time
+import traceback
+from collections import deque
+from collections.abc import Callable, Coroutine, Iterable, Mapping
+from typing import Any
+
+from .clock import Time
+from .errors import (
+    DisposedError,
+    HandlerTimeoutError,
+    NestedEvalError,
+    SchemaError,
+    StateUnknownError,
+    WrongThreadError,
+)
+from .handlers import Event, HandlerBinding, binding_id, current_event
+from .log import ArgsMapper, LogEntry, LogLevel
+from .mutation import (
+    ARG_EXCEPTION,
+    CANCELED,
+    EXECUTED,
+    QUEUED,
+    AException,
+    Mutation,
+    MutationType,
+    MutSource,
+)
+from .relations import Resolver
+from .schema import (
+    EXCEPTION,
+    MACHINE_RESTORED,
+    START,
+    Schema,
+    SchemaLike,
+    State,
+    StatesArg,
+    parse_schema,
+)
+from .subscriptions import StateCtx, Subscriptions
+from .tracer import Tracer
+from .transition import Transition, new_id
+
+_ADD = MutationType.ADD
+_REMOVE = MutationType.REMOVE
+_SET = MutationType.SET
+_EXTERNAL = int(LogLevel.EXTERNAL)
+_CHANGES = int(LogLevel.CHANGES)
+_OPS = int(LogLevel.OPS)
+_DECISIONS = int(LogLevel.DECISIONS)
+_EVERYTHING = int(LogLevel.EVERYTHING)
+_get_ident = threading.get_ident
+_perf = time.perf_counter
+
+#: Called with every new machine at the end of its constructor; `amnode.telemetry` registers the
+#: `AMNODE_RECORD` recorder here (the machine package itself does no I/O).
+MACHINE_INIT_HOOKS: list[Callable[[Machine], None]] = []
+
+
+def _env_debug() -> bool:
+    return os.environ.get("AMNODE_DEBUG", "") not in ("", "0", "false")
+
+
+def _env_log_level() -> LogLevel:
+    raw = os.environ.get("AMNODE_LOG", "")
+    try:
+        return LogLevel(max(0, min(5, int(raw)))) if raw else LogLevel.NOTHING
+    except ValueError:
+        return LogLevel.NOTHING
+
+
+def _default_logger(level: int, line: str) -> None:
+    print(line, file=sys.stderr)
+
+
+class Machine:
+    """A clock-based state machine (Go am.Machine); see docs/machine.md."""
+
+    def __init__(
+        self,
+        schema: SchemaLike,
+        id: str | None = None,
+        parent: Machine | str | None = None,
+        tags: Iterable[str] = (),
+        handlers: object | None = None,
+        tracers: Iterable[Tracer] = (),
+        log_level: LogLevel | int | None = None,
+        handler_timeout: float | None = 0.1,
+        queue_limit: int = 1000,
+        *,
+        handler_deadline: float | None = 10.0,
+        handler_backoff: float = 3.0,
+        panic_to_exception: bool = True,
+        log_stack_trace: bool = True,
+        args_mapper: ArgsMapper | None = None,
+        logger: Callable[[int, str], None] | None = None,
+        detect_eval: bool = False,
+        eval_timeout: float = 1.0,
+    ) -> None:
+        self.id: str = id or new_id()
+        if isinstance(parent, Machine):
+            self.parent_id: str = parent.id
+        else:
+            self.parent_id = parent or ""
+        self.tags: list[str] = list(dict.fromkeys(tags))
+        debug = _env_debug()
+        #: handlers running longer are treated as timed out (None or AMNODE_DEBUG=1: never)
+        self.handler_timeout = None if debug else handler_timeout
+        #: handlers running longer also clear the queue and start the backoff
+        self.handler_deadline = None if debug else handler_deadline
+        self.handler_backoff = handler_backoff
+        self.queue_limit = queue_limit
+        self.panic_to_exception = panic_to_exception
+        self.log_stack_trace = log_stack_trace
+        self.args_mapper: ArgsMapper | None = args_mapper
+        self.logger: Callable[[int, str], None] = logger or _default_logger
+        #: prefix log lines with the first 5 characters of the id
+        self.log_id = True
+        self.detect_eval = detect_eval or os.environ.get("AMNODE_DETECT_EVAL", "") == "1"
+        self.eval_timeout = eval_timeout
+        self._lvl = int(_env_log_level() if log_level is None else log_level)
+        #: last error passed to add_err*/caught from a handler (Go Err())
+        self.err: BaseException | None = None
+        #: handler and eval timeouts, newest last (Go ErrInternal, buffer of 10)
+        self.err_internal: deque[BaseException] = deque(maxlen=10)
+        #: set by `import_data` (Go MachineTick)
+        self.machine_tick = 0
+
+        self._thread_id = _get_ident()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        try:
+            self._loop = asyncio.get_running_loop()
+        except RuntimeError:
+            pass
+
+        parsed, schema_errors = parse_schema(schema)
+        self._exception_auto = EXCEPTION not in parsed
+        if self._exception_auto:
+            parsed[EXCEPTION] = State(multi=True)
+        self._schema: Schema = parsed
+        self._names: list[str] = sorted(parsed)
+        self._index: dict[str, int] = {}
+        #: the one clock of this machine, shared with subscriptions (fixes Go §12 #8)
+        self._clock: dict[str, int] = dict.fromkeys(self._names, 0)
+        self._active: list[str] = []
+        self._active_set: set[str] = set()
+        self._auto_states: list[str] = []
+        self._verified = False
+        self._groups: dict[str, list[int]] = {}
+        self._groups_order: list[str] = []
+
+        self._resolver = Resolver(self)
+        self._subs = Subscriptions(self)
+        self._machine_ctx = StateCtx("", 0)
+
+        self._queue: deque[Mutation] = deque()
+        self._queue_tick = 1
+        self._ticks_pending = 0
+        self._processing = False
+        self._tx: Transition | None = None
+        self._log_buffer: list[LogEntry] = []
+
+        self._bindings: list[HandlerBinding] = []
+        self._bindings_count = 0
+        self._binding_num = 0
+        self._handler_index: dict[str, list[tuple[HandlerBinding, Callable[..., Any], bool, str]]]
+        self._handler_index = {}
+        self._pair_handlers: set[str] = set()
+
+        self._tracers: list[Tracer] = []
+        self._collect_steps = False
+        self._collect_check_steps = False
+
+        self._disposing = False
+        self._disposed = False
+        self._dispose_pending = False
+        self._on_dispose: list[Callable[[str], None]] = []
+        self._on_change: list[Callable[[Machine, Time, Time], None]] = []
+        self._on_error: Callable[[Machine, BaseException], None] | None = None
+        self._last_deadline: float | None = None
+        self._breakpoints: list[tuple[list[str], list[str], bool]] = []
+        #: called when a breakpoint matches (Go's "set your IDE breakpoint here")
+        self.breakpoint_hook: Callable[[Machine, list[str], list[str]], None] | None = None
+
+        self._reindex()
+        self._resolver.new_schema()
+
+        for tracer in tracers:
+            self._tracers.append(tracer)
+        self._update_tracer_flags()
+        if isinstance(parent, Machine):
+            for tracer in list(parent._tracers):
+                tracer.new_submachine(parent, self)
+        for tracer in list(self._tracers):
+            tracer.machine_init(self)
+        for hook in list(MACHINE_INIT_HOOKS):
+            hook(self)
+        if handlers is not None:
+            self.bind_handlers(handlers)
+        if schema_errors:
+            self.add_err(SchemaError("; ".join(schema_errors)))
+
+    # ------------------------------------------------------------------ schema and order
+
+    def _reindex(self) -> None:
+        self._index = {name: i for i, name in enumerate(self._names)}
+        self._auto_states = [n for n in self._names if self._schema[n].auto]
+
+    @property
+    def schema(self) -> Schema:
+        """A deep copy of the parsed schema (Go Schema())."""
+        return {k: v.clone() for k, v in self._schema.items()}
+
+    @property
+    def state_names(self) -> list[str]:
+        """States in the machine's order (sorted until `verify_states`)."""
+        return list(self._names)
+
+    @property
+    def states_verified(self) -> bool:
+        """True once `verify_states` fixed the order."""
+        return self._verified
+
+    @property
+    def schema_version(self) -> int:
+        """Number of states; grows with `set_schema` (Go SchemaVer)."""
+        return len(self._names)
+
+    def has(self, states: StatesArg) -> bool:
+        """True if every state is defined (Go Has)."""
+        if isinstance(states, str):
+            return states in self._clock
+        return all(s in self._clock for s in states)
+
+    def index(self, state: str) -> int:
+        """Position of a state in `state_names`, -1 when unknown (Go Index1)."""
+        return self._index.get(state, -1)
+
+    def verify_states(self, names: Iterable[str]) -> None:
+        """Fix the state order to `names` (Go VerifyStates); every state must be listed.
+
+        An auto-added `Exception` may be left out; it is appended.
+        """
+        names = list(dict.fromkeys(names))  # Go checks before dedupe (§1.4 quirk); we don't
+        unknown = [n for n in names if n not in self._schema]
+        if unknown:
+            raise StateUnknownError("; ".join(
+                f"state {n} not defined in schema for {self.id}" for n in unknown))
+        if self._exception_auto and EXCEPTION not in names:
+            names.append(EXCEPTION)
+        missing = [n for n in self._names if n not in names]
+        if missing:
+            raise StateUnknownError(
+                f"trying to verify less states than registered for {self.id}; missing: "
+                + " ".join(missing))
+        self._names = names
+        self._verified = True
+        self._reindex()
+        self._resolver.new_schema()
+        for tracer in list(self._tracers):
+            tracer.verify_states(self)
+
+    def set_schema(self, schema: SchemaLike, names: Iterable[str]) -> None:
+        """Replace the schema with a larger one and fix its order (Go SetSchema)."""
+        if self._tx is not None:
+            raise SchemaError("schema error: cannot change the schema during a transition")
+        names = list(names)
+        parsed, errors = parse_schema(schema)
+        if EXCEPTION not in parsed:
+            parsed[EXCEPTION] = State(multi=True)
+            if EXCEPTION not in names:
+                names.append(EXCEPTION)
+        if len(parsed) <= len(self._schema):
+            raise SchemaError("schema error: new schema too short")
+        if len(names) != len(parsed):
+            raise SchemaError("schema error: names and schema differ in length")
+        unknown = [n for n in names if n not in parsed]
+        if unknown:
+            raise StateUnknownError(f"state {' '.join(unknown)} not defined in schema for {self.id}")
+        old = self._schema
+        self._schema = parsed
+        for n in parsed:
+            self._clock.setdefault(n, 0)
+        self._names = list(dict.fromkeys(names))
+        self._verified = True
+        self._reindex()
+        self._resolver.new_schema()
+        for b in self._bindings:
+            b.scan(self._names)
+        self._rebuild_handler_index()
+        for tracer in list(self._tracers):
+            tracer.schema_change(self, old)
+        for tracer in list(self._tracers):
+            tracer.verify_states(self)
+        if errors:
+            self.add_err(SchemaError("; ".join(errors)))
+
+    def set_groups(self, groups: Mapping[str, Iterable[str]], order: Iterable[str] | None = None
+                   ) -> None:
+        """Name groups of states (Go SetGroupsString); stored as indexes into `state_names`."""
+        out: dict[str, list[int]] = {}
+        for name, states in groups.items():
+            out[name] = [self._index[s] for s in self._parse(list(states))]
+        self._groups = out
+        self._groups_order = list(order) if order is not None else list(out)
+
+    def groups(self) -> tuple[dict[str, list[int]], list[str]]:
+        """The groups and their order (Go Groups)."""
+        return {k: list(v) for k, v in self._groups.items()}, list(self._groups_order)
+
+    def _parse(self, states: StatesArg) -> list[str]:
+        """Validate names, dedupe keeping order; raise on unknown ones (Go mustParseStates)."""
+        clock = self._clock
+        if isinstance(states, str):
+            if states in clock:
+                return [states]
+            states = [states]
+        else:
+            states = list(dict.fromkeys(states))
+            if all(s in clock for s in states):
+                return states
+        unknown = [s for s in states if s not in clock]
+        raise StateUnknownError("; ".join(
+            f"state {s} not defined in schema for {self.id}" for s in unknown))
+
+    def parse_states(self, states: StatesArg) -> list[str]:
+        """Known states of `states`, deduped, in the given order (Go ParseStates, ordered)."""
+        names = [states] if isinstance(states, str) else states
+        return [s for s in dict.fromkeys(names) if s in self._clock]
+
+    # ------------------------------------------------------------------ threads
+
+    def _wrong_thread(self) -> WrongThreadError:
+        return WrongThreadError(
+            f"machine {self.id} belongs to thread {self._thread_id}; mutate it from that thread "
+            f"or through machine.threadsafe (called from thread {_get_ident()})")
+
+    def bind_thread(self) -> None:
+        """Make the calling thread (and its running loop, if any) the owner of this machine."""
+        if self._processing:
+            raise self._wrong_thread()
+        self._thread_id = _get_ident()
+        try:
+            self._loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self._loop = None
+
+    @property
+    def threadsafe(self) -> Any:
+        """A proxy whose mutations are safe from any thread (scheduled on the owner's loop)."""
+        from .threadsafe import ThreadsafeMachine
+
+        return ThreadsafeMachine(self)
+
+    # ------------------------------------------------------------------ mutations
+
+    def add(self, states: StatesArg, args: dict[str, Any] | None = None, *,
+            event: Event | None = None) -> int:
+        """Activate states (Go Add). Returns EXECUTED, CANCELED or a queue tick (>= 2)."""
+        names = self._parse(states)
+        if self._thread_id != _get_ident():
+            raise self._wrong_thread()
+        if self._disposing or (self._last_deadline is not None and self.backoff):
+            return CANCELED
+        if len(self._queue) >= self.queue_limit and (EXCEPTION not in names
+                                                     or EXCEPTION in self._active_set):
+            return CANCELED
+        return self._run(_ADD, names, args, event)
+
+    add1 = add
+
+    def remove(self, states: StatesArg, args: dict[str, Any] | None = None, *,
+               event: Event | None = None) -> int:
+        """Deactivate states (Go Remove). Returns EXECUTED, CANCELED or a queue tick."""
+        names = self._parse(states)
+        if self._thread_id != _get_ident():
+            raise self._wrong_thread()
+        if self._disposing or (self._last_deadline is not None and self.backoff):
+            return CANCELED
+        if len(self._queue) >= self.queue_limit and (EXCEPTION not in names
+                                                     or EXCEPTION not in self._active_set):
+            return CANCELED
+        active = self._active_set
+        if self._tx is not None and not self._queue and not any(s in active for s in names):
+            return EXECUTED
+        return self._run(_REMOVE, names, args, event)
+
+    remove1 = remove
+
+    def set(self, states: StatesArg, args: dict[str, Any] | None = None, *,
+            event: Event | None = None) -> int:
+        """Make exactly these states active, relations permitting (Go Set)."""
+        names = self._parse(states)
+        if self._thread_id != _get_ident():
+            raise self._wrong_thread()
+        if self._disposing or len(self._queue) >= self.queue_limit:
+            return CANCELED
+        return self._run(_SET, names, args, event)
+
+    def toggle(self, states: StatesArg, args: dict[str, Any] | None = None, *,
+               event: Event | None = None) -> int:
+        """Remove the states if all are active, else add them (Go Toggle)."""
+        names = self._parse(states)
+        if self._disposing:
+            return CANCELED
+        if all(s in self._active_set for s in names):
+            return self.remove(names, args, event=event)
+        return self.add(names, args, event=event)
+
+    toggle1 = toggle
+
+    def add_err(self, err: BaseException | None, args: dict[str, Any] | None = None, *,
+                event: Event | None = None) -> int:
+        """Activate `Exception` with `err` in its args (Go AddErr)."""
+        return self.add_err_state(EXCEPTION, err, args, event=event)
+
+    def add_err_state(self, state: str, err: BaseException | None,
+                      args: dict[str, Any] | None = None, *, event: Event | None = None) -> int:
+        """Activate an error state and `Exception` (Go AddErrState)."""
+        names = self._parse(state)
+        if self._thread_id != _get_ident():
+            raise self._wrong_thread()
+        if (self._disposing or (self._last_deadline is not None and self.backoff)
+                or len(self._queue) >= self.queue_limit or err is None
+                or isinstance(err, asyncio.CancelledError)):
+            return CANCELED
+        self.err = err
+        trace = ""
+        if self.log_stack_trace and err.__traceback__ is not None:
+            trace = "".join(traceback.format_exception(err))
+        if self._on_error is not None:
+            self._on_error(self, err)
+        merged = dict(args) if args else {}
+        merged[ARG_EXCEPTION] = AException(err=err, trace=trace)
+        if names[0] != EXCEPTION:
+            names.append(EXCEPTION)
+        return self._run(_ADD, names, merged, event)
+
+    def can_add(self, states: StatesArg, args: dict[str, Any] | None = None) -> int:
+        """Would adding be accepted? Runs negotiation, applies nothing (Go CanAdd)."""
+        return self._check(_ADD, states, args)
+
+    def can_remove(self, states: StatesArg, args: dict[str, Any] | None = None) -> int:
+        """Would removing be accepted? Runs negotiation, applies nothing (Go CanRemove)."""
+        return self._check(_REMOVE, states, args)
+
+    def _check(self, mtype: MutationType, states: StatesArg, args: dict[str, Any] | None) -> int:
+        names = self._parse(states)
+        if self._thread_id != _get_ident():
+            raise self._wrong_thread()
+        if self._disposing or (self._last_deadline is not None and self.backoff):
+            return CANCELED
+        return self._prepend(Mutation(mtype, names, args, is_check=True, source=self._source(None)))
+
+    def eval(self, fn: Callable[[], Any], source: str, timeout: float | None = None) -> bool:
+        """Run `fn` on the machine's queue, between transitions (Go Eval).
+
+        From another thread it blocks until the owner ran it (up to `timeout`, default
+        `eval_timeout`). From a handler it cannot wait for itself: it returns False (and, with
+        `detect_eval`, adds NestedEvalError) instead of deadlocking like Go.
+        """
+        if not source:
+            raise ValueError("eval needs a non-empty source")
+        if self._disposing:
+            return False
+        if self._thread_id != _get_ident():
+            fut = self.threadsafe.eval(fn, source)
+            try:
+                return bool(fut.result(self.eval_timeout if timeout is None else timeout))
+            except TimeoutError:
+                fut.cancel()
+                self.err_internal.append(TimeoutError(f"eval timeout: {source}"))
+                return False
+        if self._processing:
+            self._log(_OPS, "[eval] nested eval from %s skipped", source)
+            if self.detect_eval:
+                self.add_err(NestedEvalError(f"nested eval: {source}"))
+            return False
+        if self._lvl >= _OPS:
+            self._log(_OPS, "[eval] %s", source)
+        mut = Mutation(MutationType.EVAL, [], None)
+        mut.eval_fn = fn
+        mut.eval_source = source
+        self._prepend(mut)
+        return True
+
+    # --- queue internals ---
+
+    def _source(self, event: Event | None) -> MutSource | None:
+        ev = event if event is not None else current_event.get()
+        if ev is None:
+            return None
+        return MutSource(ev.machine.id, ev.transition.id, sum(ev.transition.time_before))
+
+    def _run(self, mtype: MutationType, names: list[str], args: dict[str, Any] | None,
+             event: Event | None) -> int:
+        """Queue a mutation and drain the queue unless a drain is already running."""
+        qt = self._queue_mutation(mtype, names, args, event)
+        if qt == 0:
+            return EXECUTED
+        res = self._process_queue()
+        return qt if res == QUEUED else res
+
+    def _queue_mutation(self, mtype: MutationType, names: list[str],
+                        args: dict[str, Any] | None, event: Event | None) -> int:
+        queue = self._queue
+        if not args and queue:
+            last = queue[-1]
+            schema = self._schema
+            if (last.type == mtype and not last.args and not last.is_check
+                    and last.called == names and not any(schema[s].multi for s in names)):
+                # a duplicate of the mutation right before it; dropping it is a no-op. Go also
+                # drops it when counter-mutations sit in between, losing them (§12 #2)
+                if self._lvl >= _OPS:
+                    self._log(_OPS, "[queue:skipped] Duplicate detected for [%s] %s", mtype,
+                              " ".join(names))
+                return 0
+        mut = Mutation(mtype, names, args, source=self._source(event))
+        queue.append(mut)
+        self._ticks_pending += 1
+        mut.queue_tick = self._queue_tick + self._ticks_pending
+        mut.queue_tick_now = self._queue_tick
+        mut.queue_len = len(queue)
+        if self._lvl >= _OPS:
+            self._log(_OPS, "[queue:%s] %s%s", mtype, " ".join(names),
+                      mut.log_args(self.args_mapper))
+        for tracer in self._tracers:
+            tracer.mutation_queued(self, mut)
+        if self._breakpoints and mtype in (_ADD, _REMOVE):
+            self._breakpoint(names if mtype == _ADD else [], names if mtype == _REMOVE else [])
+        return mut.queue_tick
+
+    def _prepend(self, mut: Mutation) -> int:
+        """Put a mutation at the queue's front, without a queue tick (Go PrependMut)."""
+        self._queue.appendleft(mut)
+        if mut.type != MutationType.EVAL:
+            if self._lvl >= _OPS:
+                self._log(_OPS, "[prepend:%s] %s%s", mut.type, " ".join(mut.called),
+                          mut.log_args(self.args_mapper))
+            for tracer in self._tracers:
+                tracer.mutation_queued(self, mut)
+        return self._process_queue()
+
+    def _process_queue(self) -> int:
+        """Drain the queue on this thread; QUEUED if a drain is already running (Go processQueue)."""
+        queue = self._queue
+        if not queue or self._disposing:
+            return CANCELED
+        if self._processing:
+            if self._lvl >= _OPS:
+                n = len(queue)
+                self._log(_OPS, "[postpone] queue running (%d %s)", n, "item" if n == 1 else "items")
+            return QUEUED
+        self._processing = True
+        first: int | None = None
+        subs = self._subs
+        try:
+            while queue:
+                if self._disposing:
+                    break
+                mut = queue.popleft()
+                if mut.queue_tick:
+                    self._ticks_pending -= 1
+                    self._queue_tick += 1
+                if mut.eval_fn is not None:
+                    self._run_eval(mut)
+                    continue
+                t = Transition(self, mut)
+                res = t.emit()
+                if first is None:
+                    first = res
+                if t.accepted and not mut.is_check and (
+                        subs.when_active or subs.when_inactive or subs.when_time
+                        or subs.when_query):
+                    subs.process(t)
+                if subs.when_queue:
+                    subs.process_queue_tick(self._queue_tick)
+        finally:
+            self._tx = None
+            self._processing = False
+        for tracer in self._tracers:
+            tracer.queue_end(self)
+        if subs.when_queue_ends:
+            subs.queue_ended()
+        if self._dispose_pending:
+            self._finish_dispose()
+        return CANCELED if first is None else first
+
+    def _run_eval(self, mut: Mutation) -> None:
+        assert mut.eval_fn is not None
+        try:
+            mut.eval_fn()
+        except Exception as err:
+            if not self.panic_to_exception:
+                raise
+            self._log(_OPS, "[eval] %s failed: %r", mut.eval_source, err)
+            self.add_err(err)
+        if self._lvl >= _OPS:
+            self._log(_OPS, "[eval:end] %s", mut.eval_source)
+
+    def _breakpoint(self, added: list[str], removed: list[str]) -> None:
+        for bp_added, bp_removed, strict in self._breakpoints:
+            if added and bp_added != added:
+                continue
+            if removed and bp_removed != removed:
+                continue
+            if strict and ((bp_added and self.is_active(bp_added))
+                           or (bp_removed and self.is_inactive(bp_removed))):
+                continue
+            self._log(_CHANGES, "[breakpoint] Machine.breakpoint")
+            if self.breakpoint_hook is not None:
+                self.breakpoint_hook(self, added, removed)
+            return
+
+    def add_breakpoint(self, added: StatesArg | None = None, removed: StatesArg | None = None,
+                       strict: bool = False) -> None:
+        """Log (and call `breakpoint_hook`) when exactly these states get queued (Go AddBreakpoint)."""
+        a = self._parse(added) if added else []
+        r = self._parse(removed) if removed else []
+        self._breakpoints.append((a, r, strict))
+
+    # ------------------------------------------------------------------ handlers
+
+    def bind_handlers(self, obj: object, id: str | None = None,
+                      state_prefix: str | None = None) -> str:
+        """Bind an object's handler methods; returns the binding id (Go HandlersBind)."""
+        if obj is None or isinstance(obj, (str, bytes, int, float, bool, dict, list, tuple)):
+            raise TypeError(f"handlers must be an object with handler methods, got {obj!r}")
+        bid = binding_id(id, obj)
+        if any(b.id == bid for b in self._bindings):
+            bid = f"{bid}-{self._binding_num}"
+        binding = HandlerBinding(obj, bid, self._binding_num, state_prefix or "")
+        binding.scan(self._names)
+        self._binding_num += 1
+        first = self._bindings_count == 0 and self._binding_num == 1
+        self._bindings.append(binding)
+        self._bindings_count = len(self._bindings)
+        self._rebuild_handler_index()
+        self._log(_OPS, "[handlers] bind %d:%s", binding.num, bid)
+        if first and EXCEPTION in self._active_set and self.err is not None:
+            self.add_err(self.err)
+        return bid
+
+    def detach_handlers(self, id: str) -> None:
+        """Unbind handlers by binding id (Go HandlersDetach)."""
+        for b in self._bindings:
+            if b.id == id:
+                self._bindings.remove(b)
+                self._bindings_count = len(self._bindings)
+                self._rebuild_handler_index()
+                return
+        raise KeyError(f"handlers not bound: {id}")
+
+    def handlers(self) -> list[str]:
+        """Ids of bound handler objects, in bind order."""
+        return [b.id for b in self._bindings]
+
+    def _rebuild_handler_index(self) -> None:
+        index: dict[str, list[tuple[HandlerBinding, Callable[..., Any], bool, str]]] = {}
+        pairs: set[str] = set()
+        for b in self._bindings:
+            for name, (fn, is_async, attr) in b.methods.items():
+                index.setdefault(name, []).append((b, fn, is_async, attr))
+            pairs |= b.pairs
+        self._handler_index = index
+        self._pair_handlers = pairs
+
+    def _handle(self, t: Transition, name: str, state: str, is_final: bool,
+                is_self: bool) -> tuple[int, bool, float]:
+        """Call `name` on every binding that has it; (result, ran, seconds) (Go handle)."""
+        if self._disposing:
+            return CANCELED, False, 0.0
+        lvl = self._lvl
+        if lvl >= _EVERYTHING:
+            for b in self._bindings:
+                if name.startswith(b.prefix):
+                    self._log(_EVERYTHING, "[handle:%s] %s", b.id, name[len(b.prefix):])
+        entries = self._handler_index.get(name)
+        if not entries:
+            return EXECUTED, False, 0.0
+        args = t.mutation.args
+        tracers = self._tracers
+        timeout = self.handler_timeout
+        total = 0.0
+        for binding, fn, is_async, attr in entries:
+            if self._disposing:
+                return CANCELED, True, total
+            ev = Event(name, self, t, args)
+            if lvl >= _OPS:
+                self._log(_OPS, "[handler:%d] %s", binding.num, attr)
+            for tracer in tracers:
+                tracer.handler_start(t, binding.id, attr)
+            token = current_event.set(ev)
+            t0 = _perf()
+            try:
+                ret = fn(ev)
+                if is_async:
+                    self._fork_handler(ret, state, name)
+                    ret = None
+            except Exception as exc:
+                total += _perf() - t0
+                current_event.reset(token)
+                for tracer in tracers:
+                    tracer.handler_end(t, binding.id, attr)
+                if not self.panic_to_exception:
+                    raise
+                self._recover_to_err(t, name, exc)
+                if not is_final and lvl >= _OPS:
+                    self._log(_OPS, "[cancel] (%s) by %s", " ".join(t.targets), name)
+                return CANCELED, True, total
+            dt = _perf() - t0
+            total += dt
+            current_event.reset(token)
+            for tracer in tracers:
+                tracer.handler_end(t, binding.id, attr)
+            if timeout is not None and dt > timeout:
+                self._handler_timeout(t, ev, attr, binding.id, dt)
+                if not is_final and lvl >= _OPS:
+                    self._log(_OPS, "[cancel] (%s) by %s", " ".join(t.targets), name)
+                return CANCELED, True, total
+            if ret is False and not is_final:
+                if lvl >= _OPS:
+                    self._log(_OPS, "[cancel%s] (%s) by %s", ":self" if is_self else "",
+                              " ".join(t.targets), name)
+                return CANCELED, True, total
+        return EXECUTED, True, total
+
+    def _handler_timeout(self, t: Transition, ev: Event, method: str, bid: str,
+                         seconds: float) -> None:
+        """A handler overran `handler_timeout`: cancel like Go, and past the deadline back off."""
+        self._log(_OPS, "[cancel] (%s) by timeout", " ".join(t.targets))
+        self._log(_DECISIONS, "[handler:timeout]: %s from %s", method, bid)
+        err = HandlerTimeoutError(f"handler timeout: {method} from {bid} ({seconds:.3f}s)")
+        self.err_internal.append(err)
+        deadline = self.handler_deadline
+        if deadline is None or seconds <= deadline:
+            return
+        self._log(_EVERYTHING, "[handler:deadline] %s from %s", ev.name, bid)
+        self._queue.clear()
+        self._ticks_pending = 0
+        self.add_err(err, {ARG_EXCEPTION: AException(
+            err=err, handler=ev.name, called_states=list(t.mutation.called),
+            states_before=list(t.states_before), target_states=list(t.targets), tx_id=t.id)},
+            event=ev)
+        self._last_deadline = time.monotonic()
+
+    def _fork_handler(self, coro: Coroutine[Any, Any, Any], state: str, name: str) -> None:
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            coro.close()
+            raise RuntimeError(f"async handler {name} needs a running asyncio event loop") from None
+        self.fork(coro, None if state == "Any" else state)
+
+    def fork(self, coro: Coroutine[Any, Any, Any], state: str | None = None) -> asyncio.Task[Any]:
+        """Run `coro` as a task cancelled when `state`'s tick changes (or on dispose).
+
+        An exception raised by the task (other than cancellation) is added with `add_err`.
+        """
+        loop = asyncio.get_running_loop()
+        ctx = self._subs.state_ctx(state) if state else self._machine_ctx
+        task = loop.create_task(coro)
+        if ctx.cancelled:
+            task.cancel()
+            return task
+        ctx._tasks.add(task)
+
+        def done(task: asyncio.Task[Any]) -> None:
+            ctx._tasks.discard(task)
+            if task.cancelled() or self._disposing:
+                return
+            exc = task.exception()
+            if exc is not None and isinstance(exc, Exception):
+                self._log(_OPS, "[fork] %s failed: %r", state or "machine", exc)
+                if self._thread_id == _get_ident():
+                    self.add_err(exc)
+
+        task.add_done_callback(done)
+        return task
+
+    def _recover_to_err(self, t: Transition, name: str, exc: Exception) -> None:
+        """A handler raised: cancel the transition and prepend Exception (Go recoverToErr)."""
+        if self._disposing:
+            return
+        self.err = exc
+        t.accepted = False
+        trace = "".join(traceback.format_exception(exc)) if self.log_stack_trace else ""
+        if EXCEPTION in t.mutation.called:
+            # never nest exception handling (Go kills its handler loop here, §12 #6)
+            self._log(_CHANGES, "[error] %s raised %r while handling Exception", name, exc)
+            return
+        self._log(_OPS, "[recover] handling panic...")
+        self._log(_CHANGES, "[error:%s] %s (%s %s)\n%s", t.mutation.type,
+                  " ".join(t.mutation.called), name, exc, trace)
+        self._log(_OPS, "[cancel] (%s) by recover", " ".join(t.targets))
+        mut = Mutation(_ADD, [EXCEPTION], {ARG_EXCEPTION: AException(
+            err=exc, trace=trace, handler=name, called_states=list(t.mutation.called),
+            states_before=list(t.states_before), target_states=list(t.targets), tx_id=t.id)},
+            source=MutSource(self.id, t.id, sum(t.time_before)))
+        self._prepend(mut)
+
+    def _recover_final_phase(self, t: Transition) -> None:
+        """Roll back enters whose `State` handler did not complete (Go recoverFinalPhase).
+
+        Unlike Go, exited states stay exited, enters after a failed `End` are rolled back too,
+        and Multi states are not re-ticked by the rollback (§12 #11).
+        """
+        finals = t.exits + t.enters
+        n_exits = len(t.exits)
+        pos = -1
+        for i, s in enumerate(finals):
+            if s == t._latest_to and (i >= n_exits) == t._latest_enter:
+                pos = i
+                break
+        if pos < 0:
+            return
+        drop = {s for s in finals[max(pos, n_exits):]}
+        target = [s for s in self._active if s not in drop]
+        self._log(_OPS, "[recover] partial final states as (%s)", " ".join(target))
+        self._set_active_states([], target, t.mutation.is_auto)
+
+    def _set_active_states(self, called: list[str], targets: list[str], is_auto: bool) -> None:
+        """Apply targets and tick the clocks (Go setActiveStates)."""
+        if self._disposing:
+            return
+        prev = self._active_set
+        clock = self._clock
+        schema = self._schema
+        new: list[str] = []
+        multi: list[str] = []
+        for s in targets:
+            if s not in prev:
+                clock[s] += 1
+                new.append(s)
+            elif called and s in called and schema[s].multi:
+                clock[s] += 2
+                multi.append(s)
+        tset = set(targets)
+        removed = [s for s in self._active if s not in tset]
+        for s in removed:
+            clock[s] += 1
+        self._active = list(targets)
+        self._active_set = tset
+        if self._lvl >= _CHANGES:
+            msg = ""
+            changed = new + multi
+            if changed:
+                msg += " +" + " +".join(changed)
+            if removed:
+                msg += " -" + " -".join(removed)
+            if self._lvl > _DECISIONS:
+                same = [s for s in targets if s in prev]
+                if same:
+                    msg += " " + " ".join(same)
+            if msg:
+                t = self._tx
+                args = t.mutation.log_args(self.args_mapper) if t is not None else ""
+                self._log(_CHANGES, "[%s]%s%s", "auto_" if is_auto else "state", msg, args)
+
+    # ------------------------------------------------------------------ tracers and hooks
+
+    def bind_tracer(self, tracer: Tracer) -> None:
+        """Add a tracer (Go TracerBind)."""
+        if not isinstance(tracer, Tracer):
+            raise TypeError(f"tracers must subclass amnode.Tracer, got {type(tracer).__name__}")
+        self._tracers.append(tracer)
+        self._update_tracer_flags()
+        self._log(_OPS, "[tracers] bind %s", tracer.tracer_id)
+
+    def detach_tracer(self, tracer: Tracer) -> None:
+        """Remove a tracer (Go TracerDetach)."""
+        try:
+            self._tracers.remove(tracer)
+        except ValueError:
+            raise KeyError(f"tracer not bound: {tracer.tracer_id}") from None
+        self._update_tracer_flags()
+
+    @property
+    def tracers(self) -> list[Tracer]:
+        """Bound tracers (a copy)."""
+        return list(self._tracers)
+
+    def _update_tracer_flags(self) -> None:
+        self._collect_steps = any(t.collect_steps for t in self._tracers)
+        self._collect_check_steps = any(t.collect_check_steps for t in self._tracers)
+
+    def on_change(self, fn: Callable[[Machine, Time, Time], None]) -> None:
+        """Call `fn(machine, time_before, time_after)` after every non-check transition."""
+        self._on_change.append(fn)
+
+    def on_error(self, fn: Callable[[Machine, BaseException], None]) -> None:
+        """Call `fn(machine, err)` from `add_err_state` (Go OnError)."""
+        self._on_error = fn
+
+    def on_dispose(self, fn: Callable[[str], None]) -> None:
+        """Call `fn(machine_id)` during disposal (Go OnDispose)."""
+        self._on_dispose.append(fn)
+
+    # ------------------------------------------------------------------ logging
+
+    @property
+    def log_level(self) -> LogLevel:
+        """Current log level (Go SemLogger().Level())."""
+        return LogLevel(self._lvl)
+
+    @log_level.setter
+    def log_level(self, level: LogLevel | int) -> None:
+        self._lvl = int(level)
+
+    def log(self, msg: str, *args: Any) -> None:
+        """Log an external message, `[exter] msg`, at LogLevel.EXTERNAL (Go Log)."""
+        if self._disposing or self._lvl < _EXTERNAL:
+            return
+        text = (msg % args) if args else msg
+        self._log(_EXTERNAL, "[exter] %s", text.replace("\n", " "))
+
+    def _log(self, level: int, fmt: str, *args: Any) -> None:
+        if level > self._lvl or self._disposed:
+            return
+        text = fmt % args if args else fmt
+        line = f"[{self.id[:5]}] {text}" if self.log_id else text
+        try:
+            self.logger(level, line)
+        except Exception:  # a broken logger must not break transitions
+            pass
+        t = self._tx
+        if t is not None and not t.completed:
+            t.log_entries.append(LogEntry(level, line))
+            return
+        buf = self._log_buffer
+        if buf and buf[-1].text == line and "[when" not in line and "[ctx" not in line:
+            return
+        buf.append(LogEntry(level, line))
+
+    # ------------------------------------------------------------------ queries
+
+    def is_active(self, states: StatesArg) -> bool:
+        """True if every state is active (Go Is); unknown names log and give False."""
+        if self._disposing:
+            return False
+        active = self._active_set
+        if isinstance(states, str):
+            if states in active:
+                return True
+            if states not in self._clock:
+                self._log(_DECISIONS, "[is] state %s not found", states)
+            return False
+        for s in states:
+            if s not in active:
+                if s not in self._clock:
+                    self._log(_DECISIONS, "[is] state %s not found", s)
+                return False
+        return True
+
+    def is_inactive(self, states: StatesArg) -> bool:
+        """True if none of the states is active (Go Not); raises on unknown names."""
+        names = self._parse(states)
+        active = self._active_set
+        return not any(s in active for s in names)
+
+    def any_active(self, *groups: StatesArg) -> bool:
+        """True if any state (or any whole group, for lists) is active (Go Any1/Any)."""
+        for g in groups:
+            if isinstance(g, str):
+                if g in self._active_set:
+                    return True
+            elif self.is_active(g):
+                return True
+        return False
+
+    def tick(self, state: str) -> int:
+        """The state's tick; odd = active (Go Tick)."""
+        if self._disposing:
+            return 0
+        try:
+            return self._clock[state]
+        except KeyError:
+            raise StateUnknownError(f"state {state} not defined in schema for {self.id}") from None
+
+    def clock(self, states: StatesArg | None = None) -> dict[str, int]:
+        """Ticks by name, for all or the given states (Go Clock)."""
+        if states is None:
+            return {n: self._clock[n] for n in self._names}
+        return {n: self._clock[n] for n in self._parse(states)}
+
+    def time(self, states: StatesArg | None = None) -> Time:
+        """Ticks as a list in state order, or in the given order (Go Time)."""
+        clock = self._clock
+        if states is None:
+            return Time([clock[n] for n in self._names])
+        return Time([clock[n] for n in self._parse(states)])
+
+    def is_clock(self, clock: Mapping[str, int]) -> bool:
+        """True if every listed tick equals the current one (Go IsClock)."""
+        return all(self._clock[s] == t for s, t in clock.items())
+
+    def was_clock(self, clock: Mapping[str, int]) -> bool:
+        """True if every current tick is >= the listed one (Go WasClock)."""
+        return all(self._clock[s] >= t for s, t in clock.items())
+
+    def is_time(self, t: Iterable[int], states: StatesArg | None = None) -> bool:
+        """True if the (state-ordered) ticks equal `t` (Go IsTime)."""
+        return list(self.time(states)) == list(t)
+
+    def was_time(self, t: Iterable[int], states: StatesArg | None = None) -> bool:
+        """True if every current tick is >= the one in `t` (Go WasTime)."""
+        return all(a >= b for a, b in zip(self.time(states), t, strict=False))
+
+    def active_states(self, states: StatesArg | None = None) -> list[str]:
+        """Active states in the last target order, optionally limited (Go ActiveStates)."""
+        if self._disposing:
+            return []
+        if states is None:
+            return list(self._active)
+        want = set(self._parse(states))
+        return [s for s in self._active if s in want]
+
+    def switch(self, *groups: StatesArg) -> str:
+        """The first state (in argument order) that is active, else "" (Go Switch)."""
+        for g in groups:
+            for s in ([g] if isinstance(g, str) else g):
+                if s in self._active_set:
+                    return s
+        return ""
+
+    def is_err(self) -> bool:
+        """True while `Exception` is active."""
+        return EXCEPTION in self._active_set
+
+    @property
+    def backoff(self) -> bool:
+        """True for `handler_backoff` seconds after a handler overran `handler_deadline`."""
+        last = self._last_deadline
+        return last is not None and time.monotonic() - last < self.handler_backoff
+
+    @property
+    def transition(self) -> Transition | None:
+        """The transition being executed, if any (Go Transition())."""
+        return self._tx
+
+    @property
+    def queue_tick(self) -> int:
+        """Number of processed queued mutations, starting at 1 (Go QueueTick)."""
+        return self._queue_tick
+
+    @property
+    def queue_len(self) -> int:
+        """Mutations waiting in the queue."""
+        return len(self._queue)
+
+    def queue(self) -> list[Mutation]:
+        """A copy of the queue."""
+        return list(self._queue)
+
+    @property
+    def is_disposed(self) -> bool:
+        """True once disposal started."""
+        return self._disposing
+
+    def is_queued(self, mtype: MutationType, states: StatesArg, *, without_args: bool = False,
+                  strict: bool = False, min_queue_tick: int = 0, is_check: bool = False,
+                  position: str = "any") -> int:
+        """Index of the first matching queued mutation, or -1 (Go IsQueued).
+
+        `position` is "any", "first" or "last" (restricts the match to that end of the queue).
+        """
+        want = set(self._parse(states))
+        queue = list(self._queue)
+        items = list(enumerate(queue))
+        if position == "first":
+            items = items[:1]
+        elif position == "last":
+            items = items[-1:]
+        for i, mut in items:
+            if mut.type != mtype or mut.is_check != is_check or mut.eval_fn is not None:
+                continue
+            if without_args and mut.args:
+                continue
+            if strict and len(mut.called) != len(want):
+                continue
+            if not want.issubset(mut.called):
+                continue
+            if mut.queue_tick and mut.queue_tick < min_queue_tick:
+                continue
+            return i
+        return -1
+
+    def will_be(self, states: StatesArg, position: str = "any") -> bool:
+        """True if an add of these states is queued (Go WillBe)."""
+        return self.is_queued(_ADD, states, position=position) >= 0
+
+    def will_be_removed(self, states: StatesArg, position: str = "any") -> bool:
+        """True if a removal of these states is queued (Go WillBeRemoved)."""
+        return self.is_queued(_REMOVE, states, position=position) >= 0
+
+    # ------------------------------------------------------------------ string forms
+
+    def __str__(self) -> str:
+        if self._disposing:
+            return ""
+        clock, active = self._clock, self._active_set
+        return "(" + " ".join(f"{n}:{clock[n]}" for n in self._names if n in active) + ")"
+
+    def string_all(self) -> str:
+        """`(A:1 B:1) [C:0 Exception:0]`: active then inactive states with ticks (Go StringAll)."""
+        if self._disposing:
+            return ""
+        clock, active = self._clock, self._active_set
+        on = " ".join(f"{n}:{clock[n]}" for n in self._names if n in active)
+        off = " ".join(f"{n}:{clock[n]}" for n in self._names if n not in active)
+        return f"({on}) [{off}]"
+
+    def __repr__(self) -> str:
+        return f"Machine({self.id} {self})"
+
+    def inspect(self, states: StatesArg | None = None) -> str:
+        """Multi-line dump of states, ticks, flags and relations (Go Inspect)."""
+        if self._disposing:
+            return ""
+        out = []
+        for name in (self._names if states is None else self._parse(states)):
+            st = self._schema[name]
+            out.append(f"{1 if name in self._active_set else 0} {name}\n"
+                       f"    |Tick     {self._clock[name]}\n")
+            if st.auto:
+                out.append("    |Auto     true\n")
+            if st.multi:
+                out.append("    |Multi    true\n")
+            for label, rel in (("Add", st.add), ("Require", st.require),
+                               ("Remove", st.remove), ("After", st.after)):
+                if rel:
+                    out.append(f"    |{label:<9}{' '.join(rel)}\n")
+        return "".join(out)
+
+    # ------------------------------------------------------------------ relations
+
+    @property
+    def resolver(self) -> Resolver:
+        """The relations resolver (Go Resolver())."""
+        return self._resolver
+
+    # ------------------------------------------------------------------ state contexts and waits
+
+    def state_ctx(self, state: str) -> StateCtx:
+        """The context of a state's current tick; cancelled when the tick changes (Go NewStateCtx)."""
+        self._parse(state)
+        if self._disposing:
+            ctx = StateCtx(state, 0)
+            ctx._cancel()
+            return ctx
+        return self._subs.state_ctx(state)
+
+    def _future(self) -> asyncio.Future[Any]:
+        if self._thread_id != _get_ident():
+            raise WrongThreadError(
+                f"machine {self.id} belongs to thread {self._thread_id}; await its waits there")
+        loop = asyncio.get_running_loop()
+        if self._loop is None:
+            self._loop = loop
+        return loop.create_future()
+
+    async def _wait(self, fut: asyncio.Future[Any], timeout: float | None, what: str,
+                    cleanup: Callable[[], None] | None = None) -> Any:
+        try:
+            if timeout is None:
+                return await fut
+            return await asyncio.wait_for(fut, timeout)
+        except TimeoutError:
+            raise TimeoutError(f"{self.id}: {what} timed out after {timeout}s") from None
+        finally:
+            if cleanup is not None:
+                cleanup()
+
+    def _check_disposed(self) -> None:
+        if self._disposing:
+            raise DisposedError(f"machine {self.id} is disposed")
+
+    async def when(self, states: StatesArg, timeout: float | None = None) -> None:
+        """Wait until every state is active (Go When)."""
+        names = tuple(self._parse(states))
+        self._check_disposed()
+        if all(s in self._active_set for s in names):
+            return
+        fut = self._future()
+        cleanup = self._subs.add_states(self._subs.when_active, fut, names)
+        await self._wait(fut, timeout, f"when({' '.join(names)})", cleanup)
+
+    async def when_not(self, states: StatesArg, timeout: float | None = None) -> None:
+        """Wait until every state is inactive (Go WhenNot)."""
+        names = tuple(self._parse(states))
+        self._check_disposed()
+        if not any(s in self._active_set for s in names):
+            return
+        fut = self._future()
+        cleanup = self._subs.add_states(self._subs.when_inactive, fut, names)
+        await self._wait(fut, timeout, f"when_not({' '.join(names)})", cleanup)
+
+    async def when_err(self, timeout: float | None = None) -> None:
+        """Wait until `Exception` is active (Go WhenErr)."""
+        await self.when(EXCEPTION, timeout)
+
+    async def when_time(self, clock: Mapping[str, int], timeout: float | None = None) -> None:
+        """Wait until every listed state's tick is >= the given one (Go WhenTime)."""
+        names = tuple(self._parse(list(clock)))
+        ticks = tuple(int(clock[n]) for n in names)
+        self._check_disposed()
+        if all(self._clock[n] >= t for n, t in zip(names, ticks, strict=True)):
+            return
+        fut = self._future()
+        cleanup = self._subs.add_states(self._subs.when_time, fut, names, ticks)
+        desc = " ".join(f"{n}:{t}" for n, t in zip(names, ticks, strict=True))
+        await self._wait(fut, timeout, f"when_time({desc})", cleanup)
+
+    async def when_ticks(self, state: str, ticks: int, timeout: float | None = None) -> None:
+        """Wait until a state ticked `ticks` more times (Go WhenTicks)."""
+        await self.when_time({state: self.tick(state) + ticks}, timeout)
+
+    async def when_next_active(self, state: str, timeout: float | None = None) -> None:
+        """Wait for the state's next activation, including a Multi re-entry (Go WhenNextActive)."""
+        await self.when_ticks(state, 2 if state in self._active_set else 1, timeout)
+
+    async def when_args(self, state: str, args: Mapping[str, Any],
+                        timeout: float | None = None) -> None:
+        """Wait until `StateState` runs with args that include `args` (Go WhenArgs)."""
+        self._parse(state)
+        self._check_disposed()
+        fut = self._future()
+        cleanup = self._subs.add_args(state, args, fut)
+        await self._wait(fut, timeout, f"when_args({state})", cleanup)
+
+    async def when_query(self, fn: Callable[[dict[str, int]], bool],
+                         timeout: float | None = None) -> None:
+        """Wait until `fn(clock)` is true after an accepted transition (Go WhenQuery)."""
+        self._check_disposed()
+        fut = self._future()
+        entry = (fn, fut)
+        self._subs.when_query.append(entry)
+
+        def cleanup() -> None:
+            if entry in self._subs.when_query:
+                self._subs.when_query.remove(entry)
+
+        await self._wait(fut, timeout, "when_query", cleanup)
+
+    async def when_queue(self, tick: int, timeout: float | None = None) -> None:
+        """Wait until the queue tick reaches `tick`, e.g. a queued mutation's result (Go WhenQueue)."""
+        self._check_disposed()
+        if self._queue_tick >= tick:
+            return
+        fut = self._future()
+        self._subs.add_queue(tick, fut)
+        await self._wait(fut, timeout, f"when_queue({tick})")
+
+    async def when_queue_ends(self, timeout: float | None = None) -> None:
+        """Wait until the running queue drain ends; returns at once if none runs."""
+        if not self._processing:
+            return
+        fut = self._future()
+        self._subs.when_queue_ends.append(fut)
+        await self._wait(fut, timeout, "when_queue_ends")
+
+    async def when_disposed(self, timeout: float | None = None) -> None:
+        """Wait until disposal finished."""
+        if self._disposed:
+            return
+        fut = self._future()
+        self._subs.when_disposed.append(fut)
+        await self._wait(fut, timeout, "when_disposed")
+
+    # ------------------------------------------------------------------ export / import
+
+    def export(self) -> dict[str, Any]:
+        """Serialisable snapshot: id, state names, time, queue and machine ticks (Go Export)."""
+        self._log(_CHANGES, "[import] exported at %d ticks", sum(self._clock.values()))
+        return {"id": self.id, "state_names": list(self._names), "time": list(self.time()),
+                "queue_tick": self._queue_tick, "machine_tick": self.machine_tick}
+
+    def import_data(self, data: Mapping[str, Any]) -> None:
+        """Restore a snapshot made by `export` (Go Import); adds `MachineRestored` if defined.
+
+        Validates everything before changing anything (Go restores partially, then errors).
+        """
+        if data.get("id") != self.id:
+            raise ValueError(f"import ID mismatch: {data.get('id')} != {self.id}")
+        names = list(data["state_names"])
+        ticks = list(data["time"])
+        if len(names) != len(self._schema) or len(ticks) != len(names):
+            raise ValueError("import: state count mismatch")
+        unknown = [n for n in names if n not in self._schema]
+        if unknown:
+            raise StateUnknownError(f"state unknown: {' '.join(unknown)}")
+        for n, t in zip(names, ticks, strict=True):
+            self._clock[n] = int(t)
+        self._names = names
+        self._verified = True
+        self._reindex()
+        self._active = [n for n in names if self._clock[n] & 1]
+        self._active_set = set(self._active)
+        self._resolver.new_schema()
+        self.machine_tick = int(data.get("machine_tick", 0)) + 1
+        self._log(_CHANGES, "[import] imported to %d ticks", sum(self._clock.values()))
+        if MACHINE_RESTORED in self._schema:
+            self.add(MACHINE_RESTORED)
+
+    # ------------------------------------------------------------------ disposal
+
+    def dispose(self) -> None:
+        """Dispose the machine: cancel waits and contexts, drop handlers (Go Dispose).
+
+        If the schema has `Start` and it is active, it is removed first. Called from a handler,
+        disposal completes when the current queue drain ends.
+        """
+        if self._disposing:
+            return
+        if START in self._active_set and self._thread_id == _get_ident():
+            self.remove(START)
+        self._disposing = True
+        if self._processing:
+            self._dispose_pending = True
+            return
+        self._finish_dispose()
+
+    def _finish_dispose(self) -> None:
+        if self._disposed:
+            return
+        self._dispose_pending = False
+        self._log(_CHANGES, "[dispose] %s", self.id)
+        for tracer in list(self._tracers):
+            tracer.machine_dispose(self.id)
+        self._bindings.clear()
+        self._bindings_count = 0
+        self._rebuild_handler_index()
+        self._queue.clear()
+        self._machine_ctx._cancel()
+        self._subs.dispose()
+        for fn in list(self._on_dispose):
+            try:
+                fn(self.id)
+            except Exception as err:
+                self.err_internal.append(err)
+        self._disposed = True

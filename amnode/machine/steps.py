@@ -1,0 +1,94 @@
+"""Transition steps and relation kinds: what the debugger shows inside one transition."""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class Relation(IntEnum):
+    """Relation kinds between states (Go Relation; the values match Go's)."""
+
+    AFTER = 0
+    ADD = 1
+    REQUIRE = 2
+    REMOVE = 3
+
+    def __str__(self) -> str:
+        return self.name.lower()
+
+
+class StepType(IntEnum):
+    """What one step of a transition did (Go StepType; the values match Go's bit flags)."""
+
+    RELATION = 1
+    HANDLER = 2
+    ACTIVATE = 4
+    DEACTIVATE = 8
+    DEACTIVATE_PASSIVE = 16
+    CALLED = 32
+    CANCEL = 64
+
+    def __str__(self) -> str:
+        return _STEP_NAMES[self]
+
+
+_STEP_NAMES = {
+    StepType.RELATION: "rel",
+    StepType.HANDLER: "handler",
+    StepType.ACTIVATE: "activate",
+    StepType.DEACTIVATE: "deactivate",
+    StepType.DEACTIVATE_PASSIVE: "deactivate-passive",
+    StepType.CALLED: "called",
+    StepType.CANCEL: "cancel",
+}
+
+
+class Step:
+    """One step: a relation checked, a handler run, or a state activated/deactivated/canceled.
+
+    Handler steps also carry the handler's name, the binding ids that ran it and its duration.
+    """
+
+    __slots__ = ("duration", "from_state", "handler", "is_enter", "is_final", "is_self",
+                 "relation", "to_state", "type")
+
+    def __init__(self, type: StepType, from_state: str = "", to_state: str = "",
+                 relation: Relation | None = None) -> None:
+        self.type = type
+        self.from_state = from_state
+        self.to_state = to_state
+        self.relation = relation
+        self.is_final = False
+        self.is_self = False
+        self.is_enter = False
+        self.handler = ""
+        self.duration = 0.0
+
+    def __repr__(self) -> str:
+        return f"Step({self})"
+
+    def __str__(self) -> str:
+        """Markdown-free form of Go Step.StringFromIndex, e.g. `A require B`, `handler AState`."""
+        src, dst = self.from_state, self.to_state
+        if not src and not dst:
+            dst = "Any"
+        if src and dst:
+            line = f"{src} {self.relation} {dst}" if self.relation is not None else f"{src} {dst}"
+        else:
+            line = src or dst
+        if self.type == StepType.RELATION:
+            return line
+        if self.type == StepType.HANDLER:
+            return f"handler {self.handler or line}"
+        return f"{self.type} {line}"
+
+    def to_dict(self) -> dict[str, object]:
+        """Plain-data form for recordings."""
+        out: dict[str, object] = {"type": str(self.type), "from": self.from_state,
+                                  "to": self.to_state}
+        if self.relation is not None:
+            out["rel"] = str(self.relation)
+        if self.type == StepType.HANDLER:
+            out.update(handler=self.handler, final=self.is_final, enter=self.is_enter,
+                       self=self.is_self, duration=self.duration)
+        return out

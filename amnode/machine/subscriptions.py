@@ -1,0 +1,227 @@
+"""Waits (`when*`) and state contexts, resolved after accepted transitions (Go subscriptions.go).
+
+Waiters are asyncio futures created in the machine's loop and indexed by state, so a transition
+only looks at waiters of the states it changed. Cancelling the awaiting task (or its timeout)
+removes the waiter at once, which fixes Go's "ctx-canceled waits linger" quirk (machine.md §12 #3).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+from collections.abc import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from .errors import DisposedError
+
+if TYPE_CHECKING:
+    from .machine import Machine
+    from .transition import Transition
+
+
+class StateCtx:
+    """Lives while one state keeps its tick; cancelled when the state activates, deactivates,
+    re-enters (Multi) or the machine is disposed (Go NewStateCtx)."""
+
+    __slots__ = ("_fut", "_tasks", "cancelled", "state", "tick")
+
+    def __init__(self, state: str, tick: int) -> None:
+        self.state = state
+        self.tick = tick
+        self.cancelled = False
+        self._fut: asyncio.Future[None] | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    async def wait(self) -> None:
+        """Return once the context is cancelled."""
+        if self.cancelled:
+            return
+        if self._fut is None:
+            self._fut = asyncio.get_running_loop().create_future()
+        await asyncio.shield(self._fut)
+
+    def _cancel(self) -> None:
+        if self.cancelled:
+            return
+        self.cancelled = True
+        if self._fut is not None and not self._fut.done():
+            self._fut.set_result(None)
+        for task in list(self._tasks):
+            task.cancel()
+        self._tasks.clear()
+
+    def __repr__(self) -> str:
+        return f"StateCtx({self.state}@{self.tick}{' cancelled' if self.cancelled else ''})"
+
+
+class _Waiter:
+    __slots__ = ("fut", "states", "ticks")
+
+    def __init__(self, fut: asyncio.Future[Any], states: tuple[str, ...],
+                 ticks: tuple[int, ...] = ()) -> None:
+        self.fut = fut
+        self.states = states
+        self.ticks = ticks
+
+
+def _resolve(fut: asyncio.Future[Any], value: Any = None) -> None:
+    if not fut.done():
+        fut.set_result(value)
+
+
+class Subscriptions:
+    """Every pending wait of one machine and its state contexts."""
+
+    def __init__(self, machine: Machine) -> None:
+        self.machine = machine
+        self.ctxs: dict[str, StateCtx] = {}
+        self.when_active: dict[str, list[_Waiter]] = {}
+        self.when_inactive: dict[str, list[_Waiter]] = {}
+        self.when_time: dict[str, list[_Waiter]] = {}
+        #: state -> [(args subset, future)] matched after each `StateState` handler dispatch
+        self.when_args: dict[str, list[tuple[dict[str, Any], asyncio.Future[Any]]]] = {}
+        self.when_queue: list[tuple[int, int, asyncio.Future[Any]]] = []
+        self.when_queue_ends: list[asyncio.Future[Any]] = []
+        self.when_query: list[tuple[Callable[[dict[str, int]], bool], asyncio.Future[Any]]] = []
+        self.when_disposed: list[asyncio.Future[Any]] = []
+        self._seq = 0
+
+    # --- registration (called by Machine.when* with a fresh future) ---
+
+    def add_states(self, table: dict[str, list[_Waiter]], fut: asyncio.Future[Any],
+                   states: tuple[str, ...], ticks: tuple[int, ...] = ()) -> Callable[[], None]:
+        waiter = _Waiter(fut, states, ticks)
+        for s in states:
+            table.setdefault(s, []).append(waiter)
+
+        def remove() -> None:
+            for s in states:
+                lst = table.get(s)
+                if lst is not None:
+                    try:
+                        lst.remove(waiter)
+                    except ValueError:
+                        pass
+                    if not lst:
+                        del table[s]
+
+        return remove
+
+    def add_args(self, state: str, args: Mapping[str, Any],
+                 fut: asyncio.Future[Any]) -> Callable[[], None]:
+        entry = (dict(args), fut)
+        self.when_args.setdefault(state, []).append(entry)
+
+        def remove() -> None:
+            lst = self.when_args.get(state)
+            if lst and entry in lst:
+                lst.remove(entry)
+                if not lst:
+                    del self.when_args[state]
+
+        return remove
+
+    def add_queue(self, tick: int, fut: asyncio.Future[Any]) -> None:
+        self._seq += 1
+        heapq.heappush(self.when_queue, (tick, self._seq, fut))
+
+    # --- processing ---
+
+    def process(self, t: Transition) -> None:
+        """Resolve waits after an accepted transition (Go processSubscriptions)."""
+        m = self.machine
+        active = m._active_set
+        if self.when_active:
+            for s in t.activated:
+                for w in list(self.when_active.get(s, ())):
+                    if all(x in active for x in w.states):
+                        _resolve(w.fut)
+        if self.when_inactive:
+            for s in t.deactivated:
+                for w in list(self.when_inactive.get(s, ())):
+                    if not any(x in active for x in w.states):
+                        _resolve(w.fut)
+        if self.when_time:
+            clock = m._clock
+            before = t.time_before
+            index = m._index
+            for s in list(self.when_time):
+                if clock[s] == before[index[s]]:
+                    continue
+                for w in list(self.when_time.get(s, ())):
+                    if all(clock[x] >= tick for x, tick in zip(w.states, w.ticks, strict=True)):
+                        _resolve(w.fut)
+        if self.when_query:
+            clock = dict(m._clock)
+            for fn, fut in list(self.when_query):
+                if fut.done():
+                    continue
+                try:
+                    ok = fn(clock)
+                except Exception as err:  # a broken predicate fails its own waiter only
+                    fut.set_exception(err)
+                    continue
+                if ok:
+                    _resolve(fut)
+
+    def process_queue_tick(self, queue_tick: int) -> None:
+        """Resolve `when_queue` waits whose tick was reached (accepted or not)."""
+        q = self.when_queue
+        while q and q[0][0] <= queue_tick:
+            _resolve(heapq.heappop(q)[2])
+
+    def process_when_args(self, state: str, args: Mapping[str, Any]) -> None:
+        """Resolve `when_args` waits whose args are a subset of the transition's args."""
+        for expected, fut in list(self.when_args.get(state, ())):
+            if all(k in args and args[k] == v for k, v in expected.items()):
+                _resolve(fut)
+
+    def queue_ended(self) -> None:
+        """Resolve every `when_queue_ends` wait."""
+        futs, self.when_queue_ends = self.when_queue_ends, []
+        for fut in futs:
+            _resolve(fut)
+
+    # --- state contexts ---
+
+    def state_ctx(self, state: str) -> StateCtx:
+        ctx = self.ctxs.get(state)
+        if ctx is None:
+            ctx = self.ctxs[state] = StateCtx(state, self.machine._clock[state])
+        return ctx
+
+    def cancel_state_ctxs(self, activated: Iterable[str], deactivated: Iterable[str]) -> None:
+        ctxs = self.ctxs
+        for group in (activated, deactivated):
+            for s in group:
+                ctx = ctxs.pop(s, None)
+                if ctx is not None:
+                    ctx._cancel()
+
+    # --- disposal ---
+
+    def dispose(self) -> None:
+        """Cancel every state context, fail every wait with DisposedError, resolve when_disposed."""
+        for ctx in list(self.ctxs.values()):
+            ctx._cancel()
+        self.ctxs.clear()
+        err_futs: list[asyncio.Future[Any]] = []
+        for table in (self.when_active, self.when_inactive, self.when_time):
+            for lst in table.values():
+                err_futs.extend(w.fut for w in lst)
+            table.clear()
+        for lst2 in self.when_args.values():
+            err_futs.extend(f for _, f in lst2)
+        self.when_args.clear()
+        err_futs.extend(f for _, _, f in self.when_queue)
+        self.when_queue.clear()
+        err_futs.extend(f for _, f in self.when_query)
+        self.when_query.clear()
+        mid = self.machine.id
+        for fut in err_futs:
+            if not fut.done():
+                fut.set_exception(DisposedError(f"machine {mid} was disposed"))
+        self.queue_ended()
+        futs, self.when_disposed = self.when_disposed, []
+        for fut in futs:
+            _resolve(fut)

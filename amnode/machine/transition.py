@@ -1,0 +1,460 @@
+"""One transition: resolving a mutation, negotiating with handlers and applying it (Go transition.go).
+
+The phases and the handler order follow machine.md §4.1-4.6 exactly; see docs/machine.md.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import TYPE_CHECKING, Any
+
+from .clock import Time
+from .log import LogEntry, LogLevel
+from .mutation import CANCELED, EXECUTED, Mutation, MutationType
+from .schema import (
+    ANY,
+    HEALTHCHECK,
+    HEARTBEAT,
+    SUFFIX_END,
+    SUFFIX_ENTER,
+    SUFFIX_EXIT,
+    SUFFIX_STATE,
+)
+from .steps import Step, StepType
+
+if TYPE_CHECKING:
+    from .machine import Machine
+
+_ADD = MutationType.ADD
+_REMOVE = MutationType.REMOVE
+_SET = MutationType.SET
+_CHANGES = int(LogLevel.CHANGES)
+_OPS = int(LogLevel.OPS)
+_DECISIONS = int(LogLevel.DECISIONS)
+_EVERYTHING = int(LogLevel.EVERYTHING)
+_rand = random.Random()
+
+
+def new_id() -> str:
+    """A random 16-hex-digit id, like Go's randId(16)."""
+    return "%016x" % _rand.getrandbits(64)
+
+
+class Transition:
+    """A mutation being executed; what handlers (`e.transition`) and tracers see."""
+
+    __slots__ = (
+        "_before_set", "_latest_enter", "_latest_final", "_latest_to", "_steps_on",
+        "accepted", "activated", "completed", "deactivated", "enters", "exits", "id",
+        "log_entries", "machine", "mutation", "pre_log_entries", "queue_len", "states_before",
+        "steps", "targets", "time_after", "time_before",
+    )
+
+    def __init__(self, machine: Machine, mutation: Mutation) -> None:
+        m = machine
+        self.id = new_id()
+        self.machine = m
+        self.mutation = mutation
+        clock = m._clock
+        self.time_before = Time([clock[n] for n in m._names])
+        self.states_before: list[str] = list(m._active)
+        self._before_set = m._active_set.copy()
+        self.accepted = True
+        self.completed = False
+        self.enters: list[str] = []
+        self.exits: list[str] = []
+        self.activated: list[str] = []
+        self.deactivated: list[str] = []
+        self.log_entries: list[LogEntry] = []
+        self.pre_log_entries: list[LogEntry] = []
+        self.queue_len = 0
+        self._latest_to = ""
+        self._latest_enter = False
+        self._latest_final = False
+        self._steps_on = m._collect_steps and (not mutation.is_check or m._collect_check_steps)
+        self.steps: list[Step] = []
+
+        # assign early to catch the logs
+        m._tx = self
+        called = mutation.called
+        if self._steps_on:
+            self.steps.extend(Step(StepType.CALLED, "", s) for s in called)
+        lvl = m._lvl
+        if lvl >= _OPS:
+            args = mutation.log_args(m.args_mapper)
+            if mutation.is_auto:
+                m._log(_DECISIONS, "[%s:auto] %s%s", mutation.type, " ".join(called), args)
+            else:
+                m._log(_OPS, "[%s] %s%s", mutation.type, " ".join(called), args)
+            src = mutation.source
+            if src is not None:
+                m._log(_OPS, "[source] %s/%s/%d", src.mach_id, src.tx_id, src.mach_time)
+
+        to_set = self._states_to_set(mutation.type, called)
+        targets = m._resolver.target_states(self, to_set)
+        self.targets = targets
+        if not mutation.is_check:
+            self.time_after = self._predict_time(called, targets)
+        else:
+            self.time_after = self.time_before
+        if lvl >= _OPS:
+            implied = [s for s in targets if s not in to_set]
+            if implied:
+                m._log(_OPS, "[implied] %s", " ".join(implied))
+        self._setup_accepted()
+        if self.accepted:
+            self._setup_exit_enter()
+        for tracer in m._tracers:
+            tracer.transition_init(self)
+
+    # --- read-only views ---
+
+    @property
+    def called(self) -> list[str]:
+        """States explicitly passed to the mutation."""
+        return self.mutation.called
+
+    @property
+    def args(self) -> dict[str, Any]:
+        """The mutation's args (the same dict every handler sees)."""
+        return self.mutation.args
+
+    @property
+    def type(self) -> MutationType:
+        """add, remove or set."""
+        return self.mutation.type
+
+    @property
+    def is_auto(self) -> bool:
+        """True for a transition made by Auto states; it never triggers another auto one."""
+        return self.mutation.is_auto
+
+    @property
+    def is_check(self) -> bool:
+        """True for `can_add`/`can_remove`: negotiation only, nothing applied."""
+        return self.mutation.is_check
+
+    @property
+    def is_health(self) -> bool:
+        """True for an add of exactly `Heartbeat` or `Healthcheck` (no auto states follow)."""
+        c = self.mutation.called
+        return self.mutation.type == _ADD and len(c) == 1 and c[0] in (HEARTBEAT, HEALTHCHECK)
+
+    @property
+    def target_states(self) -> list[str]:
+        """Alias of `targets` (Go TargetStates)."""
+        return self.targets
+
+    def clock_before(self) -> dict[str, int]:
+        """Ticks by name before the transition."""
+        return dict(zip(self.machine._names, self.time_before, strict=False))
+
+    def clock_after(self) -> dict[str, int]:
+        """Ticks by name after the transition (predicted until the final phase)."""
+        return dict(zip(self.machine._names, self.time_after, strict=False))
+
+    def __repr__(self) -> str:
+        return f"Transition({self.id} {self.mutation.describe()} accepted={self.accepted})"
+
+    def __str__(self) -> str:
+        """`tx#<id>`, the mutation, the source and the steps, one per line (Go Transition.String)."""
+        lines = [f"tx#{self.id}", self.mutation.describe()]
+        src = self.mutation.source
+        if src is not None:
+            lines.append(f"source: {src.mach_id}/{src.tx_id}/t{src.mach_time}")
+        lines.extend(f"- {step}" for step in self.steps)
+        return "\n".join(lines)
+
+    # --- setup ---
+
+    def _states_to_set(self, mtype: MutationType, called: list[str]) -> list[str]:
+        m = self.machine
+        active = m._active
+        steps = self.steps if self._steps_on else None
+        if mtype == _ADD:
+            if steps is not None:
+                steps.extend(Step(StepType.ACTIVATE, "", s) for s in called
+                             if s not in m._active_set)
+            return called + active if active else called
+        if mtype == _REMOVE:
+            if steps is not None:
+                steps.extend(Step(StepType.DEACTIVATE, "", s) for s in called)
+            return [s for s in active if s not in called]
+        if steps is not None:
+            steps.extend(Step(StepType.ACTIVATE, "", s) for s in called if s not in m._active_set)
+            steps.extend(Step(StepType.DEACTIVATE, "", s) for s in active if s not in called)
+        return called
+
+    def _predict_time(self, called: list[str], targets: list[str]) -> Time:
+        m = self.machine
+        after = Time(self.time_before)
+        index = m._index
+        before = self._before_set
+        schema = m._schema
+        for name in targets:
+            if name not in before:
+                after[index[name]] += 1
+            elif name in called and schema[name].multi:
+                after[index[name]] += 2
+        if len(before) > 0:
+            tset = set(targets)
+            for name in before:
+                if name not in tset:
+                    after[index[name]] += 1
+        return after
+
+    def _setup_accepted(self) -> None:
+        mut = self.mutation
+        if mut.type == _REMOVE:
+            return
+        called = mut.called
+        targets = self.targets
+        not_accepted = [s for s in called if s not in targets]
+        if mut.is_auto:
+            if len(not_accepted) < len(called):
+                return  # partially accepted
+            self.accepted = False
+        if not not_accepted:
+            return
+        m = self.machine
+        if mut.is_check and any(m._schema[s].multi for s in called):
+            return
+        self.accepted = False
+        if m._lvl >= _OPS:
+            m._log(_OPS, "[cancel:reject] %s", " ".join(not_accepted))
+        if self._steps_on:
+            self.steps.extend(Step(StepType.CANCEL, "", s) for s in not_accepted)
+
+    def _setup_exit_enter(self) -> None:
+        m = self.machine
+        targets = self.targets
+        active = m._active
+        if active:
+            tset = set(targets)
+            exits = [s for s in active if s not in tset]
+            m._resolver.sort_states(exits)
+        else:
+            exits = []
+        self.exits = exits
+        active_set = m._active_set
+        called = self.mutation.called
+        schema = m._schema
+        self.enters = [s for s in targets
+                       if s not in active_set or (s in called and schema[s].multi)]
+
+    # --- execution ---
+
+    def emit(self) -> int:
+        """Run the negotiation and final phases; return the result (Go emitEvents)."""
+        m = self.machine
+        mut = self.mutation
+        result = EXECUTED if self.accepted else CANCELED
+        called = mut.called
+        is_auto = mut.is_auto
+        dispatch = m._bindings_count > 0 or m._lvl >= _EVERYTHING
+        for tracer in m._tracers:
+            tracer.transition_start(self)
+
+        # NEGOTIATION (cancellable)
+        index = m._handler_index
+        everything = m._lvl >= _EVERYTHING
+        if dispatch:
+            if result != CANCELED:
+                result = self._emit_exits()
+            if result != CANCELED:
+                result = self._emit_enters()
+            if result != CANCELED and mut.type != _REMOVE:
+                result = self._emit_self()
+            if result != CANCELED:
+                result = self._emit_state_state()
+            if is_auto and not self.targets:
+                result = CANCELED
+            if result != CANCELED and (everything or "AnyEnter" in index):
+                result = self._emit(ANY, ANY, "AnyEnter", ANY, False, True)
+
+        if not mut.is_check:
+            changed = False
+            if is_auto:
+                # re-resolve: handler-rejected auto states drop the states they Add
+                targets = set(self.targets)
+                clean = [s for s in called if s in targets]
+                self.targets = m._resolver.target_states(self, self._states_to_set(_ADD, clean))
+                self._setup_exit_enter()
+            if result != CANCELED:
+                m._set_active_states(called, self.targets, is_auto)
+                if is_auto:
+                    before = self._before_set
+                    now = m._active_set
+                    self.activated = [s for s in m._active if s not in before]
+                    self.deactivated = [s for s in self.states_before if s not in now]
+                else:
+                    self.activated = self.enters
+                    self.deactivated = self.exits
+                subs = m._subs
+                if subs.ctxs:
+                    subs.cancel_state_ctxs(self.activated, self.deactivated)
+                clock = m._clock
+                self.time_after = Time([clock[n] for n in m._names])
+                for tracer in m._tracers:
+                    tracer.transition_finals(self)
+                if dispatch or subs.when_args:
+                    result = self._emit_finals()
+                if result == CANCELED:
+                    m._recover_final_phase(self)
+                    self.time_after = Time([clock[n] for n in m._names])
+                changed = self.time_after != self.time_before
+            else:
+                self.time_after = self.time_before
+            if result != CANCELED and dispatch and (everything or "AnyState" in index):
+                result = self._emit(ANY, ANY, "AnyState", ANY, True, True)
+            for fn in m._on_change:
+                fn(m, self.time_before, self.time_after)
+            if result == CANCELED:
+                self.accepted = False
+            elif changed and not is_auto and not m._disposing and not self.is_health:
+                auto = m._resolver.new_auto_mutation()
+                if auto is not None:
+                    if m._lvl >= _OPS:
+                        m._log(_OPS, "[auto] %s", " ".join(auto.called))
+                    m._prepend(auto)
+        elif result == CANCELED:
+            self.accepted = False
+
+        if m._log_buffer:
+            self.pre_log_entries = m._log_buffer
+            m._log_buffer = []
+        self.queue_len = len(m._queue)
+        self.completed = True
+        for tracer in m._tracers:
+            tracer.transition_end(self)
+
+        if result == CANCELED:
+            return CANCELED
+        if mut.is_check:
+            return result
+        active = m._active_set
+        if mut.type == _REMOVE:
+            return CANCELED if any(s in active for s in called) else EXECUTED
+        if is_auto:
+            return EXECUTED if len(self.targets) > len(self.states_before) else CANCELED
+        return EXECUTED if all(s in active for s in self.targets) else CANCELED
+
+    def _emit(self, from_state: str, to_state: str, name: str, state: str, is_final: bool,
+              is_enter: bool, is_self: bool = False) -> int:
+        """Dispatch one handler name to every binding and record a step if any ran."""
+        self._latest_to = to_state
+        self._latest_enter = is_enter
+        self._latest_final = is_final
+        res, ran, duration = self.machine._handle(self, name, state, is_final, is_self)
+        if ran and self._steps_on:
+            step = Step(StepType.HANDLER, from_state, to_state)
+            step.is_final = is_final
+            step.is_enter = is_enter
+            step.is_self = is_self
+            step.handler = name
+            step.duration = duration
+            self.steps.append(step)
+        return res
+
+    def _drop_auto(self, state: str) -> bool:
+        """Partial acceptance: drop a vetoed Auto state from the targets; False if impossible."""
+        if not self.mutation.is_auto or not self.machine._schema[state].auto:
+            return False
+        if state not in self.targets:
+            # Go crashes here (an exiting Auto state vetoed its Exit, machine.md §12 #5);
+            # the intended behaviour is to cancel the whole auto transition
+            return False
+        self.targets = [s for s in self.targets if s != state]
+        return True
+
+    def _emit_exits(self) -> int:
+        index = self.machine._handler_index
+        everything = self.machine._lvl >= _EVERYTHING
+        for s in self.exits:
+            name = s + SUFFIX_EXIT
+            if (everything or name in index) and \
+                    self._emit(s, "", name, s, False, False) == CANCELED and \
+                    not self._drop_auto(s):
+                return CANCELED
+        return EXECUTED
+
+    def _emit_enters(self) -> int:
+        index = self.machine._handler_index
+        everything = self.machine._lvl >= _EVERYTHING
+        for s in self.enters:
+            name = s + SUFFIX_ENTER
+            if (everything or name in index) and \
+                    self._emit("", s, name, s, False, True) == CANCELED and \
+                    not self._drop_auto(s):
+                return CANCELED
+        return EXECUTED
+
+    def _emit_self(self) -> int:
+        m = self.machine
+        index = m._handler_index
+        everything = m._lvl >= _EVERYTHING
+        active = m._active_set
+        for s in list(self.targets):
+            if s not in active:
+                continue
+            name = s + s
+            if not (everything or name in index):
+                continue
+            self._latest_to = s
+            self._latest_enter = False
+            self._latest_final = False
+            res, ran, duration = m._handle(self, name, s, False, True)
+            if ran and self._steps_on:
+                step = Step(StepType.HANDLER, "", s)
+                step.is_self = True
+                step.handler = name
+                step.duration = duration
+                self.steps.append(step)
+            if res == CANCELED and not self._drop_auto(s):
+                return CANCELED
+        return EXECUTED
+
+    def _emit_state_state(self) -> int:
+        m = self.machine
+        everything = m._lvl >= _EVERYTHING
+        pairs = m._pair_handlers
+        if not pairs and not everything:
+            return EXECUTED
+        after = list(self.targets)
+        for b in self.states_before:
+            if not everything and b not in pairs:
+                continue
+            for a in after:
+                if a == b:
+                    continue
+                name = b + a
+                if not everything and name not in m._handler_index:
+                    continue
+                if self._emit(b, a, name, a, False, False) != CANCELED:
+                    continue
+                if self.mutation.is_auto and m._schema[a].auto:
+                    if a in self.targets:
+                        self.targets = [s for s in self.targets if s != a]
+                    continue
+                return CANCELED
+        return EXECUTED
+
+    def _emit_finals(self) -> int:
+        m = self.machine
+        index = m._handler_index
+        everything = m._lvl >= _EVERYTHING
+        when_args = m._subs.when_args
+        args = self.mutation.args
+        for s in self.exits:
+            name = s + SUFFIX_END
+            if (everything or name in index) and \
+                    self._emit("", s, name, s, True, False) == CANCELED:
+                return CANCELED
+        for s in self.enters:
+            name = s + SUFFIX_STATE
+            if (everything or name in index) and \
+                    self._emit("", s, name, s, True, True) == CANCELED:
+                return CANCELED
+            if when_args and s in when_args:
+                m._subs.process_when_args(s, args)
+        return EXECUTED
