@@ -57,7 +57,8 @@ def render_value(value: Any, max_len: int) -> str:
     return truncate(text.replace("\n", " "), max_len)
 
 
-def new_args_mapper(max_len: int = ARGS_MAX_LEN, names: Iterable[str] | None = LOG_ARGS) -> ArgsMapper:
+def new_args_mapper(max_len: int = ARGS_MAX_LEN,
+                    names: Iterable[str] | None = LOG_ARGS) -> ArgsMapper:
     """Return a mapper rendering the listed arg keys (all keys when `names` is None) to strings."""
     keys = None if names is None else frozenset(names)
 

@@ -154,11 +154,15 @@ class Machine:
         self._names: list[str] = sorted(parsed)
         self._index: dict[str, int] = {}
         #: the one clock of this machine, shared with subscriptions (fixes Go §12 #8)
-        self._clock: dict[str, int] = dict.fromkeys(self._names, 0)
+        self._ticks: list[int] = [0] * len(self._names)
         self._active: list[str] = []
         self._active_set: set[str] = set()
         self._auto_states: list[str] = []
         self._verified = False
+        self._multi: frozenset[str] = frozenset()
+        #: resolved relations by (mutation, active states); see Transition.__init__
+        self._plans: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+        self._capture: list[tuple[int, str]] | None = None
         self._groups: dict[str, list[int]] = {}
         self._groups_order: list[str] = []
 
@@ -215,9 +219,28 @@ class Machine:
 
     # ------------------------------------------------------------------ schema and order
 
-    def _reindex(self) -> None:
+    def _store_plan(self, key: tuple[Any, ...], resolve: Callable[[], tuple[Any, ...]]
+                    ) -> tuple[Any, ...]:
+        """Run `resolve`, capturing the log lines it emits, and cache the result with them."""
+        self._capture = capture = []
+        try:
+            plan = (*resolve(), tuple(capture))
+        finally:
+            self._capture = None
+        if len(self._plans) >= 4096:
+            self._plans.clear()
+        self._plans[key] = plan
+        return plan
+
+    def _reindex(self, old_names: list[str] | None = None) -> None:
+        """Rebuild the name index (reordering the shared tick list in place) and the caches."""
+        if old_names is not None:
+            old = dict(zip(old_names, self._ticks, strict=False))
+            self._ticks[:] = [old.get(n, 0) for n in self._names]
         self._index = {name: i for i, name in enumerate(self._names)}
         self._auto_states = [n for n in self._names if self._schema[n].auto]
+        self._multi = frozenset(n for n in self._names if self._schema[n].multi)
+        self._plans.clear()
 
     @property
     def schema(self) -> Schema:
@@ -242,8 +265,8 @@ class Machine:
     def has(self, states: StatesArg) -> bool:
         """True if every state is defined (Go Has)."""
         if isinstance(states, str):
-            return states in self._clock
-        return all(s in self._clock for s in states)
+            return states in self._index
+        return all(s in self._index for s in states)
 
     def index(self, state: str) -> int:
         """Position of a state in `state_names`, -1 when unknown (Go Index1)."""
@@ -266,9 +289,9 @@ class Machine:
             raise StateUnknownError(
                 f"trying to verify less states than registered for {self.id}; missing: "
                 + " ".join(missing))
-        self._names = names
+        old_names, self._names = self._names, names
         self._verified = True
-        self._reindex()
+        self._reindex(old_names)
         self._resolver.new_schema()
         for tracer in list(self._tracers):
             tracer.verify_states(self)
@@ -289,14 +312,13 @@ class Machine:
             raise SchemaError("schema error: names and schema differ in length")
         unknown = [n for n in names if n not in parsed]
         if unknown:
-            raise StateUnknownError(f"state {' '.join(unknown)} not defined in schema for {self.id}")
+            raise StateUnknownError(
+                f"state {' '.join(unknown)} not defined in schema for {self.id}")
         old = self._schema
         self._schema = parsed
-        for n in parsed:
-            self._clock.setdefault(n, 0)
-        self._names = list(dict.fromkeys(names))
+        old_names, self._names = self._names, list(dict.fromkeys(names))
         self._verified = True
-        self._reindex()
+        self._reindex(old_names)
         self._resolver.new_schema()
         for b in self._bindings:
             b.scan(self._names)
@@ -323,23 +345,28 @@ class Machine:
 
     def _parse(self, states: StatesArg) -> list[str]:
         """Validate names, dedupe keeping order; raise on unknown ones (Go mustParseStates)."""
-        clock = self._clock
-        if isinstance(states, str):
-            if states in clock:
+        index = self._index
+        if type(states) is str:
+            if states in index:
                 return [states]
+            states = [states]
+        elif isinstance(states, str):
             states = [states]
         else:
             states = list(dict.fromkeys(states))
-            if all(s in clock for s in states):
+            for s in states:
+                if s not in index:
+                    break
+            else:
                 return states
-        unknown = [s for s in states if s not in clock]
+        unknown = [s for s in states if s not in index]
         raise StateUnknownError("; ".join(
             f"state {s} not defined in schema for {self.id}" for s in unknown))
 
     def parse_states(self, states: StatesArg) -> list[str]:
         """Known states of `states`, deduped, in the given order (Go ParseStates, ordered)."""
         names = [states] if isinstance(states, str) else states
-        return [s for s in dict.fromkeys(names) if s in self._clock]
+        return [s for s in dict.fromkeys(names) if s in self._index]
 
     # ------------------------------------------------------------------ threads
 
@@ -555,14 +582,15 @@ class Machine:
         return self._process_queue()
 
     def _process_queue(self) -> int:
-        """Drain the queue on this thread; QUEUED if a drain is already running (Go processQueue)."""
+        """Drain the queue on this thread; QUEUED if a drain is running (Go processQueue)."""
         queue = self._queue
         if not queue or self._disposing:
             return CANCELED
         if self._processing:
             if self._lvl >= _OPS:
                 n = len(queue)
-                self._log(_OPS, "[postpone] queue running (%d %s)", n, "item" if n == 1 else "items")
+                self._log(_OPS, "[postpone] queue running (%d %s)", n,
+                          "item" if n == 1 else "items")
             return QUEUED
         self._processing = True
         first: int | None = None
@@ -627,7 +655,7 @@ class Machine:
 
     def add_breakpoint(self, added: StatesArg | None = None, removed: StatesArg | None = None,
                        strict: bool = False) -> None:
-        """Log (and call `breakpoint_hook`) when exactly these states get queued (Go AddBreakpoint)."""
+        """Log and call `breakpoint_hook` when these exact states are queued (Go AddBreakpoint)."""
         a = self._parse(added) if added else []
         r = self._parse(removed) if removed else []
         self._breakpoints.append((a, r, strict))
@@ -837,21 +865,21 @@ class Machine:
         if self._disposing:
             return
         prev = self._active_set
-        clock = self._clock
-        schema = self._schema
+        ticks = self._ticks
+        index = self._index
         new: list[str] = []
         multi: list[str] = []
         for s in targets:
             if s not in prev:
-                clock[s] += 1
+                ticks[index[s]] += 1
                 new.append(s)
-            elif called and s in called and schema[s].multi:
-                clock[s] += 2
+            elif called and s in called and s in self._multi:
+                ticks[index[s]] += 2
                 multi.append(s)
         tset = set(targets)
         removed = [s for s in self._active if s not in tset]
         for s in removed:
-            clock[s] += 1
+            ticks[index[s]] += 1
         self._active = list(targets)
         self._active_set = tset
         if self._lvl >= _CHANGES:
@@ -931,6 +959,8 @@ class Machine:
         if level > self._lvl or self._disposed:
             return
         text = fmt % args if args else fmt
+        if self._capture is not None:
+            self._capture.append((level, text))
         line = f"[{self.id[:5]}] {text}" if self.log_id else text
         try:
             self.logger(level, line)
@@ -955,12 +985,12 @@ class Machine:
         if isinstance(states, str):
             if states in active:
                 return True
-            if states not in self._clock:
+            if states not in self._index:
                 self._log(_DECISIONS, "[is] state %s not found", states)
             return False
         for s in states:
             if s not in active:
-                if s not in self._clock:
+                if s not in self._index:
                     self._log(_DECISIONS, "[is] state %s not found", s)
                 return False
         return True
@@ -986,30 +1016,31 @@ class Machine:
         if self._disposing:
             return 0
         try:
-            return self._clock[state]
+            return self._ticks[self._index[state]]
         except KeyError:
             raise StateUnknownError(f"state {state} not defined in schema for {self.id}") from None
 
     def clock(self, states: StatesArg | None = None) -> dict[str, int]:
         """Ticks by name, for all or the given states (Go Clock)."""
         if states is None:
-            return {n: self._clock[n] for n in self._names}
-        return {n: self._clock[n] for n in self._parse(states)}
+            return dict(zip(self._names, self._ticks, strict=True))
+        ticks, index = self._ticks, self._index
+        return {n: ticks[index[n]] for n in self._parse(states)}
 
     def time(self, states: StatesArg | None = None) -> Time:
         """Ticks as a list in state order, or in the given order (Go Time)."""
-        clock = self._clock
         if states is None:
-            return Time([clock[n] for n in self._names])
-        return Time([clock[n] for n in self._parse(states)])
+            return Time(self._ticks)
+        ticks, index = self._ticks, self._index
+        return Time([ticks[index[n]] for n in self._parse(states)])
 
     def is_clock(self, clock: Mapping[str, int]) -> bool:
         """True if every listed tick equals the current one (Go IsClock)."""
-        return all(self._clock[s] == t for s, t in clock.items())
+        return all(self.tick(s) == t for s, t in clock.items())
 
     def was_clock(self, clock: Mapping[str, int]) -> bool:
         """True if every current tick is >= the listed one (Go WasClock)."""
-        return all(self._clock[s] >= t for s, t in clock.items())
+        return all(self.tick(s) >= t for s, t in clock.items())
 
     def is_time(self, t: Iterable[int], states: StatesArg | None = None) -> bool:
         """True if the (state-ordered) ticks equal `t` (Go IsTime)."""
@@ -1111,16 +1142,18 @@ class Machine:
     def __str__(self) -> str:
         if self._disposing:
             return ""
-        clock, active = self._clock, self._active_set
-        return "(" + " ".join(f"{n}:{clock[n]}" for n in self._names if n in active) + ")"
+        ticks, active = self._ticks, self._active_set
+        return "(" + " ".join(f"{n}:{ticks[i]}" for i, n in enumerate(self._names)
+                              if n in active) + ")"
 
     def string_all(self) -> str:
         """`(A:1 B:1) [C:0 Exception:0]`: active then inactive states with ticks (Go StringAll)."""
         if self._disposing:
             return ""
-        clock, active = self._clock, self._active_set
-        on = " ".join(f"{n}:{clock[n]}" for n in self._names if n in active)
-        off = " ".join(f"{n}:{clock[n]}" for n in self._names if n not in active)
+        ticks, active = self._ticks, self._active_set
+        pairs = list(zip(self._names, ticks, strict=True))
+        on = " ".join(f"{n}:{t}" for n, t in pairs if n in active)
+        off = " ".join(f"{n}:{t}" for n, t in pairs if n not in active)
         return f"({on}) [{off}]"
 
     def __repr__(self) -> str:
@@ -1134,7 +1167,7 @@ class Machine:
         for name in (self._names if states is None else self._parse(states)):
             st = self._schema[name]
             out.append(f"{1 if name in self._active_set else 0} {name}\n"
-                       f"    |Tick     {self._clock[name]}\n")
+                       f"    |Tick     {self._ticks[self._index[name]]}\n")
             if st.auto:
                 out.append("    |Auto     true\n")
             if st.multi:
@@ -1155,7 +1188,7 @@ class Machine:
     # ------------------------------------------------------------------ state contexts and waits
 
     def state_ctx(self, state: str) -> StateCtx:
-        """The context of a state's current tick; cancelled when the tick changes (Go NewStateCtx)."""
+        """The context of a state's current tick, cancelled when it changes (Go NewStateCtx)."""
         self._parse(state)
         if self._disposing:
             ctx = StateCtx(state, 0)
@@ -1217,7 +1250,7 @@ class Machine:
         names = tuple(self._parse(list(clock)))
         ticks = tuple(int(clock[n]) for n in names)
         self._check_disposed()
-        if all(self._clock[n] >= t for n, t in zip(names, ticks, strict=True)):
+        if all(self.tick(n) >= t for n, t in zip(names, ticks, strict=True)):
             return
         fut = self._future()
         cleanup = self._subs.add_states(self._subs.when_time, fut, names, ticks)
@@ -1256,7 +1289,7 @@ class Machine:
         await self._wait(fut, timeout, "when_query", cleanup)
 
     async def when_queue(self, tick: int, timeout: float | None = None) -> None:
-        """Wait until the queue tick reaches `tick`, e.g. a queued mutation's result (Go WhenQueue)."""
+        """Wait until the queue tick reaches `tick`, e.g. a queued mutation's (Go WhenQueue)."""
         self._check_disposed()
         if self._queue_tick >= tick:
             return
@@ -1284,7 +1317,7 @@ class Machine:
 
     def export(self) -> dict[str, Any]:
         """Serialisable snapshot: id, state names, time, queue and machine ticks (Go Export)."""
-        self._log(_CHANGES, "[import] exported at %d ticks", sum(self._clock.values()))
+        self._log(_CHANGES, "[import] exported at %d ticks", sum(self._ticks))
         return {"id": self.id, "state_names": list(self._names), "time": list(self.time()),
                 "queue_tick": self._queue_tick, "machine_tick": self.machine_tick}
 
@@ -1302,16 +1335,15 @@ class Machine:
         unknown = [n for n in names if n not in self._schema]
         if unknown:
             raise StateUnknownError(f"state unknown: {' '.join(unknown)}")
-        for n, t in zip(names, ticks, strict=True):
-            self._clock[n] = int(t)
         self._names = names
         self._verified = True
         self._reindex()
-        self._active = [n for n in names if self._clock[n] & 1]
+        self._ticks[:] = [int(t) for t in ticks]
+        self._active = [n for n in names if int(ticks[self._index[n]]) & 1]
         self._active_set = set(self._active)
         self._resolver.new_schema()
         self.machine_tick = int(data.get("machine_tick", 0)) + 1
-        self._log(_CHANGES, "[import] imported to %d ticks", sum(self._clock.values()))
+        self._log(_CHANGES, "[import] imported to %d ticks", sum(self._ticks))
         if MACHINE_RESTORED in self._schema:
             self.add(MACHINE_RESTORED)
 

@@ -27,7 +27,7 @@ QUEUED = Result.QUEUED
 
 
 def is_queued(result: int) -> bool:
-    """True when a mutation result is a queue tick, i.e. the mutation will run later (Go IsQueued)."""
+    """True when a result is a queue tick, i.e. the mutation will run later (Go IsQueued)."""
     return result > 1
 
 

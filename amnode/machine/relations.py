@@ -69,8 +69,8 @@ class Resolver:
             self._topology = {name: i for i, name in enumerate(order)}
         else:
             self._topology = {}
-            m._log(LogLevel.CHANGES, "[resolver] relation error: state %s has a Require cycle for %s",
-                   cycle, m.id)
+            m._log(LogLevel.CHANGES,
+                   "[resolver] relation error: state %s has a Require cycle for %s", cycle, m.id)
         removers: dict[str, list[str]] = {}
         for name in names:
             for target in schema[name].remove:
@@ -265,7 +265,7 @@ class Resolver:
             to_state in rel for rel in (schema[name].add, schema[name].require,
                                         schema[name].remove, schema[name].after))]
 
-    def _state(self, name: str):  # noqa: ANN202 - internal lookup
+    def _state(self, name: str):
         try:
             return self.machine._schema[name]
         except KeyError:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any
 
 from .errors import SchemaError
 
@@ -31,7 +31,7 @@ SUFFIX_END = "End"
 
 RELATION_FIELDS = ("require", "add", "remove", "after")
 
-StatesArg = Union[str, Iterable[str]]
+StatesArg = str | Iterable[str]
 
 
 def as_states(states: StatesArg | None) -> list[str]:
@@ -118,7 +118,7 @@ class State:
 
 
 Schema = dict[str, State]
-SchemaLike = Mapping[str, Union[State, Mapping[str, Any], None]]
+SchemaLike = Mapping[str, State | Mapping[str, Any] | None]
 
 
 def normalize_schema(schema: SchemaLike) -> Schema:

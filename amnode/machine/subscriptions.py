@@ -142,17 +142,19 @@ class Subscriptions:
                     if not any(x in active for x in w.states):
                         _resolve(w.fut)
         if self.when_time:
-            clock = m._clock
+            ticks = m._ticks
             before = t.time_before
             index = m._index
             for s in list(self.when_time):
-                if clock[s] == before[index[s]]:
+                i = index[s]
+                if ticks[i] == before[i]:
                     continue
                 for w in list(self.when_time.get(s, ())):
-                    if all(clock[x] >= tick for x, tick in zip(w.states, w.ticks, strict=True)):
+                    if all(ticks[index[x]] >= tick
+                           for x, tick in zip(w.states, w.ticks, strict=True)):
                         _resolve(w.fut)
         if self.when_query:
-            clock = dict(m._clock)
+            clock = m.clock()
             for fn, fut in list(self.when_query):
                 if fut.done():
                     continue
@@ -187,7 +189,7 @@ class Subscriptions:
     def state_ctx(self, state: str) -> StateCtx:
         ctx = self.ctxs.get(state)
         if ctx is None:
-            ctx = self.ctxs[state] = StateCtx(state, self.machine._clock[state])
+            ctx = self.ctxs[state] = StateCtx(state, self.machine.tick(state))
         return ctx
 
     def cancel_state_ctxs(self, activated: Iterable[str], deactivated: Iterable[str]) -> None:

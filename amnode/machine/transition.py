@@ -1,4 +1,4 @@
-"""One transition: resolving a mutation, negotiating with handlers and applying it (Go transition.go).
+"""One transition: resolving a mutation, negotiating with handlers, applying it (Go transition.go).
 
 The phases and the handler order follow machine.md §4.1-4.6 exactly; see docs/machine.md.
 """
@@ -8,7 +8,6 @@ from __future__ import annotations
 import random
 from typing import TYPE_CHECKING, Any
 
-from .clock import Time
 from .log import LogEntry, LogLevel
 from .mutation import CANCELED, EXECUTED, Mutation, MutationType
 from .schema import (
@@ -33,6 +32,8 @@ _OPS = int(LogLevel.OPS)
 _DECISIONS = int(LogLevel.DECISIONS)
 _EVERYTHING = int(LogLevel.EVERYTHING)
 _rand = random.Random()
+_EMPTY: list[str] = []  # shared empty default; never mutated
+_HEALTH = (HEARTBEAT, HEALTHCHECK)
 
 
 def new_id() -> str:
@@ -44,29 +45,27 @@ class Transition:
     """A mutation being executed; what handlers (`e.transition`) and tracers see."""
 
     __slots__ = (
-        "_before_set", "_latest_enter", "_latest_final", "_latest_to", "_steps_on",
-        "accepted", "activated", "completed", "deactivated", "enters", "exits", "id",
+        "_before_set", "_id", "_latest_enter", "_latest_final", "_latest_to", "_steps_on",
+        "_time_after", "accepted", "activated", "completed", "deactivated", "enters", "exits",
         "log_entries", "machine", "mutation", "pre_log_entries", "queue_len", "states_before",
-        "steps", "targets", "time_after", "time_before",
+        "steps", "targets", "time_before",
     )
 
     def __init__(self, machine: Machine, mutation: Mutation) -> None:
         m = machine
-        self.id = new_id()
+        self._id = ""
         self.machine = m
         self.mutation = mutation
-        clock = m._clock
-        self.time_before = Time([clock[n] for n in m._names])
-        self.states_before: list[str] = list(m._active)
-        self._before_set = m._active_set.copy()
-        self.accepted = True
+        self.time_before: list[int] = m._ticks.copy()
+        self._time_after: list[int] | None = None
+        # the machine replaces (never mutates) its active list and set, so sharing them is safe
+        self.states_before: list[str] = m._active
+        self._before_set: set[str] | frozenset[str] = m._active_set
         self.completed = False
-        self.enters: list[str] = []
-        self.exits: list[str] = []
-        self.activated: list[str] = []
-        self.deactivated: list[str] = []
+        self.activated: list[str] = _EMPTY
+        self.deactivated: list[str] = _EMPTY
         self.log_entries: list[LogEntry] = []
-        self.pre_log_entries: list[LogEntry] = []
+        self.pre_log_entries: list[LogEntry] = _EMPTY
         self.queue_len = 0
         self._latest_to = ""
         self._latest_enter = False
@@ -76,38 +75,75 @@ class Transition:
 
         # assign early to catch the logs
         m._tx = self
-        called = mutation.called
-        if self._steps_on:
-            self.steps.extend(Step(StepType.CALLED, "", s) for s in called)
         lvl = m._lvl
         if lvl >= _OPS:
-            args = mutation.log_args(m.args_mapper)
-            if mutation.is_auto:
-                m._log(_DECISIONS, "[%s:auto] %s%s", mutation.type, " ".join(called), args)
-            else:
-                m._log(_OPS, "[%s] %s%s", mutation.type, " ".join(called), args)
-            src = mutation.source
-            if src is not None:
-                m._log(_OPS, "[source] %s/%s/%d", src.mach_id, src.tx_id, src.mach_time)
-
-        to_set = self._states_to_set(mutation.type, called)
-        targets = m._resolver.target_states(self, to_set)
-        self.targets = targets
-        if not mutation.is_check:
-            self.time_after = self._predict_time(called, targets)
+            self._log_mutation()
+        # relations are a pure function of the mutation, the active states and what is being
+        # recorded (steps, log level): resolve once, then replay the result and its output
+        key = (mutation.type, *mutation.called, None, *m._active, mutation.is_auto,
+               mutation.is_check, self._steps_on, lvl)
+        plan = m._plans.get(key)
+        if plan is None:
+            plan = m._store_plan(key, self._resolve)
         else:
-            self.time_after = self.time_before
-        if lvl >= _OPS:
-            implied = [s for s in targets if s not in to_set]
-            if implied:
-                m._log(_OPS, "[implied] %s", " ".join(implied))
-        self._setup_accepted()
-        if self.accepted:
-            self._setup_exit_enter()
+            if plan[4]:
+                self.steps = list(plan[4])
+            for level, text in plan[5]:
+                m._log(level, text)
+        self.targets, self.accepted, self.exits, self.enters = plan[:4]
         for tracer in m._tracers:
             tracer.transition_init(self)
 
+    def _log_mutation(self) -> None:
+        m = self.machine
+        mutation = self.mutation
+        called = " ".join(mutation.called)
+        args = mutation.log_args(m.args_mapper)
+        if mutation.is_auto:
+            m._log(_DECISIONS, "[%s:auto] %s%s", mutation.type, called, args)
+        else:
+            m._log(_OPS, "[%s] %s%s", mutation.type, called, args)
+        src = mutation.source
+        if src is not None:
+            m._log(_OPS, "[source] %s/%s/%d", src.mach_id, src.tx_id, src.mach_time)
+
+    def _resolve(self) -> tuple[Any, ...]:
+        """Resolve relations and acceptance: (targets, accepted, exits, enters, steps)."""
+        m = self.machine
+        called = self.mutation.called
+        if self._steps_on:
+            self.steps.extend(Step(StepType.CALLED, "", s) for s in called)
+        to_set = self._states_to_set(self.mutation.type, called)
+        self.targets = m._resolver.target_states(self, to_set)
+        if m._lvl >= _OPS:
+            implied = [s for s in self.targets if s not in to_set]
+            if implied:
+                m._log(_OPS, "[implied] %s", " ".join(implied))
+        self.accepted = True
+        self.exits = self.enters = _EMPTY
+        self._setup_accepted()
+        if self.accepted:
+            self._setup_exit_enter()
+        return self.targets, self.accepted, self.exits, self.enters, tuple(self.steps)
+
     # --- read-only views ---
+
+    @property
+    def id(self) -> str:
+        """Random 16-hex-digit id, made on first use (most transitions are never asked)."""
+        if not self._id:
+            self._id = new_id()
+        return self._id
+
+    @property
+    def time_after(self) -> list[int]:
+        """Ticks after the transition: predicted during negotiation, exact from the final phase
+        on, equal to `time_before` when canceled."""
+        if self._time_after is None:
+            if self.mutation.is_check:
+                return self.time_before
+            self._time_after = self._predict_time(self.mutation.called, self.targets)
+        return self._time_after
 
     @property
     def called(self) -> list[str]:
@@ -157,7 +193,7 @@ class Transition:
         return f"Transition({self.id} {self.mutation.describe()} accepted={self.accepted})"
 
     def __str__(self) -> str:
-        """`tx#<id>`, the mutation, the source and the steps, one per line (Go Transition.String)."""
+        """`tx#<id>`, the mutation, the source and the steps, one per line (Go String)."""
         lines = [f"tx#{self.id}", self.mutation.describe()]
         src = self.mutation.source
         if src is not None:
@@ -185,9 +221,9 @@ class Transition:
             steps.extend(Step(StepType.DEACTIVATE, "", s) for s in active if s not in called)
         return called
 
-    def _predict_time(self, called: list[str], targets: list[str]) -> Time:
+    def _predict_time(self, called: list[str], targets: list[str]) -> list[int]:
         m = self.machine
-        after = Time(self.time_before)
+        after = self.time_before.copy()
         index = m._index
         before = self._before_set
         schema = m._schema
@@ -251,22 +287,23 @@ class Transition:
         result = EXECUTED if self.accepted else CANCELED
         called = mut.called
         is_auto = mut.is_auto
-        dispatch = m._bindings_count > 0 or m._lvl >= _EVERYTHING
-        for tracer in m._tracers:
+        tracers = m._tracers
+        for tracer in tracers:
             tracer.transition_start(self)
-
-        # NEGOTIATION (cancellable)
         index = m._handler_index
         everything = m._lvl >= _EVERYTHING
+        dispatch = bool(index) or everything
+
+        # NEGOTIATION (cancellable)
         if dispatch:
-            if result != CANCELED:
-                result = self._emit_exits()
-            if result != CANCELED:
-                result = self._emit_enters()
+            if result != CANCELED and self.exits:
+                result = self._emit_exits(index, everything)
+            if result != CANCELED and self.enters:
+                result = self._emit_enters(index, everything)
             if result != CANCELED and mut.type != _REMOVE:
-                result = self._emit_self()
-            if result != CANCELED:
-                result = self._emit_state_state()
+                result = self._emit_self(index, everything)
+            if result != CANCELED and (m._pair_handlers or everything):
+                result = self._emit_state_state(everything)
             if is_auto and not self.targets:
                 result = CANCELED
             if result != CANCELED and (everything or "AnyEnter" in index):
@@ -275,11 +312,7 @@ class Transition:
         if not mut.is_check:
             changed = False
             if is_auto:
-                # re-resolve: handler-rejected auto states drop the states they Add
-                targets = set(self.targets)
-                clean = [s for s in called if s in targets]
-                self.targets = m._resolver.target_states(self, self._states_to_set(_ADD, clean))
-                self._setup_exit_enter()
+                self._re_resolve_auto()
             if result != CANCELED:
                 m._set_active_states(called, self.targets, is_auto)
                 if is_auto:
@@ -293,25 +326,26 @@ class Transition:
                 subs = m._subs
                 if subs.ctxs:
                     subs.cancel_state_ctxs(self.activated, self.deactivated)
-                clock = m._clock
-                self.time_after = Time([clock[n] for n in m._names])
-                for tracer in m._tracers:
+                self._time_after = m._ticks.copy()
+                for tracer in tracers:
                     tracer.transition_finals(self)
                 if dispatch or subs.when_args:
-                    result = self._emit_finals()
-                if result == CANCELED:
-                    m._recover_final_phase(self)
-                    self.time_after = Time([clock[n] for n in m._names])
-                changed = self.time_after != self.time_before
+                    result = self._emit_finals(index, everything)
+                    if result == CANCELED:
+                        m._recover_final_phase(self)
+                        self._time_after = m._ticks.copy()
+                changed = self._time_after != self.time_before
             else:
-                self.time_after = self.time_before
-            if result != CANCELED and dispatch and (everything or "AnyState" in index):
+                self._time_after = self.time_before
+            if result != CANCELED and (everything or "AnyState" in index):
                 result = self._emit(ANY, ANY, "AnyState", ANY, True, True)
-            for fn in m._on_change:
-                fn(m, self.time_before, self.time_after)
+            if m._on_change:
+                for fn in m._on_change:
+                    fn(m, self.time_before, self._time_after)
             if result == CANCELED:
                 self.accepted = False
-            elif changed and not is_auto and not m._disposing and not self.is_health:
+            elif changed and not is_auto and m._auto_states and not m._disposing and not (
+                    mut.type == _ADD and len(called) == 1 and called[0] in _HEALTH):
                 auto = m._resolver.new_auto_mutation()
                 if auto is not None:
                     if m._lvl >= _OPS:
@@ -325,7 +359,7 @@ class Transition:
             m._log_buffer = []
         self.queue_len = len(m._queue)
         self.completed = True
-        for tracer in m._tracers:
+        for tracer in tracers:
             tracer.transition_end(self)
 
         if result == CANCELED:
@@ -334,10 +368,40 @@ class Transition:
             return result
         active = m._active_set
         if mut.type == _REMOVE:
-            return CANCELED if any(s in active for s in called) else EXECUTED
+            for s in called:
+                if s in active:
+                    return CANCELED
+            return EXECUTED
         if is_auto:
             return EXECUTED if len(self.targets) > len(self.states_before) else CANCELED
-        return EXECUTED if all(s in active for s in self.targets) else CANCELED
+        for s in self.targets:
+            if s not in active:
+                return CANCELED
+        return EXECUTED
+
+    def _re_resolve_auto(self) -> None:
+        """Re-resolve an auto transition without the states vetoed by handlers or relations, so
+        that what they Add is dropped too (Go does this for every auto transition)."""
+        m = self.machine
+        targets = set(self.targets)
+        clean = [s for s in self.mutation.called if s in targets]
+        key = ("auto", *clean, None, *m._active, self._steps_on, m._lvl)
+        plan = m._plans.get(key)
+        n_steps = len(self.steps)
+        if plan is None:
+
+            def resolve() -> tuple[Any, ...]:
+                self.targets = m._resolver.target_states(self, self._states_to_set(_ADD, clean))
+                self._setup_exit_enter()
+                return self.targets, self.exits, self.enters, tuple(self.steps[n_steps:])
+
+            plan = m._store_plan(key, resolve)
+        else:
+            if plan[3]:
+                self.steps.extend(plan[3])
+            for level, text in plan[4]:
+                m._log(level, text)
+        self.targets, self.exits, self.enters = plan[:3]
 
     def _emit(self, from_state: str, to_state: str, name: str, state: str, is_final: bool,
               is_enter: bool, is_self: bool = False) -> int:
@@ -367,9 +431,7 @@ class Transition:
         self.targets = [s for s in self.targets if s != state]
         return True
 
-    def _emit_exits(self) -> int:
-        index = self.machine._handler_index
-        everything = self.machine._lvl >= _EVERYTHING
+    def _emit_exits(self, index: dict[str, Any], everything: bool) -> int:
         for s in self.exits:
             name = s + SUFFIX_EXIT
             if (everything or name in index) and \
@@ -378,9 +440,7 @@ class Transition:
                 return CANCELED
         return EXECUTED
 
-    def _emit_enters(self) -> int:
-        index = self.machine._handler_index
-        everything = self.machine._lvl >= _EVERYTHING
+    def _emit_enters(self, index: dict[str, Any], everything: bool) -> int:
         for s in self.enters:
             name = s + SUFFIX_ENTER
             if (everything or name in index) and \
@@ -389,10 +449,8 @@ class Transition:
                 return CANCELED
         return EXECUTED
 
-    def _emit_self(self) -> int:
+    def _emit_self(self, index: dict[str, Any], everything: bool) -> int:
         m = self.machine
-        index = m._handler_index
-        everything = m._lvl >= _EVERYTHING
         active = m._active_set
         for s in list(self.targets):
             if s not in active:
@@ -414,12 +472,9 @@ class Transition:
                 return CANCELED
         return EXECUTED
 
-    def _emit_state_state(self) -> int:
+    def _emit_state_state(self, everything: bool) -> int:
         m = self.machine
-        everything = m._lvl >= _EVERYTHING
         pairs = m._pair_handlers
-        if not pairs and not everything:
-            return EXECUTED
         after = list(self.targets)
         for b in self.states_before:
             if not everything and b not in pairs:
@@ -439,10 +494,8 @@ class Transition:
                 return CANCELED
         return EXECUTED
 
-    def _emit_finals(self) -> int:
+    def _emit_finals(self, index: dict[str, Any], everything: bool) -> int:
         m = self.machine
-        index = m._handler_index
-        everything = m._lvl >= _EVERYTHING
         when_args = m._subs.when_args
         args = self.mutation.args
         for s in self.exits:
