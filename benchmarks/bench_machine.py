@@ -5,7 +5,7 @@ Workloads:
   b) the relations-heavy schema of machine.md §13 under a fixed random mutation sequence;
   c) workload (a) with a tracer bound that collects steps (what the recorder costs the machine).
 
-Usage: python benchmarks/bench_machine.py [--json] [--seconds 1.0]
+Usage: python benchmarks/bench_machine.py [--json] [-n TRANSITIONS] [--repeats N]
 With --json the last line is one JSON object; its "ratio" is amnode's transitions per second
 divided by `transitions`' on workload (a).
 """

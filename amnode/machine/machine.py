@@ -21,6 +21,7 @@ from typing import Any
 from .clock import Time
 from .errors import (
     DisposedError,
+    EvalTimeoutError,
     HandlerTimeoutError,
     NestedEvalError,
     SchemaError,
@@ -155,7 +156,8 @@ class Machine:
         self._index: dict[str, int] = {}
         #: the one clock of this machine, shared with subscriptions (fixes Go §12 #8)
         self._ticks: list[int] = [0] * len(self._names)
-        self._active: list[str] = []
+        #: active states in the last target order; a tuple, so transitions can share it
+        self._active: tuple[str, ...] = ()
         self._active_set: set[str] = set()
         self._auto_states: list[str] = []
         self._verified = False
@@ -277,6 +279,7 @@ class Machine:
 
         An auto-added `Exception` may be left out; it is appended.
         """
+        self._own()
         names = list(dict.fromkeys(names))  # Go checks before dedupe (§1.4 quirk); we don't
         unknown = [n for n in names if n not in self._schema]
         if unknown:
@@ -298,6 +301,7 @@ class Machine:
 
     def set_schema(self, schema: SchemaLike, names: Iterable[str]) -> None:
         """Replace the schema with a larger one and fix its order (Go SetSchema)."""
+        self._own()
         if self._tx is not None:
             raise SchemaError("schema error: cannot change the schema during a transition")
         names = list(names)
@@ -369,6 +373,11 @@ class Machine:
         return [s for s in dict.fromkeys(names) if s in self._index]
 
     # ------------------------------------------------------------------ threads
+
+    def _own(self) -> None:
+        """Raise WrongThreadError unless called from the owner thread."""
+        if self._thread_id != _get_ident():
+            raise self._wrong_thread()
 
     def _wrong_thread(self) -> WrongThreadError:
         return WrongThreadError(
@@ -471,7 +480,15 @@ class Machine:
         if self._on_error is not None:
             self._on_error(self, err)
         merged = dict(args) if args else {}
-        merged[ARG_EXCEPTION] = AException(err=err, trace=trace)
+        given = merged.get(ARG_EXCEPTION)
+        if isinstance(given, AException):
+            # keep what the caller described (e.g. the transition a deadline broke)
+            merged[ARG_EXCEPTION] = AException(
+                err=err, trace=trace or given.trace, handler=given.handler,
+                called_states=given.called_states, states_before=given.states_before,
+                target_states=given.target_states, tx_id=given.tx_id)
+        else:
+            merged[ARG_EXCEPTION] = AException(err=err, trace=trace)
         if names[0] != EXCEPTION:
             names.append(EXCEPTION)
         return self._run(_ADD, names, merged, event)
@@ -509,7 +526,7 @@ class Machine:
                 return bool(fut.result(self.eval_timeout if timeout is None else timeout))
             except TimeoutError:
                 fut.cancel()
-                self.err_internal.append(TimeoutError(f"eval timeout: {source}"))
+                self.err_internal.append(EvalTimeoutError(f"eval timeout: {source}"))
                 return False
         if self._processing:
             self._log(_OPS, "[eval] nested eval from %s skipped", source)
@@ -665,6 +682,7 @@ class Machine:
     def bind_handlers(self, obj: object, id: str | None = None,
                       state_prefix: str | None = None) -> str:
         """Bind an object's handler methods; returns the binding id (Go HandlersBind)."""
+        self._own()
         if obj is None or isinstance(obj, (str, bytes, int, float, bool, dict, list, tuple)):
             raise TypeError(f"handlers must be an object with handler methods, got {obj!r}")
         bid = binding_id(id, obj)
@@ -684,6 +702,7 @@ class Machine:
 
     def detach_handlers(self, id: str) -> None:
         """Unbind handlers by binding id (Go HandlersDetach)."""
+        self._own()
         for b in self._bindings:
             if b.id == id:
                 self._bindings.remove(b)
@@ -754,6 +773,8 @@ class Machine:
             current_event.reset(token)
             for tracer in tracers:
                 tracer.handler_end(t, binding.id, attr)
+            if lvl >= _EVERYTHING:
+                self._log(_EVERYTHING, "[handler:end] %s from %s", name, binding.id)
             if timeout is not None and dt > timeout:
                 self._handler_timeout(t, ev, attr, binding.id, dt)
                 if not is_final and lvl >= _OPS:
@@ -880,7 +901,7 @@ class Machine:
         removed = [s for s in self._active if s not in tset]
         for s in removed:
             ticks[index[s]] += 1
-        self._active = list(targets)
+        self._active = tuple(targets)
         self._active_set = tset
         if self._lvl >= _CHANGES:
             msg = ""
@@ -902,6 +923,7 @@ class Machine:
 
     def bind_tracer(self, tracer: Tracer) -> None:
         """Add a tracer (Go TracerBind)."""
+        self._own()
         if not isinstance(tracer, Tracer):
             raise TypeError(f"tracers must subclass amnode.Tracer, got {type(tracer).__name__}")
         self._tracers.append(tracer)
@@ -910,6 +932,7 @@ class Machine:
 
     def detach_tracer(self, tracer: Tracer) -> None:
         """Remove a tracer (Go TracerDetach)."""
+        self._own()
         try:
             self._tracers.remove(tracer)
         except ValueError:
@@ -1294,24 +1317,24 @@ class Machine:
         if self._queue_tick >= tick:
             return
         fut = self._future()
-        self._subs.add_queue(tick, fut)
-        await self._wait(fut, timeout, f"when_queue({tick})")
+        cleanup = self._subs.add_queue(tick, fut)
+        await self._wait(fut, timeout, f"when_queue({tick})", cleanup)
 
     async def when_queue_ends(self, timeout: float | None = None) -> None:
         """Wait until the running queue drain ends; returns at once if none runs."""
         if not self._processing:
             return
         fut = self._future()
-        self._subs.when_queue_ends.append(fut)
-        await self._wait(fut, timeout, "when_queue_ends")
+        cleanup = self._subs.add_list(self._subs.when_queue_ends, fut)
+        await self._wait(fut, timeout, "when_queue_ends", cleanup)
 
     async def when_disposed(self, timeout: float | None = None) -> None:
         """Wait until disposal finished."""
         if self._disposed:
             return
         fut = self._future()
-        self._subs.when_disposed.append(fut)
-        await self._wait(fut, timeout, "when_disposed")
+        cleanup = self._subs.add_list(self._subs.when_disposed, fut)
+        await self._wait(fut, timeout, "when_disposed", cleanup)
 
     # ------------------------------------------------------------------ export / import
 
@@ -1326,6 +1349,7 @@ class Machine:
 
         Validates everything before changing anything (Go restores partially, then errors).
         """
+        self._own()
         if data.get("id") != self.id:
             raise ValueError(f"import ID mismatch: {data.get('id')} != {self.id}")
         names = list(data["state_names"])
@@ -1339,7 +1363,7 @@ class Machine:
         self._verified = True
         self._reindex()
         self._ticks[:] = [int(t) for t in ticks]
-        self._active = [n for n in names if int(ticks[self._index[n]]) & 1]
+        self._active = tuple(n for n in names if int(ticks[self._index[n]]) & 1)
         self._active_set = set(self._active)
         self._resolver.new_schema()
         self.machine_tick = int(data.get("machine_tick", 0)) + 1
@@ -1357,7 +1381,8 @@ class Machine:
         """
         if self._disposing:
             return
-        if START in self._active_set and self._thread_id == _get_ident():
+        self._own()
+        if START in self._active_set:
             self.remove(START)
         self._disposing = True
         if self._processing:

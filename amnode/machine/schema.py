@@ -146,8 +146,7 @@ def parse_schema(schema: SchemaLike) -> tuple[Schema, list[str]]:
         for target in state.add:
             if target in state.remove:
                 state.remove = [s for s in state.remove if s != target]
-                adds.append(target)
-            elif target in parsed:
+            if target in parsed:  # Go keeps an unknown Add target that was in Remove; we don't
                 adds.append(target)
         state.add = _uniq(adds)
         state.after = [s for s in state.after if s != name]

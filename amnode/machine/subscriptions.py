@@ -121,9 +121,30 @@ class Subscriptions:
 
         return remove
 
-    def add_queue(self, tick: int, fut: asyncio.Future[Any]) -> None:
+    def add_queue(self, tick: int, fut: asyncio.Future[Any]) -> Callable[[], None]:
         self._seq += 1
-        heapq.heappush(self.when_queue, (tick, self._seq, fut))
+        entry = (tick, self._seq, fut)
+        heapq.heappush(self.when_queue, entry)
+
+        def remove() -> None:
+            if not fut.done() or fut.cancelled():
+                try:
+                    self.when_queue.remove(entry)
+                except ValueError:
+                    return
+                heapq.heapify(self.when_queue)
+
+        return remove
+
+    def add_list(self, lst: list[asyncio.Future[Any]], fut: asyncio.Future[Any]
+                 ) -> Callable[[], None]:
+        lst.append(fut)
+
+        def remove() -> None:
+            if fut in lst:
+                lst.remove(fut)
+
+        return remove
 
     # --- processing ---
 

@@ -82,3 +82,22 @@ class ThreadsafeMachine:
     def eval(self, fn: Callable[[], Any], source: str) -> concurrent.futures.Future:
         """Run `fn` on the owner thread between transitions; the future holds True when done."""
         return self._call(self._m.eval, fn, source)
+
+    def add_err_state(self, state: str, err: BaseException, args: dict[str, Any] | None = None
+                      ) -> concurrent.futures.Future:
+        """Thread-safe `Machine.add_err_state`."""
+        return self._call(self._m.add_err_state, state, err, args)
+
+    def can_add(self, states: StatesArg, args: dict[str, Any] | None = None
+                ) -> concurrent.futures.Future:
+        """Thread-safe `Machine.can_add`."""
+        return self._call(self._m.can_add, states, args)
+
+    def can_remove(self, states: StatesArg, args: dict[str, Any] | None = None
+                   ) -> concurrent.futures.Future:
+        """Thread-safe `Machine.can_remove`."""
+        return self._call(self._m.can_remove, states, args)
+
+    def dispose(self) -> concurrent.futures.Future:
+        """Thread-safe `Machine.dispose`."""
+        return self._call(self._m.dispose)

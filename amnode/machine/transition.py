@@ -8,6 +8,7 @@ from __future__ import annotations
 import random
 from typing import TYPE_CHECKING, Any
 
+from .clock import Time
 from .log import LogEntry, LogLevel
 from .mutation import CANCELED, EXECUTED, Mutation, MutationType
 from .schema import (
@@ -56,10 +57,10 @@ class Transition:
         self._id = ""
         self.machine = m
         self.mutation = mutation
-        self.time_before: list[int] = m._ticks.copy()
-        self._time_after: list[int] | None = None
+        self.time_before = Time(m._ticks)
+        self._time_after: Time | None = None
         # the machine replaces (never mutates) its active list and set, so sharing them is safe
-        self.states_before: list[str] = m._active
+        self.states_before: tuple[str, ...] = m._active
         self._before_set: set[str] | frozenset[str] = m._active_set
         self.completed = False
         self.activated: list[str] = _EMPTY
@@ -90,7 +91,11 @@ class Transition:
                 self.steps = list(plan[4])
             for level, text in plan[5]:
                 m._log(level, text)
-        self.targets, self.accepted, self.exits, self.enters = plan[:4]
+        # copies: a tracer or handler mutating its transition must not poison the cache
+        self.targets = list(plan[0])
+        self.accepted = plan[1]
+        self.exits = list(plan[2])
+        self.enters = list(plan[3])
         for tracer in m._tracers:
             tracer.transition_init(self)
 
@@ -136,7 +141,7 @@ class Transition:
         return self._id
 
     @property
-    def time_after(self) -> list[int]:
+    def time_after(self) -> Time:
         """Ticks after the transition: predicted during negotiation, exact from the final phase
         on, equal to `time_before` when canceled."""
         if self._time_after is None:
@@ -211,7 +216,7 @@ class Transition:
             if steps is not None:
                 steps.extend(Step(StepType.ACTIVATE, "", s) for s in called
                              if s not in m._active_set)
-            return called + active if active else called
+            return [*called, *active] if active else called
         if mtype == _REMOVE:
             if steps is not None:
                 steps.extend(Step(StepType.DEACTIVATE, "", s) for s in called)
@@ -221,9 +226,9 @@ class Transition:
             steps.extend(Step(StepType.DEACTIVATE, "", s) for s in active if s not in called)
         return called
 
-    def _predict_time(self, called: list[str], targets: list[str]) -> list[int]:
+    def _predict_time(self, called: list[str], targets: list[str]) -> Time:
         m = self.machine
-        after = self.time_before.copy()
+        after = Time(self.time_before)
         index = m._index
         before = self._before_set
         schema = m._schema
@@ -326,14 +331,14 @@ class Transition:
                 subs = m._subs
                 if subs.ctxs:
                     subs.cancel_state_ctxs(self.activated, self.deactivated)
-                self._time_after = m._ticks.copy()
+                self._time_after = Time(m._ticks)
                 for tracer in tracers:
                     tracer.transition_finals(self)
                 if dispatch or subs.when_args:
                     result = self._emit_finals(index, everything)
                     if result == CANCELED:
                         m._recover_final_phase(self)
-                        self._time_after = m._ticks.copy()
+                        self._time_after = Time(m._ticks)
                 changed = self._time_after != self.time_before
             else:
                 self._time_after = self.time_before
@@ -381,27 +386,40 @@ class Transition:
 
     def _re_resolve_auto(self) -> None:
         """Re-resolve an auto transition without the states vetoed by handlers or relations, so
-        that what they Add is dropped too (Go does this for every auto transition)."""
+        that what they Add is dropped too (Go does this for every auto transition).
+
+        Unlike Go, the relation steps are not recorded a second time; only the states this
+        re-resolution drops are, as cancel steps.
+        """
         m = self.machine
-        targets = set(self.targets)
+        before = self.targets
+        targets = set(before)
         clean = [s for s in self.mutation.called if s in targets]
-        key = ("auto", *clean, None, *m._active, self._steps_on, m._lvl)
+        key = ("auto", *clean, None, *m._active, m._lvl)
         plan = m._plans.get(key)
-        n_steps = len(self.steps)
         if plan is None:
+            steps_on = self._steps_on
 
             def resolve() -> tuple[Any, ...]:
-                self.targets = m._resolver.target_states(self, self._states_to_set(_ADD, clean))
-                self._setup_exit_enter()
-                return self.targets, self.exits, self.enters, tuple(self.steps[n_steps:])
+                self._steps_on = False
+                try:
+                    self.targets = m._resolver.target_states(
+                        self, self._states_to_set(_ADD, clean))
+                    self._setup_exit_enter()
+                finally:
+                    self._steps_on = steps_on
+                return self.targets, self.exits, self.enters
 
             plan = m._store_plan(key, resolve)
         else:
-            if plan[3]:
-                self.steps.extend(plan[3])
-            for level, text in plan[4]:
+            for level, text in plan[3]:
                 m._log(level, text)
-        self.targets, self.exits, self.enters = plan[:3]
+        self.targets = list(plan[0])
+        self.exits = list(plan[1])
+        self.enters = list(plan[2])
+        if self._steps_on:
+            kept = set(self.targets)
+            self.steps.extend(Step(StepType.CANCEL, "", s) for s in before if s not in kept)
 
     def _emit(self, from_state: str, to_state: str, name: str, state: str, is_final: bool,
               is_enter: bool, is_self: bool = False) -> int:
