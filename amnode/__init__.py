@@ -3,8 +3,16 @@
 `import amnode as am` gives the machine API (`am.Machine`, `am.State`, `am.Result`, ...).
 """
 
+import os as _os
+
 from .machine import *  # noqa: F403
 from .machine import __all__ as _machine_all
+
+if _os.environ.get("AMNODE_RECORD"):
+    # record every machine of this process (and of child processes, which inherit the variable)
+    from . import telemetry as _telemetry
+
+    _telemetry.install()
 
 __version__ = "0.1.0"
 __all__ = [*_machine_all, "__version__"]

@@ -15,7 +15,7 @@ import threading
 import time
 import traceback
 from collections import deque
-from collections.abc import Callable, Coroutine, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping, Sequence
 from typing import Any
 
 from .clock import Time
@@ -28,6 +28,7 @@ from .errors import (
     StateUnknownError,
     WrongThreadError,
 )
+from .external import apply_clock
 from .handlers import Event, HandlerBinding, binding_id, current_event
 from .log import ArgsMapper, LogEntry, LogLevel
 from .mutation import (
@@ -51,7 +52,7 @@ from .schema import (
     StatesArg,
     parse_schema,
 )
-from .subscriptions import StateCtx, Subscriptions
+from .subscriptions import StateCtx, Subscriptions, Wait, done
 from .tracer import Tracer
 from .transition import Transition, new_id
 
@@ -334,6 +335,52 @@ class Machine:
         if errors:
             self.add_err(SchemaError("; ".join(errors)))
 
+    def replace_schema(self, schema: SchemaLike, names: Iterable[str]) -> None:
+        """Swap in any schema, e.g. of a restarted remote source; unlike `set_schema` it may
+        shrink. Ticks of kept states survive; removed states are dropped from the active set."""
+        self._own()
+        if self._tx is not None:
+            raise SchemaError("schema error: cannot change the schema during a transition")
+        names = list(dict.fromkeys(names))
+        parsed, errors = parse_schema(schema)
+        if EXCEPTION not in parsed:
+            parsed[EXCEPTION] = State(multi=True)
+            if EXCEPTION not in names:
+                names.append(EXCEPTION)
+        if set(names) != set(parsed):
+            raise SchemaError("schema error: names and schema differ")
+        old, old_names = self._schema, self._names
+        gone = [n for n in old_names if n not in parsed]
+        self._schema = parsed
+        self._names = names
+        self._verified = True
+        self._active = tuple(n for n in self._active if n in parsed)
+        self._active_set = set(self._active)
+        self._reindex(old_names)
+        self._resolver.new_schema()
+        for b in self._bindings:
+            b.scan(self._names)
+        self._rebuild_handler_index()
+        if gone:
+            self._subs.cancel_state_ctxs(gone, ())
+        for tracer in list(self._tracers):
+            tracer.schema_change(self, old)
+        for tracer in list(self._tracers):
+            tracer.verify_states(self)
+        if errors:
+            self.add_err(SchemaError("; ".join(errors)))
+
+    def apply_clock(self, time: Sequence[int] | Mapping[str, int], *,
+                    called: Sequence[str] | None = None,
+                    mutation_type: MutationType = _SET, active: Iterable[str] | None = None,
+                    source: MutSource | None = None, queue_tick: int | None = None,
+                    machine_tick: int | None = None, label: str = "remote") -> Transition | None:
+        """Show ticks received from elsewhere as one transition (no relations, no negotiation);
+        see `amnode.machine.external.apply_clock`. Used by network mirrors."""
+        return apply_clock(self, time, called=called, mutation_type=mutation_type,
+                           active=active, source=source, queue_tick=queue_tick,
+                           machine_tick=machine_tick, label=label)
+
     def set_groups(self, groups: Mapping[str, Iterable[str]], order: Iterable[str] | None = None
                    ) -> None:
         """Name groups of states (Go SetGroupsString); stored as indexes into `state_names`."""
@@ -374,6 +421,11 @@ class Machine:
 
     # ------------------------------------------------------------------ threads
 
+    @property
+    def owner_thread_id(self) -> int:
+        """`threading.get_ident()` of the thread that owns this machine."""
+        return self._thread_id
+
     def _own(self) -> None:
         """Raise WrongThreadError unless called from the owner thread."""
         if self._thread_id != _get_ident():
@@ -404,7 +456,7 @@ class Machine:
     # ------------------------------------------------------------------ mutations
 
     def add(self, states: StatesArg, args: dict[str, Any] | None = None, *,
-            event: Event | None = None) -> int:
+            event: Event | MutSource | None = None) -> int:
         """Activate states (Go Add). Returns EXECUTED, CANCELED or a queue tick (>= 2)."""
         names = self._parse(states)
         if self._thread_id != _get_ident():
@@ -419,7 +471,7 @@ class Machine:
     add1 = add
 
     def remove(self, states: StatesArg, args: dict[str, Any] | None = None, *,
-               event: Event | None = None) -> int:
+               event: Event | MutSource | None = None) -> int:
         """Deactivate states (Go Remove). Returns EXECUTED, CANCELED or a queue tick."""
         names = self._parse(states)
         if self._thread_id != _get_ident():
@@ -437,7 +489,7 @@ class Machine:
     remove1 = remove
 
     def set(self, states: StatesArg, args: dict[str, Any] | None = None, *,
-            event: Event | None = None) -> int:
+            event: Event | MutSource | None = None) -> int:
         """Make exactly these states active, relations permitting (Go Set)."""
         names = self._parse(states)
         if self._thread_id != _get_ident():
@@ -447,7 +499,7 @@ class Machine:
         return self._run(_SET, names, args, event)
 
     def toggle(self, states: StatesArg, args: dict[str, Any] | None = None, *,
-               event: Event | None = None) -> int:
+               event: Event | MutSource | None = None) -> int:
         """Remove the states if all are active, else add them (Go Toggle)."""
         names = self._parse(states)
         if self._disposing:
@@ -459,12 +511,13 @@ class Machine:
     toggle1 = toggle
 
     def add_err(self, err: BaseException | None, args: dict[str, Any] | None = None, *,
-                event: Event | None = None) -> int:
+                event: Event | MutSource | None = None) -> int:
         """Activate `Exception` with `err` in its args (Go AddErr)."""
         return self.add_err_state(EXCEPTION, err, args, event=event)
 
     def add_err_state(self, state: str, err: BaseException | None,
-                      args: dict[str, Any] | None = None, *, event: Event | None = None) -> int:
+                      args: dict[str, Any] | None = None, *,
+                      event: Event | MutSource | None = None) -> int:
         """Activate an error state and `Exception` (Go AddErrState)."""
         names = self._parse(state)
         if self._thread_id != _get_ident():
@@ -543,14 +596,18 @@ class Machine:
 
     # --- queue internals ---
 
-    def _source(self, event: Event | None) -> MutSource | None:
+    def _source(self, event: Event | MutSource | None) -> MutSource | None:
+        """The cause of a mutation: `event=` (an Event, or a MutSource for mutations arriving from
+        elsewhere, e.g. over RPC), else the handler running in this context, if any."""
+        if isinstance(event, MutSource):
+            return event
         ev = event if event is not None else current_event.get()
         if ev is None:
             return None
         return MutSource(ev.machine.id, ev.transition.id, sum(ev.transition.time_before))
 
     def _run(self, mtype: MutationType, names: list[str], args: dict[str, Any] | None,
-             event: Event | None) -> int:
+             event: Event | MutSource | None) -> int:
         """Queue a mutation and drain the queue unless a drain is already running."""
         qt = self._queue_mutation(mtype, names, args, event)
         if qt == 0:
@@ -559,7 +616,7 @@ class Machine:
         return qt if res == QUEUED else res
 
     def _queue_mutation(self, mtype: MutationType, names: list[str],
-                        args: dict[str, Any] | None, event: Event | None) -> int:
+                        args: dict[str, Any] | None, event: Event | MutSource | None) -> int:
         queue = self._queue
         if not args and queue:
             last = queue[-1]
@@ -1228,79 +1285,75 @@ class Machine:
             self._loop = loop
         return loop.create_future()
 
-    async def _wait(self, fut: asyncio.Future[Any], timeout: float | None, what: str,
-                    cleanup: Callable[[], None] | None = None) -> Any:
-        try:
-            if timeout is None:
-                return await fut
-            return await asyncio.wait_for(fut, timeout)
-        except TimeoutError:
-            raise TimeoutError(f"{self.id}: {what} timed out after {timeout}s") from None
-        finally:
-            if cleanup is not None:
-                cleanup()
+    async def _disposed_wait(self) -> None:
+        raise DisposedError(f"machine {self.id} is disposed")
 
-    def _check_disposed(self) -> None:
-        if self._disposing:
-            raise DisposedError(f"machine {self.id} is disposed")
+    def _waiting(self, fut: asyncio.Future[Any], timeout: float | None, what: str,
+                 cleanup: Callable[[], None] | None = None) -> Awaitable[None]:
+        return Wait(self.id, fut, timeout, what, cleanup).wait()
 
-    async def when(self, states: StatesArg, timeout: float | None = None) -> None:
+    def when(self, states: StatesArg, timeout: float | None = None) -> Awaitable[None]:
         """Wait until every state is active (Go When)."""
         names = tuple(self._parse(states))
-        self._check_disposed()
+        if self._disposing:
+            return self._disposed_wait()
         if all(s in self._active_set for s in names):
-            return
+            return done()
         fut = self._future()
         cleanup = self._subs.add_states(self._subs.when_active, fut, names)
-        await self._wait(fut, timeout, f"when({' '.join(names)})", cleanup)
+        return self._waiting(fut, timeout, f"when({' '.join(names)})", cleanup)
 
-    async def when_not(self, states: StatesArg, timeout: float | None = None) -> None:
+    def when_not(self, states: StatesArg, timeout: float | None = None) -> Awaitable[None]:
         """Wait until every state is inactive (Go WhenNot)."""
         names = tuple(self._parse(states))
-        self._check_disposed()
+        if self._disposing:
+            return self._disposed_wait()
         if not any(s in self._active_set for s in names):
-            return
+            return done()
         fut = self._future()
         cleanup = self._subs.add_states(self._subs.when_inactive, fut, names)
-        await self._wait(fut, timeout, f"when_not({' '.join(names)})", cleanup)
+        return self._waiting(fut, timeout, f"when_not({' '.join(names)})", cleanup)
 
-    async def when_err(self, timeout: float | None = None) -> None:
+    def when_err(self, timeout: float | None = None) -> Awaitable[None]:
         """Wait until `Exception` is active (Go WhenErr)."""
-        await self.when(EXCEPTION, timeout)
+        return self.when(EXCEPTION, timeout)
 
-    async def when_time(self, clock: Mapping[str, int], timeout: float | None = None) -> None:
+    def when_time(self, clock: Mapping[str, int], timeout: float | None = None) -> Awaitable[None]:
         """Wait until every listed state's tick is >= the given one (Go WhenTime)."""
         names = tuple(self._parse(list(clock)))
         ticks = tuple(int(clock[n]) for n in names)
-        self._check_disposed()
+        if self._disposing:
+            return self._disposed_wait()
         if all(self.tick(n) >= t for n, t in zip(names, ticks, strict=True)):
-            return
+            return done()
         fut = self._future()
         cleanup = self._subs.add_states(self._subs.when_time, fut, names, ticks)
         desc = " ".join(f"{n}:{t}" for n, t in zip(names, ticks, strict=True))
-        await self._wait(fut, timeout, f"when_time({desc})", cleanup)
+        return self._waiting(fut, timeout, f"when_time({desc})", cleanup)
 
-    async def when_ticks(self, state: str, ticks: int, timeout: float | None = None) -> None:
-        """Wait until a state ticked `ticks` more times (Go WhenTicks)."""
-        await self.when_time({state: self.tick(state) + ticks}, timeout)
+    def when_ticks(self, state: str, ticks: int, timeout: float | None = None) -> Awaitable[None]:
+        """Wait until a state ticked `ticks` more times, counted from this call (Go WhenTicks)."""
+        return self.when_time({state: self.tick(state) + ticks}, timeout)
 
-    async def when_next_active(self, state: str, timeout: float | None = None) -> None:
+    def when_next_active(self, state: str, timeout: float | None = None) -> Awaitable[None]:
         """Wait for the state's next activation, including a Multi re-entry (Go WhenNextActive)."""
-        await self.when_ticks(state, 2 if state in self._active_set else 1, timeout)
+        return self.when_ticks(state, 2 if state in self._active_set else 1, timeout)
 
-    async def when_args(self, state: str, args: Mapping[str, Any],
-                        timeout: float | None = None) -> None:
+    def when_args(self, state: str, args: Mapping[str, Any],
+                  timeout: float | None = None) -> Awaitable[None]:
         """Wait until `StateState` runs with args that include `args` (Go WhenArgs)."""
         self._parse(state)
-        self._check_disposed()
+        if self._disposing:
+            return self._disposed_wait()
         fut = self._future()
         cleanup = self._subs.add_args(state, args, fut)
-        await self._wait(fut, timeout, f"when_args({state})", cleanup)
+        return self._waiting(fut, timeout, f"when_args({state})", cleanup)
 
-    async def when_query(self, fn: Callable[[dict[str, int]], bool],
-                         timeout: float | None = None) -> None:
+    def when_query(self, fn: Callable[[dict[str, int]], bool],
+                   timeout: float | None = None) -> Awaitable[None]:
         """Wait until `fn(clock)` is true after an accepted transition (Go WhenQuery)."""
-        self._check_disposed()
+        if self._disposing:
+            return self._disposed_wait()
         fut = self._future()
         entry = (fn, fut)
         self._subs.when_query.append(entry)
@@ -1309,32 +1362,33 @@ class Machine:
             if entry in self._subs.when_query:
                 self._subs.when_query.remove(entry)
 
-        await self._wait(fut, timeout, "when_query", cleanup)
+        return self._waiting(fut, timeout, "when_query", cleanup)
 
-    async def when_queue(self, tick: int, timeout: float | None = None) -> None:
+    def when_queue(self, tick: int, timeout: float | None = None) -> Awaitable[None]:
         """Wait until the queue tick reaches `tick`, e.g. a queued mutation's (Go WhenQueue)."""
-        self._check_disposed()
+        if self._disposing:
+            return self._disposed_wait()
         if self._queue_tick >= tick:
-            return
+            return done()
         fut = self._future()
         cleanup = self._subs.add_queue(tick, fut)
-        await self._wait(fut, timeout, f"when_queue({tick})", cleanup)
+        return self._waiting(fut, timeout, f"when_queue({tick})", cleanup)
 
-    async def when_queue_ends(self, timeout: float | None = None) -> None:
-        """Wait until the running queue drain ends; returns at once if none runs."""
+    def when_queue_ends(self, timeout: float | None = None) -> Awaitable[None]:
+        """Wait until the running queue drain ends; done at once if none runs."""
         if not self._processing:
-            return
+            return done()
         fut = self._future()
         cleanup = self._subs.add_list(self._subs.when_queue_ends, fut)
-        await self._wait(fut, timeout, "when_queue_ends", cleanup)
+        return self._waiting(fut, timeout, "when_queue_ends", cleanup)
 
-    async def when_disposed(self, timeout: float | None = None) -> None:
+    def when_disposed(self, timeout: float | None = None) -> Awaitable[None]:
         """Wait until disposal finished."""
         if self._disposed:
-            return
+            return done()
         fut = self._future()
         cleanup = self._subs.add_list(self._subs.when_disposed, fut)
-        await self._wait(fut, timeout, "when_disposed", cleanup)
+        return self._waiting(fut, timeout, "when_disposed", cleanup)
 
     # ------------------------------------------------------------------ export / import
 

@@ -54,6 +54,63 @@ class StateCtx:
         return f"StateCtx({self.state}@{self.tick}{' cancelled' if self.cancelled else ''})"
 
 
+class Wait:
+    """A registered wait; `when*` return `Wait.wait()`, a coroutine.
+
+    The waiter is registered when `when*` is called, like Go's channels, so
+    `w = m.when_ticks("A", 2)` counts from the call, not from the `await`, and
+    `asyncio.create_task(m.when("A"))` works as expected.
+    """
+
+    __slots__ = ("_cleanup", "_fut", "_mach_id", "_timeout", "_what")
+
+    def __init__(self, mach_id: str, fut: asyncio.Future[Any] | None, timeout: float | None,
+                 what: str, cleanup: Callable[[], None] | None) -> None:
+        self._mach_id = mach_id
+        self._fut = fut
+        self._timeout = timeout
+        self._what = what
+        self._cleanup = cleanup
+
+    @property
+    def done(self) -> bool:
+        """True once the condition held (or the wait failed)."""
+        return self._fut is None or self._fut.done()
+
+    def cancel(self) -> None:
+        """Stop waiting and unregister."""
+        if self._fut is not None and not self._fut.done():
+            self._fut.cancel()
+        if self._cleanup is not None:
+            self._cleanup()
+
+    async def wait(self) -> None:
+        """Return once the condition holds; raise TimeoutError or DisposedError."""
+        fut = self._fut
+        if fut is None:
+            return
+        try:
+            if self._timeout is None:
+                result = await fut
+            else:
+                result = await asyncio.wait_for(fut, self._timeout)
+            if result is DISPOSED:
+                raise DisposedError(f"machine {self._mach_id} was disposed")
+        except TimeoutError:
+            raise TimeoutError(f"{self._mach_id}: {self._what} timed out after "
+                               f"{self._timeout}s") from None
+        finally:
+            if self._cleanup is not None:
+                self._cleanup()
+
+
+#: the result of a wait cut short by disposal (raised as DisposedError by `Wait`)
+DISPOSED = object()
+
+async def done() -> None:
+    """A wait whose condition already holds."""
+
+
 class _Waiter:
     __slots__ = ("fut", "states", "ticks")
 
@@ -240,10 +297,8 @@ class Subscriptions:
         self.when_queue.clear()
         err_futs.extend(f for _, f in self.when_query)
         self.when_query.clear()
-        mid = self.machine.id
         for fut in err_futs:
-            if not fut.done():
-                fut.set_exception(DisposedError(f"machine {mid} was disposed"))
+            _resolve(fut, DISPOSED)
         self.queue_ended()
         futs, self.when_disposed = self.when_disposed, []
         for fut in futs:

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from .errors import WrongThreadError
+from .mutation import MutSource
 from .schema import StatesArg
 
 if TYPE_CHECKING:
@@ -54,25 +55,29 @@ class ThreadsafeMachine:
         loop.call_soon_threadsafe(run)
         return fut
 
-    def add(self, states: StatesArg, args: dict[str, Any] | None = None
+    def add(self, states: StatesArg, args: dict[str, Any] | None = None,
+            source: MutSource | None = None
             ) -> concurrent.futures.Future:
         """Thread-safe `Machine.add`."""
-        return self._call(self._m.add, states, args)
+        return self._call(self._m.add, states, args, event=source)
 
-    def remove(self, states: StatesArg, args: dict[str, Any] | None = None
+    def remove(self, states: StatesArg, args: dict[str, Any] | None = None,
+               source: MutSource | None = None
                ) -> concurrent.futures.Future:
         """Thread-safe `Machine.remove`."""
-        return self._call(self._m.remove, states, args)
+        return self._call(self._m.remove, states, args, event=source)
 
-    def set(self, states: StatesArg, args: dict[str, Any] | None = None
+    def set(self, states: StatesArg, args: dict[str, Any] | None = None,
+            source: MutSource | None = None
             ) -> concurrent.futures.Future:
         """Thread-safe `Machine.set`."""
-        return self._call(self._m.set, states, args)
+        return self._call(self._m.set, states, args, event=source)
 
-    def toggle(self, states: StatesArg, args: dict[str, Any] | None = None
+    def toggle(self, states: StatesArg, args: dict[str, Any] | None = None,
+               source: MutSource | None = None
                ) -> concurrent.futures.Future:
         """Thread-safe `Machine.toggle`."""
-        return self._call(self._m.toggle, states, args)
+        return self._call(self._m.toggle, states, args, event=source)
 
     def add_err(self, err: BaseException, args: dict[str, Any] | None = None
                 ) -> concurrent.futures.Future:

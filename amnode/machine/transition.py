@@ -52,7 +52,9 @@ class Transition:
         "steps", "targets", "time_before",
     )
 
-    def __init__(self, machine: Machine, mutation: Mutation) -> None:
+    def __init__(self, machine: Machine, mutation: Mutation, *, resolve: bool = True) -> None:
+        """Start a transition; with `resolve=False` (a replayed, external change) the caller sets
+        `targets`, `enters` and `exits` and runs the tracer hooks itself."""
         m = machine
         self._id = ""
         self.machine = m
@@ -76,6 +78,10 @@ class Transition:
 
         # assign early to catch the logs
         m._tx = self
+        if not resolve:
+            self.accepted = True
+            self.targets, self.exits, self.enters = [], [], []
+            return
         lvl = m._lvl
         if lvl >= _OPS:
             self._log_mutation()

@@ -1,0 +1,74 @@
+"""amnode.rpc: aRPC, a state machine mirrored over the network (asyncio + msgpack).
+
+`Server` exposes a machine to one client, `Mux` serves many clients on one port, `Client` keeps
+`client.netmach`, a `NetworkMachine` whose reads are local and whose mutations run on the source.
+The wire protocol is described in docs/arpc-protocol.md.
+"""
+
+from .binds import bind_mux, bind_server, bind_server_multi, bind_server_rpc_ready
+from .client import PREFIX_CLIENT, TAG_RPC_CLIENT, Client
+from .connection import Connection
+from .dedupe import MutationLog
+from .errors import (
+    CanceledError,
+    ConnectionLostError,
+    ErrorCode,
+    InvalidParamsError,
+    InvalidResponseError,
+    NoAccessError,
+    NotConnectedError,
+    ProtocolVersionError,
+    ProtocolViolation,
+    RpcError,
+    RpcTimeoutError,
+    UnknownMethodError,
+    WrongDestinationError,
+)
+from .frames import MAX_FRAME, Codec, FrameReader
+from .mux import TAG_RPC_MUX, Mux
+from .netmach import PREFIX_NETMACH, TAG_NETMACH, NetworkMachine
+from .protocol import PROTOCOL_VERSION, Method, Payload
+from .server import TAG_RPC_SERVER, Server
+from .typed_args import DEFAULT_REGISTRY, ArgsRegistry, RemoteError, register_args
+
+__all__ = [
+    "DEFAULT_REGISTRY",
+    "MAX_FRAME",
+    "PREFIX_CLIENT",
+    "PREFIX_NETMACH",
+    "PROTOCOL_VERSION",
+    "TAG_NETMACH",
+    "TAG_RPC_CLIENT",
+    "TAG_RPC_MUX",
+    "TAG_RPC_SERVER",
+    "ArgsRegistry",
+    "CanceledError",
+    "Client",
+    "Codec",
+    "Connection",
+    "ConnectionLostError",
+    "ErrorCode",
+    "FrameReader",
+    "InvalidParamsError",
+    "InvalidResponseError",
+    "Method",
+    "MutationLog",
+    "Mux",
+    "NetworkMachine",
+    "NoAccessError",
+    "NotConnectedError",
+    "Payload",
+    "ProtocolVersionError",
+    "ProtocolViolation",
+    "RemoteError",
+    "RpcError",
+    "RpcTimeoutError",
+    "Server",
+    "UnknownMethodError",
+    "WrongDestinationError",
+    "bind_mux",
+    "bind_server",
+    "bind_server_multi",
+    "bind_server_rpc_ready",
+    "register_args",
+]

@@ -1,0 +1,744 @@
+"""aRPC client: connects to a Server and keeps `netmach`, a live mirror of its source (Go Client).
+
+The client's own machine (`client.mach`, rpc.md §2.3) drives the lifecycle: `Start` ->
+`Connecting` -> `Connected` -> `Handshaking` -> `HandshakeDone` -> `Ready` (auto). A connection
+lost without `stop()` (including a server that stops or restarts) becomes `Disconnected` ->
+`RetryingConn`, which reconnects with exponential backoff. Mutations have a real timeout and are
+retried with the same mutation id, so the server never executes one twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import secrets
+import time
+from collections.abc import Callable
+from typing import Any
+
+import amnode as am
+from amnode.states import CLIENT_STATES, ClientSchema
+from amnode.states import rpc as ss
+
+from .addr import parse_addr
+from .clock import RemoteClock
+from .connection import Connection
+from .errors import (
+    ConnectionLostError,
+    NotConnectedError,
+    ProtocolViolation,
+    RpcError,
+    RpcTimeoutError,
+)
+from .frames import MAX_FRAME, Codec
+from .netmach import PREFIX_NETMACH, TAG_NETMACH, NetworkMachine
+from .protocol import (
+    CLIENT_CALLS,
+    CLIENT_NOTIFIES,
+    Hello,
+    Method,
+    Payload,
+    Welcome,
+    mut_update_from_wire,
+    mutation_resp_from_wire,
+    mutation_to_wire,
+    sync_resp_from_wire,
+    update_from_wire,
+)
+from .typed_args import ArgsRegistry
+
+log = logging.getLogger("amnode.rpc")
+
+TAG_RPC_CLIENT = "rpc-client"
+PREFIX_CLIENT = "rc-"
+
+_CANCELED = am.CANCELED
+
+
+def _jitter(delay: float) -> float:
+    return delay * random.uniform(0.8, 1.2)
+
+
+class _Call:
+    """One mutation call across its attempts (same mutation id each time)."""
+
+    __slots__ = ("attempt", "body", "fail", "fut", "method")
+
+    def __init__(self, method: int, body: list[Any], fut: asyncio.Future[int]) -> None:
+        self.method = method
+        self.body = body
+        self.fut = fut
+        self.attempt = 0
+        #: what to do when the current attempt times out or loses its connection
+        self.fail: Callable[[], None] | None = None
+
+
+class Client:
+    """Connects to `addr` and mirrors the server's source in `client.netmach`."""
+
+    def __init__(self, addr: str, id: str | None = None, schema: am.SchemaLike | None = None,
+                 consumer: am.Machine | None = None, *, no_schema: bool = False,
+                 allowed_states: list[str] | None = None, skipped_states: list[str] | None = None,
+                 sync_mutations: bool = False, parent: am.Machine | str | None = None,
+                 registry: ArgsRegistry | None = None, max_frame: int = MAX_FRAME,
+                 ping_interval: float = 5.0, call_timeout: float = 3.0, call_retries: int = 15,
+                 call_retry_delay: float = 0.1, call_retry_backoff: float = 10.0,
+                 call_retry_timeout: float = 60.0, conn_timeout: float = 3.0,
+                 conn_retries: int = 50, conn_retry_delay: float = 1.0,
+                 conn_retry_backoff: float = 10.0, conn_retry_timeout: float = 300.0,
+                 reconnect: bool = True, log_level: am.LogLevel | int | None = None) -> None:
+        self.addr = addr
+        self.id = id or secrets.token_hex(3)[:5]
+        #: optional machine with `ServerPayload`, receiving the server's payloads
+        self.consumer = consumer
+        self.no_schema = no_schema
+        self.allowed_states = allowed_states
+        self.skipped_states = skipped_states
+        self.sync_mutations = sync_mutations
+        self.ping_interval = ping_interval
+        #: seconds a call waits for its reply before it is retried
+        self.call_timeout = call_timeout
+        self.call_retries = call_retries
+        self.call_retry_delay = call_retry_delay
+        self.call_retry_backoff = call_retry_backoff
+        self.call_retry_timeout = call_retry_timeout
+        self.conn_timeout = conn_timeout
+        self.conn_retries = conn_retries
+        self.conn_retry_delay = conn_retry_delay
+        self.conn_retry_backoff = conn_retry_backoff
+        self.conn_retry_timeout = conn_retry_timeout
+        #: reconnect when the connection is lost without `stop()`
+        self.reconnect = reconnect
+        self.codec = Codec(registry, max_frame)
+        #: requests and notifications sent (handshake included)
+        self.call_count = 0
+        #: the clock as received from the server (the mirror shows it once `HandshakeDone`)
+        self.clock = RemoteClock()
+        self._schema = None if no_schema or schema is None else dict(schema)
+        self._parent = parent
+        self._log_level = log_level
+        self._conn: Connection | None = None
+        self._nonce = secrets.randbits(31) | 1
+        self._mid = 0
+        self._live = False
+        self._retrying = 0
+        self._conn_round = 0
+        self._stopping = False
+        self._sync_task: asyncio.Task[list[int] | None] | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        #: the mirror; created by `Start`, usable once `Ready`
+        self.netmach: NetworkMachine | None = None
+
+        self.mach = am.Machine(ClientSchema, id=PREFIX_CLIENT + self.id, parent=parent,
+                               tags=[TAG_RPC_CLIENT, "addr:" + addr], log_level=log_level)
+        self.mach.verify_states(CLIENT_STATES)
+        self.mach.bind_handlers(_ClientHandlers(self), id="rpc-client")
+
+    # --- public API ---
+
+    @property
+    def conn(self) -> Connection | None:
+        """The current connection (None while disconnected)."""
+        return self._conn
+
+    async def start(self) -> None:
+        """Start connecting; wait for `client.mach.when("Ready")` to use the mirror."""
+        self._stopping = False
+        self.mach.add([ss.START, ss.CONNECTING])
+        await asyncio.sleep(0)
+
+    async def stop(self, dispose: bool = False, timeout: float = 2.0) -> None:
+        """Disconnect gracefully (Bye), stop reconnecting, optionally dispose both machines."""
+        self._stopping = True
+        mach = self.mach
+        if not mach.is_disposed:
+            if self._conn is not None and not self._conn.closed:
+                mach.add(ss.DISCONNECTING)
+                try:
+                    await mach.when(ss.DISCONNECTED, timeout=timeout)
+                except TimeoutError:
+                    pass
+            mach.remove(ss.START)
+        if dispose:
+            self.dispose()
+        await asyncio.sleep(0)
+
+    def dispose(self) -> None:
+        """Dispose the client machine and the mirror (the connection is closed)."""
+        self._stopping = True
+        if self._conn is not None:
+            self._conn.close("client disposed")
+            self._conn = None
+        for task in list(self._tasks):
+            task.cancel()
+        if self.netmach is not None:
+            self.netmach.dispose()
+        self.mach.dispose()
+
+    async def sync(self) -> list[int] | None:
+        """Fetch the full clock and reset the server's baseline; None when not connected."""
+        conn = self._conn
+        if conn is None or conn.closed or not self.mach.is_active(ss.HANDSHAKE_DONE):
+            return None
+        self.mach.add(ss.METRIC_SYNC)
+        try:
+            return await self._call_raw(conn, Method.SYNC, None, self._apply_sync)
+        except RpcError as err:
+            self._add_err(err)
+            return None
+
+    async def args(self) -> list[str]:
+        """Names of the typed args registered on the server."""
+        conn = self._conn
+        if conn is None or conn.closed:
+            raise NotConnectedError("not connected")
+        res = await self._call_raw(conn, Method.ARGS, None)
+        return [a for a in res if isinstance(a, str)] if isinstance(res, list) else []
+
+    # --- calls ---
+
+    def _call_raw(self, conn: Connection, method: int, body: Any,
+                  apply: Callable[[Any], Any] | None = None,
+                  timeout: float | None = None) -> asyncio.Future[Any]:
+        """One request with a timeout; `apply(body)` runs inline, in wire order."""
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[Any] = loop.create_future()
+        timer: list[asyncio.TimerHandle | None] = [None]
+
+        def on_reply(err: RpcError | None, resp: Any) -> None:
+            if timer[0] is not None:
+                timer[0].cancel()
+            if err is not None:
+                if not fut.done():
+                    fut.set_exception(err)
+                return
+            # applied even when the caller timed out: e.g. a late Sync still resets the clock
+            try:
+                result = apply(resp) if apply is not None else resp
+            except ProtocolViolation as exc:
+                if not fut.done():
+                    fut.set_exception(exc)
+                raise
+            if not fut.done():
+                fut.set_result(result)
+
+        conn.call(method, body, on_reply)
+        self.call_count += 1
+        limit = self.call_timeout if timeout is None else timeout
+
+        def on_timeout() -> None:
+            if not fut.done():
+                fut.set_exception(RpcTimeoutError(f"{Method(method).name} timed out ({limit}s)"))
+
+        timer[0] = loop.call_later(limit, on_timeout)
+        return fut
+
+    def _mutate(self, method: int, idxs: list[int], args: dict[str, Any] | None,
+                event: am.Event | None) -> asyncio.Future[int]:
+        """Send a mutation now; the future gets the source's Result (CANCELED if not connected)."""
+        fut: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        conn = self._conn
+        if conn is None or conn.closed or not self.mach.is_active(ss.READY):
+            self.mach.log("%s canceled: not connected", Method(method).name)
+            fut.set_result(_CANCELED)
+            return fut
+        self._mid += 1
+        body = mutation_to_wire(idxs, self._mid, args, self._event(event))
+        call = _Call(method, body, fut)
+        call.fail = lambda: self._start_retry(call)
+        self._attempt(call, conn)
+        return fut
+
+    def _event(self, event: am.Event | None) -> list[Any] | None:
+        ev = event if event is not None else am.current_event.get()
+        if ev is None:
+            return None
+        return [ev.machine.id, ev.transition.id, sum(ev.transition.time_before)]
+
+    def _attempt(self, call: _Call, conn: Connection) -> None:
+        """Send one attempt of `call`; a timeout or lost connection calls `call.fail`."""
+        call.attempt += 1
+        attempt = call.attempt
+        timer: list[asyncio.TimerHandle | None] = [None]
+
+        def failed() -> None:
+            if attempt == call.attempt and not call.fut.done() and call.fail is not None:
+                call.fail()
+
+        def on_reply(err: RpcError | None, body: Any) -> None:
+            if timer[0] is not None:
+                timer[0].cancel()
+                timer[0] = None
+            if err is None:
+                self._on_mutation_reply(call, body)
+            elif isinstance(err, ConnectionLostError):
+                failed()
+            elif not call.fut.done():
+                self._add_err(err)
+                call.fut.set_result(_CANCELED)
+
+        def on_timeout() -> None:
+            # the reply callback stays registered: a late reply is still applied in wire order
+            timer[0] = None
+            if call.fut.done():
+                return
+            self.mach.add_err_state(ss.ERR_NETWORK_TIMEOUT, RpcTimeoutError(
+                f"{Method(call.method).name} got no reply in {self.call_timeout}s"))
+            failed()
+
+        conn.call(call.method, call.body, on_reply)
+        self.call_count += 1
+        timer[0] = asyncio.get_running_loop().call_later(self.call_timeout, on_timeout)
+
+    def _on_mutation_reply(self, call: _Call, body: Any) -> None:
+        """Apply the reply's clock diff before the caller resumes; resync on a mismatch."""
+        res, update, muts = mutation_resp_from_wire(body)
+        if res < 2:
+            res = am.Result(res)
+        ok = True
+        if muts is not None:
+            ok = self._apply_mut_updates(muts)
+        elif update is not None:
+            ok = self._apply_update(update_from_wire(update))
+        fut = call.fut
+        if ok:
+            if not fut.done():
+                fut.set_result(res)
+            return
+        sync = self._request_sync()
+        if fut.done():
+            return
+
+        def resolve(_: Any) -> None:
+            if not fut.done():
+                fut.set_result(res)
+
+        sync.add_done_callback(resolve)
+
+    def _start_retry(self, call: _Call) -> None:
+        call.fail = None
+        task = asyncio.get_running_loop().create_task(self._retry(call))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _retry(self, call: _Call) -> None:
+        """Resend `call` (same mutation id) with backoff, waiting for `Ready` in between."""
+        mach = self.mach
+        loop = asyncio.get_running_loop()
+        self._retrying += 1
+        if self._retrying == 1 and mach.is_active(ss.START):
+            mach.add(ss.RETRYING_CALL, {"method": Method(call.method).name,
+                                        "started_at": time.time()})
+        delay = self.call_retry_delay
+        start = time.monotonic()
+        try:
+            for _ in range(self.call_retries):
+                await asyncio.sleep(_jitter(delay))
+                if call.fut.done():
+                    return
+                remaining = self.call_retry_timeout - (time.monotonic() - start)
+                if self._stopping or remaining <= 0 or not mach.is_active(ss.START):
+                    break
+                if not mach.is_active(ss.READY):
+                    try:
+                        await mach.when(ss.READY, timeout=remaining)
+                    except (TimeoutError, am.DisposedError):
+                        break
+                conn = self._conn
+                if call.fut.done():
+                    return
+                if conn is None or conn.closed:
+                    continue
+                failed: asyncio.Future[None] = loop.create_future()
+                call.fail = lambda f=failed: f.done() or f.set_result(None)
+                self._attempt(call, conn)
+                await asyncio.wait({failed, call.fut}, return_when=asyncio.FIRST_COMPLETED)
+                call.fail = None
+                if call.fut.done():
+                    return
+                if self.call_retry_backoff:
+                    delay = min(delay * 2, self.call_retry_backoff)
+            if not call.fut.done():
+                call.fut.set_result(_CANCELED)
+                if not mach.is_disposed and mach.is_active(ss.START):
+                    mach.add(ss.CALL_RETRY_FAILED, {"method": Method(call.method).name})
+        finally:
+            call.fail = None
+            self._retrying -= 1
+            if self._retrying == 0 and not mach.is_disposed:
+                mach.remove(ss.RETRYING_CALL)
+
+    def _notify_mutation(self, method: int, idxs: list[int], args: dict[str, Any] | None) -> int:
+        conn = self._conn
+        if conn is None or conn.closed or not self.mach.is_active(ss.READY):
+            self.mach.log("%s canceled: not connected", Method(method).name)
+            return _CANCELED
+        conn.notify(method, mutation_to_wire(idxs, 0, args, self._event(None)))
+        self.call_count += 1
+        return am.EXECUTED
+
+    # --- clocks ---
+
+    def _apply_update(self, update: tuple[list[int], int, int, int, int],
+                      mtype: am.MutationType = am.MutationType.SET,
+                      called: list[int] | None = None) -> bool:
+        clock = self.clock
+        if not clock.apply(*update):
+            log.info("%s: clock diff mismatch (base %d, local %d), resyncing", self.mach.id,
+                     update[3], clock.version)
+            return False
+        if self._live and self.netmach is not None:
+            self.netmach._apply_time(clock.time, clock.queue_tick, clock.machine_tick, mtype,
+                                     called)
+        return True
+
+    def _apply_mut_updates(self, muts: Any) -> bool:
+        if type(muts) is not list:
+            raise ProtocolViolation("mutation updates: expected a list")
+        for item in muts:
+            mtype, called, update = mut_update_from_wire(item)
+            if not self._apply_update(update, am.MutationType(mtype), called):
+                return False
+        return True
+
+    def _request_sync(self) -> asyncio.Future[Any]:
+        task = self._sync_task
+        if task is None or task.done():
+            task = asyncio.get_running_loop().create_task(self.sync())
+            self._sync_task = task
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        return task
+
+    def _apply_sync(self, body: Any) -> list[int]:
+        time_, qt, mt, base = sync_resp_from_wire(body)
+        if len(time_) != len(self.clock.time):
+            raise ProtocolViolation("sync: wrong clock length")
+        self.clock.set(time_, qt, mt, base)
+        if self._live and self.netmach is not None:
+            self.netmach._apply_time(time_, qt, mt)
+        return list(time_)
+
+    def _on_welcome(self, body: Any) -> Welcome:
+        """Adopt names, schema and clock from a Hello response or a SchemaChange."""
+        w = Welcome.from_wire(body)
+        nm = self.netmach
+        assert nm is not None
+        sync_schema = not self.no_schema
+        if sync_schema and w.count != len(w.names):
+            raise ProtocolViolation("welcome: state count differs from the names")
+        schema: dict[str, am.State] | None = None
+        if sync_schema:
+            if w.schema is not None:
+                schema = w.schema
+                self._schema = dict(w.schema)
+            elif nm.has_schema:
+                schema = nm.schema
+                if set(schema) - {am.EXCEPTION} != set(w.names) - {am.EXCEPTION}:
+                    raise ProtocolViolation("welcome: schema missing")
+            else:
+                raise ProtocolViolation("welcome: schema missing")
+        partial = bool(self.allowed_states is not None or self.skipped_states)
+        nm._set_remote(w.names, schema, infer=partial and schema is not None)
+        nm.remote_id = w.source_id
+        nm.tags = [t for t in nm.tags if not t.startswith("src-id:")] + ["src-id:" + w.source_id]
+        self.clock.set(w.time, w.queue_tick, w.machine_tick, w.base)
+        if self._conn is not None:
+            self._conn.peer_heartbeat = w.heartbeat
+        return w
+
+    def _schema_hash(self) -> str:
+        nm = self.netmach
+        if self.no_schema or nm is None or not nm.has_schema:
+            return ""
+        schema = nm.schema
+        return am.schema_hash(schema, sorted(schema))
+
+    # --- connection ---
+
+    def _new_connection(self) -> Connection:
+        return Connection(self.codec, name=self.mach.id, handler=self._ConnHandler(self),
+                          requests=CLIENT_CALLS, notifies=CLIENT_NOTIFIES,
+                          ping_out=Method.PING, ping_in=Method.SERVER_PING,
+                          ping_interval=self.ping_interval)
+
+    class _ConnHandler:
+        """Routes the connection's frames to its client."""
+
+        __slots__ = ("c",)
+
+        def __init__(self, client: Client) -> None:
+            self.c = client
+
+        def on_request(self, conn: Connection, seq: int, method: int, body: Any) -> None:
+            """Forward to the client."""
+            self.c._on_request(conn, seq, method, body)
+
+        def on_notify(self, conn: Connection, method: int, body: Any) -> None:
+            """Forward to the client."""
+            self.c._on_notify(conn, method, body)
+
+        def on_closed(self, conn: Connection, reason: str, error: BaseException | None) -> None:
+            """Forward to the client."""
+            self.c._on_closed(conn, reason, error)
+
+    def _on_request(self, conn: Connection, seq: int, method: int, body: Any) -> None:
+        if method == Method.SEND_PAYLOAD:
+            payload = Payload.from_wire(body)
+            self.mach.log("payload %s from %s", payload.name, payload.source)
+            res = self.mach.add(ss.SERVER_PAYLOAD, {"name": payload.name, "payload": payload})
+            if res == _CANCELED:
+                conn.reply_error(seq, RpcError(f"payload {payload.name} not delivered"))
+                return
+            conn.reply(seq, None)
+
+    def _on_notify(self, conn: Connection, method: int, body: Any) -> None:
+        if method == Method.SET_CLOCK:
+            if not self._apply_update(update_from_wire(body)):
+                self._request_sync()
+        elif method == Method.SET_CLOCK_MANY:
+            if not self._apply_mut_updates(body):
+                self._request_sync()
+        elif method == Method.SCHEMA_CHANGE:
+            self._on_welcome(body)
+            if self._live and self.netmach is not None:
+                c = self.clock
+                self.netmach._apply_time(c.time, c.queue_tick, c.machine_tick)
+        elif method == Method.SERVER_BYE:
+            reason = body if isinstance(body, str) else ""
+            self.mach.log("server said bye: %s", reason)
+            conn.close(f"server said bye: {reason}")
+        elif method == Method.SENDING_PAYLOAD:
+            payload = Payload.from_wire(body)
+            self.mach.add(ss.SERVER_DELIVERING, {"name": payload.name, "payload": payload})
+
+    def _on_closed(self, conn: Connection, reason: str, error: BaseException | None) -> None:
+        if conn is not self._conn:
+            return
+        self._conn = None
+        mach = self.mach
+        if mach.is_disposed:
+            return
+        mach.log("disconnected: %s", reason)
+        if isinstance(error, RpcTimeoutError):
+            mach.add_err_state(ss.ERR_NETWORK_TIMEOUT, error)
+        elif isinstance(error, ProtocolViolation):
+            mach.add_err_state(ss.ERR_RPC, error)
+        if not mach.is_active(ss.DISCONNECTING):
+            mach.add(ss.DISCONNECTED)
+
+    async def _connect(self) -> None:
+        mach = self.mach
+        loop = asyncio.get_running_loop()
+        try:
+            host, port = parse_addr(self.addr)
+            async with asyncio.timeout(self.conn_timeout):
+                _, conn = await loop.create_connection(self._new_connection, host, port)
+        except (OSError, TimeoutError, ValueError) as err:
+            mach.add(ss.DISCONNECTED)
+            mach.add_err_state(ss.ERR_NETWORK, err)
+            return
+        if not mach.is_active(ss.CONNECTING) or self._stopping:
+            conn.close("connecting canceled")
+            return
+        self._conn = conn
+        mach.add(ss.CONNECTED, {"addr": self.addr})
+
+    async def _handshake(self) -> None:
+        mach = self.mach
+        conn = self._conn
+        if conn is None or conn.closed:
+            return
+        hello = Hello(id=mach.id, sync_schema=not self.no_schema, schema_hash=self._schema_hash(),
+                      sync_mutations=self.sync_mutations, allowed=self.allowed_states,
+                      skipped=self.skipped_states, heartbeat=self.ping_interval,
+                      nonce=self._nonce)
+        try:
+            welcome: Welcome = await self._call_raw(conn, Method.HELLO, hello.to_wire(),
+                                                    self._on_welcome)
+            await self._call_raw(conn, Method.HANDSHAKE, None)
+        except ProtocolViolation:
+            return  # the connection closes itself and reports ErrRpc
+        except RpcError as err:
+            log.warning("%s: handshake with %s failed: %s", mach.id, self.addr, err)
+            self._add_err(err)
+            conn.close(f"handshake failed: {err}")
+            return
+        if conn is self._conn and not conn.closed:
+            mach.add(ss.HANDSHAKE_DONE, {"id": welcome.source_id})
+
+    def _add_err(self, err: BaseException) -> None:
+        mach = self.mach
+        if mach.is_disposed:
+            return
+        if isinstance(err, RpcTimeoutError):
+            mach.add_err_state(ss.ERR_NETWORK_TIMEOUT, err)
+        elif isinstance(err, (ConnectionLostError, NotConnectedError)):
+            mach.add_err_state(ss.ERR_NETWORK, err)
+        else:
+            mach.add_err_state(ss.ERR_RPC, err)
+
+    async def _reconnect(self) -> None:
+        """The RetryingConn loop: dial with exponential backoff until Connected."""
+        mach = self.mach
+        delay = self.conn_retry_delay
+        start = time.monotonic()
+        while self._conn_round < self.conn_retries:
+            self._conn_round += 1
+            await asyncio.sleep(_jitter(delay))
+            if self._stopping:
+                return
+            mach.add(ss.CONNECTING)
+            try:
+                await mach.when_not(ss.CONNECTING, timeout=self.conn_timeout * 2)
+            except TimeoutError:
+                pass
+            if mach.is_active(ss.CONNECTED):
+                return
+            mach.remove(am.EXCEPTION)
+            if self.conn_retry_backoff:
+                delay = min(delay * 2, self.conn_retry_backoff)
+            if self.conn_retry_timeout and time.monotonic() - start > self.conn_retry_timeout:
+                break
+        mach.remove(ss.RETRYING_CONN)
+        mach.add(ss.CONN_RETRY_FAILED)
+
+    def __repr__(self) -> str:
+        return f"Client({self.mach.id} -> {self.addr})"
+
+
+class _ClientHandlers:
+    """State handlers of the client machine (rpc.md §2.3)."""
+
+    def __init__(self, client: Client) -> None:
+        self.c = client
+
+    def StartState(self, e: am.Event) -> None:
+        """Create the mirror (with the local schema, if any) on the first start."""
+        c = self.c
+        if c.netmach is None or c.netmach.is_disposed:
+            c.netmach = NetworkMachine(
+                c, None if c.no_schema else c._schema, PREFIX_NETMACH + c.id,
+                parent=c._parent if c._parent is not None else c.mach,
+                tags=[TAG_NETMACH, "src-id:"], log_level=c._log_level)
+
+    def StartEnd(self, e: am.Event) -> None:
+        """Stopping: say goodbye and close the connection."""
+        c = self.c
+        conn = c._conn
+        if conn is not None and not conn.closed:
+            c._stopping = True
+            try:
+                conn.notify(Method.BYE, None)
+            except RpcError:
+                pass
+            conn.close("client stopped")
+
+    def ConnectingEnter(self, e: am.Event) -> bool:
+        """Dialing needs an address."""
+        return bool(self.c.addr)
+
+    def ConnectingState(self, e: am.Event) -> None:
+        """Dial in a task bound to `Connecting`."""
+        self.c.mach.fork(self.c._connect(), ss.CONNECTING)
+
+    def ConnectedState(self, e: am.Event) -> None:
+        """A new connection resets the reconnect budget."""
+        self.c._conn_round = 0
+
+    def HandshakingState(self, e: am.Event) -> None:
+        """Hello + Handshake in a task bound to `Connected`."""
+        self.c.mach.fork(self.c._handshake(), ss.CONNECTED)
+
+    def HandshakeDoneEnter(self, e: am.Event) -> bool:
+        """Requires the source id from the handshake."""
+        return bool(e.args.get("id"))
+
+    def HandshakeDoneState(self, e: am.Event) -> None:
+        """Show the received clock on the mirror (one transition) and go live."""
+        c = self.c
+        c._live = True
+        nm = c.netmach
+        if nm is not None:
+            clock = c.clock
+            nm._apply_time(clock.time, clock.queue_tick, clock.machine_tick)
+            c.mach.log("connected to %s (t%d q%d)", nm.remote_id, sum(clock.time),
+                       clock.queue_tick)
+
+    def HandshakeDoneEnd(self, e: am.Event) -> None:
+        """The mirror keeps its last clock but stops following."""
+        self.c._live = False
+
+    def DisconnectingState(self, e: am.Event) -> None:
+        """Graceful close: Bye, close, `Disconnected`."""
+        c = self.c
+        conn, c._conn = c._conn, None
+        if conn is not None and not conn.closed:
+            try:
+                conn.notify(Method.BYE, None)
+            except RpcError:
+                pass
+            conn.close("client disconnecting")
+        c.mach.add(ss.DISCONNECTED)
+
+    def DisconnectedState(self, e: am.Event) -> None:
+        """Forget the connection; reconnect unless the client asked to stop."""
+        c = self.c
+        conn, c._conn = c._conn, None
+        if conn is not None and not conn.closed:
+            conn.close("disconnected")
+        before = e.transition.states_before
+        was = ss.CONNECTED in before or ss.CONNECTING in before
+        if (was and c.reconnect and not c._stopping and ss.DISCONNECTING not in before
+                and c.mach.is_active(ss.START)):
+            c.mach.add(ss.RETRYING_CONN)
+
+    def RetryingConnState(self, e: am.Event) -> None:
+        """Run the reconnect loop bound to `RetryingConn`."""
+        self.c.mach.fork(self.c._reconnect(), ss.RETRYING_CONN)
+
+    def RetryingCallEnter(self, e: am.Event) -> bool:
+        """Only while connected or reconnecting."""
+        return self.c.mach.any_active(ss.CONNECTED, ss.RETRYING_CONN, ss.CONNECTING,
+                                      ss.DISCONNECTED)
+
+    def CallRetryFailedState(self, e: am.Event) -> None:
+        """An event: self-removing."""
+        self.c.mach.remove(ss.CALL_RETRY_FAILED)
+
+    def ExceptionState(self, e: am.Event) -> None:
+        """Client errors are events: visible as ticks, removed at once."""
+        # client errors are events: visible as ticks, never blocking
+        c = self.c
+        c.mach.log("error: %s", c.mach.err)
+        c.mach.remove(am.EXCEPTION)
+
+    def ServerPayloadEnter(self, e: am.Event) -> bool:
+        """Deliver only with a consumer and a valid payload."""
+        c = self.c
+        if c.consumer is None:
+            return False
+        if not isinstance(e.args.get("payload"), Payload):
+            c.mach.add_err_state(ss.ERR_DELIVERY, ValueError("invalid payload"),
+                                 {"name": e.args.get("name", "")})
+            return False
+        return True
+
+    def ServerPayloadState(self, e: am.Event) -> None:
+        """Forward the payload to the consumer's `ServerPayload`."""
+        c = self.c
+        assert c.consumer is not None
+        # the consumer may belong to another thread (runs at once when it is ours)
+        c.consumer.threadsafe.add(ss.SERVER_PAYLOAD,
+                                  {"name": e.args["name"], "payload": e.args["payload"]})
+
+    def HealthcheckState(self, e: am.Event) -> None:
+        """Self-removing; makes sure some Connected-group state is active."""
+        mach = self.c.mach
+        mach.remove(am.HEALTHCHECK)
+        if not mach.any_active(ss.CONNECTING, ss.CONNECTED, ss.DISCONNECTING, ss.DISCONNECTED):
+            mach.add(ss.DISCONNECTED)
+
+
+__all__ = ["PREFIX_CLIENT", "TAG_RPC_CLIENT", "Client"]

@@ -1,0 +1,740 @@
+"""aRPC server: exposes one state-source machine to one client (Go rpc.Server).
+
+The server's own machine (`server.mach`, states of rpc.md §2.2) drives the lifecycle: `Start` ->
+`RpcStarting` (listen) -> `RpcAccepting` -> `RpcReady`; a connected peer is `ClientConnected`,
+its `Hello` is `Handshaking`, its `Handshake` is `HandshakeDone` and then `Ready` (auto).
+
+Client mutations run inline, in arrival order, as soon as their frame is read, and the reply
+carries the clock diff. Source changes made by anyone else are pushed as diffs, at most one per
+`push_interval` (leading edge plus a trailing flush).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import amnode as am
+from amnode.states import SERVER_STATES, ServerSchema
+from amnode.states import rpc as ss
+
+from .addr import format_addr, parse_addr
+from .clock import ClockSync, Snapshot
+from .connection import Connection
+from .dedupe import MutationKey, MutationLog
+from .errors import (
+    CanceledError,
+    InvalidParamsError,
+    NoAccessError,
+    NotConnectedError,
+    ProtocolVersionError,
+    ProtocolViolation,
+    RpcError,
+    RpcTimeoutError,
+    WrongDestinationError,
+)
+from .frames import MAX_FRAME, Codec
+from .protocol import (
+    MUTATION_CALLS,
+    MUTATION_NOTIFIES,
+    PROTOCOL_VERSION,
+    SERVER_CALLS,
+    SERVER_NOTIFIES,
+    Hello,
+    Method,
+    Payload,
+    Welcome,
+    mutation_from_wire,
+)
+from .source import SourceTracer
+from .typed_args import ArgsRegistry
+
+log = logging.getLogger("amnode.rpc")
+
+TAG_RPC_SERVER = "rpc-server"
+
+
+class Server:
+    """Exposes `source` to one client at a time; many servers may share one source."""
+
+    def __init__(self, source: am.Machine, addr: str = "127.0.0.1:0",
+                 push_interval: float = 0.25, *, name: str | None = None,
+                 parent: am.Machine | str | None = None, allow_id: str | None = None,
+                 registry: ArgsRegistry | None = None, max_frame: int = MAX_FRAME,
+                 ping_interval: float = 5.0, hello_timeout: float = 10.0,
+                 delivery_timeout: float = 5.0, mutation_log: MutationLog | None = None,
+                 conn: Connection | None = None,
+                 log_level: am.LogLevel | int | None = None) -> None:
+        if source.handlers() and not source.has(ss.ERR_ON_CLIENT):
+            raise am.SchemaError(
+                f"{source.id}: a state source with handlers must include StateSourceSchema "
+                "(state ErrOnClient)")
+        self.source = source
+        #: seconds between clock pushes (throttle); 0 disables pushes
+        self.push_interval = push_interval
+        #: only a client machine with this id may connect (e.g. "rc-worker1")
+        self.allow_id = allow_id
+        self.ping_interval = ping_interval
+        self.hello_timeout = hello_timeout
+        self.delivery_timeout = delivery_timeout
+        self.codec = Codec(registry, max_frame)
+        self.mutation_log = mutation_log if mutation_log is not None else MutationLog()
+        #: frames pushed to the client (clock updates and schema changes)
+        self.push_count = 0
+        self._addr = addr
+        self._preset_conn = conn
+        self._listener: asyncio.AbstractServer | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        #: the connection of the (last handshaken or first) client
+        self._conn: Connection | None = None
+        #: connections accepted while another client is connected, until their Hello
+        self._candidates: set[Connection] = set()
+        self._client_id = ""
+        self._client_nonce = 0
+        self._push_timer: asyncio.TimerHandle | None = None
+        self._same_thread = True
+        self._tasks: set[asyncio.Future[Any]] = set()
+
+        name = name or source.id
+        self.mach = am.Machine(ServerSchema, id="rs-" + name, parent=parent,
+                               tags=[TAG_RPC_SERVER], log_level=log_level)
+        self.mach.verify_states(SERVER_STATES)
+        self._handlers = _ServerHandlers(self)
+        self.mach.bind_handlers(self._handlers, id="rpc-server")
+        self._tracer = SourceTracer(self.mach.id, self._on_source_change, self._on_schema_change,
+                                    self._on_source_dispose)
+        tracer = self._tracer
+        bound = self._on_source_thread(lambda: source.bind_tracer(tracer))
+        if bound is not None:
+            bound.result(5)
+
+    # --- public API ---
+
+    @property
+    def addr(self) -> str:
+        """`host:port`; the real port once listening (`:0` is resolved)."""
+        return self._addr
+
+    @property
+    def client_id(self) -> str:
+        """Machine id of the handshaken client ("" if none)."""
+        return self._client_id
+
+    @property
+    def listener(self) -> asyncio.AbstractServer | None:
+        """The listening asyncio server (None for a mux-provided connection)."""
+        return self._listener
+
+    @property
+    def conn(self) -> Connection | None:
+        """The current client connection."""
+        return self._conn
+
+    async def start(self, timeout: float | None = 10.0) -> None:
+        """Start listening; returns once `RpcReady`, raises the error that prevented it."""
+        self._start()
+        mach = self.mach
+        if mach.is_active(ss.RPC_READY):
+            return
+        ready = asyncio.ensure_future(mach.when(ss.RPC_READY))
+        failed = asyncio.ensure_future(mach.when_not(ss.START))
+        err = asyncio.ensure_future(mach.when(ss.ERR_NETWORK))
+        try:
+            done, _ = await asyncio.wait({ready, failed, err}, timeout=timeout,
+                                         return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for f in (ready, failed, err):
+                f.cancel()
+        if ready in done and mach.is_active(ss.RPC_READY):
+            return
+        if not done:
+            raise TimeoutError(f"{mach.id}: not listening after {timeout}s")
+        raise ConnectionError(f"{mach.id}: cannot listen on {self._addr}: {mach.err}")
+
+    def _start(self) -> int:
+        """Add `Start` (synchronous part of `start`)."""
+        self._loop = asyncio.get_running_loop()
+        self._tracer.loop = self._loop
+        self._tracer.thread_id = threading.get_ident()
+        self._same_thread = self.source.owner_thread_id == threading.get_ident()
+        return self.mach.add(ss.START)
+
+    async def stop(self, dispose: bool = False) -> None:
+        """Say goodbye to the client, close every connection and the listener, remove `Start`."""
+        conn = self._conn
+        if conn is not None and not conn.closed:
+            try:
+                conn.notify(Method.SERVER_BYE, "server stopping")
+            except RpcError:
+                pass
+            conn.close("server stopping")
+        for cand in list(self._candidates):
+            cand.close("server stopping")
+        self._candidates.clear()
+        self._close_listener()
+        if not self.mach.is_disposed:
+            self.mach.remove(ss.START)
+        if dispose:
+            self.dispose()
+        await asyncio.sleep(0)
+
+    def dispose(self) -> None:
+        """Detach from the source and dispose the server machine."""
+        if self._push_timer is not None:
+            self._push_timer.cancel()
+            self._push_timer = None
+        self._close_listener()
+        for conn in [self._conn, *self._candidates]:
+            if conn is not None:
+                conn.close("server disposed")
+        tracer = self._tracer
+        tracer.active = False
+
+        def detach() -> None:
+            try:
+                self.source.detach_tracer(tracer)
+            except KeyError:
+                pass
+
+        if not self.source.is_disposed:
+            self._on_source_thread(detach)
+        self.mach.dispose()
+
+    def _on_source_thread(self, fn: Callable[[], Any]) -> Any:
+        """Run `fn` now on the source's thread, or schedule it there (returns its future)."""
+        if self.source.owner_thread_id == threading.get_ident():
+            fn()
+            return None
+        return self.source.threadsafe.eval(fn, self.mach.id)
+
+    async def send_payload(self, name: str, data: Any = None, dest: str | None = None, *,
+                           event: am.Event | None = None, timeout: float | None = None,
+                           announce: bool = False) -> None:
+        """Deliver `data` to the client's consumer (`ServerPayload`); waits for its ack.
+
+        Raises NotConnectedError without a handshaken client, WrongDestinationError if `dest`
+        is not the client's id and RpcTimeoutError after `timeout` (default `delivery_timeout`).
+        With `announce`, a `SendingPayload` notification (-> client `ServerDelivering`) goes first.
+        """
+        conn = self._conn
+        mach = self.mach
+        if (conn is None or conn.closed or not mach.is_active(ss.CLIENT_CONNECTED)
+                or not mach.is_active(ss.HANDSHAKE_DONE)):
+            raise NotConnectedError(f"{mach.id}: no client")
+        if dest and dest != self._client_id:
+            raise WrongDestinationError(f"{dest} != {self._client_id}")
+        ev = event if event is not None else am.current_event.get()
+        payload = Payload(name, data, dest or "", secrets.token_hex(8),
+                          ev.machine.id if ev is not None else "",
+                          ev.transition.id if ev is not None else "")
+        body = payload.to_wire()
+        if announce:
+            conn.notify(Method.SENDING_PAYLOAD, {**body, "data": None})
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+        def on_reply(err: RpcError | None, _: Any) -> None:
+            if fut.done():
+                return
+            if err is not None:
+                fut.set_exception(err)
+            else:
+                fut.set_result(None)
+
+        seq = conn.call(Method.SEND_PAYLOAD, body, on_reply)
+        limit = self.delivery_timeout if timeout is None else timeout
+        try:
+            await asyncio.wait_for(fut, limit)
+        except TimeoutError:
+            conn.forget(seq)
+            raise RpcTimeoutError(f"payload {name} not acknowledged in {limit}s") from None
+
+    # --- listening ---
+
+    async def _listen(self) -> None:
+        loop = asyncio.get_running_loop()
+        mach = self.mach
+        try:
+            host, port = parse_addr(self._addr)
+            listener = await loop.create_server(self._new_connection, host, port,
+                                                reuse_address=True)
+        except (OSError, ValueError) as err:
+            log.warning("%s: cannot listen on %s: %s", mach.id, self._addr, err)
+            mach.add_err_state(ss.ERR_NETWORK, err)
+            mach.remove(ss.RPC_STARTING)
+            return
+        if not mach.is_active(ss.START):
+            listener.close()
+            return
+        self._listener = listener
+        self._addr = format_addr(listener.sockets[0].getsockname())
+        mach.add(ss.RPC_ACCEPTING)
+
+    def _close_listener(self) -> None:
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            listener.close()
+
+    def restart_listener(self) -> None:
+        """Close the listener as if it failed: the server drops its client and listens again."""
+        self._close_listener()
+        if self.mach.is_active(ss.START):
+            log.info("%s: restarting the listener", self.mach.id)
+            self.mach.remove(ss.RPC_READY)
+            self.mach.add(ss.RPC_STARTING)
+
+    def _new_connection(self) -> Connection:
+        conn = server_connection(self.codec, self.mach.id, self.ping_interval,
+                                 self._on_conn_made)
+        conn.handler = self._ConnHandler(self)
+        return conn
+
+    def _on_conn_made(self, conn: Connection) -> None:
+        mach = self.mach
+        if not mach.is_active(ss.RPC_READY):
+            conn.close("server not ready")
+            return
+        if self._conn is None or self._conn.closed:
+            self._adopt(conn)
+        else:
+            self._candidates.add(conn)
+            self._arm_hello_timeout(conn)
+
+    def _adopt(self, conn: Connection) -> None:
+        self._conn = conn
+        self._arm_hello_timeout(conn)
+        self.mach.add(ss.CLIENT_CONNECTED, {"addr": conn.peer})
+
+    def _arm_hello_timeout(self, conn: Connection) -> None:
+        if self.hello_timeout > 0:
+            asyncio.get_running_loop().call_later(self.hello_timeout, self._check_hello, conn)
+
+    def _check_hello(self, conn: Connection) -> None:
+        if not conn.closed and conn.data is None:
+            conn.violation(f"no Hello within {self.hello_timeout}s")
+
+    # --- connection events ---
+
+    class _ConnHandler:
+        """Routes one connection's frames to its server."""
+
+        __slots__ = ("s",)
+
+        def __init__(self, server: Server) -> None:
+            self.s = server
+
+        def on_request(self, conn: Connection, seq: int, method: int, body: Any) -> None:
+            """Forward to the server."""
+            self.s._on_request(conn, seq, method, body)
+
+        def on_notify(self, conn: Connection, method: int, body: Any) -> None:
+            """Forward to the server."""
+            self.s._on_notify(conn, method, body)
+
+        def on_closed(self, conn: Connection, reason: str, error: BaseException | None) -> None:
+            """Forward to the server."""
+            self.s._on_closed(conn, reason, error)
+
+    def _on_closed(self, conn: Connection, reason: str, error: BaseException | None) -> None:
+        self._candidates.discard(conn)
+        mach = self.mach
+        if isinstance(error, ProtocolViolation) and not mach.is_disposed:
+            mach.add_err_state(ss.ERR_RPC, error)
+        if conn is not self._conn:
+            return
+        self._conn = None
+        self._tracer.active = False
+        self._tracer.mutations.clear()
+        if mach.is_disposed:
+            return
+        mach.log("client %s disconnected: %s", self._client_id or conn.peer, reason)
+        # first drop the client: HandshakeDone blocks Exception (it Removes it)
+        mach.remove(ss.CLIENT_CONNECTED, {"addr": conn.peer})
+        if isinstance(error, RpcTimeoutError):
+            mach.add_err_state(ss.ERR_NETWORK_TIMEOUT, error)
+
+    def _on_request(self, conn: Connection, seq: int, method: int, body: Any) -> None:
+        if method in MUTATION_CALLS:
+            self._on_mutation(conn, seq, MUTATION_CALLS[method], body)
+        elif method == Method.HELLO:
+            self._on_hello(conn, seq, body)
+        elif method == Method.HANDSHAKE:
+            self._on_handshake(conn, seq)
+        elif method == Method.SYNC:
+            self._on_sync(conn, seq)
+        elif method == Method.ARGS:
+            conn.reply(seq, self.codec.registry.names())
+
+    def _on_notify(self, conn: Connection, method: int, body: Any) -> None:
+        if method in MUTATION_NOTIFIES:
+            self._on_mutation(conn, 0, MUTATION_NOTIFIES[method], body)
+        elif method == Method.BYE:
+            self.mach.log("client %s said bye", self._client_id)
+            conn.close("client said bye")
+
+    # --- handshake ---
+
+    def _snapshot(self) -> Snapshot:
+        src = self.source
+        return src.time(), src.queue_tick, src.machine_tick
+
+    def _on_hello(self, conn: Connection, seq: int, body: Any) -> None:
+        mach = self.mach
+        version = body.get("v") if type(body) is dict else None
+        if version != PROTOCOL_VERSION:
+            # checked first: another version may shape the rest of Hello differently
+            err = ProtocolVersionError(
+                f"protocol version {version!r} not supported (server speaks "
+                f"{PROTOCOL_VERSION})")
+            conn.reply_error(seq, err)
+            conn.violation(f"wrong protocol version {version!r}", err)
+            return
+        hello = Hello.from_wire(body)
+        if not mach.is_active(ss.START):
+            raise CanceledError("server stopping")
+        if self.allow_id and hello.id != self.allow_id:
+            err2 = NoAccessError(f"{hello.id} != {self.allow_id}")
+            conn.reply_error(seq, err2)
+            log.warning("%s: refused client %s (allowed: %s)", mach.id, hello.id, self.allow_id)
+            conn.close(f"no access for {hello.id}")
+            return
+        src = self.source
+        names = src.state_names
+        known = set(names)
+        unknown = [s for s in [*(hello.allowed or ()), *(hello.skipped or ())] if s not in known]
+        if unknown:
+            raise ProtocolViolation(f"handshake with unknown states {unknown}")
+        if conn is not self._conn:
+            # a newer client replaces the current one once its Hello is valid
+            old = self._conn
+            self._candidates.discard(conn)
+            self._conn = conn
+            if old is not None:
+                old.close("replaced by a newer client")
+            if not mach.is_active(ss.CLIENT_CONNECTED):
+                mach.add(ss.CLIENT_CONNECTED, {"addr": conn.peer})
+        sync = ClockSync(names, hello.sync_schema, hello.allowed, hello.skipped,
+                         hello.sync_mutations)
+        snap = self._snapshot()
+        base = sync.reset(snap)
+        schema = None
+        if hello.sync_schema:
+            full = src.schema
+            if not hello.schema_hash or hello.schema_hash != am.schema_hash(full, sorted(full)):
+                schema = full
+        welcome = Welcome(src.id, sync.client_names, sync.client_time(snap[0]), snap[1], snap[2],
+                          len(names), schema, base, self.ping_interval)
+        conn.data = sync
+        conn.peer_heartbeat = hello.heartbeat
+        self._client_id = hello.id
+        self._client_nonce = hello.nonce
+        tracer = self._tracer
+        tracer.mutations.clear()
+        tracer.latest = snap
+        tracer.record_mutations = hello.sync_mutations
+        tracer.active = True
+        mach.add(ss.HANDSHAKING, {"id": hello.id})
+        conn.reply(seq, welcome.to_wire())
+
+    def _on_handshake(self, conn: Connection, seq: int) -> None:
+        if conn.data is None or conn is not self._conn:
+            raise ProtocolViolation("Handshake before Hello")
+        if not self.mach.is_active(ss.START):
+            raise CanceledError("server stopping")
+        res = self.mach.add(ss.HANDSHAKE_DONE, {"id": self._client_id})
+        if res == am.CANCELED:
+            raise CanceledError("handshake canceled")
+        conn.reply(seq, None)
+
+    # --- mutations ---
+
+    def _on_mutation(self, conn: Connection, seq: int, mtype: int, body: Any) -> None:
+        states, mid, args, event = mutation_from_wire(body)
+        sync: ClockSync | None = conn.data
+        if sync is None or conn is not self._conn:
+            if seq:
+                raise NotConnectedError("handshake first")
+            return
+        in_map = sync.in_map
+        size = len(in_map)
+        src_names = self.source.state_names
+        names = []
+        for i in states:
+            if i >= size:
+                raise ProtocolViolation(f"state index {i} out of range ({size} states)")
+            names.append(src_names[in_map[i]])
+        if not self.mach.is_active(ss.START):
+            if seq:
+                raise CanceledError("server stopping")
+            return
+        key: MutationKey | None = (self._client_id, self._client_nonce, mid) if mid else None
+        if key is not None and self.mutation_log.lookup(
+                key, lambda res: self._reply_mutation(conn, seq, res, replay=True)):
+            return
+        # the mutation's source, for recordings: the client's handler, else the client itself
+        ev = (am.MutSource(*event) if event is not None
+              else am.MutSource(self._client_id, "", 0))
+        if self._same_thread:
+            tracer = self._tracer
+            tracer.quiet = True
+            try:
+                res = self._execute(mtype, names, args, ev)
+            finally:
+                tracer.quiet = False
+            if key is not None:
+                self.mutation_log.begin(key)
+                self.mutation_log.finish(key, res)
+            self._reply_mutation(conn, seq, res)
+            return
+        self._execute_threadsafe(conn, seq, key, mtype, names, args, ev)
+
+    def _execute(self, mtype: int, names: list[str], args: dict[str, Any] | None,
+                 ev: am.MutSource | None) -> int:
+        src = self.source
+        fn = src.add if mtype == 0 else src.remove if mtype == 1 else src.set
+        try:
+            return int(fn(names, args, event=ev))
+        except am.MachineError as err:
+            raise InvalidParamsError(str(err)) from None
+
+    def _execute_threadsafe(self, conn: Connection, seq: int, key: MutationKey | None,
+                            mtype: int, names: list[str], args: dict[str, Any] | None,
+                            ev: am.MutSource | None) -> None:
+        """Run on a source owned by another thread; replies when it is done."""
+        log_ = self.mutation_log
+        if key is not None:
+            log_.begin(key)
+        ts = self.source.threadsafe
+        fn = ts.add if mtype == 0 else ts.remove if mtype == 1 else ts.set
+        cfut = fn(names, args, source=ev)
+        loop = self._loop
+        assert loop is not None
+
+        def done(res: int | BaseException) -> None:
+            if isinstance(res, BaseException):
+                if key is not None:
+                    log_.finish(key, am.CANCELED)
+                if seq:
+                    conn.reply_error(seq, RpcError(f"{type(res).__name__}: {res}"))
+                return
+            if key is not None:
+                log_.finish(key, res)
+            if seq:
+                self._reply_mutation(conn, seq, res)
+
+        def on_done(f: Any) -> None:
+            try:
+                result: int | BaseException = int(f.result())
+            except BaseException as err:
+                result = err
+            loop.call_soon_threadsafe(done, result)
+
+        cfut.add_done_callback(on_done)
+
+    def _reply_mutation(self, conn: Connection, seq: int, res: int, replay: bool = False) -> None:
+        """Answer a mutation with its result and the clock diff.
+
+        A replayed (retried) mutation always carries an update, so a client that lost the first
+        reply sees the version gap and resyncs.
+        """
+        if not seq or conn.closed:
+            return
+        sync: ClockSync = conn.data
+        body: list[Any] = [res]
+        if sync.sync_mutations:
+            muts = self._mutation_updates(sync, replay)
+            if muts:
+                body += [None, muts]
+        else:
+            update = sync.diff(self._tracer.latest or self._snapshot(), replay)
+            if update is not None:
+                body.append(update)
+                sync.last_send = time.monotonic()
+        conn.reply(seq, body)
+
+    def _mutation_updates(self, sync: ClockSync, force: bool = False) -> list[Any]:
+        """Per-transition updates for a SyncMutations client; the queue is emptied."""
+        out: list[Any] = []
+        for mtype, called, snap in self._tracer.take_mutations():
+            update = sync.diff(snap)
+            if update is not None:
+                out.append([mtype, sync.called_out(called), update])
+        latest = self._tracer.latest
+        if latest is not None and (sync.changed(latest) or (force and not out)):
+            update = sync.diff(latest, force)
+            if update is not None:
+                out.append([0, [], update])
+        if out:
+            sync.last_send = time.monotonic()
+        return out
+
+    def _on_sync(self, conn: Connection, seq: int) -> None:
+        sync: ClockSync | None = conn.data
+        if sync is None or conn is not self._conn:
+            raise NotConnectedError("handshake first")
+        self.mach.add(ss.METRIC_SYNC)
+        self._tracer.mutations.clear()
+        snap = self._snapshot()
+        self._tracer.latest = snap
+        version = sync.reset(snap)
+        conn.reply(seq, [sync.client_time(snap[0]), snap[1], snap[2], version])
+
+    # --- pushes ---
+
+    def _on_source_change(self) -> None:
+        """The source changed: push now, or schedule the trailing flush of this interval."""
+        conn = self._conn
+        interval = self.push_interval
+        if conn is None or conn.closed or interval <= 0 or conn.data is None:
+            return
+        if not self.mach.is_active(ss.HANDSHAKE_DONE):
+            return
+        sync: ClockSync = conn.data
+        latest = self._tracer.latest
+        if latest is None or not sync.changed(latest):
+            return
+        wait = sync.last_send + interval - time.monotonic()
+        if wait > 0:
+            if self._push_timer is None and self._loop is not None:
+                self._push_timer = self._loop.call_later(wait, self._flush_push)
+            return
+        self._push(conn, sync)
+
+    def _flush_push(self) -> None:
+        self._push_timer = None
+        self._on_source_change()
+
+    def _push(self, conn: Connection, sync: ClockSync) -> None:
+        try:
+            if sync.sync_mutations:
+                muts = self._mutation_updates(sync)
+                if not muts:
+                    return
+                conn.notify(Method.SET_CLOCK_MANY, muts)
+            else:
+                latest = self._tracer.latest
+                update = sync.diff(latest) if latest is not None else None
+                if update is None:
+                    return
+                conn.notify(Method.SET_CLOCK, update)
+        except RpcError as err:
+            self.mach.remove(ss.CLIENT_CONNECTED)
+            self.mach.add_err_state(ss.ERR_NETWORK, err)
+            return
+        sync.last_send = time.monotonic()
+        self.push_count += 1
+
+    def _on_schema_change(self) -> None:
+        """The source's schema grew: resend names, schema and time as a new baseline."""
+        conn = self._conn
+        if conn is None or conn.closed or conn.data is None:
+            return
+        old: ClockSync = conn.data
+        src = self.source
+        names = src.state_names
+        sync = ClockSync(names, old.sync_schema, old.allowed, old.skipped, old.sync_mutations)
+        sync.version = old.version
+        snap = self._snapshot()
+        base = sync.reset(snap)
+        self._tracer.mutations.clear()
+        self._tracer.latest = snap
+        conn.data = sync
+        welcome = Welcome(src.id, sync.client_names, sync.client_time(snap[0]), snap[1], snap[2],
+                          len(names), src.schema if sync.sync_schema else None, base,
+                          self.ping_interval)
+        try:
+            conn.notify(Method.SCHEMA_CHANGE, welcome.to_wire())
+            self.push_count += 1
+        except RpcError as err:
+            self.mach.add_err_state(ss.ERR_NETWORK, err)
+
+    def _on_source_dispose(self) -> None:
+        if not self.mach.is_disposed:
+            self.mach.log("source %s disposed", self.source.id)
+            task = asyncio.ensure_future(self.stop())
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    def __repr__(self) -> str:
+        return f"Server({self.mach.id} {self._addr})"
+
+
+def server_connection(codec: Codec, name: str, ping_interval: float,
+                      on_made: Callable[[Connection], None] | None = None) -> Connection:
+    """A server-side connection (accepts client methods, pings as the server)."""
+    return Connection(codec, name=name, requests=SERVER_CALLS, notifies=SERVER_NOTIFIES,
+                      ping_out=Method.SERVER_PING, ping_in=Method.PING,
+                      ping_interval=ping_interval, on_made=on_made)
+
+
+class _ServerHandlers:
+    """State handlers of the server machine (rpc.md §2.2)."""
+
+    def __init__(self, server: Server) -> None:
+        self.s = server
+
+    def RpcStartingEnter(self, e: am.Event) -> bool:
+        """Listening needs an address or a connection from a mux."""
+        s = self.s
+        return bool(s._addr) or s._preset_conn is not None
+
+    def RpcStartingState(self, e: am.Event) -> None:
+        """Listen in a task bound to `Start` (a mux connection needs none)."""
+        s = self.s
+        if s._preset_conn is not None:
+            s.mach.add(ss.RPC_ACCEPTING)
+            return
+        s.mach.fork(s._listen(), ss.START)
+
+    def RpcAcceptingEnter(self, e: am.Event) -> bool:
+        """Requires the listener (or the mux connection)."""
+        s = self.s
+        return s._listener is not None or s._preset_conn is not None
+
+    def RpcAcceptingState(self, e: am.Event) -> None:
+        """Accepting connections: `RpcReady`."""
+        self.s.mach.add(ss.RPC_READY, {"addr": self.s._addr})
+
+    def RpcReadyEnter(self, e: am.Event) -> bool:
+        """Only from `RpcAccepting`."""
+        return self.s.mach.is_active(ss.RPC_ACCEPTING)
+
+    def RpcReadyState(self, e: am.Event) -> None:
+        """Adopt a mux-provided connection as the client."""
+        s = self.s
+        conn = s._preset_conn
+        if conn is not None and not conn.closed and s._conn is None:
+            conn.handler = s._ConnHandler(s)
+            s._adopt(conn)
+
+    def ClientConnectedEnd(self, e: am.Event) -> None:
+        """Dropping the client closes its connection."""
+        s = self.s
+        conn = s._conn
+        if conn is not None and not conn.closed:
+            conn.close("client dropped by the server")
+
+    def HandshakeDoneState(self, e: am.Event) -> None:
+        """Start the push throttle now; flush changes made since Hello."""
+        s = self.s
+        conn = s._conn
+        if conn is not None and conn.data is not None:
+            conn.data.last_send = time.monotonic()
+        # source changes between Hello and Handshake are pushed now
+        s._on_source_change()
+
+    def StartEnd(self, e: am.Event) -> None:
+        """Stop listening and pushing."""
+        s = self.s
+        s._close_listener()
+        if s._push_timer is not None:
+            s._push_timer.cancel()
+            s._push_timer = None
+
+
+__all__ = ["TAG_RPC_SERVER", "Server", "server_connection"]
+

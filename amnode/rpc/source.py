@@ -1,0 +1,108 @@
+"""The server's tracer on the state source: records the latest clock and wakes the server.
+
+It runs inside the source's transitions (possibly on another thread), so it only stores a
+snapshot reference, optionally queues per-transition snapshots (SyncMutations) and schedules the
+server's push check on the server's loop; it never does I/O.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import amnode as am
+
+from .clock import Snapshot
+
+if TYPE_CHECKING:
+    import asyncio
+
+#: Most per-transition snapshots kept for a SyncMutations client between two sends.
+MAX_MUTATIONS = 1000
+
+#: (mutation type, called states as source indexes, clock after the transition)
+TracedMutation = tuple[int, list[int], Snapshot]
+
+
+class SourceTracer(am.Tracer):
+    """Bound to the source machine for the lifetime of a Server."""
+
+    def __init__(self, server_id: str, on_change: Callable[[], None],
+                 on_schema: Callable[[], None], on_dispose: Callable[[], None]) -> None:
+        self._id = server_id
+        self._on_change = on_change
+        self._on_schema = on_schema
+        self._on_dispose = on_dispose
+        #: only a handshaken client makes the tracer record anything
+        self.active = False
+        #: also queue every transition (client asked for SyncMutations)
+        self.record_mutations = False
+        self.latest: Snapshot | None = None
+        self.mutations: deque[TracedMutation] = deque()
+        #: the loop and thread of the server, for calls from a source on another thread
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.thread_id = threading.get_ident()
+        #: set while the server runs a client's mutation inline: the reply carries the diff
+        self.quiet = False
+        self._scheduled = False
+
+    @property
+    def tracer_id(self) -> str:
+        return f"rpc-source-{self._id}"
+
+    def transition_end(self, transition: am.Transition) -> None:
+        """Record the clock after the transition and wake the server."""
+        if not self.active:
+            return
+        mut = transition.mutation
+        if mut.is_check:
+            return
+        m = transition.machine
+        snap = (transition.time_after, m.queue_tick, m.machine_tick)
+        self.latest = snap
+        if self.record_mutations:
+            index = m.index
+            muts = self.mutations
+            muts.append((int(mut.type), [index(s) for s in mut.called], snap))
+            if len(muts) > MAX_MUTATIONS:
+                muts.popleft()
+        if not self.quiet:
+            self._schedule(self._fire_change)
+
+    def schema_change(self, machine: am.Machine, old_schema: am.Schema) -> None:
+        """Tell the server to resend names and schema."""
+        self._schedule(self._on_schema)
+
+    def machine_dispose(self, machine_id: str) -> None:
+        """Tell the server its source is gone."""
+        self._schedule(self._on_dispose)
+
+    def _fire_change(self) -> None:
+        self._scheduled = False
+        self._on_change()
+
+    def _schedule(self, fn: Callable[[], None]) -> None:
+        loop = self.loop
+        if loop is None or loop.is_closed():
+            return
+        if fn == self._fire_change:
+            if self._scheduled:
+                return
+            self._scheduled = True
+        if threading.get_ident() == self.thread_id:
+            loop.call_soon(fn)
+        else:
+            loop.call_soon_threadsafe(fn)
+
+    def take_mutations(self) -> list[TracedMutation]:
+        """Every queued per-transition snapshot, oldest first; the queue is left empty."""
+        out: list[TracedMutation] = []
+        muts = self.mutations
+        while muts:
+            out.append(muts.popleft())
+        return out
+
+
+__all__ = ["MAX_MUTATIONS", "SourceTracer", "TracedMutation"]

@@ -1,0 +1,127 @@
+"""Typed args on the wire: a registry of dataclasses (the `gob.Register` of aRPC) and remote errors.
+
+Only msgpack-native values and registered dataclasses cross the wire; nothing is ever unpickled.
+A registered dataclass travels as msgpack ext type 1 `[name, {field: value}]`, an exception as
+ext type 2 `[type_name, message]` and arrives as `RemoteError`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import msgpack
+
+from amnode.machine import AException
+
+from .errors import ProtocolViolation
+
+#: msgpack ext code of a registered dataclass.
+EXT_TYPED = 1
+#: msgpack ext code of an exception.
+EXT_ERROR = 2
+
+T = TypeVar("T")
+
+
+class RemoteError(Exception):
+    """An exception that happened (or was passed as args) on the other side of a connection."""
+
+    def __init__(self, message: str = "", type_name: str = "Exception") -> None:
+        super().__init__(message)
+        self.type_name = type_name
+
+    def __repr__(self) -> str:
+        return f"RemoteError({self.type_name}: {self.args[0] if self.args else ''})"
+
+
+class DecodeError(ProtocolViolation):
+    """A frame holds something that is not allowed on the wire (unknown ext, bad typed args)."""
+
+
+class ArgsRegistry:
+    """Dataclasses allowed inside args and payloads, by wire name."""
+
+    def __init__(self) -> None:
+        self._by_name: dict[str, type] = {}
+        self._by_type: dict[type, tuple[str, tuple[str, ...]]] = {}
+
+    def register(self, cls: type[T], name: str | None = None) -> type[T]:
+        """Allow `cls` (a dataclass) on the wire under `name` (default: its qualified name).
+
+        Usable as a class decorator. Both peers must register the same name.
+        """
+        if not dataclasses.is_dataclass(cls) or not isinstance(cls, type):
+            raise TypeError(f"only dataclasses can be registered as typed args, got {cls!r}")
+        wire = name or f"{cls.__module__}.{cls.__qualname__}"
+        fields = tuple(f.name for f in dataclasses.fields(cls) if f.init)
+        self._by_name[wire] = cls
+        self._by_type[cls] = (wire, fields)
+        return cls
+
+    def names(self) -> list[str]:
+        """Registered wire names, sorted."""
+        return sorted(self._by_name)
+
+    def default(self, obj: Any) -> Any:
+        """msgpack `default` hook: encode registered dataclasses and exceptions, reject the rest."""
+        entry = self._by_type.get(type(obj))
+        if entry is not None:
+            wire, fields = entry
+            body = {f: getattr(obj, f) for f in fields}
+            return msgpack.ExtType(EXT_TYPED, msgpack.packb([wire, body], default=self.default,
+                                                            use_bin_type=True))
+        if isinstance(obj, BaseException):
+            type_name = obj.type_name if isinstance(obj, RemoteError) else type(obj).__name__
+            return msgpack.ExtType(EXT_ERROR, msgpack.packb([type_name, str(obj)]))
+        if isinstance(obj, (set, frozenset)):
+            return list(obj)
+        raise TypeError(f"{type(obj).__name__} cannot be sent over aRPC: use msgpack-native "
+                        "values or register the dataclass with amnode.rpc.register_args")
+
+    def ext_hook(self, code: int, data: bytes) -> Any:
+        """msgpack `ext_hook`: decode ext types 1 and 2, refuse every other one."""
+        if code == EXT_TYPED:
+            try:
+                wire, body = msgpack.unpackb(data, ext_hook=self.ext_hook, raw=False,
+                                             strict_map_key=True)
+            except (ValueError, TypeError, msgpack.UnpackException) as err:
+                raise DecodeError(f"malformed typed args: {err}") from None
+            cls = self._by_name.get(wire) if isinstance(wire, str) else None
+            if cls is None or not isinstance(body, dict):
+                raise DecodeError(f"unknown typed args {wire!r}")
+            fields = self._by_type[cls][1]
+            unknown = [k for k in body if k not in fields]
+            if unknown:
+                raise DecodeError(f"typed args {wire} has unknown fields {unknown}")
+            try:
+                return cls(**body)
+            except Exception as err:
+                raise DecodeError(f"typed args {wire} rejected its fields: {err}") from None
+        if code == EXT_ERROR:
+            try:
+                type_name, message = msgpack.unpackb(data, raw=False)
+            except (ValueError, TypeError, msgpack.UnpackException) as err:
+                raise DecodeError(f"malformed error: {err}") from None
+            if not isinstance(type_name, str) or not isinstance(message, str):
+                raise DecodeError("malformed error")
+            return RemoteError(message, type_name)
+        raise DecodeError(f"ext type {code} is not allowed")
+
+
+#: The process-wide registry used by servers and clients unless given their own.
+DEFAULT_REGISTRY = ArgsRegistry()
+DEFAULT_REGISTRY.register(AException, "am.AException")
+
+
+def register_args(cls: type[T] | None = None, *, name: str | None = None
+                  ) -> type[T] | Callable[[type[T]], type[T]]:
+    """Register a dataclass in the default registry; works as `@register_args` or a call."""
+    if cls is None:
+        return lambda c: DEFAULT_REGISTRY.register(c, name)
+    return DEFAULT_REGISTRY.register(cls, name)
+
+
+__all__ = ["DEFAULT_REGISTRY", "EXT_ERROR", "EXT_TYPED", "ArgsRegistry", "DecodeError",
+           "RemoteError", "register_args"]

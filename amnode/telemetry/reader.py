@@ -1,0 +1,982 @@
+"""Reading recordings: one fast pass builds a compact index, records are decoded on access.
+
+    rec = open_recording("rec/")              # a .amrec file, or a directory of them
+    for m in rec.machines: print(m.key, m.parent, len(m), m.error_count)
+    m = rec.machine("worker")                 # exact key or id (KeyError otherwise)
+    rec.find_machines("work")                 # exact key, exact id, else every key containing it
+    tx = m.transition(3)                      # 1-based; TransitionRecord
+    tx = m.transition_by_id("1f2e...")        # or rec.transition_by_id(...)
+    m.summary(3)                              # flags and time from the index, no decoding
+    m.clock_at(3)                             # {state: tick} after transition 3
+    rec.state_at(wall_ns)                     # {machine key: MachineState} at a wall time
+    m.queued()                                # [QueuedRecord]
+    rec.corruption                            # [Corruption(file, offset, reason, skipped)]
+
+Public API (everything else is private):
+
+- `open_recording(path, *, verify=True) -> Recording`; raises `RecordingError` (one-line str;
+  `NewerFormatError` for a newer major version) for a missing path, a directory without
+  `*.amrec` files, a file that is not a recording, or a file with no readable segment.
+- `Recording`: `path`, `machines` (ordered by creation), `processes`, `corruption`,
+  `transition_count`, `first_ns`, `last_ns`, `machine(key)`, `find_machines(part)`,
+  `children(machine)`, `transition_by_id(tx_id)`, `state_at(wall_ns)`,
+  `timeline(start_ns=None, end_ns=None)`, `segments()`, `close()`; a context manager.
+- `RecordedMachine`: `key` (unique in the recording: the id, or `id#2`, `id#3` when several
+  machines share an id), `id`, `parent`, `tags`, `state_names`, `schema`, `groups`,
+  `groups_order` (all of the latest schema), `schemas`, `schema_at(n)`, `process`, `file`,
+  `created_ns`, `first_ns`, `last_ns`, `transition_count` / `len()`, `error_count`, `errors()`,
+  `disposed`, `disposed_ns`, `dispose_log`, `gaps`, `end_times`, `summary(n)`,
+  `transition(n)`, `transition_by_id(tx_id)`, `transitions(start=1, stop=None)` / `iter()`,
+  `clock_at(n)`, `time_at(n)`, `number_at(wall_ns)`, `state_at(wall_ns)`, `queued_count`,
+  `queued()`.
+- Value types (`records.py`): `TransitionRecord`, `TransitionSummary`, `StepRecord`, `LogLine`,
+  `Source`, `QueuedRecord`, `MachineState`, `SchemaVersion`, `ProcessInfo`, `Corruption`.
+
+Transition numbers `n` are 1-based positions within a machine; `TransitionRecord.seq` is the
+number the recorded process gave it (they differ only after lost records, see `gaps`).
+Times are wall-clock ns. Out-of-range numbers raise IndexError, unknown keys KeyError, and a
+record that fails to decode raises `RecordingError` naming the file and offset.
+
+Memory: per transition the index keeps 25 bytes (offset, end time, id hash, flags); files are
+memory-mapped and records are decoded only when asked for, with a one-entry clock cache per
+machine that makes sequential access O(1) per step.
+"""
+
+from __future__ import annotations
+
+import heapq
+import mmap
+import os
+import zlib
+from array import array
+from bisect import bisect_right
+from collections.abc import Iterator
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from .errors import NewerFormatError, RecordingError
+from .format import (
+    CRC,
+    FILE_SUFFIX,
+    FLAG_ACCEPTED,
+    FLAG_AUTO,
+    FLAG_CHANGED,
+    FLAG_CHECK,
+    FLAG_ERROR,
+    FLAG_FULL_CLOCK,
+    FLAG_HEALTH,
+    FLAG_PREPENDED,
+    FORMAT_NAME,
+    FRAME_HEADER,
+    FRAME_MARK,
+    FRAME_MARK_BYTES,
+    MAGIC,
+    MAX_BODY,
+    MAX_SEGMENT_HEADER,
+    SEGMENT_PREFIX,
+    STEP_ENTER,
+    STEP_FINAL,
+    STEP_SELF,
+    VERSION_MAJOR,
+    Kind,
+    id_hash,
+    unpack_body,
+)
+from .records import (
+    MUTATION_TYPES,
+    RELATIONS,
+    STEP_TYPES,
+    Corruption,
+    LogLine,
+    MachineState,
+    ProcessInfo,
+    QueuedRecord,
+    SchemaVersion,
+    Source,
+    StepRecord,
+    TransitionRecord,
+    TransitionSummary,
+)
+
+_HS = FRAME_HEADER.size
+_SP = SEGMENT_PREFIX.size
+_TX = int(Kind.TRANSITION)
+_QUEUED = int(Kind.QUEUED)
+_SCHEMA = int(Kind.SCHEMA)
+_DISPOSE = int(Kind.DISPOSE)
+_MISSING = object()
+
+
+# ---------------------------------------------------------------------- body validation
+
+
+def _get(body: dict[str, Any], key: str, typ: type | tuple[type, ...], default: Any = _MISSING
+         ) -> Any:
+    value = body.get(key, _MISSING)
+    if value is _MISSING:
+        if default is _MISSING:
+            raise ValueError(f"missing field {key!r}")
+        return default
+    if not isinstance(value, typ) or (typ is int and isinstance(value, bool)):
+        raise ValueError(f"field {key!r} has type {type(value).__name__}")
+    return value
+
+
+def _ints(value: Any, key: str) -> list[int]:
+    if not isinstance(value, list) or not all(type(x) is int for x in value):
+        raise ValueError(f"field {key!r} must be a list of integers")
+    return value
+
+
+def _strs(value: Any, key: str) -> list[str]:
+    if not isinstance(value, list) or not all(type(x) is str for x in value):
+        raise ValueError(f"field {key!r} must be a list of strings")
+    return value
+
+
+def _lines(value: Any, key: str) -> list[LogLine]:
+    if not isinstance(value, list):
+        raise ValueError(f"field {key!r} must be a list")
+    out = []
+    for item in value:
+        if not (isinstance(item, list) and len(item) == 2 and type(item[0]) is int
+                and type(item[1]) is str):
+            raise ValueError(f"field {key!r} holds a malformed log line")
+        out.append(LogLine(item[0], item[1]))
+    return out
+
+
+def _str_map(value: Any, key: str) -> dict[str, str]:
+    if not isinstance(value, dict) or not all(type(v) is str for v in value.values()):
+        raise ValueError(f"field {key!r} must map strings to strings")
+    return value
+
+
+def _source(value: Any) -> Source | None:
+    if value is None:
+        return None
+    if not (isinstance(value, list) and len(value) == 3 and type(value[0]) is str
+            and type(value[1]) is str and type(value[2]) is int):
+        raise ValueError("field 'src' is malformed")
+    return Source(value[0], value[1], value[2])
+
+
+def _mtype(value: int) -> str:
+    return MUTATION_TYPES[value] if 0 <= value < len(MUTATION_TYPES) else str(value)
+
+
+class _Names:
+    """Resolves state references: an int index, -1 for none, or a literal str name."""
+
+    __slots__ = ("names",)
+
+    def __init__(self, names: list[str]) -> None:
+        self.names = names
+
+    def __call__(self, ref: Any) -> str:
+        if type(ref) is int:
+            if 0 <= ref < len(self.names):
+                return self.names[ref]
+            if ref == -1:
+                return ""
+            raise ValueError(f"state index {ref} out of range")
+        if type(ref) is str:
+            return ref
+        raise ValueError(f"bad state reference {ref!r}")
+
+
+def _steps(value: Any, name: _Names) -> list[StepRecord]:
+    if not isinstance(value, list):
+        raise ValueError("field 'st' must be a list")
+    out = []
+    for s in value:
+        if not isinstance(s, list) or len(s) < 4 or type(s[0]) is not int or \
+                type(s[3]) is not int:
+            raise ValueError("malformed step")
+        stype = STEP_TYPES.get(s[0], str(s[0]))
+        rel = RELATIONS[s[3]] if 0 <= s[3] < len(RELATIONS) else None
+        if len(s) >= 7:
+            if type(s[4]) is not int or type(s[5]) is not str or type(s[6]) is not int:
+                raise ValueError("malformed handler step")
+            out.append(StepRecord(stype, name(s[1]), name(s[2]), rel, s[5],
+                                  bool(s[4] & STEP_FINAL), bool(s[4] & STEP_ENTER),
+                                  bool(s[4] & STEP_SELF), s[6]))
+        else:
+            out.append(StepRecord(stype, name(s[1]), name(s[2]), rel))
+    return out
+
+
+def _schema_version(body: dict[str, Any], first: int, wall_ns: int) -> SchemaVersion:
+    names = _strs(_get(body, "names", list), "names")
+    states_raw = _get(body, "states", dict)
+    schema: dict[str, dict[str, Any]] = {}
+    for state, props in states_raw.items():
+        if not isinstance(props, dict):
+            raise ValueError(f"state {state!r} is malformed")
+        schema[state] = {
+            "auto": bool(props.get("auto", False)), "multi": bool(props.get("multi", False)),
+            **{rel: _strs(props.get(rel, []), rel)
+               for rel in ("require", "add", "remove", "after", "tags")},
+        }
+    groups_raw = _get(body, "groups", dict, {})
+    groups = {k: _ints(v, "groups") for k, v in groups_raw.items()}
+    order = _strs(_get(body, "go", list, list(groups)), "go")
+    return SchemaVersion(first, wall_ns, _get(body, "parent", str, ""),
+                         _strs(_get(body, "tags", list, []), "tags"), names, schema, groups,
+                         order)
+
+
+# ---------------------------------------------------------------------- files
+
+
+class _File:
+    """One memory-mapped recording file."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = str(path)
+        try:
+            fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        except FileNotFoundError:
+            raise RecordingError("no such file or directory", self.path) from None
+        except IsADirectoryError:
+            raise RecordingError("is a directory", self.path) from None
+        except OSError as err:
+            raise RecordingError(f"cannot open: {err.strerror or err}", self.path) from None
+        try:
+            self.size = os.fstat(fd).st_size
+            self.mm: mmap.mmap | None = None
+            if self.size:
+                self.mm = mmap.mmap(fd, 0, access=mmap.ACCESS_READ)
+        except (OSError, ValueError) as err:
+            raise RecordingError(f"cannot map: {err}", self.path) from None
+        finally:
+            os.close(fd)
+
+    def frame(self, off: int, kind: int) -> tuple[tuple[int, ...], dict[str, Any]]:
+        """Header fields and decoded body of the frame at `off` (validated, strict msgpack)."""
+        mm = self.mm
+        assert mm is not None
+        hdr = FRAME_HEADER.unpack_from(mm, off)
+        if hdr[0] != FRAME_MARK or hdr[1] != kind:
+            raise RecordingError("index points at a different record", self.path, off)
+        try:
+            body = unpack_body(mm[off + _HS:off + _HS + hdr[3]])
+            if not isinstance(body, dict):
+                raise ValueError("record body is not a map")
+        except ValueError as err:
+            raise RecordingError(f"corrupt record: {err}", self.path, off) from None
+        return hdr, body
+
+    def close(self) -> None:
+        if self.mm is not None:
+            self.mm.close()
+            self.mm = None
+
+
+class _Segment:
+    """A segment: its header's process and the byte ranges of its valid frames."""
+
+    __slots__ = ("end", "file", "header_end", "offset", "process", "ranges")
+
+    def __init__(self, file: _File, offset: int, header_end: int, process: ProcessInfo) -> None:
+        self.file = file
+        self.offset = offset
+        self.header_end = header_end
+        self.process = process
+        #: [start, end) byte ranges of consecutive valid frames
+        self.ranges: list[list[int]] = []
+        self.end = header_end
+
+
+# ---------------------------------------------------------------------- machines
+
+
+class RecordedMachine:
+    """One recorded machine: schema versions plus an index of its transitions (1-based)."""
+
+    def __init__(self, file: _File, process: ProcessInfo, mno: int, machine_id: str,
+                 created_ns: int, schema: SchemaVersion) -> None:
+        self._file = file
+        self.mno = mno
+        #: unique key within the recording (the id, or `id#2`, `id#3` for later namesakes)
+        self.key = machine_id
+        self.id = machine_id
+        self.process = process
+        self.created_ns = created_ns
+        self.schemas: list[SchemaVersion] = [schema]
+        self._schema_starts = [0]
+        self.disposed = False
+        self.disposed_ns: int | None = None
+        self.dispose_log: list[LogLine] = []
+        self.error_count = 0
+        #: 1-based numbers of transitions preceded by lost records (seq jumps); clocks right
+        #: after a gap may be stale until the next full clock
+        self.gaps: list[int] = []
+        self._offsets = array("q")
+        self._times = array("q")
+        self._flags = array("B")
+        self._txh = array("Q")
+        self._q_offsets = array("q")
+        self._q_times = array("q")
+        self._last_seq = 0
+        self._cache_pos = -1
+        self._cache_clock: list[int] = []
+
+    def __repr__(self) -> str:
+        return f"RecordedMachine({self.key!r}, transitions={len(self._offsets)})"
+
+    # --- identity and schema (latest version) ---
+
+    @property
+    def file(self) -> str:
+        """The recording file holding this machine."""
+        return self._file.path
+
+    @property
+    def parent(self) -> str:
+        """Parent machine id ("" for none)."""
+        return self.schemas[-1].parent
+
+    @property
+    def tags(self) -> list[str]:
+        """Machine tags."""
+        return self.schemas[-1].tags
+
+    @property
+    def state_names(self) -> list[str]:
+        """Ordered state names (latest schema); clock index i refers to state_names[i]."""
+        return self.schemas[-1].state_names
+
+    @property
+    def schema(self) -> dict[str, dict[str, Any]]:
+        """Latest schema: {state: {auto, multi, require, add, remove, after, tags}}."""
+        return self.schemas[-1].schema
+
+    @property
+    def groups(self) -> dict[str, list[int]]:
+        """Named groups of state indexes (latest schema)."""
+        return self.schemas[-1].groups
+
+    @property
+    def groups_order(self) -> list[str]:
+        """Display order of the groups."""
+        return self.schemas[-1].groups_order
+
+    def schema_at(self, n: int) -> SchemaVersion:
+        """The schema version in effect for transition `n`."""
+        return self.schemas[bisect_right(self._schema_starts, max(n - 1, 0)) - 1]
+
+    # --- counts and times ---
+
+    def __len__(self) -> int:
+        return len(self._offsets)
+
+    @property
+    def transition_count(self) -> int:
+        """Number of recorded transitions."""
+        return len(self._offsets)
+
+    @property
+    def first_ns(self) -> int | None:
+        """Wall time (end) of the first transition, None when there is none."""
+        return self._times[0] if self._times else None
+
+    @property
+    def last_ns(self) -> int | None:
+        """Wall time (end) of the last transition."""
+        return self._times[-1] if self._times else None
+
+    @property
+    def end_times(self) -> array[int]:
+        """End wall times of all transitions, in order (do not modify)."""
+        return self._times
+
+    def errors(self) -> list[int]:
+        """Numbers of transitions after which Exception or an Err* state was active."""
+        return [i + 1 for i, f in enumerate(self._flags) if f & FLAG_ERROR]
+
+    def number_at(self, wall_ns: int) -> int:
+        """How many transitions had ended at `wall_ns` (0 = none yet)."""
+        return bisect_right(self._times, wall_ns)
+
+    def _check(self, n: int) -> int:
+        if not isinstance(n, int) or not 1 <= n <= len(self._offsets):
+            raise IndexError(f"machine {self.key} has no transition {n} "
+                             f"(1..{len(self._offsets)})")
+        return n - 1
+
+    def summary(self, n: int) -> TransitionSummary:
+        """Flags, sequence number and end time of transition `n`, straight from the index."""
+        pos = self._check(n)
+        f = self._flags[pos]
+        mm = self._file.mm
+        assert mm is not None
+        seq = FRAME_HEADER.unpack_from(mm, self._offsets[pos])[5]
+        return TransitionSummary(n, seq, self._times[pos], bool(f & FLAG_ACCEPTED),
+                                 bool(f & FLAG_AUTO), bool(f & FLAG_CHECK),
+                                 bool(f & FLAG_HEALTH), bool(f & FLAG_ERROR),
+                                 bool(f & FLAG_FULL_CLOCK), not f & FLAG_CHANGED)
+
+    # --- decoding ---
+
+    def _body(self, pos: int) -> tuple[tuple[int, ...], dict[str, Any]]:
+        return self._file.frame(self._offsets[pos], _TX)
+
+    def _apply(self, clock: list[int], hdr: tuple[int, ...], body: dict[str, Any]) -> list[int]:
+        k = _ints(body.get("k", []), "k")
+        if hdr[2] & FLAG_FULL_CLOCK:
+            return list(k)
+        if len(k) % 2:
+            raise ValueError("clock delta has odd length")
+        out = list(clock)
+        for i in range(0, len(k), 2):
+            idx = k[i]
+            if not 0 <= idx < len(out):
+                raise ValueError(f"clock delta index {idx} out of range")
+            out[idx] = k[i + 1]
+        return out
+
+    def _walk(self, pos: int) -> tuple[list[int], list[int] | None, tuple[int, ...],
+                                        dict[str, Any]]:
+        """(after, after of pos-1 if known, header, body) of `pos`, replaying from a full clock.
+
+        Starts at the nearest full clock at or before `pos`, or at the cached position when
+        that is closer, so sequential access decodes one record per step.
+        """
+        flags = self._flags
+        cp, cached = self._cache_pos, self._cache_clock
+        known: list[int] | None = cached if cp == pos - 1 else None
+        start = pos
+        clock: list[int] | None = None
+        while not flags[start] & FLAG_FULL_CLOCK:  # back to a full clock (<= 63 frames)
+            if start - 1 == cp:
+                clock = cached
+                break
+            if start == 0:
+                break
+            start -= 1
+        if clock is None:
+            clock = [0] * len(self.schema_at(start + 1).state_names)
+        off = self._offsets[start]
+        try:
+            for p in range(start, pos + 1):
+                off = self._offsets[p]
+                hdr, body = self._file.frame(off, _TX)
+                if p == pos and p > start:
+                    known = clock
+                clock = self._apply(clock, hdr, body)
+        except ValueError as err:
+            raise RecordingError(f"corrupt record: {err}", self._file.path, off) from None
+        self._cache_pos, self._cache_clock = pos, clock
+        return clock, known, hdr, body
+
+    def _chain(self, pos: int) -> tuple[list[int], list[int], tuple[int, ...], dict[str, Any]]:
+        """(after, before, header, body) of position `pos`."""
+        clock, prev, hdr, body = self._walk(pos)
+        kb = body.get("kb")
+        if kb is not None:
+            try:
+                return clock, _ints(kb, "kb"), hdr, body
+            except ValueError as err:
+                raise RecordingError(f"corrupt record: {err}", self._file.path,
+                                     self._offsets[pos]) from None
+        if prev is None:  # a full clock without `kb`: before = the previous one's after
+            prev = self._walk(pos - 1)[0] if pos > 0 else [0] * len(clock)
+            self._cache_pos, self._cache_clock = pos, clock
+        return clock, prev, hdr, body
+
+    def time_at(self, n: int) -> list[int]:
+        """Ticks (in `schema_at(n).state_names` order) after transition `n`."""
+        return list(self._walk(self._check(n))[0])
+
+    def clock_at(self, n: int) -> dict[str, int]:
+        """{state: tick} after transition `n`."""
+        names = self.schema_at(n).state_names
+        return dict(zip(names, self.time_at(n), strict=False))
+
+    def _record(self, pos: int, after: list[int], before: list[int], hdr: tuple[int, ...],
+                body: dict[str, Any]) -> TransitionRecord:
+        off = self._offsets[pos]
+        try:
+            names = self.schema_at(pos + 1).state_names
+            name = _Names(names)
+            flags = hdr[2]
+            return TransitionRecord(
+                machine=self.key, machine_id=self.id, number=pos + 1, seq=hdr[5],
+                id=_get(body, "id", str), type=_mtype(_get(body, "mt", int)),
+                called=[name(c) for c in _get(body, "c", list)],
+                args=_str_map(_get(body, "a", dict, {}), "a"),
+                accepted=bool(flags & FLAG_ACCEPTED), is_auto=bool(flags & FLAG_AUTO),
+                is_check=bool(flags & FLAG_CHECK), is_health=bool(flags & FLAG_HEALTH),
+                is_error=bool(flags & FLAG_ERROR),
+                queue_tick=_get(body, "qt", int, 0), mutation_queue_tick=_get(body, "mq", int, 0),
+                queue_len=_get(body, "ql", int, 0),
+                start_ns=_get(body, "s", int, hdr[6]), end_ns=hdr[6],
+                state_names=names, time_before=list(before), time_after=list(after),
+                steps=_steps(_get(body, "st", list, []), name),
+                log=_lines(_get(body, "l", list, []), "l"),
+                pre_log=_lines(_get(body, "pl", list, []), "pl"),
+                source=_source(body.get("src")), truncated=bool(body.get("tr", False)),
+                file=self._file.path, offset=off,
+            )
+        except ValueError as err:
+            raise RecordingError(f"corrupt record: {err}", self._file.path, off) from None
+
+    def transition(self, n: int) -> TransitionRecord:
+        """Transition `n` (1-based), decoded; IndexError when out of range."""
+        pos = self._check(n)
+        after, before, hdr, body = self._chain(pos)
+        return self._record(pos, after, before, hdr, body)
+
+    def transitions(self, start: int = 1, stop: int | None = None) -> Iterator[TransitionRecord]:
+        """Transitions `start`..`stop` (inclusive, 1-based), decoded one at a time."""
+        stop = len(self._offsets) if stop is None else min(stop, len(self._offsets))
+        for n in range(max(start, 1), stop + 1):
+            yield self.transition(n)  # sequential: the clock cache makes this O(1) per step
+
+    def __iter__(self) -> Iterator[TransitionRecord]:
+        return self.transitions()
+
+    def transition_by_id(self, tx_id: str) -> TransitionRecord | None:
+        """The transition with this id, or None (the index holds id hashes; bodies confirm)."""
+        h = id_hash(tx_id)
+        txh = self._txh
+        pos = -1
+        while True:
+            try:
+                pos = txh.index(h, pos + 1)
+            except ValueError:
+                return None
+            try:
+                _, body = self._body(pos)
+            except RecordingError:
+                continue
+            if body.get("id") == tx_id:
+                return self.transition(pos + 1)
+
+    def state_at(self, wall_ns: int) -> MachineState:
+        """This machine's clock after the last transition that ended at or before `wall_ns`."""
+        n = bisect_right(self._times, wall_ns)
+        disposed = self.disposed_ns is not None and self.disposed_ns <= wall_ns
+        if n:
+            after = self._walk(n - 1)[0]
+            return MachineState(self.key, n, self._times[n - 1],
+                                self.schema_at(n).state_names, list(after), disposed)
+        names = self.schemas[0].state_names
+        time = [0] * len(names)
+        if self._offsets:
+            before = self._chain(0)[1]
+            if len(before) == len(names):
+                time = list(before)
+        return MachineState(self.key, 0, self.created_ns, names, time, disposed)
+
+    # --- queued mutations ---
+
+    @property
+    def queued_count(self) -> int:
+        """Number of queued-mutation records."""
+        return len(self._q_offsets)
+
+    def queued(self) -> list[QueuedRecord]:
+        """Every queued-mutation record of this machine, decoded, in file order."""
+        return [self._queued(i) for i in range(len(self._q_offsets))]
+
+    def _queued(self, i: int) -> QueuedRecord:
+        off = self._q_offsets[i]
+        hdr, body = self._file.frame(off, _QUEUED)
+        try:
+            names = self.schemas[-1].state_names
+            pos = bisect_right(self._times, hdr[6])
+            if pos:
+                names = self.schema_at(pos).state_names
+            name = _Names(names)
+            flags = hdr[2]
+            return QueuedRecord(
+                machine=self.key, machine_id=self.id, wall_ns=hdr[6],
+                type=_mtype(_get(body, "mt", int)),
+                called=[name(c) for c in _get(body, "c", list)],
+                args=_str_map(_get(body, "a", dict, {}), "a"),
+                queue_tick=_get(body, "qt", int, 0), queue_tick_now=_get(body, "qn", int, 0),
+                queue_len=_get(body, "ql", int, 0), is_auto=bool(flags & FLAG_AUTO),
+                is_check=bool(flags & FLAG_CHECK), prepended=bool(flags & FLAG_PREPENDED),
+                tx_id=_get(body, "tx", str, ""), source=_source(body.get("src")),
+                file=self._file.path, offset=off)
+        except ValueError as err:
+            raise RecordingError(f"corrupt record: {err}", self._file.path, off) from None
+
+
+# ---------------------------------------------------------------------- recording
+
+
+class Recording:
+    """All machines of a recording file or directory, merged; see the module docstring."""
+
+    def __init__(self, path: Path, verify: bool = True) -> None:
+        self.path = path
+        self.verify = verify
+        self.machines: list[RecordedMachine] = []
+        self.corruption: list[Corruption] = []
+        self._segments: list[_Segment] = []
+        self._files: list[_File] = []
+        self._by_key: dict[str, RecordedMachine] = {}
+
+    # --- opening ---
+
+    def _load(self, files: list[Path], single: bool) -> None:
+        first_error: RecordingError | None = None
+        for p in files:
+            try:
+                f = _File(p)
+            except RecordingError as err:
+                if single:
+                    raise
+                first_error = first_error or err
+                self.corruption.append(Corruption(str(p), 0, err.reason))
+                continue
+            self._files.append(f)
+            try:
+                self._index(f)
+            except RecordingError as err:
+                if single or isinstance(err, NewerFormatError):
+                    self.close()
+                    raise
+                first_error = first_error or err
+                self.corruption.append(Corruption(f.path, err.offset or 0, err.reason))
+        if not self._segments:
+            self.close()
+            if first_error is not None:
+                raise first_error
+            raise RecordingError("no readable recording segment", str(self.path))
+        order = {id(f): i for i, f in enumerate(self._files)}
+        self.machines.sort(key=lambda m: (m.created_ns, order[id(m._file)], m.mno))
+        seen: dict[str, int] = {}
+        for m in self.machines:
+            count = seen.get(m.id, 0) + 1
+            seen[m.id] = count
+            m.key = m.id if count == 1 else f"{m.id}#{count}"
+            self._by_key[m.key] = m
+
+    def _segment_header(self, f: _File, off: int) -> tuple[_Segment, int]:
+        """Parse the segment header at `off`: (segment, offset of its first frame)."""
+        mm = f.mm
+        assert mm is not None
+        size = f.size
+        if size - off < _SP:
+            raise RecordingError("truncated segment header", f.path, off)
+        _, major, minor, hlen = SEGMENT_PREFIX.unpack_from(mm, off)
+        if major > VERSION_MAJOR:
+            raise NewerFormatError(
+                f"recording format {major}.{minor} is newer than this reader "
+                f"({VERSION_MAJOR}.x); upgrade amnode to read it", f.path, off)
+        if hlen > MAX_SEGMENT_HEADER:
+            raise RecordingError(f"segment header length {hlen} exceeds the limit", f.path, off)
+        end = off + _SP + hlen
+        if end + CRC.size > size:
+            raise RecordingError("truncated segment header", f.path, off)
+        if zlib.crc32(mm[off:end]) != CRC.unpack_from(mm, end)[0]:
+            raise RecordingError("segment header checksum mismatch", f.path, off)
+        try:
+            head = unpack_body(mm[off + _SP:end])
+            if not isinstance(head, dict):
+                raise ValueError("header is not a map")
+            if head.get("format") != FORMAT_NAME:
+                raise ValueError(f"unknown format name {head.get('format')!r}")
+            process = ProcessInfo(
+                host=_get(head, "host", str, ""), pid=_get(head, "pid", int, 0),
+                argv0=_get(head, "argv0", str, ""), start_ns=_get(head, "start_ns", int, 0),
+                file=f.path, offset=off, version=(major, minor),
+                extra={k: v for k, v in head.items()
+                       if k not in ("host", "pid", "argv0", "start_ns", "format", "major",
+                                    "minor")})
+        except ValueError as err:
+            raise RecordingError(f"corrupt segment header: {err}", f.path, off) from None
+        seg = _Segment(f, off, end + CRC.size, process)
+        self._segments.append(seg)
+        return seg, end + CRC.size
+
+    def _valid_frame_at(self, f: _File, off: int) -> bool:
+        mm = f.mm
+        assert mm is not None
+        if f.size - off < _HS + CRC.size:
+            return False
+        mark, _, _, n, *_ = FRAME_HEADER.unpack_from(mm, off)
+        end = off + _HS + n
+        return (mark == FRAME_MARK and n <= MAX_BODY and end + CRC.size <= f.size
+                and zlib.crc32(mm[off:end]) == CRC.unpack_from(mm, end)[0])
+
+    def _resync(self, f: _File, off: int) -> int:
+        """The next offset after `off` where a valid frame or a segment header starts."""
+        mm = f.mm
+        assert mm is not None
+        pos = off + 1
+        while pos < f.size:
+            a = mm.find(FRAME_MARK_BYTES, pos)
+            b = mm.find(MAGIC, pos)
+            cands = [c for c in (a, b) if c >= 0]
+            if not cands:
+                break
+            cand = min(cands)
+            if cand == b or self._valid_frame_at(f, cand):
+                return cand
+            pos = cand + 1
+        return f.size
+
+    def _index(self, f: _File) -> None:
+        """The first pass: validate frames and fill the per-machine index arrays."""
+        mm = f.mm
+        path = f.path
+        size = f.size
+        if mm is None or size == 0:
+            raise RecordingError("empty file, not an amnode recording", path)
+        if mm[:len(MAGIC)] != MAGIC:
+            raise RecordingError("not an amnode recording (no AMREC header)", path)
+        seg, off = self._segment_header(f, 0)
+        unpack = FRAME_HEADER.unpack_from
+        crc_of = CRC.unpack_from
+        crc32 = zlib.crc32
+        verify = self.verify
+        mark_ok = FRAME_MARK
+        slots: dict[int, tuple[Any, ...]] = {}
+        run_start = off
+        tx, err_flag = _TX, FLAG_ERROR
+
+        def corrupt(at: int, reason: str) -> int:
+            nonlocal run_start
+            if run_start < at:
+                seg.ranges.append([run_start, at])
+            nxt = self._resync(f, at)
+            self.corruption.append(Corruption(path, at, reason, nxt - at))
+            run_start = nxt
+            return nxt
+
+        while off < size:
+            if size - off < _HS + 4:
+                if run_start < off:
+                    seg.ranges.append([run_start, off])
+                run_start = size
+                self.corruption.append(Corruption(
+                    path, off, f"torn record at end of file ({size - off} bytes)", size - off))
+                break
+            mark, kind, flags, n, mno, seq, wall, txh = unpack(mm, off)
+            if mark != mark_ok:
+                if mm[off:off + 8] == MAGIC:
+                    if run_start < off:
+                        seg.ranges.append([run_start, off])
+                    try:
+                        seg, off = self._segment_header(f, off)
+                    except NewerFormatError:
+                        raise
+                    except RecordingError as err:
+                        off = corrupt(off, err.reason)
+                        continue
+                    slots = {}
+                    run_start = off
+                    continue
+                off = corrupt(off, "bad frame marker")
+                continue
+            end = off + _HS + n
+            if n > MAX_BODY:
+                off = corrupt(off, f"frame length {n} exceeds the limit")
+                continue
+            if end + 4 > size:
+                nxt = self._resync(f, off)
+                if nxt < size:
+                    off = corrupt(off, f"frame length {n} runs past a later record")
+                    continue
+                if run_start < off:
+                    seg.ranges.append([run_start, off])
+                run_start = size
+                self.corruption.append(Corruption(
+                    path, off, f"torn record at end of file ({size - off} of "
+                    f"{end + 4 - off} bytes)", size - off))
+                break
+            if verify and crc32(mm[off:end]) != crc_of(mm, end)[0]:
+                off = corrupt(off, "checksum mismatch")
+                continue
+            if kind == tx:
+                slot = slots.get(mno)
+                if slot is None:
+                    self.corruption.append(Corruption(
+                        path, off, f"transition of unknown machine {mno}"))
+                    off = end + 4
+                    continue
+                m = slot[0]
+                if seq != m._last_seq + 1 and m._last_seq:
+                    m.gaps.append(len(m._offsets) + 1)
+                m._last_seq = seq
+                if flags & err_flag:
+                    m.error_count += 1
+                slot[1](off)
+                slot[2](wall)
+                slot[3](flags)
+                slot[4](txh)
+            elif kind in (_SCHEMA, _DISPOSE, _QUEUED):
+                self._other(f, seg, slots, off, kind, mno, wall, end)
+            off = end + 4
+        if run_start < min(off, size):
+            seg.ranges.append([run_start, min(off, size)])
+
+    def _other(self, f: _File, seg: _Segment, slots: dict[int, tuple[Any, ...]], off: int,
+               kind: int, mno: int, wall: int, end: int) -> None:
+        """Schema, dispose and queued frames (rare): decode schema/dispose bodies right away."""
+        slot = slots.get(mno)
+        if kind == _QUEUED:
+            if slot is None:
+                self.corruption.append(Corruption(f.path, off, f"queued record of unknown "
+                                                  f"machine {mno}"))
+                return
+            slot[0]._q_offsets.append(off)
+            slot[0]._q_times.append(wall)
+            return
+        try:
+            _, body = f.frame(off, kind)
+            if kind == _DISPOSE:
+                if slot is None:
+                    raise ValueError(f"dispose of unknown machine {mno}")
+                m = slot[0]
+                m.disposed = True
+                m.disposed_ns = wall
+                m.dispose_log = _lines(body.get("l", []), "l")
+                return
+            mid = _get(body, "id", str)
+            if slot is None:
+                m = RecordedMachine(f, seg.process, mno, mid, wall,
+                                    _schema_version(body, 1, wall))
+                self.machines.append(m)
+                slots[mno] = (m, m._offsets.append, m._times.append, m._flags.append,
+                              m._txh.append)
+            else:
+                m = slot[0]
+                first = len(m._offsets) + 1
+                version = _schema_version(body, first, wall)
+                if m._schema_starts[-1] == first - 1:
+                    m.schemas[-1] = version  # no transition in between: replace
+                else:
+                    m.schemas.append(version)
+                    m._schema_starts.append(first - 1)
+        except (ValueError, RecordingError) as err:
+            reason = err.reason if isinstance(err, RecordingError) else f"corrupt record: {err}"
+            self.corruption.append(Corruption(f.path, off, reason))
+
+    # --- queries ---
+
+    def __enter__(self) -> Recording:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Unmap every file (records decoded so far stay usable)."""
+        for f in self._files:
+            f.close()
+
+    def __repr__(self) -> str:
+        return f"Recording({str(self.path)!r}, machines={len(self.machines)})"
+
+    @property
+    def processes(self) -> list[ProcessInfo]:
+        """Every process (segment) in the recording, in file order."""
+        return [s.process for s in self._segments]
+
+    def segments(self) -> list[tuple[str, int, int, list[list[int]]]]:
+        """(file, segment offset, header end, valid frame ranges) per segment; used by `pack`."""
+        return [(s.file.path, s.offset, s.header_end, [list(r) for r in s.ranges])
+                for s in self._segments]
+
+    @property
+    def transition_count(self) -> int:
+        """Transitions of all machines."""
+        return sum(len(m) for m in self.machines)
+
+    @property
+    def first_ns(self) -> int | None:
+        """Earliest machine creation time."""
+        return min((m.created_ns for m in self.machines), default=None)
+
+    @property
+    def last_ns(self) -> int | None:
+        """Latest transition end time."""
+        return max((m.last_ns for m in self.machines if m.last_ns is not None), default=None)
+
+    def machine(self, key: str) -> RecordedMachine:
+        """The machine with this key, or else the first one with this id; KeyError otherwise."""
+        m = self._by_key.get(key)
+        if m is not None:
+            return m
+        for m in self.machines:
+            if m.id == key:
+                return m
+        raise KeyError(f"no machine {key!r} in {self.path}")
+
+    def children(self, machine: RecordedMachine) -> list[RecordedMachine]:
+        """Machines whose parent is `machine`'s id (in the same process when ids repeat)."""
+        kids = [m for m in self.machines if m.parent == machine.id]
+        same = [m for m in kids if m.process is machine.process]
+        return same or kids
+
+    def find_machines(self, part: str) -> list[RecordedMachine]:
+        """Exact key, else every machine with that exact id, else every key containing `part`."""
+        if part in self._by_key:
+            return [self._by_key[part]]
+        same = [m for m in self.machines if m.id == part]
+        return same or [m for m in self.machines if part in m.key]
+
+    def transition_by_id(self, tx_id: str) -> TransitionRecord | None:
+        """The transition with this id in any machine, or None."""
+        for m in self.machines:
+            tx = m.transition_by_id(tx_id)
+            if tx is not None:
+                return tx
+        return None
+
+    def state_at(self, wall_ns: int) -> dict[str, MachineState]:
+        """Every machine that existed at `wall_ns`, with its clock at that moment."""
+        return {m.key: m.state_at(wall_ns) for m in self.machines if m.created_ns <= wall_ns}
+
+    def timeline(self, start_ns: int | None = None, end_ns: int | None = None
+                 ) -> Iterator[tuple[int, RecordedMachine, int]]:
+        """(end wall ns, machine, number) of every transition in time order, lazily merged."""
+        def one(order: int, m: RecordedMachine) -> Iterator[tuple[int, int, int]]:
+            times = m._times
+            lo = 0 if start_ns is None else bisect_right(times, start_ns - 1)
+            hi = len(times) if end_ns is None else bisect_right(times, end_ns)
+            for i in range(lo, hi):
+                yield times[i], order, i + 1
+
+        machines = self.machines
+        for t, order, n in heapq.merge(*(one(i, m) for i, m in enumerate(machines))):
+            yield t, machines[order], n
+
+
+def _recording_files(path: Path) -> list[Path]:
+    try:
+        entries = sorted(p for p in path.iterdir() if p.suffix == FILE_SUFFIX and p.is_file())
+    except OSError as err:
+        raise RecordingError(f"cannot list directory: {err.strerror or err}", str(path)) from None
+    if not entries:
+        raise RecordingError(f"no recording files (*{FILE_SUFFIX}) in this directory", str(path))
+    return entries
+
+
+def open_recording(path: str | os.PathLike[str], *, verify: bool = True) -> Recording:
+    """Open a recording file or directory, index it, and return the merged `Recording`.
+
+    `verify=False` skips CRC checks in the first pass (faster; torn tails are still found).
+    Raises `RecordingError` when nothing readable is there; damaged parts of otherwise
+    readable files are listed in `Recording.corruption` instead.
+    """
+    p = Path(path)
+    if not p.exists():
+        raise RecordingError("no such file or directory", str(p))
+    rec = Recording(p, verify)
+    if p.is_dir():
+        rec._load(_recording_files(p), single=False)
+    else:
+        rec._load([p], single=True)
+    return rec
+
+
+__all__ = ["RecordedMachine", "Recording", "open_recording"]

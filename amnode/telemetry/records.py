@@ -1,0 +1,279 @@
+"""Decoded record values returned by the reader (immutable, plain data, cheap to build).
+
+These are what `amdbg` and other consumers see; none of them holds a file handle or a live
+machine. Times are wall-clock nanoseconds as taken by the recorded process; state names are
+resolved against the schema that was in effect when the record was written.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+MUTATION_TYPES = ("add", "remove", "set", "eval")
+STEP_TYPES = {1: "rel", 2: "handler", 4: "activate", 8: "deactivate", 16: "deactivate-passive",
+              32: "called", 64: "cancel"}
+RELATIONS = ("after", "add", "require", "remove")
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessInfo:
+    """The process that wrote one segment (from its segment header)."""
+
+    host: str
+    pid: int
+    argv0: str
+    start_ns: int
+    file: str
+    offset: int
+    version: tuple[int, int]
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        return f"{self.host}:{self.pid} ({self.argv0})"
+
+
+@dataclass(frozen=True, slots=True)
+class Corruption:
+    """A part of a file that could not be read: where, why, and how many bytes were skipped."""
+
+    file: str
+    offset: int
+    reason: str
+    skipped: int = 0
+
+    def __str__(self) -> str:
+        extra = f" ({self.skipped} bytes skipped)" if self.skipped else ""
+        return f"{self.file} @{self.offset}: {self.reason}{extra}"
+
+
+@dataclass(frozen=True, slots=True)
+class SchemaVersion:
+    """One schema record of a machine; it applies from transition `first` (1-based) on."""
+
+    first: int
+    wall_ns: int
+    parent: str
+    tags: list[str]
+    state_names: list[str]
+    schema: dict[str, dict[str, Any]]
+    groups: dict[str, list[int]]
+    groups_order: list[str]
+
+
+@dataclass(frozen=True, slots=True)
+class LogLine:
+    """One log line (machine-id prefix removed) and its level (1 external ... 5 everything)."""
+
+    level: int
+    text: str
+
+    def __str__(self) -> str:
+        return self.text
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """Where a mutation came from: a transition of (maybe) another machine, and its time sum."""
+
+    machine_id: str
+    tx_id: str
+    machine_time: int
+
+    def __str__(self) -> str:
+        return f"{self.machine_id}/{self.tx_id}/t{self.machine_time}"
+
+
+@dataclass(frozen=True, slots=True)
+class StepRecord:
+    """One step of a transition (Go am.Step); `relation` is None unless it is a relation step."""
+
+    type: str
+    from_state: str
+    to_state: str
+    relation: str | None
+    handler: str = ""
+    is_final: bool = False
+    is_enter: bool = False
+    is_self: bool = False
+    duration_ns: int = 0
+
+    def __str__(self) -> str:
+        src, dst = self.from_state, self.to_state
+        line = f"{src} {self.relation} {dst}" if src and dst and self.relation else (
+            f"{src} {dst}" if src and dst else (src or dst or "Any"))
+        if self.type == "rel":
+            return line
+        if self.type == "handler":
+            return f"handler {self.handler or line}"
+        return f"{self.type} {line}"
+
+
+@dataclass(frozen=True, slots=True)
+class TransitionSummary:
+    """What the index knows about a transition without decoding it."""
+
+    number: int
+    seq: int
+    end_ns: int
+    accepted: bool
+    is_auto: bool
+    is_check: bool
+    is_health: bool
+    is_error: bool
+    full_clock: bool
+    #: the clock did not change (canceled transitions, checks, no-op mutations)
+    is_empty: bool
+
+
+@dataclass(frozen=True, slots=True)
+class TransitionRecord:
+    """One recorded transition, decoded; `number` is 1-based within its machine."""
+
+    machine: str
+    machine_id: str
+    number: int
+    seq: int
+    id: str
+    type: str
+    called: list[str]
+    args: dict[str, str]
+    accepted: bool
+    is_auto: bool
+    is_check: bool
+    is_health: bool
+    is_error: bool
+    queue_tick: int
+    mutation_queue_tick: int
+    queue_len: int
+    start_ns: int
+    end_ns: int
+    state_names: list[str]
+    time_before: list[int]
+    time_after: list[int]
+    steps: list[StepRecord]
+    log: list[LogLine]
+    pre_log: list[LogLine]
+    source: Source | None
+    truncated: bool
+    file: str
+    offset: int
+
+    @property
+    def url(self) -> str:
+        """`mach://MACHINE_ID/TX_ID`, the address form amdbg accepts."""
+        return f"mach://{self.machine_id}/{self.id}"
+
+    @property
+    def duration_ns(self) -> int:
+        """Wall time the transition took."""
+        return self.end_ns - self.start_ns
+
+    @property
+    def clock_before(self) -> dict[str, int]:
+        """Ticks by state name before the transition."""
+        return dict(zip(self.state_names, self.time_before, strict=False))
+
+    @property
+    def clock_after(self) -> dict[str, int]:
+        """Ticks by state name after the transition."""
+        return dict(zip(self.state_names, self.time_after, strict=False))
+
+    @property
+    def states_before(self) -> list[str]:
+        """Active states before (odd ticks)."""
+        return [n for n, t in zip(self.state_names, self.time_before, strict=False) if t & 1]
+
+    @property
+    def states_after(self) -> list[str]:
+        """Active states after."""
+        return [n for n, t in zip(self.state_names, self.time_after, strict=False) if t & 1]
+
+    @property
+    def activated(self) -> list[str]:
+        """States whose tick changed and that are active after (multi re-activation included)."""
+        return [n for n, b, a in zip(self.state_names, self.time_before, self.time_after,
+                                     strict=False) if a != b and a & 1]
+
+    @property
+    def deactivated(self) -> list[str]:
+        """States active before and inactive after."""
+        return [n for n, b, a in zip(self.state_names, self.time_before, self.time_after,
+                                     strict=False) if b & 1 and not a & 1]
+
+    @property
+    def time_sum(self) -> int:
+        """Machine time after the transition (sum of ticks, Go TimeSum)."""
+        return sum(self.time_after)
+
+    @property
+    def is_empty(self) -> bool:
+        """True when the clock did not change."""
+        return self.time_before == self.time_after
+
+    @property
+    def touched(self) -> list[str]:
+        """Every state named by a step, in order of first appearance."""
+        seen: dict[str, None] = {}
+        for s in self.steps:
+            if s.from_state:
+                seen.setdefault(s.from_state)
+            if s.to_state:
+                seen.setdefault(s.to_state)
+        return list(seen)
+
+    @property
+    def handlers(self) -> list[tuple[str, int]]:
+        """Handlers that ran, with their durations in ns, in order."""
+        return [(s.handler, s.duration_ns) for s in self.steps if s.type == "handler"]
+
+
+@dataclass(frozen=True, slots=True)
+class QueuedRecord:
+    """A mutation that was queued behind others (or prepended) rather than run at once."""
+
+    machine: str
+    machine_id: str
+    wall_ns: int
+    type: str
+    called: list[str]
+    args: dict[str, str]
+    queue_tick: int
+    queue_tick_now: int
+    queue_len: int
+    is_auto: bool
+    is_check: bool
+    prepended: bool
+    tx_id: str
+    source: Source | None
+    file: str
+    offset: int
+
+
+@dataclass(frozen=True, slots=True)
+class MachineState:
+    """A machine's state at some wall time: after transition `number` (0 = none yet)."""
+
+    machine: str
+    number: int
+    wall_ns: int
+    state_names: list[str]
+    time: list[int]
+    disposed: bool
+
+    @property
+    def clock(self) -> dict[str, int]:
+        """Ticks by state name."""
+        return dict(zip(self.state_names, self.time, strict=False))
+
+    @property
+    def active(self) -> list[str]:
+        """Active state names."""
+        return [n for n, t in zip(self.state_names, self.time, strict=False) if t & 1]
+
+
+__all__ = [
+    "MUTATION_TYPES", "RELATIONS", "STEP_TYPES", "Corruption", "LogLine", "MachineState",
+    "ProcessInfo", "QueuedRecord", "SchemaVersion", "Source", "StepRecord", "TransitionRecord",
+    "TransitionSummary",
+]

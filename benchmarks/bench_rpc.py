@@ -1,0 +1,173 @@
+"""aRPC benchmark: sequential remote mutations vs a raw framed-msgpack echo, on one event loop.
+
+Measures, in one run and one process:
+  - raw echo round trips/s: asyncio protocol + the aRPC framing (4-byte length + msgpack) echoing
+    a mutation-sized request, one at a time;
+  - aRPC `await mirror.add(...)` round trips/s (the source runs the transition, the reply carries
+    the clock diff, the mirror applies it before the caller resumes);
+  - `add_ns` throughput (no-reply mutations followed by one `sync()`);
+  - bytes on the wire per mutation (both directions, framing included).
+
+Usage: python benchmarks/bench_rpc.py [-n 5000] [--json]
+The --json flag prints a last line with a JSON object; `ratio` = aRPC mutations/s / echo RT/s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import json
+import time
+from typing import Any
+
+import msgpack
+
+import amnode as am
+from amnode.rpc import Client, Server
+from amnode.rpc.frames import Codec, FrameReader
+from amnode.states import StateSourceSchema
+
+SCHEMA = am.schema_merge(StateSourceSchema, {
+    "Start": am.State(),
+    "Tick": am.State(multi=True, require=["Start"]),
+    "Value1": am.State(remove=["Value2", "Value3"]),
+    "Value2": am.State(remove=["Value1", "Value3"]),
+    "Value3": am.State(remove=["Value1", "Value2"]),
+})
+NAMES = ["Exception", "ErrOnClient", "Start", "Tick", "Value1", "Value2", "Value3"]
+
+
+class _EchoServer(asyncio.Protocol):
+    """Decodes each frame and sends it back re-encoded (the work a server must do at least)."""
+
+    def __init__(self) -> None:
+        self.reader = FrameReader()
+        self.codec = Codec()
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        assert self.transport is not None
+        for payload in self.reader.feed(data):
+            msg = self.codec.unpack(payload)
+            self.transport.write(self.codec.frame([1, msg[1], None, [0]]))
+
+
+class _EchoClient(asyncio.Protocol):
+    """Sends one request and resolves a future with its reply."""
+
+    def __init__(self) -> None:
+        self.reader = FrameReader()
+        self.codec = Codec()
+        self.transport: asyncio.Transport | None = None
+        self.waiting: asyncio.Future[Any] | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        for payload in self.reader.feed(data):
+            msg = self.codec.unpack(payload)
+            if self.waiting is not None and not self.waiting.done():
+                self.waiting.set_result(msg)
+
+    def request(self, seq: int) -> asyncio.Future[Any]:
+        assert self.transport is not None
+        self.waiting = asyncio.get_running_loop().create_future()
+        self.transport.write(self.codec.frame([0, seq, 3, [[3], seq]]))
+        return self.waiting
+
+
+async def bench_echo(n: int) -> float:
+    """Raw echo round trips per second."""
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(_EchoServer, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    _, client = await loop.create_connection(_EchoClient, "127.0.0.1", port)
+    for i in range(200):  # warm up
+        await client.request(i + 1)
+    t0 = time.perf_counter()
+    for i in range(n):
+        await client.request(i + 1)
+    elapsed = time.perf_counter() - t0
+    assert client.transport is not None
+    client.transport.close()
+    server.close()
+    return n / elapsed
+
+
+async def bench_arpc(n: int) -> dict[str, float]:
+    """aRPC add round trips/s, add_ns throughput and bytes per mutation."""
+    source = am.Machine(SCHEMA, id="bench-source")
+    source.verify_states(NAMES)
+    source.add("Start")
+    server = Server(source, push_interval=0.25)
+    await server.start()
+    client = Client(server.addr, id="bench", schema=source.schema)
+    await client.start()
+    await client.mach.when("Ready", timeout=5)
+    mirror = client.netmach
+    assert mirror is not None
+    for _ in range(200):  # warm up
+        await mirror.add("Tick")
+    conn = client.conn
+    assert conn is not None
+    bytes0 = conn.bytes_in + conn.bytes_out
+    t0 = time.perf_counter()
+    for _ in range(n):
+        await mirror.add("Tick")
+    elapsed = time.perf_counter() - t0
+    bytes_per_mut = (conn.bytes_in + conn.bytes_out - bytes0) / n
+    assert mirror.tick("Tick") == source.tick("Tick"), "mirror out of sync"
+
+    bytes1 = conn.bytes_in + conn.bytes_out
+    t1 = time.perf_counter()
+    for _ in range(n):
+        mirror.add_ns("Tick")
+    await client.sync()
+    elapsed_ns = time.perf_counter() - t1
+    bytes_ns = (conn.bytes_in + conn.bytes_out - bytes1) / n
+    assert mirror.tick("Tick") == source.tick("Tick"), "mirror out of sync after add_ns"
+
+    await client.stop(dispose=True)
+    await server.stop(dispose=True)
+    return {"arpc_rps": n / elapsed, "add_ns_rps": n / elapsed_ns,
+            "bytes_per_mutation": bytes_per_mut, "bytes_per_add_ns": bytes_ns}
+
+
+async def main(n: int, as_json: bool) -> None:
+    gc.collect()
+    echo = await bench_echo(n)
+    res = await bench_arpc(n)
+    ratio = res["arpc_rps"] / echo
+    rows = [
+        ("raw echo (framing + msgpack)", f"{echo:,.0f} round trips/s"),
+        ("aRPC await mirror.add()", f"{res['arpc_rps']:,.0f} mutations/s"),
+        ("ratio aRPC / echo", f"{ratio:.3f}"),
+        ("aRPC mirror.add_ns() + sync()", f"{res['add_ns_rps']:,.0f} mutations/s"),
+        ("bytes per add round trip", f"{res['bytes_per_mutation']:.1f} B"),
+        ("bytes per add_ns", f"{res['bytes_per_add_ns']:.1f} B"),
+    ]
+    width = max(len(r[0]) for r in rows)
+    print(f"aRPC benchmark, {n} sequential operations each, msgpack {msgpack.version}")
+    for label, value in rows:
+        print(f"  {label:<{width}}  {value}")
+    if as_json:
+        print(json.dumps({"n": n, "echo_rps": round(echo, 1),
+                          "arpc_rps": round(res["arpc_rps"], 1),
+                          "ratio": round(ratio, 4), "add_ns_rps": round(res["add_ns_rps"], 1),
+                          "bytes_per_mutation": round(res["bytes_per_mutation"], 2),
+                          "bytes_per_add_ns": round(res["bytes_per_add_ns"], 2)}))
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("-n", type=int, default=5000, help="operations per measurement")
+    parser.add_argument("--json", action="store_true", help="print a JSON summary last")
+    ns = parser.parse_args()
+    asyncio.run(main(ns.n, ns.json))

@@ -1,0 +1,122 @@
+"""External changes: apply_clock (mirrors), replace_schema, MutSource causes, owner thread."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+import amnode as am
+
+
+class Finals:
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    def AState(self, e: am.Event) -> None:
+        self.calls.append("AState")
+
+    def BEnd(self, e: am.Event) -> None:
+        self.calls.append("BEnd")
+
+    def AnyState(self, e: am.Event) -> None:
+        self.calls.append("AnyState")
+
+    def BEnter(self, e: am.Event) -> bool:  # negotiation never runs for external changes
+        self.calls.append("BEnter")
+        return False
+
+
+class Ends(am.Tracer):
+    def __init__(self) -> None:
+        self.txs: list[am.Transition] = []
+
+    def transition_end(self, transition: am.Transition) -> None:
+        self.txs.append(transition)
+
+
+async def test_apply_clock_runs_finals_tracers_and_waits() -> None:
+    m = am.Machine({"A": {}, "B": {"require": ["C"]}, "C": {}})
+    h = Finals()
+    m.bind_handlers(h)
+    tracer = Ends()
+    m.bind_tracer(tracer)
+    # B is activated although its Require is missing: relations are the source's business
+    t = m.apply_clock({"B": 1}, source=am.MutSource("src"), queue_tick=5)
+    assert t is not None and t.accepted and t.completed
+    assert m.is_active("B") and m.queue_tick == 5
+    assert h.calls == ["AnyState"]
+    h.calls.clear()
+    wait = m.when("A", timeout=1)
+    m.apply_clock([1, 2, 0, 0])  # A on, B off, in state order
+    await wait
+    assert h.calls == ["BEnd", "AState", "AnyState"]
+    assert tracer.txs[-1].enters == ["A"] and tracer.txs[-1].exits == ["B"]
+    assert tracer.txs[-1].mutation.source is None
+    assert tracer.txs[0].mutation.source == am.MutSource("src")
+    assert m.apply_clock([1, 2, 0, 0]) is None  # nothing changed, no transition
+
+
+def test_apply_clock_multi_reentry_and_active_override() -> None:
+    m = am.Machine({"M": {"multi": True}, "R": {}})
+    h_calls: list[str] = []
+
+    class H:
+        def MState(self, e: am.Event) -> None:
+            h_calls.append(f"M{e.machine.tick('M')}")
+
+    m.bind_handlers(H())
+    m.apply_clock({"M": 1})
+    m.apply_clock({"M": 3})  # a coalesced re-add: still active, a new instance
+    assert h_calls == ["M1", "M3"]
+    m.apply_clock({"R": 2}, active=["M", "R"])  # inferred as active by the caller
+    assert m.active_states() == ["M", "R"]
+
+
+async def test_apply_clock_lower_queue_tick_releases_queue_waits() -> None:
+    m = am.Machine({"A": {}})
+    m.apply_clock({"A": 1}, queue_tick=10)
+    wait = m.when_queue(50, timeout=1)
+    m.apply_clock({"A": 2}, queue_tick=2)  # the source restarted
+    await wait
+
+
+def test_replace_schema_may_shrink_and_keeps_ticks() -> None:
+    m = am.Machine({"A": {}, "B": {}, "C": {}})
+    m.add(["A", "C"])
+    ctx = m.state_ctx("C")
+    m.replace_schema({"A": {}, "D": {"require": ["A"]}}, ["D", "A"])
+    assert m.state_names == ["D", "A", "Exception"]
+    assert m.tick("A") == 1 and m.tick("D") == 0
+    assert m.active_states() == ["A"]
+    assert ctx.cancelled  # C is gone
+    assert m.add("D") == am.EXECUTED
+    with pytest.raises(am.SchemaError):
+        m.replace_schema({"A": {}}, ["A", "Z"])
+
+
+def test_mutsource_as_event_is_recorded() -> None:
+    m = am.Machine({"A": {}})
+    tracer = Ends()
+    m.bind_tracer(tracer)
+    m.add("A", event=am.MutSource("client-1", "tx9", 42))
+    assert tracer.txs[-1].mutation.source == am.MutSource("client-1", "tx9", 42)
+
+
+def test_owner_thread_id_and_external_changes_from_other_threads_fail() -> None:
+    m = am.Machine({"A": {}})
+    assert m.owner_thread_id == threading.get_ident()
+    errors: list[BaseException] = []
+
+    def other() -> None:
+        for fn in (lambda: m.apply_clock({"A": 1}), lambda: m.replace_schema({"B": {}}, ["B"])):
+            try:
+                fn()
+            except am.WrongThreadError as err:
+                errors.append(err)
+
+    thread = threading.Thread(target=other)
+    thread.start()
+    thread.join()
+    assert len(errors) == 2
+    assert m.tick("A") == 0 and m.has("A")

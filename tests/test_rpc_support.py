@@ -1,0 +1,236 @@
+"""Shared helpers for the aRPC tests: source machines (Go NewRelsNetSrc/NewNoRelsNetSrc), a
+server+client pair (Go NewTest/disposeTest) and a counting, frame-aware TCP proxy (Go
+TrafficMeter, plus knobs to drop, delay or freeze traffic)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgpack
+
+import amnode as am
+from amnode.rpc import Client, Server
+from amnode.states import StateSourceSchema
+
+#: Go's test source order: Exception, A, B, C, D, ErrOnClient
+NAMES = ["Exception", "A", "B", "C", "D", "ErrOnClient"]
+
+
+def rels_schema() -> dict[str, am.State]:
+    """`A{Auto, Require C}, B{Multi, Add C}, C{After D}, D{Add C, B}` + ErrOnClient."""
+    return am.schema_merge(StateSourceSchema, {
+        "A": am.State(auto=True, require=["C"]),
+        "B": am.State(multi=True, add=["C"]),
+        "C": am.State(after=["D"]),
+        "D": am.State(add=["C", "B"]),
+    })
+
+
+def no_rels_schema() -> dict[str, am.State]:
+    """`A, B, C, D` without relations + ErrOnClient."""
+    return am.schema_merge(StateSourceSchema, {s: am.State() for s in "ABCD"})
+
+
+def new_source(schema: Mapping[str, Any] | None = None, active: Iterable[str] = (),
+               id: str = "ns-test", names: list[str] | None = None) -> am.Machine:
+    """A verified state source; `schema` defaults to the relations schema."""
+    full = am.schema_merge(StateSourceSchema, schema) if schema is not None else rels_schema()
+    if names is None:
+        names = ["Exception", *[n for n in full if n not in ("Exception", "ErrOnClient")],
+                 "ErrOnClient"]
+    m = am.Machine(full, id=id)
+    m.verify_states(names)
+    if active:
+        m.add(list(active))
+    return m
+
+
+class Proxy:
+    """A TCP proxy counting bytes both ways; can drop, delay or freeze server->client frames."""
+
+    def __init__(self, target: str) -> None:
+        self.target = target
+        self.bytes = 0
+        self.addr = ""
+        #: server->client frames for which this returns True are dropped (decoded envelopes)
+        self.drop: Callable[[Any], bool] | None = None
+        #: seconds to hold every server->client frame
+        self.delay = 0.0
+        #: stop forwarding on existing connections (a black hole; the sockets stay open)
+        self.frozen = False
+        self.dropped = 0
+        self._server: asyncio.AbstractServer | None = None
+        self._writers: list[asyncio.StreamWriter] = []
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def start(self) -> str:
+        self._server = await asyncio.start_server(self._on_conn, "127.0.0.1", 0)
+        port = self._server.sockets[0].getsockname()[1]
+        self.addr = f"127.0.0.1:{port}"
+        return self.addr
+
+    async def _on_conn(self, c_reader: asyncio.StreamReader,
+                       c_writer: asyncio.StreamWriter) -> None:
+        host, port = self.target.rsplit(":", 1)
+        try:
+            s_reader, s_writer = await asyncio.open_connection(host, int(port))
+        except OSError:
+            c_writer.close()
+            return
+        self._writers += [c_writer, s_writer]
+        frozen_conn = [False]
+
+        async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                       to_client: bool) -> None:
+            buf = b""
+            try:
+                while True:
+                    data = await reader.read(65536)
+                    if not data:
+                        break
+                    if self.frozen:
+                        frozen_conn[0] = True
+                    if frozen_conn[0]:
+                        continue
+                    self.bytes += len(data)
+                    if not to_client or (self.drop is None and not self.delay):
+                        writer.write(data)
+                        continue
+                    buf += data
+                    while len(buf) >= 4:
+                        n = int.from_bytes(buf[:4], "big")
+                        if len(buf) < 4 + n:
+                            break
+                        frame, buf = buf[:4 + n], buf[4 + n:]
+                        if self.drop is not None and self.drop(msgpack.unpackb(frame[4:])):
+                            self.dropped += 1
+                            continue
+                        if self.delay:
+                            await asyncio.sleep(self.delay)
+                        writer.write(frame)
+            except (ConnectionError, asyncio.CancelledError):
+                pass
+            finally:
+                if not frozen_conn[0]:
+                    writer.close()
+
+        for args in ((c_reader, s_writer, False), (s_reader, c_writer, True)):
+            task = asyncio.ensure_future(pipe(*args))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        for w in self._writers:
+            w.close()
+        for t in list(self._tasks):
+            t.cancel()
+        await asyncio.sleep(0)
+
+
+def no_errors_ever(mach: am.Machine) -> bool:
+    """True if `Exception` never activated (Go AssertNoErrEver)."""
+    return mach.tick("Exception") == 0
+
+
+@dataclass
+class Pair:
+    """A server and a client of one source (Go NewTest)."""
+
+    source: am.Machine
+    server: Server
+    client: Client
+    proxy: Proxy | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def nm(self) -> Any:
+        """The client's mirror."""
+        return self.client.netmach
+
+    @property
+    def bytes(self) -> int:
+        """Bytes through the proxy so far."""
+        assert self.proxy is not None
+        return self.proxy.bytes
+
+
+@contextlib.asynccontextmanager
+async def rpc_pair(source: am.Machine | None = None, *, push_interval: float = 0.25,
+                   proxy: bool = False, start: bool = True, check_errors: bool = True,
+                   client_schema: bool = True, **client_kw: Any) -> AsyncIterator[Pair]:
+    """Server + client (through a proxy if asked), both Ready; stops both on exit.
+
+    With `check_errors`, asserts that neither machine ever had `Exception` (Go disposeTest).
+    """
+    src = source if source is not None else new_source()
+    server_kw = client_kw.pop("server_kw", {})
+    server = Server(src, push_interval=push_interval, **server_kw)
+    await server.start()
+    prx = None
+    addr = server.addr
+    if proxy:
+        prx = Proxy(server.addr)
+        addr = await prx.start()
+    schema = src.schema if client_schema and not client_kw.get("no_schema") else None
+    client = Client(addr, id="test", schema=schema, **client_kw)
+    pair = Pair(src, server, client, prx)
+    try:
+        if start:
+            await client.start()
+            await client.mach.when("Ready", timeout=5)
+            await server.mach.when("Ready", timeout=5)
+        yield pair
+        if check_errors:
+            assert no_errors_ever(client.mach), client.mach.string_all()
+            assert no_errors_ever(server.mach), server.mach.string_all()
+    finally:
+        await client.stop(dispose=True)
+        await pair.server.stop(dispose=True)
+        if prx is not None:
+            await prx.close()
+
+
+async def raw_conn(addr: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A plain TCP connection for speaking (or abusing) the protocol by hand."""
+    host, port = addr.rsplit(":", 1)
+    return await asyncio.open_connection(host, int(port))
+
+
+def frame(obj: Any) -> bytes:
+    """Encode one aRPC frame."""
+    payload = msgpack.packb(obj)
+    return len(payload).to_bytes(4, "big") + payload
+
+
+async def read_frame(reader: asyncio.StreamReader, timeout: float = 2.0) -> Any:
+    """Read and decode one frame (None on EOF)."""
+    try:
+        head = await asyncio.wait_for(reader.readexactly(4), timeout)
+        body = await asyncio.wait_for(reader.readexactly(int.from_bytes(head, "big")), timeout)
+    except asyncio.IncompleteReadError:
+        return None
+    return msgpack.unpackb(body)
+
+
+async def wait_closed(reader: asyncio.StreamReader, timeout: float = 2.0) -> bool:
+    """True once the peer closed the connection (EOF), reading and ignoring anything else."""
+    async def drain() -> None:
+        while await reader.read(65536):
+            pass
+
+    try:
+        await asyncio.wait_for(drain(), timeout)
+    except ConnectionError:
+        return True
+    return True
+
+
+def hello(id: str = "rc-raw", **kw: Any) -> dict[str, Any]:
+    """A valid Hello body."""
+    return {"v": 1, "id": id, "ss": True, **kw}

@@ -1,0 +1,314 @@
+"""Record format: round trips through RecordWriter, torn tails, garbage, versions, whitelist."""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from pathlib import Path
+
+import msgpack
+import pytest
+
+from amnode.telemetry import RecordingError, RecordWriter, open_recording, pack
+from amnode.telemetry.format import (
+    CRC,
+    FRAME_HEADER,
+    FRAME_MARK,
+    MAGIC,
+    SEGMENT_PREFIX,
+    Kind,
+    encode_frame,
+    encode_segment_header,
+    id_hash,
+)
+
+NAMES = ["A", "B", "C", "ErrX", "Exception"]
+STATES = {"A": {"auto": True, "require": ["B"]}, "B": {"multi": True, "tags": ["io"]},
+          "C": {"remove": ["A"], "after": ["B"], "add": ["B"]}, "ErrX": {"require": ["Exception"]},
+          "Exception": {"multi": True}}
+PROCESS = {"host": "h1", "pid": 42, "argv0": "prog", "start_ns": 1000}
+
+
+def write_sample(path: Path, n: int = 3, machine_id: str = "m1", full_every: int = 64,
+                 process: dict | None = None, delta_min_states: int = 16) -> list[list[int]]:
+    """A segment with one machine: a schema, `n` transitions, a queued record and a dispose."""
+    w = RecordWriter.create(path, process or PROCESS, full_every=full_every,
+                            delta_min_states=delta_min_states)
+    mno = w.add_machine(machine_id, "parent-1", ["t1", "k:v"], NAMES, STATES,
+                        {"g1": [0, 1]}, ["g1"], 5_000)
+    clock = [0, 0, 0, 0, 0]
+    afters = []
+    for i in range(1, n + 1):
+        before = list(clock)
+        clock[i % 3] += 1
+        afters.append(list(clock))
+        w.transition(
+            mno, i, 10_000 + i * 100, 10_050 + i * 100, f"{i:016x}", 0x01 | (0x02 if i == 2 else 0),
+            i % 3, [i % 3], i + 1, i, 0, list(clock), before,
+            [[32, -1, i % 3, -1], [1, 0, 1, 2], [2, -1, 0, -1, 0x03, "AState", 1234],
+             [2, "Any", "Any", -1, 0x02, "AnyEnter", 7]],
+            [[2, f"[state] +{NAMES[i % 3]}"]], [[1, "[exter] before"]] if i == 1 else None,
+            {"id": "x", "n": str(i)}, ["other", "abcd", 7] if i == 1 else None)
+    w.queued(mno, 99_999, 0x02 | 0x40, 0, [1], 0, 7, 2, "0000000000000003", {"q": "1"},
+             ["src", "tx", 3])
+    w.dispose(mno, 100_000, [[2, "[dispose] m1"]])
+    w.close()
+    return afters
+
+
+def test_round_trip_every_record_kind(tmp_path: Path) -> None:
+    f = tmp_path / "one.amrec"
+    afters = write_sample(f)
+    rec = open_recording(f)
+    assert rec.corruption == []
+    (proc,) = rec.processes
+    assert (proc.host, proc.pid, proc.argv0, proc.start_ns, proc.version) == ("h1", 42, "prog",
+                                                                          1000, (1, 0))
+    (m,) = rec.machines
+    assert (m.key, m.id, m.parent, m.tags) == ("m1", "m1", "parent-1", ["t1", "k:v"])
+    assert m.state_names == NAMES
+    assert m.schema["A"] == {"auto": True, "multi": False, "require": ["B"], "add": [],
+                             "remove": [], "after": [], "tags": []}
+    assert m.schema["B"]["multi"] and m.schema["B"]["tags"] == ["io"]
+    assert m.schema["C"]["remove"] == ["A"] and m.schema["C"]["after"] == ["B"]
+    assert (m.groups, m.groups_order) == ({"g1": [0, 1]}, ["g1"])
+    assert m.process is proc and m.created_ns == 5_000
+    assert len(m) == m.transition_count == 3 and m.error_count == 0
+    assert (m.first_ns, m.last_ns) == (10_150, 10_350)
+    assert m.disposed and m.disposed_ns == 100_000
+    assert [str(x) for x in m.dispose_log] == ["[dispose] m1"]
+
+    tx = m.transition(1)
+    assert (tx.id, tx.number, tx.seq, tx.type, tx.called) == (f"{1:016x}", 1, 1, "remove", ["B"])
+    assert (tx.accepted, tx.is_auto, tx.is_check, tx.is_health) == (True, False, False, False)
+    assert (tx.queue_tick, tx.mutation_queue_tick, tx.queue_len) == (2, 1, 0)
+    assert (tx.start_ns, tx.end_ns, tx.duration_ns) == (10_100, 10_150, 50)
+    assert tx.args == {"id": "x", "n": "1"}
+    assert tx.time_before == [0, 0, 0, 0, 0] and tx.time_after == afters[0]
+    assert tx.states_after == ["B"] and tx.activated == ["B"]
+    assert [str(s) for s in tx.steps] == ["called B", "A require B", "handler AState",
+                                          "handler AnyEnter"]
+    handler = tx.steps[2]
+    assert (handler.is_final, handler.is_enter, handler.is_self, handler.duration_ns) == (
+        True, True, False, 1234)
+    assert tx.steps[3].from_state == "Any" and tx.handlers == [("AState", 1234), ("AnyEnter", 7)]
+    assert [(x.level, x.text) for x in tx.log] == [(2, "[state] +B")]
+    assert [(x.level, x.text) for x in tx.pre_log] == [(1, "[exter] before")]
+    assert str(tx.source) == "other/abcd/t7" and tx.url == f"mach://m1/{1:016x}"
+    assert m.transition(2).is_auto and m.transition(2).source is None
+    assert m.transition(3).called == ["A"]
+
+    (q,) = m.queued()
+    assert (q.type, q.called, q.queue_tick, q.queue_tick_now, q.queue_len) == ("add", ["B"], 0,
+                                                                              7, 2)
+    assert (q.is_auto, q.prepended, q.is_check, q.tx_id) == (True, True, False,
+                                                             "0000000000000003")
+    assert q.args == {"q": "1"} and str(q.source) == "src/tx/t3" and q.wall_ns == 99_999
+
+
+def test_clock_reconstruction_with_deltas_and_full_frames(tmp_path: Path) -> None:
+    f = tmp_path / "clocks.amrec"
+    for delta_min_states, fulls in ((0, 300 // 16 + 1), (16, 300)):
+        afters = write_sample(f, n=300, full_every=16, delta_min_states=delta_min_states)
+        m = open_recording(f).machines[-1]
+        # deltas with a full clock every 16, or (small machines) full clocks without `kb`
+        assert sum(1 for n in range(1, 301) if m.summary(n).full_clock) == fulls
+        for n in [*range(300, 0, -7), 1, 2, 17, 16, 33, 300]:  # random-ish access order
+            assert m.time_at(n) == afters[n - 1], n
+            before = afters[n - 2] if n > 1 else [0] * 5
+            assert m.transition(n).time_before == before
+        for tx in m.transitions(1, 300):  # sequential: previous clock is before
+            expected_before = afters[tx.number - 2] if tx.number > 1 else [0] * 5
+            assert tx.time_before == expected_before and tx.time_after == afters[tx.number - 1]
+        assert m.clock_at(5) == dict(zip(NAMES, afters[4], strict=True))
+
+
+def test_lookup_by_id_number_and_wall_time(tmp_path: Path) -> None:
+    f = tmp_path / "look.amrec"
+    afters = write_sample(f, n=40)
+    rec = open_recording(f)
+    m = rec.machine("m1")
+    assert m.transition_by_id(f"{17:016x}").number == 17
+    assert rec.transition_by_id(f"{40:016x}").number == 40
+    assert rec.transition_by_id("nope") is None
+    assert m.number_at(10_150 + 100 * 4) == 5 and m.number_at(0) == 0
+    state = rec.state_at(10_150 + 100 * 4 + 10)["m1"]
+    assert state.number == 5 and state.time == afters[4]
+    assert state.active == [n for n, t in zip(NAMES, afters[4], strict=True) if t & 1]
+    assert rec.state_at(5_001)["m1"].number == 0 and rec.state_at(4_999) == {}
+    assert m.summary(2).is_auto and not m.summary(3).is_auto and m.summary(3).seq == 3
+    with pytest.raises(IndexError):
+        m.transition(41)
+    with pytest.raises(IndexError):
+        m.transition(0)
+    with pytest.raises(KeyError):
+        rec.machine("zzz")
+
+
+def test_id_hash_hint() -> None:
+    assert id_hash("00000000000000ff") == 255
+    assert id_hash("0x000000000000ff") == zlib.crc32(b"0x000000000000ff")
+    assert id_hash("abc-1") == zlib.crc32(b"abc-1")
+
+
+def test_torn_tail_at_every_cut_keeps_earlier_records(tmp_path: Path) -> None:
+    f = tmp_path / "full.amrec"
+    write_sample(f, n=3)
+    data = f.read_bytes()
+    # offsets of the last two frames (queued, dispose): walk the frames
+    offsets = []
+    off = SEGMENT_PREFIX.size + struct.unpack_from("<I", data, 12)[0] + CRC.size
+    while off < len(data):
+        offsets.append(off)
+        off += FRAME_HEADER.size + FRAME_HEADER.unpack_from(data, off)[3] + CRC.size
+    last = offsets[-1]
+    cut_file = tmp_path / "cut.amrec"
+    for cut in range(last + 1, len(data)):
+        cut_file.write_bytes(data[:cut])
+        rec = open_recording(cut_file)
+        (c,) = rec.corruption
+        assert (c.file, c.offset) == (str(cut_file), last) and "torn" in c.reason
+        m = rec.machines[0]
+        assert len(m) == 3 and m.queued_count == 1 and not m.disposed
+        assert m.transition(3).called == ["A"]
+        rec.close()
+
+
+def test_truncated_and_garbage_files_give_one_clear_line(tmp_path: Path) -> None:
+    good = tmp_path / "good.amrec"
+    write_sample(good)
+    cases = {
+        "garbage.amrec": (b"hello, this is not a recording\n" * 20, "not an amnode recording"),
+        "empty.amrec": (b"", "empty file"),
+        "short.amrec": (good.read_bytes()[:11], "truncated segment header"),
+        "badcrc.amrec": (good.read_bytes()[:20] + b"\x00" + good.read_bytes()[21:],
+                         "checksum mismatch"),
+    }
+    for name, (content, reason) in cases.items():
+        p = tmp_path / name
+        p.write_bytes(content)
+        with pytest.raises(RecordingError) as info:
+            open_recording(p)
+        assert reason in str(info.value) and str(p) in str(info.value)
+        assert "\n" not in str(info.value)
+    with pytest.raises(RecordingError, match="no such file"):
+        open_recording(tmp_path / "missing")
+    empty_dir = tmp_path / "d"
+    empty_dir.mkdir()
+    with pytest.raises(RecordingError, match="no recording files"):
+        open_recording(empty_dir)
+
+
+def test_newer_major_version_is_refused(tmp_path: Path) -> None:
+    body = msgpack.packb({"format": "amnode-recording", "major": 2, "minor": 0})
+    head = SEGMENT_PREFIX.pack(MAGIC, 2, 0, len(body)) + body
+    p = tmp_path / "future.amrec"
+    p.write_bytes(head + CRC.pack(zlib.crc32(head)))
+    with pytest.raises(RecordingError) as info:
+        open_recording(p)
+    assert "format 2.0 is newer than this reader (1.x)" in str(info.value)
+    # also inside a directory next to a good file: refused, not skipped
+    d = tmp_path / "dir"
+    d.mkdir()
+    write_sample(d / "a.amrec")
+    (d / "b.amrec").write_bytes(p.read_bytes())
+    with pytest.raises(RecordingError, match="newer"):
+        open_recording(d)
+
+
+def test_corrupt_middle_frame_is_reported_and_skipped(tmp_path: Path) -> None:
+    f = tmp_path / "mid.amrec"
+    write_sample(f, n=5)
+    data = bytearray(f.read_bytes())
+    off = SEGMENT_PREFIX.size + struct.unpack_from("<I", data, 12)[0] + CRC.size
+    offsets = []
+    while off < len(data):
+        offsets.append(off)
+        off += FRAME_HEADER.size + FRAME_HEADER.unpack_from(data, off)[3] + CRC.size
+    third_tx = offsets[3]  # offsets[0] is the schema
+    data[third_tx + FRAME_HEADER.size + 3] ^= 0xFF
+    f.write_bytes(bytes(data))
+    rec = open_recording(f)
+    (c,) = rec.corruption
+    assert c.offset == third_tx and c.reason == "checksum mismatch"
+    assert c.skipped == offsets[4] - third_tx
+    m = rec.machines[0]
+    assert len(m) == 4 and m.gaps == [3]
+    assert [t.seq for t in m] == [1, 2, 4, 5] and m.disposed
+
+
+def _frame_with_body(kind: int, mno: int, body: bytes) -> bytes:
+    return encode_frame(kind, 1, mno, 1, 1, 0, body)
+
+
+def test_msgpack_whitelist_refuses_ext_bin_and_int_keys(tmp_path: Path) -> None:
+    f = tmp_path / "hostile.amrec"
+    write_sample(f, n=1)
+    bad_bodies = [
+        msgpack.packb({"id": "a", "s": 1, "mt": 0, "c": [], "k": [0, 0, 0, 0, 0],
+                       "x": msgpack.Timestamp(1, 2)}),
+        msgpack.packb({"id": b"bytes", "s": 1, "mt": 0, "c": []}, use_bin_type=True),
+        msgpack.packb({1: 2}),
+        msgpack.packb({"id": "a", "mt": 0, "c": [object.__name__], "k": [1, 2, 3],
+                       "a": {"k": 5}}),
+    ]
+    with open(f, "ab") as out:
+        for body in bad_bodies:
+            out.write(_frame_with_body(int(Kind.TRANSITION), 1, body))
+    rec = open_recording(f)
+    m = rec.machines[0]
+    assert len(m) == 1 + len(bad_bodies)
+    for n in range(2, 2 + len(bad_bodies)):
+        with pytest.raises(RecordingError) as info:
+            m.transition(n)
+        assert "corrupt record" in str(info.value) and "\n" not in str(info.value)
+    # a hostile schema record is reported at index time, not raised
+    with open(f, "ab") as out:
+        out.write(_frame_with_body(int(Kind.SCHEMA), 9, msgpack.packb(
+            {"id": "z", "x": msgpack.ExtType(1, b"evil")})))
+    rec = open_recording(f)
+    assert any("max_ext_len" in c.reason for c in rec.corruption)
+
+
+def test_unknown_kinds_are_skipped_and_segments_concatenate(tmp_path: Path) -> None:
+    a, b = tmp_path / "a.amrec", tmp_path / "b.amrec"
+    write_sample(a, n=2, machine_id="x")
+    write_sample(b, n=4, machine_id="x", process={**PROCESS, "pid": 43})
+    with open(a, "ab") as out:  # a future minor version's record kind
+        out.write(encode_frame(77, 0, 1, 0, 0, 0, msgpack.packb({"new": 1})))
+    cat = tmp_path / "cat.amrec"
+    cat.write_bytes(a.read_bytes() + b.read_bytes())
+    rec = open_recording(cat)
+    assert rec.corruption == []
+    assert [p.pid for p in rec.processes] == [42, 43]
+    assert [(m.key, len(m)) for m in rec.machines] == [("x", 2), ("x#2", 4)]
+
+
+def test_pack_drops_damage_and_reads_the_same(tmp_path: Path) -> None:
+    d = tmp_path / "rec"
+    d.mkdir()
+    write_sample(d / "p1.amrec", n=5, machine_id="one")
+    write_sample(d / "p2.amrec", n=7, machine_id="two", process={**PROCESS, "pid": 7})
+    torn = (d / "p2.amrec").read_bytes()[:-3]
+    (d / "p2.amrec").write_bytes(torn)
+    src = open_recording(d)
+    assert len(src.corruption) == 1
+    out = tmp_path / "packed.amrec"
+    size = pack(d, out)
+    assert size == out.stat().st_size
+    packed = open_recording(out)
+    assert packed.corruption == []
+    assert [(m.key, len(m), m.disposed) for m in packed.machines] == \
+        [(m.key, len(m), m.disposed) for m in src.machines]
+    assert packed.machine("two").transition(7).time_after == \
+        src.machine("two").transition(7).time_after
+
+
+def test_segment_header_codec() -> None:
+    raw = encode_segment_header({"host": "h"})
+    magic, major, minor, length = SEGMENT_PREFIX.unpack_from(raw)
+    assert (magic, major, minor) == (MAGIC, 1, 0)
+    assert msgpack.unpackb(raw[16:16 + length])["format"] == "amnode-recording"
+    assert CRC.unpack_from(raw, 16 + length)[0] == zlib.crc32(raw[:16 + length])
+    frame = encode_frame(2, 3, 4, 5, 6, 7, b"\x80")
+    assert FRAME_HEADER.unpack_from(frame) == (FRAME_MARK, 2, 3, 1, 4, 5, 6, 7)

@@ -1,0 +1,342 @@
+"""Recorder with live machines: flushing, submachines, args, steps, logs, queue, schema changes."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+import amnode as am
+from amnode.machine import Tracer
+from amnode.telemetry import Recorder, open_recording
+from amnode.telemetry.format import ARG_VALUE_MAX
+
+
+def quiet(schema: dict, **kw: object) -> am.Machine:
+    """A machine whose log lines go nowhere but into transitions."""
+    kw.setdefault("log_level", am.LogLevel.OPS)
+    return am.Machine(schema, logger=lambda level, line: None, **kw)
+
+
+class Times(Tracer):
+    """Keeps (id, time_before, time_after) of every transition, to compare with the file."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, list[int], list[int]]] = []
+
+    def transition_end(self, t: am.Transition) -> None:
+        self.seen.append((t.id, list(t.time_before), list(t.time_after)))
+
+
+def test_context_manager_flushes_and_clocks_match(tmp_path: Path) -> None:
+    times = Times()
+    with Recorder(tmp_path / "r") as rec:
+        m = quiet({"A": {}, "B": {"multi": True}, "C": {"remove": ["A"]}}, id="mm",
+                  tracers=[times])
+        rec.attach(m)
+        for i in range(150):
+            m.add("A" if i % 3 else "B")
+            m.add("C")
+            m.remove("C")
+        written = rec.file
+    assert written.parent == tmp_path / "r" and written.suffix == ".amrec"
+    r = open_recording(tmp_path / "r")
+    assert r.corruption == []
+    recorded = r.machine("mm")
+    assert len(recorded) == len(times.seen) == 450
+    for tx, (tx_id, before, after) in zip(recorded, times.seen, strict=True):
+        assert (tx.id, tx.time_before, tx.time_after) == (tx_id, before, after)
+    assert recorded.transition(450).number == 450 and recorded.transition(1).seq == 1
+
+
+def test_background_writer_flushes_without_close(tmp_path: Path) -> None:
+    rec = Recorder(tmp_path / "live.amrec")
+    try:
+        m = quiet({"A": {}}, id="live")
+        rec.attach(m)
+        m.add("A")
+        m.remove("A")
+        start = time.monotonic()
+        while True:  # poll the file itself: the writer thread must get the records there
+            r = open_recording(rec.file)
+            if r.machines and len(r.machines[0]) == 2:
+                break
+            r.close()
+            assert time.monotonic() - start < 2.0, "records not flushed by the writer thread"
+            time.sleep(0.01)
+        r.close()
+    finally:
+        rec.close()
+
+
+def test_submachines_are_followed_recursively(tmp_path: Path) -> None:
+    with Recorder(tmp_path / "r") as rec:
+        root = quiet({"A": {}}, id="root")
+        rec.attach(root)
+        rec.attach(root)  # idempotent
+        child = quiet({"B": {}}, id="child", parent=root)
+        grandchild = quiet({"C": {}}, id="grandchild", parent=child)
+        other = quiet({"D": {}}, id="unrelated")
+        for m, s in ((root, "A"), (child, "B"), (grandchild, "C"), (other, "D")):
+            m.add(s)
+    r = open_recording(tmp_path / "r")
+    got = {m.key: (m.parent, len(m)) for m in r.machines}
+    assert got == {"root": ("", 1), "child": ("root", 1), "grandchild": ("child", 1)}
+    assert [m.key for m in r.children(r.machine("root"))] == ["child"]
+
+
+def test_args_are_bounded_strings_even_with_hostile_repr(tmp_path: Path) -> None:
+    class Hostile:
+        def __repr__(self) -> str:
+            raise RuntimeError("boom")
+
+    class Huge:
+        def __repr__(self) -> str:
+            return "x" * 10_000
+
+    class BadKey:
+        def __hash__(self) -> int:
+            return 1
+
+        def __repr__(self) -> str:
+            raise ValueError("no key for you")
+
+    args: dict = {"hostile": Hostile(), "huge": Huge(), "lines": "a\nb", "num": 3,
+                  "long_str": "y" * 500, BadKey(): 1}
+    many = {f"k{i}": i for i in range(100)}
+    with Recorder(tmp_path / "r", args_max_len=ARG_VALUE_MAX) as rec:
+        m = quiet({"A": {}, "B": {}}, id="args")
+        rec.attach(m)
+        m.add("A", args)
+        m.add("B", many)
+    a = open_recording(tmp_path / "r").machine("args")
+    got = a.transition(1).args
+    assert got["hostile"].startswith("<unrepresentable Hostile: RuntimeError('boom')")
+    assert got["huge"] == "x" * (ARG_VALUE_MAX - 3) + "..."
+    assert got["long_str"] == "y" * (ARG_VALUE_MAX - 3) + "..."
+    assert got["lines"] == "a b" and got["num"] == "3"
+    assert any(k.startswith("<unrepresentable BadKey") for k in got)
+    assert all(isinstance(v, str) and len(v) <= ARG_VALUE_MAX for v in got.values())
+    big = a.transition(2).args
+    assert len(big) == 65 and big["..."] == "36 more" and big["k0"] == "0"
+
+
+def test_steps_handlers_durations_and_logs(tmp_path: Path) -> None:
+    class Handlers:
+        def AEnter(self, e: am.Event) -> bool:
+            e.machine.log("entering %s", "A")
+            return True
+
+        def AState(self, e: am.Event) -> None:
+            time.sleep(0.003)
+
+        def CEnter(self, e: am.Event) -> bool:
+            return False
+
+    with Recorder(tmp_path / "r") as rec:
+        m = quiet({"A": {"require": ["B"]}, "B": {}, "C": {}}, id="steps", handlers=Handlers())
+        rec.attach(m)
+        m.log("between transitions")
+        m.add(["A", "B"])
+        m.add("C")
+    r = open_recording(tmp_path / "r")
+    tx = r.machine("steps").transition(1)
+    kinds = {(s.type, s.from_state, s.to_state, s.relation) for s in tx.steps}
+    assert ("called", "", "A", None) in kinds and ("rel", "A", "B", "require") in kinds
+    assert ("activate", "", "A", None) in kinds
+    handlers = dict(tx.handlers)
+    assert list(handlers) == ["AEnter", "AState"]
+    assert handlers["AState"] >= 3_000_000 and tx.duration_ns >= 3_000_000
+    assert "[exter] entering A" in [x.text for x in tx.log]
+    assert any(x.text.startswith("[state] +") and "+A" in x.text and "+B" in x.text
+               and x.level == am.LogLevel.CHANGES for x in tx.log)
+    assert "[exter] between transitions" in [x.text for x in tx.pre_log]
+    assert not any(x.text.startswith("[steps") for x in tx.log)  # id prefix stripped
+    canceled = r.machine("steps").transition(2)
+    assert not canceled.accepted and canceled.is_empty
+    assert r.machine("steps").summary(2).is_empty and not r.machine("steps").summary(1).is_empty
+    assert not r.machine("steps").summary(2).accepted
+    assert [name for name, _ in canceled.handlers] == ["CEnter"]
+
+
+def test_queued_mutations_source_and_dispose(tmp_path: Path) -> None:
+    class Handlers:
+        def __init__(self, other: am.Machine) -> None:
+            self.other = other
+
+        def AState(self, e: am.Event) -> None:
+            e.machine.add("B", {"why": "queued"})
+            self.other.add("X")
+
+    with Recorder(tmp_path / "r") as rec:
+        other = quiet({"X": {}}, id="other")
+        m = quiet({"A": {}, "B": {}}, id="main", handlers=Handlers(other))
+        rec.attach(m)
+        rec.attach(other)
+        m.add("A")
+        m.dispose()
+    r = open_recording(tmp_path / "r")
+    main = r.machine("main")
+    (q,) = main.queued()
+    assert (q.type, q.called, q.args, q.prepended) == ("add", ["B"], {"why": "queued"}, False)
+    a, b = main.transition(1), main.transition(2)
+    assert q.tx_id == a.id and b.called == ["B"] and b.mutation_queue_tick == q.queue_tick
+    x = r.machine("other").transition(1)
+    assert x.source is not None and (x.source.machine_id, x.source.tx_id) == ("main", a.id)
+    assert main.disposed and "[dispose] main" in [x.text for x in main.dispose_log]
+    assert not r.machine("other").disposed
+
+
+def test_schema_changes_order_and_groups(tmp_path: Path) -> None:
+    with Recorder(tmp_path / "r") as rec:
+        m = quiet({"B": {}, "A": {}}, id="sch")
+        rec.attach(m)
+        m.verify_states(["B", "A", "Exception"])
+        m.set_groups({"first": ["B"]})
+        m.add("A")
+        rec.flush()
+        m.set_schema({"B": {}, "A": {}, "C": {"auto": True}}, ["C", "B", "A", "Exception"])
+        m.add("C")
+        m.add("B")
+    r = open_recording(tmp_path / "r")
+    s = r.machine("sch")
+    assert [v.state_names for v in s.schemas] == [["B", "A", "Exception"],
+                                                  ["C", "B", "A", "Exception"]]
+    assert s.schema_at(1).state_names == ["B", "A", "Exception"]
+    assert s.groups == m.groups()[0] and s.groups_order == ["first"]  # set_groups has no hook
+    assert s.transition(1).clock_after == {"B": 0, "A": 1, "Exception": 0}
+    assert s.transition(2).clock_after == {"C": 1, "B": 0, "A": 1, "Exception": 0}
+    assert s.transition(3).states_after == ["C", "B", "A"]
+    assert s.schema["C"]["auto"] is True
+
+
+def test_errors_and_state_at(tmp_path: Path) -> None:
+    with Recorder(tmp_path / "r") as rec:
+        m = quiet({"A": {}, "ErrBad": {"require": ["Exception"]}}, id="err")
+        rec.attach(m)
+        m.add("A")
+        time.sleep(0.002)
+        mid = time.time_ns()
+        time.sleep(0.002)
+        m.add_err_state("ErrBad", ValueError("bad"))
+        m.remove("A")
+    r = open_recording(tmp_path / "r")
+    e = r.machine("err")
+    assert e.error_count == 2 and e.errors() == [2, 3]
+    assert e.transition(2).is_error and not e.transition(1).is_error
+    state = r.state_at(mid)["err"]
+    assert state.number == 1 and state.active == ["A"]
+    assert r.state_at(time.time_ns())["err"].active == ["ErrBad", "Exception"]
+    assert [m.key for _, m, _ in r.timeline()] == ["err"] * 3
+
+
+def test_single_file_recorder_appends_segments(tmp_path: Path) -> None:
+    f = tmp_path / "one.amrec"
+    for _ in range(2):
+        with Recorder(f) as rec:
+            m = quiet({"A": {}}, id="same")
+            rec.attach(m)
+            m.add("A")
+            assert rec.file == f
+    r = open_recording(f)
+    assert len(r.processes) == 2 and [m.key for m in r.machines] == ["same", "same#2"]
+
+
+def test_close_detaches_and_refuses_new_machines(tmp_path: Path) -> None:
+    rec = Recorder(tmp_path / "r")
+    m = quiet({"A": {}}, id="detach")
+    rec.attach(m)
+    rec.close()
+    assert not [t for t in m.tracers if t.tracer_id == "amnode.telemetry"]
+    m.add("A")  # not recorded, no error
+    with pytest.raises(RuntimeError):
+        rec.attach(m)
+    assert len(open_recording(tmp_path / "r").machine("detach")) == 0
+
+
+def test_full_buffer_drops_records_and_the_gap_shows(tmp_path: Path) -> None:
+    rec = Recorder(tmp_path / "r", buffer_limit=3)
+    m = quiet({"A": {}}, id="drops")
+    with rec._lock:  # the writer thread cannot drain while we hold its lock
+        rec.attach(m)
+        for _ in range(5):  # the schema and 2 of these 10 transitions fit, 8 are dropped
+            m.add("A")
+            m.remove("A")
+        assert rec.dropped == 8
+    rec.flush()
+    m.add("A")
+    rec.close()
+    d = open_recording(tmp_path / "r").machine("drops")
+    assert [t.seq for t in d] == [1, 2, 11] and d.gaps == [3]
+    assert d.transition(3).time_after == [11, 0]  # a full clock after the gap
+
+
+def test_install_records_every_new_machine(tmp_path: Path) -> None:
+    from amnode.telemetry import install, process_recorder, uninstall
+
+    assert install(tmp_path / "env")
+    try:
+        a = quiet({"A": {}}, id="env-a")
+        b = quiet({"B": {}}, id="env-b")
+        a.add("A")
+        b.add("B")
+        rec = process_recorder()
+        assert rec is not None and rec.file.parent == tmp_path / "env"
+    finally:
+        uninstall()
+    quiet({"C": {}}, id="after-uninstall").add("C")
+    r = open_recording(tmp_path / "env")
+    assert [(m.key, len(m)) for m in r.machines] == [("env-a", 1), ("env-b", 1)]
+
+
+def test_machines_on_several_threads_share_one_recorder(tmp_path: Path) -> None:
+    import threading
+
+    def work(rec: Recorder, name: str) -> None:
+        m = quiet({"A": {}, "B": {"require": ["A"]}}, id=name)
+        rec.attach(m)
+        for _ in range(500):
+            m.add(["A", "B"])
+            m.remove("A")
+
+    with Recorder(tmp_path / "r") as rec:
+        threads = [threading.Thread(target=work, args=(rec, f"t{i}")) for i in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    r = open_recording(tmp_path / "r")
+    assert r.corruption == [] and rec.encode_errors == 0
+    assert sorted((m.key, len(m)) for m in r.machines) == [(f"t{i}", 1000) for i in range(4)]
+    for m in r.machines:
+        assert [t.seq for t in m] == list(range(1, 1001))
+        assert m.transition(1000).states_after == []
+
+
+def test_close_from_another_thread_detaches_through_the_machines_loop(tmp_path: Path) -> None:
+    import asyncio
+    import threading
+
+    rec = Recorder(tmp_path / "r")
+    ready = threading.Event()
+    box: dict[str, object] = {}
+
+    async def owner() -> None:
+        m = quiet({"A": {}}, id="looped")
+        rec.attach(m)
+        m.add("A")
+        ready.set()
+        deadline = time.monotonic() + 5
+        while any(t.tracer_id == "amnode.telemetry" for t in m.tracers):
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.005)
+        box["detached"] = True
+
+    thread = threading.Thread(target=lambda: asyncio.run(owner()))
+    thread.start()
+    assert ready.wait(5)
+    rec.close()  # not the owner thread: the detach is scheduled on the owner's loop
+    thread.join(10)
+    assert box.get("detached") is True
+    assert len(open_recording(tmp_path / "r").machine("looped")) == 1
