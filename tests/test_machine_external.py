@@ -120,3 +120,37 @@ def test_owner_thread_id_and_external_changes_from_other_threads_fail() -> None:
     thread.join()
     assert len(errors) == 2
     assert m.tick("A") == 0 and m.has("A")
+
+
+class Changes(am.Tracer):
+    def __init__(self) -> None:
+        self.events: list[str] = []
+
+    def schema_change(self, machine: am.Machine, old_schema: am.Schema) -> None:
+        self.events.append("schema_change")
+
+    def verify_states(self, machine: am.Machine) -> None:
+        self.events.append("verify_states")
+
+
+def test_groups_follow_state_reordering_and_tracers_hear_about_them() -> None:
+    m = am.Machine({"A": {}, "B": {}, "C": {}})
+    tracer = Changes()
+    m.bind_tracer(tracer)
+    m.set_groups({"ab": ["A", "B"]})
+    assert tracer.events == ["schema_change"]
+    m.verify_states(["C", "B", "A"])
+    groups, order = m.groups()
+    assert [m.state_names[i] for i in groups["ab"]] == ["A", "B"] and order == ["ab"]
+    m.import_data(m.export())
+    assert tracer.events[-1] == "verify_states"
+
+
+def test_pending_log_holds_lines_since_the_last_transition() -> None:
+    m = am.Machine({"A": {}}, log_level=am.LogLevel.EXTERNAL, logger=lambda lvl, line: None)
+    m.log_id = False
+    m.add("A")
+    m.log("hello %s", "world")
+    assert [e.text for e in m.pending_log()] == ["[exter] hello world"]
+    m.remove("A")
+    assert m.pending_log() == []

@@ -166,7 +166,8 @@ class Machine:
         #: resolved relations by (mutation, active states); see Transition.__init__
         self._plans: dict[tuple[Any, ...], tuple[Any, ...]] = {}
         self._capture: list[tuple[int, str]] | None = None
-        self._groups: dict[str, list[int]] = {}
+        #: group name -> state names (indexes are computed by `groups()`, so reordering is safe)
+        self._groups: dict[str, list[str]] = {}
         self._groups_order: list[str] = []
 
         self._resolver = Resolver(self)
@@ -383,16 +384,21 @@ class Machine:
 
     def set_groups(self, groups: Mapping[str, Iterable[str]], order: Iterable[str] | None = None
                    ) -> None:
-        """Name groups of states (Go SetGroupsString); stored as indexes into `state_names`."""
-        out: dict[str, list[int]] = {}
+        """Name groups of states (Go SetGroupsString); tracers see it as a schema change."""
+        self._own()
+        out: dict[str, list[str]] = {}
         for name, states in groups.items():
-            out[name] = [self._index[s] for s in self._parse(list(states))]
+            out[name] = self._parse(list(states))
         self._groups = out
         self._groups_order = list(order) if order is not None else list(out)
+        for tracer in list(self._tracers):
+            tracer.schema_change(self, self._schema)
 
     def groups(self) -> tuple[dict[str, list[int]], list[str]]:
-        """The groups and their order (Go Groups)."""
-        return {k: list(v) for k, v in self._groups.items()}, list(self._groups_order)
+        """The groups as indexes into the current `state_names`, and their order (Go Groups)."""
+        index = self._index
+        return ({k: [index[s] for s in v if s in index] for k, v in self._groups.items()},
+                list(self._groups_order))
 
     def _parse(self, states: StatesArg) -> list[str]:
         """Validate names, dedupe keeping order; raise on unknown ones (Go mustParseStates)."""
@@ -1055,6 +1061,10 @@ class Machine:
             return
         buf.append(LogEntry(level, line))
 
+    def pending_log(self) -> list[LogEntry]:
+        """Log lines emitted since the last transition; they become its `pre_log_entries`."""
+        return list(self._log_buffer)
+
     # ------------------------------------------------------------------ queries
 
     def is_active(self, states: StatesArg) -> bool:
@@ -1422,6 +1432,8 @@ class Machine:
         self._resolver.new_schema()
         self.machine_tick = int(data.get("machine_tick", 0)) + 1
         self._log(_CHANGES, "[import] imported to %d ticks", sum(self._ticks))
+        for tracer in list(self._tracers):
+            tracer.verify_states(self)
         if MACHINE_RESTORED in self._schema:
             self.add(MACHINE_RESTORED)
 

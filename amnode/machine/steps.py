@@ -49,7 +49,7 @@ class Step:
     Handler steps also carry the handler's name, the binding ids that ran it and its duration.
     """
 
-    __slots__ = ("duration", "from_state", "handler", "is_enter", "is_final", "is_self",
+    __slots__ = ("duration", "from_state", "handler", "is_enter", "is_final", "is_self", "memo",
                  "relation", "to_state", "type")
 
     def __init__(self, type: StepType, from_state: str = "", to_state: str = "",
@@ -63,6 +63,9 @@ class Step:
         self.is_enter = False
         self.handler = ""
         self.duration = 0.0
+        #: free for a tracer to cache a derived form (e.g. its encoding); relation steps are
+        #: shared between transitions with the same resolution, so this is computed once
+        self.memo: object = None
 
     def __repr__(self) -> str:
         return f"Step({self})"
