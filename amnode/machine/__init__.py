@@ -61,7 +61,7 @@ from .steps import Relation, Step, StepType
 from .subscriptions import StateCtx
 from .threadsafe import ThreadsafeMachine
 from .tracer import LastTxTracer, Tracer
-from .transition import Transition
+from .transition import Transition, new_id, seed_ids
 
 __all__ = [
     "ANY", "ARG_EXCEPTION", "CANCELED", "DISPOSING", "EXCEPTION", "EXECUTED", "HEALTHCHECK",
@@ -73,7 +73,7 @@ __all__ = [
     "State", "StateCtx", "StateUnknownError", "Step", "StepType", "ThreadsafeMachine", "Time",
     "Tracer", "Transition", "WrongThreadError", "adjacent_states", "current_event",
     "filter_by_tag", "format_args", "is_active_tick", "is_handler_name", "is_queued",
-    "new_args_mapper", "next_active", "next_inactive", "normalize_schema", "parse_schema",
+    "new_args_mapper", "new_id", "next_active", "next_inactive", "normalize_schema", "parse_schema",
     "result_str", "s_add", "s_equal", "s_rem", "s_shared", "schema_hash", "schema_merge",
-    "schema_prefix", "states_by_tag",
+    "schema_prefix", "seed_ids", "states_by_tag",
 ]

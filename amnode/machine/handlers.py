@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import HandlerBindError
 from .schema import ANY, SUFFIX_END, SUFFIX_ENTER, SUFFIX_EXIT, SUFFIX_STATE
+from .transition import new_id
 
 if TYPE_CHECKING:
     from .machine import Machine
@@ -152,7 +153,7 @@ def binding_id(requested: str | None, obj: object) -> str:
         clean = _ID_CLEAN.sub("", requested)
         if clean:
             return clean
-    return "anon-%04x" % (id(obj) & 0xFFFF)
+    return "anon-" + new_id()[:4]
 
 
 __all__ = ["ANY", "Event", "HandlerBinding", "binding_id", "current_event", "is_final_name",

@@ -42,6 +42,12 @@ def new_id() -> str:
     return "%016x" % _rand.getrandbits(64)
 
 
+def seed_ids(seed: int | None) -> None:
+    """Make machine, transition and binding ids reproducible (e.g. for sample recordings and
+    tests); `None` reseeds from the OS."""
+    _rand.seed(seed)
+
+
 class Transition:
     """A mutation being executed; what handlers (`e.transition`) and tracers see."""
 
@@ -135,7 +141,23 @@ class Transition:
         self._setup_accepted()
         if self.accepted:
             self._setup_exit_enter()
+        if self._steps_on:
+            self._dedupe_relation_steps()
         return self.targets, self.accepted, self.exits, self.enters, tuple(self.steps)
+
+    def _dedupe_relation_steps(self) -> None:
+        """Keep each relation step once: the resolver checks Require twice (like Go), which
+        would show every `X require Y` twice in a debugger."""
+        seen: set[tuple[str, str, object]] = set()
+        out: list[Step] = []
+        for step in self.steps:
+            if step.type == StepType.RELATION:
+                key = (step.from_state, step.to_state, step.relation)
+                if key in seen:
+                    continue
+                seen.add(key)
+            out.append(step)
+        self.steps = out
 
     # --- read-only views ---
 
