@@ -1,4 +1,5 @@
-"""Record format: round trips through RecordWriter, torn tails, garbage, versions, whitelist."""
+"""Record format: round trips through RecordWriter, blocks, torn tails, garbage, versions,
+whitelist."""
 
 from __future__ import annotations
 
@@ -11,12 +12,19 @@ import pytest
 
 from amnode.telemetry import RecordingError, RecordWriter, open_recording, pack
 from amnode.telemetry.format import (
+    CHECK,
     CRC,
     FRAME_HEADER,
     FRAME_MARK,
     MAGIC,
+    OUT_ID,
+    OUT_K,
+    OUT_QT,
+    OUT_STEP_TIMES,
     SEGMENT_PREFIX,
     Kind,
+    encode_block,
+    encode_check,
     encode_frame,
     encode_segment_header,
     id_hash,
@@ -30,8 +38,10 @@ PROCESS = {"host": "h1", "pid": 42, "argv0": "prog", "start_ns": 1000}
 
 
 def write_sample(path: Path, n: int = 3, machine_id: str = "m1", full_every: int = 64,
-                 process: dict | None = None, delta_min_states: int = 16) -> list[list[int]]:
-    """A segment with one machine: a schema, `n` transitions, a queued record and a dispose."""
+                 process: dict | None = None, delta_min_states: int = 16,
+                 block_each: bool = False) -> list[list[int]]:
+    """A segment with one machine: a schema, `n` transitions, a queued record and a dispose
+    (one block, or with `block_each` one block per record)."""
     w = RecordWriter.create(path, process or PROCESS, full_every=full_every,
                             delta_min_states=delta_min_states)
     mno = w.add_machine(machine_id, "parent-1", ["t1", "k:v"], NAMES, STATES,
@@ -49,11 +59,25 @@ def write_sample(path: Path, n: int = 3, machine_id: str = "m1", full_every: int
              [2, "Any", "Any", -1, 0x02, "AnyEnter", 7]],
             [[2, f"[state] +{NAMES[i % 3]}"]], [[1, "[exter] before"]] if i == 1 else None,
             {"id": "x", "n": str(i)}, ["other", "abcd", 7] if i == 1 else None)
+        if block_each:
+            w.flush()
     w.queued(mno, 99_999, 0x02 | 0x40, 0, [1], 0, 7, 2, "0000000000000003", {"q": "1"},
              ["src", "tx", 3])
     w.dispose(mno, 100_000, [[2, "[dispose] m1"]])
     w.close()
     return afters
+
+
+def frames_of(data: bytes) -> list[tuple[int, int]]:
+    """(offset, kind) of every frame and check record after the first segment header."""
+    out = []
+    off = SEGMENT_PREFIX.size + struct.unpack_from("<I", data, 12)[0] + CRC.size
+    while off < len(data):
+        kind = data[off + 2]
+        out.append((off, kind))
+        off += CHECK.size if kind == Kind.CHECK else \
+            FRAME_HEADER.size + FRAME_HEADER.unpack_from(data, off)[3]
+    return out
 
 
 def test_round_trip_every_record_kind(tmp_path: Path) -> None:
@@ -63,7 +87,7 @@ def test_round_trip_every_record_kind(tmp_path: Path) -> None:
     assert rec.corruption == []
     (proc,) = rec.processes
     assert (proc.host, proc.pid, proc.argv0, proc.start_ns, proc.version) == ("h1", 42, "prog",
-                                                                          1000, (1, 0))
+                                                                          1000, (2, 0))
     (m,) = rec.machines
     assert (m.key, m.id, m.parent, m.tags) == ("m1", "m1", "parent-1", ["t1", "k:v"])
     assert m.state_names == NAMES
@@ -151,26 +175,57 @@ def test_id_hash_hint() -> None:
     assert id_hash("abc-1") == zlib.crc32(b"abc-1")
 
 
+def test_body_layout_is_mutation_then_outcome(tmp_path: Path) -> None:
+    f = tmp_path / "layout.amrec"
+    afters = write_sample(f, n=2)
+    data = f.read_bytes()
+    off = next(o for o, kind in frames_of(data) if kind == Kind.TRANSITION)
+    n = FRAME_HEADER.unpack_from(data, off)[3]
+    body = msgpack.unpackb(data[off + FRAME_HEADER.size:off + FRAME_HEADER.size + n])
+    mutation, outcome = body
+    assert mutation[:2] == [1, [1]] and mutation[2][2] == [2, -1, 0, -1, 0x03, "AState"]
+    assert outcome[OUT_STEP_TIMES] == [1234 / 1e9, 7 / 1e9]  # the last two steps
+    assert outcome[OUT_K] == afters[0] and outcome[OUT_ID] is None  # the id is in the header
+    assert outcome[OUT_QT] == 2
+
+
+def test_blocks_end_with_check_records(tmp_path: Path) -> None:
+    f = tmp_path / "blocks.amrec"
+    write_sample(f, n=3, block_each=True)
+    data = f.read_bytes()
+    kinds = [kind for _, kind in frames_of(data)]
+    # schema + tx 1 | tx 2 | tx 3 | queued + dispose, each block closed by a check record
+    assert kinds == [1, 2, 5, 2, 5, 2, 5, 3, 4, 5]
+    start = SEGMENT_PREFIX.size + struct.unpack_from("<I", data, 12)[0] + CRC.size
+    for off, kind in frames_of(data):
+        if kind == Kind.CHECK:
+            rec = CHECK.unpack_from(data, off)
+            assert rec[7] == off - start and rec[5] == zlib.crc32(data[start:off])
+            assert rec[8] == zlib.crc32(data[off:off + CHECK.size - 4])
+            start = off + CHECK.size
+    assert encode_block([b"ab", b"cd"]) == b"abcd" + encode_check(b"abcd", 2, 0)
+
+
 def test_torn_tail_at_every_cut_keeps_earlier_records(tmp_path: Path) -> None:
     f = tmp_path / "full.amrec"
     write_sample(f, n=3)
     data = f.read_bytes()
-    # offsets of the last two frames (queued, dispose): walk the frames
-    offsets = []
-    off = SEGMENT_PREFIX.size + struct.unpack_from("<I", data, 12)[0] + CRC.size
-    while off < len(data):
-        offsets.append(off)
-        off += FRAME_HEADER.size + FRAME_HEADER.unpack_from(data, off)[3] + CRC.size
-    last = offsets[-1]
+    (dispose, _), (check, _) = frames_of(data)[-2:]
     cut_file = tmp_path / "cut.amrec"
-    for cut in range(last + 1, len(data)):
+    for cut in range(dispose, len(data)):
         cut_file.write_bytes(data[:cut])
         rec = open_recording(cut_file)
-        (c,) = rec.corruption
-        assert (c.file, c.offset) == (str(cut_file), last) and "torn" in c.reason
         m = rec.machines[0]
-        assert len(m) == 3 and m.queued_count == 1 and not m.disposed
+        # complete frames of the block whose check record was not written are kept
+        assert len(m) == 3 and m.queued_count == 1 and m.disposed == (cut >= check)
         assert m.transition(3).called == ["A"]
+        if cut in (dispose, check):  # cut between records: nothing torn
+            assert rec.corruption == []
+        else:
+            (c,) = rec.corruption
+            torn_at = dispose if cut < check else check
+            assert (c.file, c.offset, c.skipped) == (str(cut_file), torn_at, cut - torn_at)
+            assert "torn" in c.reason
         rec.close()
 
 
@@ -200,13 +255,13 @@ def test_truncated_and_garbage_files_give_one_clear_line(tmp_path: Path) -> None
 
 
 def test_newer_major_version_is_refused(tmp_path: Path) -> None:
-    body = msgpack.packb({"format": "amnode-recording", "major": 2, "minor": 0})
-    head = SEGMENT_PREFIX.pack(MAGIC, 2, 0, len(body)) + body
+    body = msgpack.packb({"format": "amnode-recording", "major": 3, "minor": 0})
+    head = SEGMENT_PREFIX.pack(MAGIC, 3, 0, len(body)) + body
     p = tmp_path / "future.amrec"
     p.write_bytes(head + CRC.pack(zlib.crc32(head)))
     with pytest.raises(RecordingError) as info:
         open_recording(p)
-    assert "format 2.0 is newer than this reader (1.x)" in str(info.value)
+    assert "format 3.0 is newer than this reader (2.x)" in str(info.value)
     # also inside a directory next to a good file: refused, not skipped
     d = tmp_path / "dir"
     d.mkdir()
@@ -216,25 +271,57 @@ def test_newer_major_version_is_refused(tmp_path: Path) -> None:
         open_recording(d)
 
 
-def test_corrupt_middle_frame_is_reported_and_skipped(tmp_path: Path) -> None:
+def test_older_major_version_is_refused_with_a_clear_line(tmp_path: Path) -> None:
+    body = msgpack.packb({"format": "amnode-recording", "major": 1, "minor": 0})
+    head = SEGMENT_PREFIX.pack(MAGIC, 1, 0, len(body)) + body
+    p = tmp_path / "old.amrec"
+    p.write_bytes(head + CRC.pack(zlib.crc32(head)))
+    with pytest.raises(RecordingError) as info:
+        open_recording(p)
+    assert "format 1.0 is older than this reader (2.x) reads" in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+def test_corrupt_block_is_reported_and_skipped(tmp_path: Path) -> None:
     f = tmp_path / "mid.amrec"
-    write_sample(f, n=5)
+    afters = write_sample(f, n=5, block_each=True)
     data = bytearray(f.read_bytes())
-    off = SEGMENT_PREFIX.size + struct.unpack_from("<I", data, 12)[0] + CRC.size
-    offsets = []
-    while off < len(data):
-        offsets.append(off)
-        off += FRAME_HEADER.size + FRAME_HEADER.unpack_from(data, off)[3] + CRC.size
-    third_tx = offsets[3]  # offsets[0] is the schema
-    data[third_tx + FRAME_HEADER.size + 3] ^= 0xFF
+    frames = frames_of(bytes(data))
+    txs = [off for off, kind in frames if kind == Kind.TRANSITION]
+    checks = [off for off, kind in frames if kind == Kind.CHECK]
+    data[txs[2] + FRAME_HEADER.size + 3] ^= 0xFF  # a byte of transition 3's body
     f.write_bytes(bytes(data))
     rec = open_recording(f)
     (c,) = rec.corruption
-    assert c.offset == third_tx and c.reason == "checksum mismatch"
-    assert c.skipped == offsets[4] - third_tx
+    # transition 3 is its block: the block and its check record are skipped
+    assert (c.offset, c.reason) == (txs[2], "checksum mismatch")
+    assert c.skipped == checks[2] + CHECK.size - txs[2]
     m = rec.machines[0]
     assert len(m) == 4 and m.gaps == [3]
     assert [t.seq for t in m] == [1, 2, 4, 5] and m.disposed
+    assert m.transition(3).time_after == afters[3]  # small machines: whole clocks
+    # verify=False does not check block CRCs: the damaged body is only found when decoded
+    fast = open_recording(f, verify=False)
+    assert fast.corruption == [] and len(fast.machines[0]) == 5
+
+
+def test_bad_marker_resyncs_at_the_next_check_record(tmp_path: Path) -> None:
+    f = tmp_path / "marker.amrec"
+    write_sample(f, n=5, block_each=True)
+    data = bytearray(f.read_bytes())
+    frames = frames_of(bytes(data))
+    txs = [off for off, kind in frames if kind == Kind.TRANSITION]
+    checks = [off for off, kind in frames if kind == Kind.CHECK]
+    data[txs[1]:txs[1] + 2] = b"\x00\x00"  # transition 2's marker
+    data[checks[3]] ^= 0xFF  # and the check record closing transition 4: damaged too
+    f.write_bytes(bytes(data))
+    rec = open_recording(f)
+    first, second = rec.corruption
+    assert (first.offset, first.reason) == (txs[1], "bad frame marker")
+    assert first.skipped == checks[1] + CHECK.size - txs[1]
+    assert second.offset == txs[3] and second.skipped == checks[3] + CHECK.size - txs[3]
+    m = rec.machines[0]
+    assert [t.seq for t in m] == [1, 3, 5] and m.gaps == [2, 3] and m.disposed
 
 
 def _frame_with_body(kind: int, mno: int, body: bytes) -> bytes:
@@ -307,8 +394,50 @@ def test_pack_drops_damage_and_reads_the_same(tmp_path: Path) -> None:
 def test_segment_header_codec() -> None:
     raw = encode_segment_header({"host": "h"})
     magic, major, minor, length = SEGMENT_PREFIX.unpack_from(raw)
-    assert (magic, major, minor) == (MAGIC, 1, 0)
+    assert (magic, major, minor) == (MAGIC, 2, 0)
     assert msgpack.unpackb(raw[16:16 + length])["format"] == "amnode-recording"
     assert CRC.unpack_from(raw, 16 + length)[0] == zlib.crc32(raw[:16 + length])
     frame = encode_frame(2, 3, 4, 5, 6, 7, b"\x80")
     assert FRAME_HEADER.unpack_from(frame) == (FRAME_MARK, 2, 3, 1, 4, 5, 6, 7)
+    assert frame[FRAME_HEADER.size:] == b"\x80"
+    check = encode_check(frame, 1, 99)
+    assert CHECK.unpack_from(check) == (FRAME_MARK, int(Kind.CHECK), 0, 0, 1,
+                                        zlib.crc32(frame), 99, len(frame),
+                                        zlib.crc32(check[:CHECK.size - 4]))
+
+
+def test_odd_ids_log_prefix_and_queue_tick_defaults(tmp_path: Path) -> None:
+    f = tmp_path / "odd.amrec"
+    w = RecordWriter.create(f, PROCESS)
+    mno = w.add_machine("m", "", [], ["A"], {}, {}, [], 1, log_prefix="[m] ")
+    ids = ["ABCDEF0123456789", "abc-1", "0x00000000000001", "00000000000000ff"]
+    for i, tx_id in enumerate(ids, 1):
+        w.transition(mno, i, 10 * i, 10 * i + 5, tx_id, 1, 0, [0], i + 1, i, 0, [i], [i - 1],
+                     [[32, -1, 0, -1], [2, -1, 0, -1, 3, "AState", 2_500]],
+                     [[2, "[m] [state] +A"], [1, "[other] kept"]], None, None, None)
+    w.dispose(mno, 100, [[2, "[m] [dispose] m"]])
+    w.close()
+    m = open_recording(f).machine("m")
+    assert [t.id for t in m] == ids
+    assert all(m.transition_by_id(tx_id).id == tx_id for tx_id in ids)
+    tx = m.transition(1)
+    assert [x.text for x in tx.log] == ["[state] +A", "[other] kept"]
+    assert [x.text for x in m.dispose_log] == ["[dispose] m"]
+    assert tx.handlers == [("AState", 2_500)] and tx.duration_ns == 5
+    assert (tx.queue_tick, tx.mutation_queue_tick) == (2, 1)
+
+
+def test_truncated_body_keeps_the_record(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import amnode.telemetry.writer as writer
+
+    monkeypatch.setattr(writer, "MAX_BODY", 200)
+    f = tmp_path / "big.amrec"
+    w = RecordWriter.create(f, PROCESS)
+    mno = w.add_machine("m", "", [], ["A"], {}, {}, [], 1)
+    w.transition(mno, 1, 1, 2, f"{1:016x}", 1, 0, [0], 1, 1, 0, [1], [0],
+                 [[32, -1, 0, -1]] * 50, [[2, "x" * 50]] * 3, None, {"a": "b"}, None)
+    w.close()
+    tx = open_recording(f).machine("m").transition(1)
+    assert tx.truncated and tx.steps == [] and tx.log == [] and tx.called == ["A"]
+    assert tx.args == {"a": "b"} and tx.time_after == [1]
+

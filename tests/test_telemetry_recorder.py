@@ -340,3 +340,175 @@ def test_close_from_another_thread_detaches_through_the_machines_loop(tmp_path: 
     thread.join(10)
     assert box.get("detached") is True
     assert len(open_recording(tmp_path / "r").machine("looped")) == 1
+
+
+class Reference(Tracer):
+    """Everything a transition record should hold, taken from the live transition."""
+
+    collect_steps = True
+    collect_check_steps = True
+
+    def __init__(self, machine: am.Machine) -> None:
+        self.machine = machine
+        self.prefix = f"[{machine.id[:5]}] "
+        self.seen: list[dict[str, object]] = []
+
+    def _text(self, entries: list[am.LogEntry]) -> list[tuple[int, str]]:
+        n = len(self.prefix)
+        return [(e.level, e.text[n:] if e.text.startswith(self.prefix) else e.text)
+                for e in entries]
+
+    def transition_end(self, t: am.Transition) -> None:
+        from amnode.telemetry.capture import render_args
+
+        mut = t.mutation
+        src = mut.source
+        self.seen.append({
+            "id": t.id, "type": str(mut.type), "called": list(mut.called),
+            "accepted": t.accepted, "is_auto": mut.is_auto, "is_check": mut.is_check,
+            "is_health": t.is_health,
+            "steps": [(str(s.type), s.from_state, s.to_state,
+                       None if s.relation is None else str(s.relation),
+                       s.handler, s.is_final, s.is_enter, s.is_self, round(s.duration * 1e9))
+                      for s in t.steps],
+            "log": self._text(t.log_entries), "pre_log": self._text(t.pre_log_entries),
+            "args": render_args(mut.args) if mut.args else {},
+            "queue_tick": self.machine.queue_tick, "mutation_queue_tick": mut.queue_tick,
+            "queue_len": t.queue_len, "time_before": list(t.time_before),
+            "time_after": list(t.time_after),
+            "source": None if src is None else (src.mach_id, src.tx_id, src.mach_time),
+        })
+
+
+def recorded_view(tx: object) -> dict[str, object]:
+    src = tx.source
+    return {
+        "id": tx.id, "type": tx.type, "called": tx.called, "accepted": tx.accepted,
+        "is_auto": tx.is_auto, "is_check": tx.is_check, "is_health": tx.is_health,
+        "steps": [(s.type, s.from_state, s.to_state, s.relation, s.handler, s.is_final,
+                   s.is_enter, s.is_self, s.duration_ns) for s in tx.steps],
+        "log": [(x.level, x.text) for x in tx.log],
+        "pre_log": [(x.level, x.text) for x in tx.pre_log], "args": tx.args,
+        "queue_tick": tx.queue_tick, "mutation_queue_tick": tx.mutation_queue_tick,
+        "queue_len": tx.queue_len, "time_before": tx.time_before, "time_after": tx.time_after,
+        "source": None if src is None else (src.machine_id, src.tx_id, src.machine_time),
+    }
+
+
+@pytest.mark.parametrize("extra_states", [0, 20])  # small (whole clocks) and delta clocks
+def test_every_field_matches_the_live_transition(tmp_path: Path, extra_states: int) -> None:
+    class Handlers:
+        def __init__(self) -> None:
+            self.n = 0
+
+        def AEnter(self, e: am.Event) -> bool:
+            self.n += 1
+            return self.n % 3 != 0  # every third add of A is canceled
+
+        def AState(self, e: am.Event) -> None:
+            e.machine.log("in A %d", self.n)
+            e.machine.add("M", {"from": "AState", "n": self.n})  # deferred (queued)
+
+        def BExit(self, e: am.Event) -> bool:
+            return True
+
+        def MState(self, e: am.Event) -> None:
+            other.add("X")  # a mutation with a source (this transition)
+
+        def AnyEnter(self, e: am.Event) -> bool:
+            return True
+
+    schema: dict[str, dict] = {
+        "A": {"require": ["B"]}, "B": {}, "C": {"auto": True, "require": ["B"]},
+        "M": {"multi": True}, "D": {"add": ["B"], "after": ["B"]},
+        "ErrX": {"require": ["Exception"]},
+        **{f"S{i}": {} for i in range(extra_states)},
+    }
+    other = quiet({"X": {}}, id="other")
+    m = quiet(schema, id="live", handlers=Handlers())
+    ref = Reference(m)
+    m.bind_tracer(ref)
+    with Recorder(tmp_path / "r") as rec:
+        rec.attach(m)
+        rec.attach(other)
+        for i in range(60):
+            m.log("round %d", i)
+            m.add(["A", "B"], {"i": i, "obj": object()} if i % 4 == 0 else None)
+            m.can_add("D")
+            m.add("D")
+            m.remove("B")
+            m.set(["B", "M"])
+            m.add("M")
+            if i % 7 == 0:
+                m.add_err_state("ErrX", ValueError(f"bad {i}"))
+                m.remove(["ErrX", "Exception"])
+            if extra_states and i % 5 == 0:
+                m.add([f"S{i % extra_states}"])
+            m.remove(["A", "C", "D"])
+        assert rec.encode_errors == 0, rec.last_error
+    r = open_recording(tmp_path / "r")
+    assert r.corruption == []
+    recorded = [recorded_view(tx) for tx in r.machine("live")]
+    assert len(recorded) == len(ref.seen) > 500
+    for n, (got, want) in enumerate(zip(recorded, ref.seen, strict=True), 1):
+        assert got == want, f"transition {n}"
+    kinds = {(tx.accepted, tx.is_auto, tx.is_check) for tx in r.machine("live")}
+    assert {(True, False, False), (False, False, False), (True, True, False),
+            (True, False, True)} <= kinds
+    assert r.machine("live").queued() and r.machine("live").error_count > 0
+    assert any(tx.source for tx in r.machine("other"))
+
+
+def test_two_recorders_share_the_step_memos_correctly(tmp_path: Path) -> None:
+    m = quiet({"A": {"require": ["B"]}, "B": {}}, id="twice")
+    with Recorder(tmp_path / "one") as one, Recorder(tmp_path / "two") as two:
+        one.attach(m)
+        two.attach(m)
+        for _ in range(50):
+            m.add(["A", "B"])
+            m.remove("B")
+    a = [(t.called, [str(s) for s in t.steps]) for t in open_recording(tmp_path / "one")
+         .machine("twice")]
+    b = [(t.called, [str(s) for s in t.steps]) for t in open_recording(tmp_path / "two")
+         .machine("twice")]
+    assert a == b and len(a) == 100 and "A require B" in a[0][1]
+
+
+def test_encoding_errors_never_reach_the_machine(tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    import amnode.telemetry.recorder as recorder_mod
+
+    def boom(value: object) -> bytes:
+        raise RuntimeError("encoder broke")
+
+    with Recorder(tmp_path / "r") as rec:
+        m = quiet({"A": {}}, id="sturdy")
+        rec.attach(m)
+        m.add("A")
+        monkeypatch.setattr(recorder_mod, "packb", boom)
+        m.remove("A")
+        m.add("A")
+        monkeypatch.undo()
+        m.remove("A")
+    assert rec.encode_errors == 2 and "encoder broke" in str(rec.last_error)
+    assert m.is_active("A") is False
+    assert [t.seq for t in open_recording(tmp_path / "r").machine("sturdy")] == [1, 4]
+
+
+def test_long_and_many_log_lines_are_bounded(tmp_path: Path) -> None:
+    from amnode.telemetry.format import LOG_LINE_MAX, LOG_LINES_MAX
+
+    class Handlers:
+        def AState(self, e: am.Event) -> None:
+            e.machine.log("%s", "y" * (LOG_LINE_MAX + 100))
+            for i in range(LOG_LINES_MAX + 5):
+                e.machine.log("%d", i)
+
+    with Recorder(tmp_path / "r") as rec:
+        m = quiet({"A": {}}, id="chatty", handlers=Handlers(), log_level=am.LogLevel.EXTERNAL)
+        rec.attach(m)
+        m.add("A")
+    tx = open_recording(tmp_path / "r").machine("chatty").transition(1)
+    assert len(tx.log) == LOG_LINES_MAX + 1 and tx.log[-1].text.endswith("more lines not recorded")
+    # the limit applies to the line as logged, with its "[chatt] " prefix
+    assert tx.log[0].text.startswith("[exter] yyy") and len(tx.log[0].text) == LOG_LINE_MAX - 8

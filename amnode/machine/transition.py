@@ -52,8 +52,9 @@ class Transition:
     """A mutation being executed; what handlers (`e.transition`) and tracers see."""
 
     __slots__ = (
-        "_before_set", "_id", "_latest_enter", "_latest_final", "_latest_to", "_steps_on",
-        "_time_after", "accepted", "activated", "completed", "deactivated", "enters", "exits",
+        "_before_set", "_id", "_id_num", "_latest_enter", "_latest_final", "_latest_to",
+        "_steps_on", "_time_after", "accepted", "activated", "completed", "deactivated", "enters",
+        "exits",
         "log_entries", "machine", "mutation", "pre_log_entries", "queue_len", "states_before",
         "steps", "targets", "time_before",
     )
@@ -63,6 +64,7 @@ class Transition:
         `targets`, `enters` and `exits` and runs the tracer hooks itself."""
         m = machine
         self._id = ""
+        self._id_num = 0
         self.machine = m
         self.mutation = mutation
         self.time_before = Time(m._ticks)
@@ -165,8 +167,15 @@ class Transition:
     def id(self) -> str:
         """Random 16-hex-digit id, made on first use (most transitions are never asked)."""
         if not self._id:
-            self._id = new_id()
+            self._id = "%016x" % self.id_num
         return self._id
+
+    @property
+    def id_num(self) -> int:
+        """The id as a 64-bit int (what recorders store, without formatting and parsing)."""
+        if not self._id_num:
+            self._id_num = _rand.getrandbits(64) or 1
+        return self._id_num
 
     @property
     def time_after(self) -> Time:

@@ -1,57 +1,65 @@
-"""Turning live machine objects into record values: schema snapshots, bounded args, steps, logs.
+"""Turning live machine objects into record parts, on the machine's thread, cheaply.
 
-The recorder's tracer runs `render_args` and `schema_snapshot` on the machine's thread (args may
-be mutated after the transition and a hostile `__repr__` must not run on another thread); the
-rest runs on the writer thread, reading the fields of a `Transition` and its `Mutation`, which
-the machine no longer changes once `transition_end` / `mutation_queued` fired.
+Everything here runs inside a transition (from the recorder's tracer hooks), so the common case
+runs as few Python operations as possible and leaves the per-element work to C:
 
-Buffered items are plain tuples (cheap to build on the hot path):
+- **Relation steps are encoded once.** The machine caches resolutions: transitions with the same
+  mutation and active states share the very same `Step` objects (the plan's), followed by the
+  steps made anew (handlers, late cancels). `memo()` stores the encoded plan part — mutation type,
+  called states, and the leading relation/activation steps as msgpack bytes — in the first
+  step's `memo` slot; later transitions of that plan reuse it after one identity check.
+- **Steps made anew** are looked up, whole, in a per-machine cache keyed by all their fields
+  but the duration (`step_key`, an `attrgetter`: C); durations go to a separate list of floats
+  (outcome element OUT_STEP_TIMES), so no step is packed per transition.
+- Log entries become `(level, text)` tuples through `attrgetter` (no Python loop); the
+  machine-id prefix stays in the text and readers remove it (schema key `lp`).
 
-- `(ITEM_SCHEMA, tracer, snapshot, mono_ns)`
-- `(ITEM_TX, tracer, seq, start_mono_ns, end_mono_ns, machine_queue_tick, args, tx_id,
-  accepted, mutation_type, called, is_auto, is_check, source, mutation_queue_tick, queue_len,
-  time_after, time_before, steps, log_entries, pre_log_entries)`
-- `(ITEM_QUEUED, tracer, mutation, mono_ns, running_tx_id, args)`
-- `(ITEM_DISPOSE, tracer, mono_ns, log_entries)`
+The results are bytes, ints and strs only: what the recorder buffers is immutable and not tracked
+by the cyclic GC, so holding it until the writer thread's next write costs the program nothing.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from amnode.machine.log import LogEntry, render_value
+from amnode.machine.log import render_value
 from amnode.machine.schema import HEALTHCHECK, HEARTBEAT
 
 from .format import (
     ARG_KEY_MAX,
     ARG_VALUE_MAX,
     ARGS_MAX_KEYS,
-    FLAG_ACCEPTED,
     FLAG_AUTO,
     FLAG_CHECK,
     FLAG_HEALTH,
     FLAG_PREPENDED,
-    LOG_LINE_MAX,
-    LOG_LINES_MAX,
     STEP_ENTER,
     STEP_FINAL,
     STEP_SELF,
     STEPS_MAX,
+    array_header,
 )
+from .writer import EMPTY_ARRAY, TX_HEAD, MachineEncoder, packb
 
 if TYPE_CHECKING:
-    from amnode.machine import Machine, Mutation
-
-    from .writer import RecordWriter
-
-ITEM_SCHEMA = 1
-ITEM_TX = 2
-ITEM_QUEUED = 3
-ITEM_DISPOSE = 4
+    from amnode.machine import Machine, Mutation, Step
 
 _HANDLER = 2
+_CANCEL = 64
 _HEALTH_STATES = (HEARTBEAT, HEALTHCHECK)  # Transition.is_health, for the fields we keep
+_join = b"".join
+
+#: LogEntry -> (level, text), in C
+log_tuple = attrgetter("level", "text")
+#: Step -> everything its encoding depends on (all but the duration), in C
+step_key = attrgetter("type", "handler", "from_state", "to_state", "is_final", "is_enter",
+                      "is_self", "relation")
+#: Step -> seconds spent in it (handler steps; 0.0 for others)
+step_time = attrgetter("duration")
+#: msgpack array headers by length, for the inline path
+ARRAY_HEADERS = tuple(array_header(n) for n in range(16))
 
 
 class SchemaSnapshot(NamedTuple):
@@ -86,6 +94,16 @@ def render_args(args: Mapping[Any, Any], max_len: int = ARG_VALUE_MAX) -> dict[s
     """
     out: dict[str, str] = {}
     try:
+        if len(args) <= ARGS_MAX_KEYS:  # the common case: short string keys and values
+            for key, value in args.items():
+                if value.__class__ is str and len(value) <= max_len and "\n" not in value \
+                        and key.__class__ is str and len(key) <= ARG_KEY_MAX:
+                    out[key] = value
+                else:
+                    break
+            else:
+                return out
+            out = {}
         items = list(args.items())
     except Exception as err:
         return {"...": render_value(err, max_len)}
@@ -98,81 +116,115 @@ def render_args(args: Mapping[Any, Any], max_len: int = ARG_VALUE_MAX) -> dict[s
     return out
 
 
-def encode_steps(steps: Sequence[Any], index: Mapping[str, int]) -> list[list[Any]]:
-    """Steps as compact lists: states become indexes (-1 none, a str when not in the schema)."""
-    get = index.get
-    out: list[list[Any]] = []
-    for s in steps[:STEPS_MAX]:
-        rel = s.relation
-        frm = s.from_state
-        to = s.to_state
-        if s.type == _HANDLER:
-            flags = ((STEP_FINAL if s.is_final else 0) | (STEP_ENTER if s.is_enter else 0)
-                     | (STEP_SELF if s.is_self else 0))
-            out.append([_HANDLER, get(frm, frm), get(to, to), -1 if rel is None else int(rel),
-                        flags, s.handler, int(s.duration * 1e9)])
-        else:
-            out.append([int(s.type), get(frm, frm), get(to, to), -1 if rel is None else int(rel)])
-    return out
-
-
-def log_lines(entries: Sequence[LogEntry], prefix: str) -> list[list[Any]]:
-    """Log entries as `[level, text]`, without the machine-id prefix, each line bounded."""
-    plen = len(prefix)
-    out: list[list[Any]] = []
-    for e in entries[:LOG_LINES_MAX]:
-        text = e.text
-        if plen and text.startswith(prefix):
-            text = text[plen:]
-        out.append([e.level, text[:LOG_LINE_MAX]])
-    if len(entries) > LOG_LINES_MAX:
-        out.append([0, f"... {len(entries) - LOG_LINES_MAX} more lines not recorded"])
-    return out
-
-
-def _called(names: Iterable[str], index: Mapping[str, int]) -> list[Any]:
-    get = index.get
-    return [get(n, n) for n in names]
-
-
-def write_transition(w: RecordWriter, mno: int, item: tuple[Any, ...], anchor: int,
-                     prefix: str) -> None:
-    """Encode one `ITEM_TX` into `w` (`anchor` turns monotonic ns into wall ns)."""
-    (_, _, seq, t0, t1, queue_tick, args, tx_id, accepted, mtype, called, is_auto, is_check,
-     src, mut_queue_tick, queue_len, after, before, steps, log, prelog) = item
-    index = w.index(mno)
-    get = index.get
-    flags = FLAG_ACCEPTED if accepted else 0
-    if is_auto:
-        flags |= FLAG_AUTO
-    if is_check:
-        flags |= FLAG_CHECK
-    if mtype == 0 and len(called) == 1 and called[0] in _HEALTH_STATES:
+def mutation_flags(mut: Mutation) -> int:
+    """AUTO / CHECK / HEALTH of a transition's mutation (ACCEPTED is the transition's)."""
+    flags = (FLAG_AUTO if mut.is_auto else 0) | (FLAG_CHECK if mut.is_check else 0)
+    called = mut.called
+    if mut.type == 0 and len(called) == 1 and called[0] in _HEALTH_STATES:
         flags |= FLAG_HEALTH
-    w.transition(
-        mno, seq, anchor + (t0 or t1), anchor + t1, tx_id, flags, mtype,
-        [get(n, n) for n in called], queue_tick, mut_queue_tick, queue_len, after, before,
-        encode_steps(steps, index) if steps else None,
-        log_lines(log, prefix) if log else None,
-        log_lines(prelog, prefix) if prelog else None,
-        args,
-        [src.mach_id, src.tx_id, int(src.mach_time)] if src is not None else None,
-    )
+    return flags
 
 
-def write_queued(w: RecordWriter, mno: int, item: tuple[Any, ...], anchor: int) -> None:
-    """Encode one `ITEM_QUEUED` into `w`."""
-    mut: Mutation
-    _, _, mut, mono, tx_id, args = item
+def step_bytes(enc: MachineEncoder, step: Step) -> bytes:
+    """One step's encoding without its duration: `[type, from, to, relation]`, or for
+    handler steps `[type, from, to, relation, flags, name]`; cached for steps made anew."""
+    key = step_key(step)
+    out = enc.steps.get(key)
+    if out is None:
+        index = enc.index
+        frm, to, rel = step.from_state, step.to_state, step.relation
+        fields: tuple[Any, ...] = (int(step.type), index.get(frm, frm), index.get(to, to),
+                                   -1 if rel is None else int(rel))
+        if step.type == _HANDLER:
+            fields += ((STEP_FINAL if step.is_final else 0) | (STEP_ENTER if step.is_enter else 0)
+                       | (STEP_SELF if step.is_self else 0), step.handler)
+        out = packb(fields)
+        if len(enc.steps) < 10_000:
+            enc.steps[key] = out
+    return out
+
+
+def extra_steps(enc: MachineEncoder, steps: list[Step]) -> bytes:
+    """Encoded `steps` (made anew in a transition), from the cache where possible."""
+    get = enc.steps.__getitem__
+    try:
+        return _join(map(get, map(step_key, steps)))
+    except KeyError:
+        return _join([step_bytes(enc, s) for s in steps])
+
+
+def memo(enc: MachineEncoder, mut: Mutation, steps: list[Step]) -> tuple[Any, ...] | None:
+    """Encode and remember the shared part of `steps` on its first step (see module doc).
+
+    The memo: (index, k, last shared step or None, plan bytes, shared steps bytes, flags,
+    head when no step follows the shared ones, {keys of the later steps: head}); a head is
+    TX_HEAD and the encoded mutation part (see MachineEncoder.transition_frame).
+    """
+    k = 0
+    for s in steps:  # the plan's steps: everything before the first handler step ...
+        if s.type == _HANDLER:
+            break
+        k += 1
+    while k and steps[k - 1].type == _CANCEL:  # ... without cancels that may be per-transition
+        k -= 1
+    if not k:
+        return None
+    index = enc.index
+    get = index.get
+    plan = packb((int(mut.type), [get(n, n) for n in mut.called]))[1:]
+    prefix = _join([step_bytes(enc, s) for s in steps[:k]])
+    # the last shared step is checked by identity later; None when it is the memo's owner
+    # (a Step -> memo -> same Step cycle would be work for the cyclic GC)
+    last = steps[k - 1] if k > 1 else None
+    whole = TX_HEAD + plan + array_header(k) + prefix
+    out = (index, k, last, plan, prefix, mutation_flags(mut), whole, {(): whole})
+    steps[0].memo = out
+    return out
+
+
+def plan_and_steps(enc: MachineEncoder, mut: Mutation, steps: list[Step]
+                   ) -> tuple[bytes, list[float] | None, int]:
+    """(head, step times, AUTO|CHECK|HEALTH flags) of a live transition; see `memo`."""
+    if steps:
+        m = steps[0].memo
+        if m.__class__ is not tuple or m[0] is not enc.index:
+            m = memo(enc, mut, steps)
+        if m is not None:
+            k = m[1]
+            n = len(steps)
+            # the plan's steps come first and are the same objects in every transition of it;
+            # the identity check makes a stale memo (another recorder, odd steps) harmless
+            if n >= k and (k == 1 or steps[k - 1] is m[2]) and n <= STEPS_MAX:
+                if n == k:
+                    return m[6], None, m[5]
+                extra = steps[k:]
+                return (_join((TX_HEAD, m[3], array_header(n), m[4], extra_steps(enc, extra))),
+                        list(map(step_time, extra)), m[5])
+    get = enc.index.get
+    plan = TX_HEAD + packb((int(mut.type), [get(n, n) for n in mut.called]))[1:]
+    if not steps:
+        return plan + EMPTY_ARRAY, None, mutation_flags(mut)
+    steps = steps[:STEPS_MAX]
+    first = next((i for i, s in enumerate(steps) if s.type == _HANDLER), len(steps))
+    return (plan + array_header(len(steps)) + _join([step_bytes(enc, s) for s in steps]),
+            list(map(step_time, steps[first:])) or None, mutation_flags(mut))
+
+
+def queued_frame(enc: MachineEncoder, mut: Mutation, wall_ns: int, tx_id: str,
+                 args: dict[str, str] | None) -> bytes:
+    """A queued-mutation frame for a live mutation."""
     flags = ((FLAG_AUTO if mut.is_auto else 0) | (FLAG_CHECK if mut.is_check else 0)
              | (FLAG_PREPENDED if mut.queue_tick == 0 else 0))
     src = mut.source
-    w.queued(mno, anchor + mono, flags, int(mut.type), _called(mut.called, w.index(mno)),
-             mut.queue_tick, mut.queue_tick_now, mut.queue_len, tx_id, args,
-             [src.mach_id, src.tx_id, int(src.mach_time)] if src is not None else None)
+    get = enc.index.get
+    return enc.queued_frame(wall_ns, flags, int(mut.type), [get(n, n) for n in mut.called],
+                            mut.queue_tick, mut.queue_tick_now, mut.queue_len, tx_id, args,
+                            (src.mach_id, src.tx_id, int(src.mach_time)) if src is not None
+                            else None)
 
 
 __all__ = [
-    "ITEM_DISPOSE", "ITEM_QUEUED", "ITEM_SCHEMA", "ITEM_TX", "SchemaSnapshot", "encode_steps",
-    "log_lines", "render_args", "schema_snapshot", "write_queued", "write_transition",
+    "ARRAY_HEADERS", "SchemaSnapshot", "extra_steps", "log_tuple", "memo", "mutation_flags",
+    "plan_and_steps", "queued_frame", "render_args", "schema_snapshot", "step_bytes",
+    "step_key", "step_time",
 ]

@@ -57,6 +57,7 @@ from typing import Any
 
 from .errors import NewerFormatError, RecordingError
 from .format import (
+    CHECK,
     CRC,
     FILE_SUFFIX,
     FLAG_ACCEPTED,
@@ -74,10 +75,15 @@ from .format import (
     MAGIC,
     MAX_BODY,
     MAX_SEGMENT_HEADER,
+    MU_REQUIRED,
+    OUT_FIELDS,
+    OUT_REQUIRED,
     SEGMENT_PREFIX,
     STEP_ENTER,
     STEP_FINAL,
     STEP_SELF,
+    TX_REQUIRED,
+    TX_TRUNCATED,
     VERSION_MAJOR,
     Kind,
     id_hash,
@@ -100,11 +106,14 @@ from .records import (
 )
 
 _HS = FRAME_HEADER.size
+_CS = CHECK.size
 _SP = SEGMENT_PREFIX.size
 _TX = int(Kind.TRANSITION)
 _QUEUED = int(Kind.QUEUED)
 _SCHEMA = int(Kind.SCHEMA)
 _DISPOSE = int(Kind.DISPOSE)
+_CHECK = int(Kind.CHECK)
+_CHECK_MARK = FRAME_MARK_BYTES + bytes((_CHECK,))
 _MISSING = object()
 
 
@@ -135,16 +144,60 @@ def _strs(value: Any, key: str) -> list[str]:
     return value
 
 
-def _lines(value: Any, key: str) -> list[LogLine]:
+def _lines(value: Any, key: str, prefix: str = "") -> list[LogLine]:
+    """Log lines `[level, text]`, the machine's id prefix (schema `lp`) removed."""
+    if value is None:
+        return []
     if not isinstance(value, list):
         raise ValueError(f"field {key!r} must be a list")
     out = []
+    plen = len(prefix)
     for item in value:
         if not (isinstance(item, list) and len(item) == 2 and type(item[0]) is int
                 and type(item[1]) is str):
             raise ValueError(f"field {key!r} holds a malformed log line")
-        out.append(LogLine(item[0], item[1]))
+        text = item[1]
+        if plen and text.startswith(prefix):
+            text = text[plen:]
+        out.append(LogLine(item[0], text))
     return out
+
+
+# a transition body, flattened (see `_tx_body`): mutation part, then outcome part, then truncated
+TX_MT, TX_CALLED, TX_STEPS = 0, 1, 2
+(TX_STEP_TIMES, TX_DURATION, TX_QT, TX_MQ, TX_QL, TX_K, TX_KB, TX_LOG, TX_PRELOG, TX_ARGS,
+ TX_SRC, TX_ID) = range(3, 3 + OUT_FIELDS)
+TX_FLAT_TRUNCATED = 3 + OUT_FIELDS
+
+
+def _tx_body(body: Any) -> list[Any]:
+    """A transition body `[mutation, outcome(, truncated)]` as one flat list (TX_* above),
+    padded with None so that every known position can be read."""
+    if not isinstance(body, list) or len(body) < TX_REQUIRED:
+        raise ValueError(f"transition body is not an array of at least {TX_REQUIRED} elements")
+    mu, out = body[0], body[1]
+    if not isinstance(mu, list) or len(mu) < MU_REQUIRED:
+        raise ValueError("transition mutation part is malformed")
+    if not isinstance(out, list) or len(out) < OUT_REQUIRED:
+        raise ValueError("transition outcome part is malformed")
+    flat = mu[:3]
+    flat.extend([None] * (3 - len(flat)))
+    flat.extend(out[:OUT_FIELDS])
+    flat.extend([None] * (3 + OUT_FIELDS - len(flat)))
+    flat.append(body[TX_TRUNCATED] if len(body) > TX_TRUNCATED else None)
+    return flat
+
+
+def _at(body: list[Any], pos: int, typ: type, default: Any = _MISSING) -> Any:
+    """Element `pos` of a transition body, type-checked; nil gives `default`."""
+    value = body[pos]
+    if value is None:
+        if default is _MISSING:
+            raise ValueError(f"transition element {pos} is missing")
+        return default
+    if not isinstance(value, typ) or (typ is int and isinstance(value, bool)):
+        raise ValueError(f"transition element {pos} has type {type(value).__name__}")
+    return value
 
 
 def _str_map(value: Any, key: str) -> dict[str, str]:
@@ -160,6 +213,16 @@ def _source(value: Any) -> Source | None:
             and type(value[1]) is str and type(value[2]) is int):
         raise ValueError("field 'src' is malformed")
     return Source(value[0], value[1], value[2])
+
+
+def _tx_id(hdr: tuple[int, ...], body: list[Any]) -> str:
+    """A transition's id: the body's, or (nil) the header's hint as 16 lowercase hex digits."""
+    value = body[TX_ID]
+    if value is None:
+        return "%016x" % hdr[7]
+    if type(value) is not str:
+        raise ValueError("transition id must be a string")
+    return value
 
 
 def _mtype(value: int) -> str:
@@ -186,24 +249,33 @@ class _Names:
         raise ValueError(f"bad state reference {ref!r}")
 
 
-def _steps(value: Any, name: _Names) -> list[StepRecord]:
+def _steps(value: Any, times: Any, name: _Names) -> list[StepRecord]:
+    """Steps (`[type, from, to, relation(, flags, handler)]`) with the durations of the last
+    len(times) of them (float seconds)."""
     if not isinstance(value, list):
-        raise ValueError("field 'st' must be a list")
+        raise ValueError("step list must be an array")
+    if times is None:
+        times = ()
+    elif not isinstance(times, list) or len(times) > len(value) or \
+            not all((type(x) is float or type(x) is int) and 0 <= x < 1e9 for x in times):
+        raise ValueError("step times must be an array of seconds, one per last step")
+    first = len(value) - len(times)
     out = []
-    for s in value:
+    for i, s in enumerate(value):
         if not isinstance(s, list) or len(s) < 4 or type(s[0]) is not int or \
                 type(s[3]) is not int:
             raise ValueError("malformed step")
         stype = STEP_TYPES.get(s[0], str(s[0]))
         rel = RELATIONS[s[3]] if 0 <= s[3] < len(RELATIONS) else None
-        if len(s) >= 7:
-            if type(s[4]) is not int or type(s[5]) is not str or type(s[6]) is not int:
+        ns = round(times[i - first] * 1e9) if i >= first else 0
+        if len(s) >= 6:
+            if type(s[4]) is not int or type(s[5]) is not str:
                 raise ValueError("malformed handler step")
             out.append(StepRecord(stype, name(s[1]), name(s[2]), rel, s[5],
                                   bool(s[4] & STEP_FINAL), bool(s[4] & STEP_ENTER),
-                                  bool(s[4] & STEP_SELF), s[6]))
+                                  bool(s[4] & STEP_SELF), ns))
         else:
-            out.append(StepRecord(stype, name(s[1]), name(s[2]), rel))
+            out.append(StepRecord(stype, name(s[1]), name(s[2]), rel, duration_ns=ns))
     return out
 
 
@@ -224,7 +296,7 @@ def _schema_version(body: dict[str, Any], first: int, wall_ns: int) -> SchemaVer
     order = _strs(_get(body, "go", list, list(groups)), "go")
     return SchemaVersion(first, wall_ns, _get(body, "parent", str, ""),
                          _strs(_get(body, "tags", list, []), "tags"), names, schema, groups,
-                         order)
+                         order, _get(body, "lp", str, ""))
 
 
 # ---------------------------------------------------------------------- files
@@ -253,8 +325,9 @@ class _File:
         finally:
             os.close(fd)
 
-    def frame(self, off: int, kind: int) -> tuple[tuple[int, ...], dict[str, Any]]:
-        """Header fields and decoded body of the frame at `off` (validated, strict msgpack)."""
+    def frame(self, off: int, kind: int) -> tuple[tuple[int, ...], Any]:
+        """Header fields and decoded body of the frame at `off` (validated, strict msgpack):
+        a padded list for transitions (see `_tx_body`), a dict for the other kinds."""
         mm = self.mm
         assert mm is not None
         hdr = FRAME_HEADER.unpack_from(mm, off)
@@ -262,7 +335,9 @@ class _File:
             raise RecordingError("index points at a different record", self.path, off)
         try:
             body = unpack_body(mm[off + _HS:off + _HS + hdr[3]])
-            if not isinstance(body, dict):
+            if kind == _TX:
+                body = _tx_body(body)
+            elif not isinstance(body, dict):
                 raise ValueError("record body is not a map")
         except ValueError as err:
             raise RecordingError(f"corrupt record: {err}", self.path, off) from None
@@ -420,11 +495,11 @@ class RecordedMachine:
 
     # --- decoding ---
 
-    def _body(self, pos: int) -> tuple[tuple[int, ...], dict[str, Any]]:
+    def _body(self, pos: int) -> tuple[tuple[int, ...], list[Any]]:
         return self._file.frame(self._offsets[pos], _TX)
 
-    def _apply(self, clock: list[int], hdr: tuple[int, ...], body: dict[str, Any]) -> list[int]:
-        k = _ints(body.get("k", []), "k")
+    def _apply(self, clock: list[int], hdr: tuple[int, ...], body: list[Any]) -> list[int]:
+        k = _ints(_at(body, TX_K, list), "k")
         if hdr[2] & FLAG_FULL_CLOCK:
             return list(k)
         if len(k) % 2:
@@ -438,7 +513,7 @@ class RecordedMachine:
         return out
 
     def _walk(self, pos: int) -> tuple[list[int], list[int] | None, tuple[int, ...],
-                                        dict[str, Any]]:
+                                        list[Any]]:
         """(after, after of pos-1 if known, header, body) of `pos`, replaying from a full clock.
 
         Starts at the nearest full clock at or before `pos`, or at the cached position when
@@ -471,10 +546,10 @@ class RecordedMachine:
         self._cache_pos, self._cache_clock = pos, clock
         return clock, known, hdr, body
 
-    def _chain(self, pos: int) -> tuple[list[int], list[int], tuple[int, ...], dict[str, Any]]:
+    def _chain(self, pos: int) -> tuple[list[int], list[int], tuple[int, ...], list[Any]]:
         """(after, before, header, body) of position `pos`."""
         clock, prev, hdr, body = self._walk(pos)
-        kb = body.get("kb")
+        kb = body[TX_KB]
         if kb is not None:
             try:
                 return clock, _ints(kb, "kb"), hdr, body
@@ -496,28 +571,31 @@ class RecordedMachine:
         return dict(zip(names, self.time_at(n), strict=False))
 
     def _record(self, pos: int, after: list[int], before: list[int], hdr: tuple[int, ...],
-                body: dict[str, Any]) -> TransitionRecord:
+                body: list[Any]) -> TransitionRecord:
         off = self._offsets[pos]
         try:
-            names = self.schema_at(pos + 1).state_names
+            schema = self.schema_at(pos + 1)
+            names = schema.state_names
             name = _Names(names)
             flags = hdr[2]
+            lp = schema.log_prefix
             return TransitionRecord(
                 machine=self.key, machine_id=self.id, number=pos + 1, seq=hdr[5],
-                id=_get(body, "id", str), type=_mtype(_get(body, "mt", int)),
-                called=[name(c) for c in _get(body, "c", list)],
-                args=_str_map(_get(body, "a", dict, {}), "a"),
+                id=_tx_id(hdr, body), type=_mtype(_at(body, TX_MT, int)),
+                called=[name(c) for c in _at(body, TX_CALLED, list)],
+                args=_str_map(_at(body, TX_ARGS, dict, {}), "args"),
                 accepted=bool(flags & FLAG_ACCEPTED), is_auto=bool(flags & FLAG_AUTO),
                 is_check=bool(flags & FLAG_CHECK), is_health=bool(flags & FLAG_HEALTH),
                 is_error=bool(flags & FLAG_ERROR),
-                queue_tick=_get(body, "qt", int, 0), mutation_queue_tick=_get(body, "mq", int, 0),
-                queue_len=_get(body, "ql", int, 0),
-                start_ns=_get(body, "s", int, hdr[6]), end_ns=hdr[6],
+                queue_tick=_at(body, TX_QT, int, body[TX_MQ] or 0),
+                mutation_queue_tick=_at(body, TX_MQ, int, 0),
+                queue_len=_at(body, TX_QL, int, 0),
+                start_ns=hdr[6] - _at(body, TX_DURATION, int, 0), end_ns=hdr[6],
                 state_names=names, time_before=list(before), time_after=list(after),
-                steps=_steps(_get(body, "st", list, []), name),
-                log=_lines(_get(body, "l", list, []), "l"),
-                pre_log=_lines(_get(body, "pl", list, []), "pl"),
-                source=_source(body.get("src")), truncated=bool(body.get("tr", False)),
+                steps=_steps(_at(body, TX_STEPS, list, []), body[TX_STEP_TIMES], name),
+                log=_lines(body[TX_LOG], "log", lp),
+                pre_log=_lines(body[TX_PRELOG], "pre_log", lp),
+                source=_source(body[TX_SRC]), truncated=body[TX_FLAT_TRUNCATED] is True,
                 file=self._file.path, offset=off,
             )
         except ValueError as err:
@@ -549,10 +627,11 @@ class RecordedMachine:
             except ValueError:
                 return None
             try:
-                _, body = self._body(pos)
-            except RecordingError:
+                hdr, body = self._body(pos)
+                found = _tx_id(hdr, body) == tx_id
+            except (RecordingError, ValueError):
                 continue
-            if body.get("id") == tx_id:
+            if found:
                 return self.transition(pos + 1)
 
     def state_at(self, wall_ns: int) -> MachineState:
@@ -669,6 +748,10 @@ class Recording:
             raise NewerFormatError(
                 f"recording format {major}.{minor} is newer than this reader "
                 f"({VERSION_MAJOR}.x); upgrade amnode to read it", f.path, off)
+        if major < VERSION_MAJOR:
+            raise RecordingError(
+                f"recording format {major}.{minor} is older than this reader "
+                f"({VERSION_MAJOR}.x) reads; record it again", f.path, off)
         if hlen > MAX_SEGMENT_HEADER:
             raise RecordingError(f"segment header length {hlen} exceeds the limit", f.path, off)
         end = off + _SP + hlen
@@ -695,35 +778,42 @@ class Recording:
         self._segments.append(seg)
         return seg, end + CRC.size
 
-    def _valid_frame_at(self, f: _File, off: int) -> bool:
+    def _check_at(self, f: _File, off: int) -> tuple[int, ...] | None:
+        """The fields of a genuine check record at `off` (its own CRC matches), else None."""
         mm = f.mm
         assert mm is not None
-        if f.size - off < _HS + CRC.size:
-            return False
-        mark, _, _, n, *_ = FRAME_HEADER.unpack_from(mm, off)
-        end = off + _HS + n
-        return (mark == FRAME_MARK and n <= MAX_BODY and end + CRC.size <= f.size
-                and zlib.crc32(mm[off:end]) == CRC.unpack_from(mm, end)[0])
+        if f.size - off < _CS:
+            return None
+        rec = CHECK.unpack_from(mm, off)
+        if rec[0] != FRAME_MARK or rec[1] != _CHECK or rec[3] != 0 or \
+                zlib.crc32(mm[off:off + _CS - 4]) != rec[8]:
+            return None
+        return rec
 
-    def _resync(self, f: _File, off: int) -> int:
-        """The next offset after `off` where a valid frame or a segment header starts."""
+    def _resync(self, f: _File, off: int) -> tuple[int, tuple[int, ...] | None]:
+        """The next offset after `off` where a genuine check record or a segment header starts,
+        with the check record's fields (None for a segment header); (size, None) if none."""
         mm = f.mm
         assert mm is not None
         pos = off + 1
         while pos < f.size:
-            a = mm.find(FRAME_MARK_BYTES, pos)
+            a = mm.find(_CHECK_MARK, pos)
             b = mm.find(MAGIC, pos)
             cands = [c for c in (a, b) if c >= 0]
             if not cands:
                 break
             cand = min(cands)
-            if cand == b or self._valid_frame_at(f, cand):
-                return cand
+            if cand == b:
+                return cand, None
+            rec = self._check_at(f, cand)
+            if rec is not None:
+                return cand, rec
             pos = cand + 1
-        return f.size
+        return f.size, None
 
     def _index(self, f: _File) -> None:
-        """The first pass: validate frames and fill the per-machine index arrays."""
+        """The first pass: walk the frames block by block, verify each block's CRC-32 at its
+        check record, and feed the frames of good blocks to the per-machine index arrays."""
         mm = f.mm
         path = f.path
         size = f.size
@@ -733,34 +823,67 @@ class Recording:
             raise RecordingError("not an amnode recording (no AMREC header)", path)
         seg, off = self._segment_header(f, 0)
         unpack = FRAME_HEADER.unpack_from
-        crc_of = CRC.unpack_from
         crc32 = zlib.crc32
         verify = self.verify
-        mark_ok = FRAME_MARK
+        mark_ok, check = FRAME_MARK, _CHECK
         slots: dict[int, tuple[Any, ...]] = {}
-        run_start = off
-        tx, err_flag = _TX, FLAG_ERROR
+        run_start = off  # start of the current run of good bytes (see `segments`, `pack`)
+        block = off  # start of the current block
+        pending: list[tuple[int, ...]] = []  # header fields of the block's frames so far
+
+        def commit() -> None:
+            """Index the pending frames: a verified block, or the complete frames of a block
+            whose check record was never written (a torn last write)."""
+            for p_off, kind, flags, _n, mno, seq, wall, txh in pending:
+                if kind == _TX:
+                    slot = slots.get(mno)
+                    if slot is None:
+                        self.corruption.append(Corruption(
+                            path, p_off, f"transition of unknown machine {mno}"))
+                        continue
+                    m = slot[0]
+                    if seq != m._last_seq + 1 and m._last_seq:
+                        m.gaps.append(len(m._offsets) + 1)
+                    m._last_seq = seq
+                    if flags & FLAG_ERROR:
+                        m.error_count += 1
+                    slot[1](p_off)
+                    slot[2](wall)
+                    slot[3](flags)
+                    slot[4](txh)
+                elif kind in (_SCHEMA, _DISPOSE, _QUEUED):
+                    self._other(f, seg, slots, p_off, kind, mno, wall)
+            pending.clear()
 
         def corrupt(at: int, reason: str) -> int:
-            nonlocal run_start
-            if run_start < at:
-                seg.ranges.append([run_start, at])
-            nxt = self._resync(f, at)
-            self.corruption.append(Corruption(path, at, reason, nxt - at))
-            run_start = nxt
+            """Drop the block holding `at`, report it, and return where reading goes on."""
+            nonlocal run_start, block
+            pending.clear()
+            if run_start < block:
+                seg.ranges.append([run_start, block])
+            nxt, rec = self._resync(f, at)
+            if rec is not None:
+                start = nxt - rec[7]
+                # a later block that starts after the damage is kept; else skip the damaged
+                # block's own check record too
+                nxt = start if at < start and block <= start else nxt + _CS
+            self.corruption.append(Corruption(path, block, reason, nxt - block))
+            run_start = block = nxt
             return nxt
 
         while off < size:
-            if size - off < _HS + 4:
+            if size - off < _HS:
+                commit()
                 if run_start < off:
                     seg.ranges.append([run_start, off])
                 run_start = size
                 self.corruption.append(Corruption(
                     path, off, f"torn record at end of file ({size - off} bytes)", size - off))
                 break
-            mark, kind, flags, n, mno, seq, wall, txh = unpack(mm, off)
-            if mark != mark_ok:
+            hdr = unpack(mm, off)
+            if hdr[0] != mark_ok:
                 if mm[off:off + 8] == MAGIC:
+                    commit()  # the previous segment ended without a check record
                     if run_start < off:
                         seg.ranges.append([run_start, off])
                     try:
@@ -768,57 +891,61 @@ class Recording:
                     except NewerFormatError:
                         raise
                     except RecordingError as err:
+                        block = off
                         off = corrupt(off, err.reason)
                         continue
                     slots = {}
-                    run_start = off
+                    run_start = block = off
                     continue
                 off = corrupt(off, "bad frame marker")
                 continue
+            if hdr[1] == check:
+                rec = self._check_at(f, off)
+                if rec is None:
+                    if size - off < _CS:
+                        commit()
+                        if run_start < off:
+                            seg.ranges.append([run_start, off])
+                        run_start = size
+                        self.corruption.append(Corruption(
+                            path, off, f"torn record at end of file ({size - off} bytes)",
+                            size - off))
+                        break
+                    off = corrupt(off, "corrupt check record")
+                    continue
+                if verify and (rec[7] != off - block or crc32(mm[block:off]) != rec[5]):
+                    off = corrupt(off, "checksum mismatch")
+                    continue
+                commit()
+                off += _CS
+                block = off
+                continue
+            n = hdr[3]
             end = off + _HS + n
             if n > MAX_BODY:
                 off = corrupt(off, f"frame length {n} exceeds the limit")
                 continue
-            if end + 4 > size:
-                nxt = self._resync(f, off)
-                if nxt < size:
+            if end > size:
+                if self._resync(f, off)[0] < size:
                     off = corrupt(off, f"frame length {n} runs past a later record")
                     continue
+                commit()  # complete frames of a block whose check record was not written
                 if run_start < off:
                     seg.ranges.append([run_start, off])
                 run_start = size
                 self.corruption.append(Corruption(
                     path, off, f"torn record at end of file ({size - off} of "
-                    f"{end + 4 - off} bytes)", size - off))
+                    f"{end - off} bytes)", size - off))
                 break
-            if verify and crc32(mm[off:end]) != crc_of(mm, end)[0]:
-                off = corrupt(off, "checksum mismatch")
-                continue
-            if kind == tx:
-                slot = slots.get(mno)
-                if slot is None:
-                    self.corruption.append(Corruption(
-                        path, off, f"transition of unknown machine {mno}"))
-                    off = end + 4
-                    continue
-                m = slot[0]
-                if seq != m._last_seq + 1 and m._last_seq:
-                    m.gaps.append(len(m._offsets) + 1)
-                m._last_seq = seq
-                if flags & err_flag:
-                    m.error_count += 1
-                slot[1](off)
-                slot[2](wall)
-                slot[3](flags)
-                slot[4](txh)
-            elif kind in (_SCHEMA, _DISPOSE, _QUEUED):
-                self._other(f, seg, slots, off, kind, mno, wall, end)
-            off = end + 4
+            pending.append((off, *hdr[1:]))
+            off = end
+        else:
+            commit()
         if run_start < min(off, size):
             seg.ranges.append([run_start, min(off, size)])
 
     def _other(self, f: _File, seg: _Segment, slots: dict[int, tuple[Any, ...]], off: int,
-               kind: int, mno: int, wall: int, end: int) -> None:
+               kind: int, mno: int, wall: int) -> None:
         """Schema, dispose and queued frames (rare): decode schema/dispose bodies right away."""
         slot = slots.get(mno)
         if kind == _QUEUED:
@@ -837,7 +964,7 @@ class Recording:
                 m = slot[0]
                 m.disposed = True
                 m.disposed_ns = wall
-                m.dispose_log = _lines(body.get("l", []), "l")
+                m.dispose_log = _lines(body.get("l"), "l", m.schemas[-1].log_prefix)
                 return
             mid = _get(body, "id", str)
             if slot is None:

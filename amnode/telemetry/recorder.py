@@ -1,14 +1,16 @@
-"""The recorder: a per-machine tracer feeding a buffer, and one background thread writing it.
+"""The recorder: a per-machine tracer encoding records into a buffer, one thread writing it.
 
-On the machine's thread the tracer only appends small tuples to a `deque` (plus rendering args
-when a mutation has any); a daemon thread wakes every `flush_interval` seconds (50 ms by
-default, so data reaches the file well within 100 ms), encodes everything buffered with a
-`RecordWriter` and writes it with `os.write`. `flush()` does the same synchronously, `close()`
-(or leaving the `with` block, or interpreter exit) flushes and closes.
+On the machine's thread the tracer turns each transition (queued mutation, schema change,
+disposal) into one complete frame — `bytes`, built mostly by C code from cached parts, see
+`capture.py` — and appends it to a `deque`. A daemon thread wakes every `flush_interval` seconds
+(50 ms by default, so data reaches the file well within 100 ms), joins what is buffered into
+blocks closed by check records (one CRC-32 per block, computed by zlib without the GIL) and
+writes them with `os.write` (which releases the GIL too). `flush()` does the same synchronously,
+`close()` (or leaving the `with` block, or interpreter exit) flushes and closes. Only `bytes`
+are buffered: nothing the cyclic GC has to look at.
 
-One thread serves every machine of the recorder, with or without a running asyncio loop; the
-reasons are in docs/recording-format.md ("Writer"). A child made by `os.fork()` gets its own
-file (directory recordings) or stops recording (single-file recordings).
+Why encode on the machine's thread: docs/recording-format.md ("Writer"). A child made by
+`os.fork()` gets its own file (directory recordings) or stops recording (single-file recordings).
 
     with Recorder("rec/") as rec:
         rec.attach(machine)        # and every submachine created later with parent=machine
@@ -26,6 +28,7 @@ import threading
 import time
 import weakref
 from collections import deque
+from itertools import repeat, starmap
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -33,24 +36,45 @@ from typing import Any
 from amnode.machine import Machine, Mutation, Tracer, Transition, WrongThreadError
 
 from .capture import (
-    ITEM_DISPOSE,
-    ITEM_QUEUED,
-    ITEM_SCHEMA,
-    ITEM_TX,
     SchemaSnapshot,
-    log_lines,
+    extra_steps,
+    log_tuple,
+    plan_and_steps,
+    queued_frame,
     render_args,
     schema_snapshot,
-    write_queued,
-    write_transition,
+    step_key,
+    step_time,
 )
-from .format import ARG_VALUE_MAX, FILE_SUFFIX, FULL_CLOCK_EVERY
-from .writer import RecordWriter
+from .format import (
+    ARG_VALUE_MAX,
+    DELTA_MIN_STATES,
+    FILE_SUFFIX,
+    FLAG_ACCEPTED,
+    FLAG_CHANGED,
+    FLAG_ERROR,
+    FLAG_FULL_CLOCK,
+    FRAME_MARK,
+    FULL_CLOCK_EVERY,
+    LOG_LINES_MAX,
+    STEPS_MAX,
+    Kind,
+    array_header,
+)
+from .writer import TX_HEAD, MachineEncoder, RecordWriter, pack_header, packb, seal, tx_hint
 
 _mono = time.monotonic_ns
-_FLUSH_CHUNK = 1 << 20
-_BUSY_ITEMS = 64
-_BUSY_WAIT = 0.002
+_join = b"".join
+_TX = int(Kind.TRANSITION)
+#: header flags of a small-clock transition by `accepted + 2 * changed`
+_FLAGS = (FLAG_FULL_CLOCK, FLAG_FULL_CLOCK | FLAG_ACCEPTED, FLAG_FULL_CLOCK | FLAG_CHANGED,
+          FLAG_FULL_CLOCK | FLAG_CHANGED | FLAG_ACCEPTED)
+#: each log line is at least 3 bytes: a smaller rest cannot exceed a log limit
+_FAST_REST_MAX = 3 * LOG_LINES_MAX
+#: frames joined into one os.write at most
+_WRITE_CHUNK = 8192
+#: a tracer's `_cap` after a fork: announce the machine in the child's new segment first
+_REANNOUNCE = -1
 
 #: recorders that are open, closed at interpreter exit and re-targeted in forked children
 _live: weakref.WeakSet[Recorder] = weakref.WeakSet()
@@ -80,24 +104,29 @@ def recording_file_name(start_ns: int, attempt: int = 0) -> str:
 
 
 class _MachineTracer(Tracer):
-    """Bound to one machine; appends tuples to the recorder's buffer and nothing else."""
+    """Bound to one machine; encodes its records into frames on the machine's thread.
+
+    Every hook runs on the machine's thread (or, for `attach`, the thread that owns it), so the
+    encoder state needs no lock; the shared buffer is a `deque`, whose `append` is atomic.
+    """
 
     collect_steps = True
     collect_check_steps = True
 
-    def __init__(self, recorder: Recorder, machine: Machine) -> None:
+    def __init__(self, recorder: Recorder, machine: Machine, mno: int) -> None:
         self.recorder = recorder
         self.machine = machine
         self.seq = 0
         self.t0 = 0
         self.dropped = 0
+        self.enc = MachineEncoder(mno, full_every=recorder.full_every,
+                                  delta_min_states=recorder.delta_min_states)
         self.snapshot: SchemaSnapshot = schema_snapshot(machine)
         self.log_prefix = f"[{machine.id[:5]}] " if getattr(machine, "log_id", True) else ""
-        #: writer side: segment generation and machine number this machine was announced with
-        self.gen = -1
-        self.mno = 0
+        #: the snapshot of the last schema frame made
         self.written: SchemaSnapshot | None = None
         self._q = recorder._queue
+        self._anchor = recorder._anchor
         self._cap = recorder.buffer_limit
         self._args_max = recorder.args_max_len
         self._all_queued = recorder.all_queued
@@ -106,89 +135,222 @@ class _MachineTracer(Tracer):
     def tracer_id(self) -> str:
         return "amnode.telemetry"
 
-    def _push(self, item: tuple[Any, ...]) -> None:
-        if len(self._q) < self._cap:
-            self._q.append(item)
-        else:
-            self.dropped += 1
+    # ------------------------------------------------------------------ buffer
+
+    def _room(self) -> bool:
+        """Called when the buffer looks full: re-announce after a fork, else count a drop."""
+        if self._cap == _REANNOUNCE:
+            rec = self.recorder
+            self._cap = rec.buffer_limit
+            self._q = rec._queue
+            self._anchor = rec._anchor
+            self._announce(self.snapshot)
+            if len(self._q) < self._cap:
+                return True
+        self.dropped += 1
+        return False
+
+    def _push(self, make: Any, *args: Any) -> None:
+        """Append `make(*args)` (a frame) unless the buffer is full; never raises."""
+        if len(self._q) >= self._cap and not self._room():
+            return
+        try:
+            self._q.append(make(*args))
+        except Exception as err:
+            self._failed(err)
+
+    def _failed(self, err: BaseException) -> None:
+        rec = self.recorder
+        rec.encode_errors += 1
+        rec.last_error = err
+
+    def _announce(self, snap: SchemaSnapshot) -> None:
+        self.snapshot = snap
+        self.written = snap
+        try:
+            self._q.append(self.enc.schema_frame(
+                snap.id, snap.parent, snap.tags, snap.names, snap.states, snap.groups,
+                snap.groups_order, self._anchor + _mono(), self.log_prefix))
+        except Exception as err:
+            self._failed(err)
+
+    # ------------------------------------------------------------------ hooks
 
     def transition_init(self, transition: Transition) -> None:
-        self.t0 = _mono()
+        self.t0 = _mono()  # also means "a transition is running" until transition_end
 
     def transition_end(self, transition: Transition) -> None:
+        # The hot path (see docs/recording-format.md, "Writer"): one frame per
+        # transition, from parts cached per resolution and per handler, with as few Python
+        # operations and calls as possible. Anything unusual takes `plan_and_steps`,
+        # `enc.clock` or `enc.transition_frame`, which produce the same bytes.
         self.seq = seq = self.seq + 1
         q = self._q
-        if len(q) < self._cap:
+        if len(q) >= self._cap and not self._room():
+            return
+        try:
+            end = _mono()
+            t0 = self.t0
+            self.t0 = 0
             t = transition
+            steps = t.steps
+            enc = self.enc
+            m = steps[0].memo if steps else None
+            # the plan's steps (shared by every transition with this resolution) were encoded
+            # before; the steps after them (handlers) are looked up by their fields
+            if m.__class__ is tuple and m[0] is enc.index and (k := m[1]) <= (n := len(steps)) \
+                    and (k == 1 or steps[k - 1] is m[2]):
+                flags = m[5]
+                if n == k:
+                    head = m[6]
+                    times = None
+                elif n == k + 1:
+                    s = steps[k]
+                    head = m[7].get((s.type, s.handler, s.from_state, s.to_state, s.is_final,
+                                     s.is_enter, s.is_self, s.relation))
+                    if head is None:
+                        head = self._head(m, steps)
+                    times = [s.duration]
+                elif n <= STEPS_MAX:
+                    extra = steps[k:]
+                    head = m[7].get(tuple(map(step_key, extra)))
+                    if head is None:
+                        head = self._head(m, steps)
+                    times = list(map(step_time, extra))
+                else:  # beyond the step limit: cut (plan_and_steps)
+                    head, times, flags = plan_and_steps(enc, t.mutation, steps)
+            else:
+                head, times, flags = plan_and_steps(enc, t.mutation, steps)
+            after = t.time_after
+            before = t.time_before
+            if len(after) <= enc.delta_min_states:  # small clocks: always whole
+                flags |= _FLAGS[t.accepted + 2 * (after != before)]
+                kb = None if before == enc.prev else before
+                enc.prev = after
+                for i in enc.err_idx:
+                    if after[i] & 1:
+                        flags |= FLAG_ERROR
+                        break
+            else:
+                flags, after, kb = enc.clock(
+                    seq, flags | FLAG_ACCEPTED if t.accepted else flags, after, before)
+            if t.__class__ is Transition:  # its ids are "%016x": the header holds them whole
+                h = t.id_num
+                tid = None
+            else:
+                h, tid = tx_hint(t.id)
             mut = t.mutation
+            log = t.log_entries
+            prelog = t.pre_log_entries
             args = mut.args
-            # only what the record needs: the transition itself (and most of what it
-            # references) can be freed right away, which keeps the GC's work small
-            q.append((ITEM_TX, self, seq, self.t0, _mono(), self.machine.queue_tick,
-                      render_args(args, self._args_max) if args else None, t.id,
-                      t.accepted, mut.type, mut.called, mut.is_auto, mut.is_check, mut.source,
-                      mut.queue_tick, t.queue_len, t.time_after, t.time_before, t.steps,
-                      t.log_entries, t.pre_log_entries))
-        else:
-            self.dropped += 1
+            src = mut.source
+            # the machine's queue tick equals the mutation's, except for prepended ones (0);
+            # log entries are packed as [level, text] by packb's `default`, in C
+            mq = mut.queue_tick
+            rest = (times, end - t0 if t0 else 0, None if mq else self.machine.queue_tick, mq,
+                    t.queue_len, after, kb, log, prelog,
+                    render_args(args, self._args_max) if args else None,
+                    (src.mach_id, src.tx_id, int(src.mach_time)) if src is not None else None,
+                    tid)
+            packed = packb(rest)
+            if len(packed) > _FAST_REST_MAX:  # maybe many or long log lines: check the limits
+                q.append(enc.transition_frame(seq, self._anchor + end, flags, h, head, rest))
+            else:
+                q.append(_join((pack_header(FRAME_MARK, _TX, flags, len(head) + len(packed),
+                                            enc.mno, seq, self._anchor + end, h),
+                                head, packed)))
+        except Exception as err:  # a recording problem must never break the machine
+            self._failed(err)
+
+    def _head(self, m: tuple[Any, ...], steps: list[Any]) -> bytes:
+        """The head (TX_HEAD, mutation part) of a memo hit whose later steps were not seen in
+        this combination before: encode it and cache it in the memo, by the steps' keys."""
+        enc = self.enc
+        k = m[1]
+        extra = steps[k:]
+        head = _join((TX_HEAD, m[3], array_header(len(steps)), m[4], extra_steps(enc, extra)))
+        if len(m[7]) < 64:
+            # one later step: keyed by its key, several: by the tuple of their keys
+            keys = tuple(map(step_key, extra))
+            m[7][keys[0] if len(keys) == 1 else keys] = head
+        return head
 
     def mutation_queued(self, machine: Machine, mutation: Mutation) -> None:
+        if not self.t0 and mutation.queue_len <= 1 and not self._all_queued:
+            return  # no transition running: it runs right away, its transition record says all
         tx = machine.transition
         if tx is None and mutation.queue_len <= 1 and not self._all_queued:
-            return  # it runs right away; its transition record says everything
+            return
         args = mutation.args
-        self._push((ITEM_QUEUED, self, mutation, _mono(), tx.id if tx is not None else "",
-                    render_args(args, self._args_max) if args else None))
+        self._push(queued_frame, self.enc, mutation, self._anchor + _mono(),
+                   tx.id if tx is not None else "",
+                   render_args(args, self._args_max) if args else None)
 
     def new_submachine(self, parent: Machine, machine: Machine) -> None:
         self.recorder.attach(machine)
 
     def schema_change(self, machine: Machine, old_schema: Any) -> None:
-        self._announce(machine)
+        self._changed(machine)
 
     def verify_states(self, machine: Machine) -> None:
-        self._announce(machine)
+        self._changed(machine)
 
-    def _announce(self, machine: Machine) -> None:
-        self.snapshot = snap = schema_snapshot(machine)
-        self._push((ITEM_SCHEMA, self, snap, _mono()))
+    def _changed(self, machine: Machine) -> None:
+        """set_schema, verify_states, set_groups, import_data: a schema frame if it differs."""
+        if self._cap == 0:
+            return
+        try:
+            snap = schema_snapshot(machine)
+        except Exception as err:
+            self._failed(err)
+            return
+        if snap == self.written:
+            return
+        self.snapshot = snap
+        if len(self._q) >= self._cap and not self._room():
+            return
+        self._announce(snap)
 
     def machine_dispose(self, machine_id: str) -> None:
-        # lines logged after the last transition (e.g. "[dispose] id") sit in the machine's
-        # buffer; Machine has no public accessor for it yet, so read it defensively
-        pending = list(getattr(self.machine, "_log_buffer", ()) or ())
-        self._push((ITEM_DISPOSE, self, _mono(), pending))
+        # lines logged after the last transition (e.g. "[dispose] id")
+        pending = self.machine.pending_log()
+        self._push(self.enc.dispose_frame, self._anchor + _mono(),
+                   list(map(log_tuple, pending)) if pending else None)
 
 
 class Recorder:
     """Records machines to `path`: a directory (one new file per process) or a `.amrec` file.
 
     `attach(machine)` starts recording a machine and every submachine created later with it as
-    `parent`. Writing happens on a background thread; `flush()` forces it, `close()` (or leaving
-    the `with` block, or interpreter exit) flushes and closes the file.
+    `parent`. Records are encoded on the machine's thread and written by a background thread;
+    `flush()` forces a write, `close()` (or leaving the `with` block, or interpreter exit)
+    flushes and closes the file.
     """
 
     def __init__(self, path: str | os.PathLike[str], *, args_max_len: int = ARG_VALUE_MAX,
                  all_queued: bool = False, buffer_limit: int = 1_000_000,
-                 flush_interval: float = 0.05, full_every: int = FULL_CLOCK_EVERY) -> None:
+                 flush_interval: float = 0.05, full_every: int = FULL_CLOCK_EVERY,
+                 delta_min_states: int = DELTA_MIN_STATES) -> None:
         self.path = Path(path)
         #: True: `path` names a single file; False: a directory holding one file per process
         self.single_file = self.path.suffix == FILE_SUFFIX and not self.path.is_dir()
         self.args_max_len = args_max_len
         #: also record mutations that run right away (by default only deferred ones are)
         self.all_queued = all_queued
-        #: items buffered at most; beyond it records are dropped (and counted), never blocking
+        #: records buffered at most; beyond it records are dropped (and counted), never blocking
         self.buffer_limit = buffer_limit
         self.flush_interval = min(flush_interval, 0.1)
         self.full_every = full_every
-        #: exceptions raised while encoding items (the item is skipped); the last one is kept
+        self.delta_min_states = delta_min_states
+        #: exceptions raised while encoding records (the record is skipped); the last one is kept
         self.encode_errors = 0
         self.last_error: BaseException | None = None
-        self._queue: deque[tuple[Any, ...]] = deque()
+        #: complete frames (bytes) waiting for the writer thread
+        self._queue: deque[bytes] = deque()
         self._tracers: weakref.WeakSet[_MachineTracer] = weakref.WeakSet()
         self._attach_lock = threading.Lock()
+        self._next_mno = 1
         self._closed = False
-        self._gen = 0
         self._open_file()
         with _live_lock:
             _live.add(self)
@@ -222,19 +384,13 @@ class Recorder:
         self._thread.start()
 
     def _run(self) -> None:
-        # while machines are busy keep draining (the GIL still interleaves us with them):
-        # buffered transitions then die young, which keeps the cyclic GC cheap for the program
         stop = self._stop
         wait = self.flush_interval
         while not stop.wait(wait):
             try:
-                n = self._drain()
-                while n >= _BUSY_ITEMS and not stop.is_set():
-                    n = self._drain()
+                self._drain()
             except Exception as err:  # never let the writer thread die silently
                 self.last_error = err
-                n = 0
-            wait = _BUSY_WAIT if n else self.flush_interval
 
     def __enter__(self) -> Recorder:
         return self
@@ -267,20 +423,23 @@ class Recorder:
 
     def _after_fork_in_child(self) -> None:
         """Runs in a forked child: drop the parent's buffer and file, start this process's own."""
-        self._queue.clear()
+        self._queue.clear()  # the parent writes these
         self._lock = threading.Lock()  # the parent's writer thread may have held it
+        self._attach_lock = threading.Lock()
         try:
             os.close(self._writer.fd)  # never flush: the pending bytes are the parent's
         except OSError:
             pass
         self._writer.fd = -1
-        self._gen += 1
         if self.single_file or self._closed:
             self._closed = True
             for tracer in list(self._tracers):
                 tracer._cap = 0
             return
         self._open_file()
+        for tracer in list(self._tracers):
+            if tracer._cap != 0:
+                tracer._cap = _REANNOUNCE  # a schema frame in the new segment comes first
 
     # ------------------------------------------------------------------ machines
 
@@ -295,8 +454,10 @@ class Recorder:
             for tracer in machine.tracers:
                 if isinstance(tracer, _MachineTracer) and tracer.recorder is self:
                     return
-            tracer = _MachineTracer(self, machine)
-            tracer._push((ITEM_SCHEMA, tracer, tracer.snapshot, _mono()))
+            mno = self._next_mno
+            self._next_mno += 1
+            tracer = _MachineTracer(self, machine, mno)
+            tracer._announce(tracer.snapshot)
             self._tracers.add(tracer)
             machine.bind_tracer(tracer)
 
@@ -315,94 +476,43 @@ class Recorder:
     # ------------------------------------------------------------------ writing
 
     def flush(self) -> None:
-        """Encode and write everything buffered so far, on the calling thread."""
+        """Write everything buffered so far, on the calling thread."""
         self._drain()
 
     def _drain(self) -> int:
-        """Encode and write every buffered item; returns how many there were."""
+        """Seal and write every buffered frame; returns how many there were."""
         with self._lock:
             w = self._writer
             if w.fd < 0:
                 return 0
-            q = self._queue
-            gen = self._gen
-            anchor = self._anchor
-            touched: dict[int, _MachineTracer] = {}
-            count = len(q)
-            for _ in range(count):
-                item = q.popleft()
-                tracer: _MachineTracer = item[1]
+            popleft = self._queue.popleft
+            total = n = len(self._queue)
+            while n:
+                take = min(n, _WRITE_CHUNK)
+                # popped and joined in C, one CRC-32 per block: no Python code per frame
+                data = seal(list(starmap(popleft, repeat((), take))), time.time_ns())
+                n -= take
+                w.append_sealed(data, take)
                 try:
-                    kind = item[0]
-                    if kind == ITEM_SCHEMA:
-                        if tracer.gen != gen or item[2] != tracer.written:
-                            self._announce(w, tracer, item[2], anchor + item[3])
-                        continue
-                    if tracer.gen != gen:  # first schema dropped, or a forked child
-                        self._announce(w, tracer, tracer.snapshot, anchor + _mono())
-                    if kind == ITEM_TX:
-                        touched[id(tracer)] = tracer
-                        write_transition(w, tracer.mno, item, anchor, tracer.log_prefix)
-                    elif kind == ITEM_QUEUED:
-                        write_queued(w, tracer.mno, item, anchor)
-                    else:
-                        w.dispose(tracer.mno, anchor + item[2],
-                                  log_lines(item[3], tracer.log_prefix) if item[3] else None)
-                except Exception as err:
-                    self.encode_errors += 1
-                    self.last_error = err
-                    continue
-                if w.pending >= _FLUSH_CHUNK:
-                    self._write(w)
-            for tracer in touched.values():
-                self._check_unhooked_changes(w, tracer, anchor)
-            self._write(w)
-            return count
+                    w.flush()
+                except OSError as err:
+                    self._stop_writing(w, err)
+                    break
+            return total
 
-    def _announce(self, w: RecordWriter, tracer: _MachineTracer, snap: SchemaSnapshot,
-                  wall_ns: int) -> None:
-        args = (snap.id, snap.parent, snap.tags, snap.names, snap.states, snap.groups,
-                snap.groups_order, wall_ns)
-        if tracer.gen != self._gen:
-            tracer.mno = w.add_machine(*args)
-            tracer.gen = self._gen
-        else:
-            w.schema(tracer.mno, *args)
-        tracer.written = snap
-
-    def _check_unhooked_changes(self, w: RecordWriter, tracer: _MachineTracer,
-                                anchor: int) -> None:
-        """`set_groups` and `import_data` have no tracer hook: compare after each batch."""
-        m = tracer.machine
-        written = tracer.written
-        if written is None:
-            return
+    def _stop_writing(self, w: RecordWriter, err: OSError) -> None:
+        # disk full or similar: stop recording rather than break the program
+        self.last_error = err
+        w._out.clear()
+        for tracer in list(self._tracers):
+            tracer._cap = 0
+        self._queue.clear()
         try:
-            groups, order = m.groups()
-            names = m.state_names
-        except Exception:
-            return
-        if groups != written.groups or tuple(order) != written.groups_order or \
-                tuple(names) != written.names:
-            snap = schema_snapshot(m)
-            tracer.snapshot = snap
-            self._announce(w, tracer, snap, anchor + _mono())
-
-    def _write(self, w: RecordWriter) -> None:
-        try:
-            w.flush()
-        except OSError as err:
-            # disk full or similar: stop recording rather than break the program
-            self.last_error = err
-            for tracer in list(self._tracers):
-                tracer._cap = 0
-            self._queue.clear()
-            try:
-                os.close(w.fd)
-            except OSError:
-                pass
-            w.fd = -1
-            print(f"amnode.telemetry: recording to {self.file} stopped: {err}", file=sys.stderr)
+            os.close(w.fd)
+        except OSError:
+            pass
+        w.fd = -1
+        print(f"amnode.telemetry: recording to {self.file} stopped: {err}", file=sys.stderr)
 
 
 def _detach(tracer: _MachineTracer) -> None:

@@ -59,6 +59,8 @@ class SchemaVersion:
     schema: dict[str, dict[str, Any]]
     groups: dict[str, list[int]]
     groups_order: list[str]
+    #: the machine's log-line prefix (e.g. "[abcde] "), removed from its recorded lines
+    log_prefix: str = ""
 
 
 @dataclass(frozen=True, slots=True)
