@@ -1,0 +1,86 @@
+"""`mach://` addresses: one string naming a machine, and optionally a transition and a step.
+
+Grammar (the Go am-dbg's, dbg.md §3.2):
+`mach://MACHINE[/TX[/STEP]][?t=MACHINE_TIME&q=QUEUE_TICK&ht=WALL_TIME&group=G&state=S]`.
+`TX` is a transition id or, as an amdbg extension, a 1-based transition number. Parts are
+percent-decoded, so any machine id can be written; `str()` gives the canonical form back.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import parse_qsl, quote, unquote
+
+from .errors import UsageError
+
+SCHEME = "mach://"
+_SAFE = "-_.~#:@+!$*,;="
+
+
+def is_address(text: str) -> bool:
+    """True when `text` is written as a `mach://` address (scheme matched case-insensitively)."""
+    return text[:len(SCHEME)].lower() == SCHEME
+
+
+@dataclass(frozen=True, slots=True)
+class MachAddress:
+    """A parsed `mach://` address; empty strings and None mean "not given"."""
+
+    machine: str
+    tx: str = ""
+    step: int | None = None
+    #: query parameters in the order given: t, q, ht, group, state, or others (kept, unused)
+    params: tuple[tuple[str, str], ...] = ()
+
+    def param(self, name: str) -> str | None:
+        """The last value given for query parameter `name`, or None."""
+        value = None
+        for key, val in self.params:
+            if key == name:
+                value = val
+        return value
+
+    def __str__(self) -> str:
+        text = SCHEME + quote(self.machine, safe=_SAFE)
+        if self.tx:
+            text += "/" + quote(self.tx, safe=_SAFE)
+            if self.step is not None:
+                text += f"/{self.step}"
+        if self.params:
+            text += "?" + "&".join(f"{quote(k, safe='')}={quote(v, safe=_SAFE)}"
+                                   for k, v in sorted(self.params))
+        return text
+
+
+def parse_address(text: str) -> MachAddress:
+    """Parse a `mach://` address; raises UsageError (one line) when it is malformed."""
+    if not is_address(text):
+        raise UsageError(f"not a mach:// address: {text!r}")
+    rest = text[len(SCHEME):]
+    rest, _, query = rest.partition("?")
+    parts = rest.split("/")
+    if parts and parts[-1] == "":  # a trailing slash
+        parts.pop()
+    if not parts or not parts[0]:
+        raise UsageError(f"address {text!r} names no machine (expected mach://MACHINE/TX_ID)")
+    if len(parts) > 3:
+        raise UsageError(f"address {text!r} has too many parts "
+                         "(expected mach://MACHINE[/TX_ID[/STEP]])")
+    machine = unquote(parts[0])
+    tx = unquote(parts[1]) if len(parts) > 1 else ""
+    step: int | None = None
+    if len(parts) > 2:
+        try:
+            step = int(parts[2])
+        except ValueError:
+            raise UsageError(f"address {text!r}: step {parts[2]!r} is not a number") from None
+        if step < 0:
+            raise UsageError(f"address {text!r}: step {step} is negative")
+    try:
+        params = tuple(parse_qsl(query, keep_blank_values=True, strict_parsing=bool(query)))
+    except ValueError:
+        raise UsageError(f"address {text!r} has a malformed query {query!r}") from None
+    return MachAddress(machine, tx, step, params)
+
+
+__all__ = ["SCHEME", "MachAddress", "is_address", "parse_address"]

@@ -1,0 +1,14 @@
+"""One module per amdbg command; each has HELP, DESCRIPTION, register(parser), run(args, ctx)."""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+from . import graph, log, ls, pack, replay, show
+
+#: command name -> module, in the order `amdbg --help` lists them
+COMMANDS: dict[str, ModuleType] = {
+    "ls": ls, "show": show, "log": log, "graph": graph, "pack": pack, "replay": replay,
+}
+
+__all__ = ["COMMANDS"]

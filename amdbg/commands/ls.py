@@ -1,0 +1,117 @@
+"""`amdbg ls`: the machines of a recording as a parent/child tree with counts and time spans."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from rich.text import Text
+
+from amnode.telemetry import RecordedMachine
+
+from ..errors import SelectionError
+from ..output import STYLE_DIM, STYLE_ERROR, STYLE_MACHINE, table, write_json
+from ..session import MachineNode, Session
+from ..times import format_duration, format_offset, format_wall
+from .base import Context, add_json, add_machine, add_targets
+
+HELP = "list the machines of a recording"
+DESCRIPTION = """\
+List every machine of a recording as a parent/child tree: id, parent, tags, number of states,
+transitions and error transitions, and when its first and last transitions ended (offsets from
+the start of the recording). With -m, only the matching machines and their children.
+"""
+
+
+def register(parser: argparse.ArgumentParser) -> None:
+    """Arguments of `ls`."""
+    add_targets(parser)
+    add_machine(parser, "only machines whose id contains this part (and their children)")
+    add_json(parser)
+
+
+def _selected(session: Session, part: str | None, address_machine: str | None
+              ) -> list[MachineNode]:
+    """The whole tree, or the subtrees of the machines matching -m / the address."""
+    roots = session.machine_tree()
+    query = part if part is not None else address_machine
+    if query is None:
+        return list(session.walk_tree(roots))
+    matches = {m.key for m in session.match_machines(query)}
+    if not matches:
+        raise SelectionError(f"no machine matches {query!r}")
+    out: list[MachineNode] = []
+    taken: set[str] = set()
+    for node in session.walk_tree(roots):
+        if node.machine.key in matches and node.machine.key not in taken:
+            base = node.depth
+            for sub in session.walk_tree([node]):
+                if sub.machine.key not in taken:
+                    taken.add(sub.machine.key)
+                    out.append(MachineNode(sub.machine, sub.depth - base, sub.children))
+    return out
+
+
+def machine_dict(m: RecordedMachine, depth: int) -> dict[str, Any]:
+    """One machine as JSON-ready data."""
+    return {
+        "id": m.id, "key": m.key, "parent": m.parent or None, "depth": depth,
+        "tags": list(m.tags), "states": list(m.state_names), "transitions": len(m),
+        "errors": m.error_count, "queued": m.queued_count,
+        "created_ns": m.created_ns, "first_ns": m.first_ns, "last_ns": m.last_ns,
+        "disposed": m.disposed, "disposed_ns": m.disposed_ns,
+        "schema_versions": len(m.schemas), "gaps": list(m.gaps),
+        "process": {"host": m.process.host, "pid": m.process.pid, "argv0": m.process.argv0},
+        "file": m.file,
+    }
+
+
+def _notes(m: RecordedMachine) -> str:
+    notes = []
+    if m.disposed:
+        notes.append("disposed")
+    if len(m.schemas) > 1:
+        notes.append(f"{len(m.schemas)} schemas")
+    if m.gaps:
+        notes.append(f"{len(m.gaps)} gaps")
+    return ", ".join(notes)
+
+
+def run(args: argparse.Namespace, ctx: Context) -> int:
+    """Print the machine tree (or JSON)."""
+    session, address = ctx.open(args)
+    nodes = _selected(session, args.machine, address.machine if address else None)
+    if args.json:
+        write_json([machine_dict(n.machine, n.depth) for n in nodes], ctx.stdout)
+        return 0
+    rec = session.recording
+    start = session.start_ns
+    files = len({p.file for p in rec.processes})
+    summary = Text()
+    summary.append("recording ", style="bold")
+    summary.append(session.path, style=STYLE_MACHINE)
+    ctx.out.print(summary)
+    span = (session.end_ns - start) if start is not None and session.end_ns else None
+    ctx.out.print(Text(
+        f"{files} file{'s' if files != 1 else ''}, {len(rec.processes)} "
+        f"process{'es' if len(rec.processes) != 1 else ''}, {len(rec.machines)} machines, "
+        f"{rec.transition_count} transitions, "
+        f"{sum(m.error_count for m in rec.machines)} error transitions; "
+        f"starts {format_wall(start)}, spans {format_duration(span)}", style=STYLE_DIM))
+    many = len({(p.host, p.pid) for p in rec.processes}) > 1
+    columns = ["machine", "parent", "tags", "states", "transitions", "errors", "first", "last"]
+    t = table(*columns, *(["process"] if many else []), "notes",
+              right=("states", "transitions", "errors"))
+    for node in nodes:
+        m = node.machine
+        name = Text("   " * (node.depth - 1) + "└─ " if node.depth else "")
+        name.append(m.key, style=STYLE_MACHINE if node.depth == 0 else "cyan")
+        errors = Text(str(m.error_count), style=STYLE_ERROR if m.error_count else "")
+        t.add_row(name, m.parent or "", " ".join(m.tags), str(len(m.state_names)), str(len(m)),
+                  errors, format_offset(m.first_ns, start), format_offset(m.last_ns, start),
+                  *([f"pid {m.process.pid}"] if many else []), _notes(m))
+    ctx.out.print(t)
+    return 0
+
+
+__all__ = ["DESCRIPTION", "HELP", "machine_dict", "register", "run"]

@@ -1,0 +1,65 @@
+"""`amdbg pack`: merge a recording (directory) into one portable file for a bug report."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from rich.text import Text
+
+from amnode.telemetry import FILE_SUFFIX, pack
+
+from ..errors import DbgError, UsageError
+from ..output import STYLE_DIM
+from ..session import Session
+from .base import Context, add_targets
+
+HELP = "merge a recording into one portable file"
+DESCRIPTION = f"""\
+Merge a recording directory (one file per process) into one file that amdbg reads exactly
+like the directory, ready to attach to a bug report. Damaged parts (a torn tail after a crash,
+corrupt records) are left out. OUT is replaced if it exists; name it *{FILE_SUFFIX}.
+"""
+
+
+def register(parser: argparse.ArgumentParser) -> None:
+    """Arguments of `pack`."""
+    parser.usage = "%(prog)s [-h] [--force] REC OUT"
+    add_targets(parser, address=False, metavar="REC OUT",
+                help_text="the recording (file or directory) and the file to write")
+    parser.add_argument("--force", action="store_true",
+                        help=f"write OUT even when its name does not end in {FILE_SUFFIX}")
+
+
+def run(args: argparse.Namespace, ctx: Context) -> int:
+    """Pack REC into OUT and check that the result reads back the same."""
+    if len(args.targets) != 2:
+        raise UsageError("pack needs two arguments: REC OUT")
+    src, dst = (Path(p) for p in args.targets)
+    if dst.is_dir():
+        raise UsageError(f"{dst} is a directory; give a file name ending in {FILE_SUFFIX}")
+    if dst.suffix != FILE_SUFFIX and not args.force:
+        raise UsageError(f"{dst}: name the packed file *{FILE_SUFFIX} (or add --force)")
+    if src.is_dir() and dst.resolve().parent == src.resolve():
+        raise UsageError(f"{dst} is inside the recording directory {src}; "
+                         "write it somewhere else")
+    session, _ = ctx.open(argparse.Namespace(targets=[str(src)]))
+    machines, transitions = len(session.machines), session.recording.transition_count
+    files = len({p.file for p in session.recording.processes})
+    try:
+        size = pack(src, dst)
+    except OSError as err:
+        raise DbgError(f"cannot write {dst}: {err.strerror or err}") from None
+    with Session.open(dst) as packed:
+        if (len(packed.machines), packed.recording.transition_count) != (machines, transitions):
+            raise DbgError(f"{dst} does not read back like {src} "
+                           f"({len(packed.machines)} machines, "
+                           f"{packed.recording.transition_count} transitions)")
+    line = Text(f"packed {src} ({files} file{'s' if files != 1 else ''}, {machines} machines, "
+                f"{transitions} transitions) into {dst}")
+    line.append(f" ({size:,} bytes)", style=STYLE_DIM)
+    ctx.out.print(line)
+    return 0
+
+
+__all__ = ["DESCRIPTION", "HELP", "register", "run"]

@@ -1,0 +1,584 @@
+"""`amdbg replay`: the Textual app. It owns the cursor (machine, transition, step, state) and
+the filters, asks the session for data, and tells each pane what to show.
+
+    app = ReplayApp(Session.open("rec/"), machine="order-1002", number=7)
+    app.run()
+
+Data is read lazily: the transition list renders only its visible rows, a machine's filter
+counts are computed in a worker thread, and causes found by scanning ("caused") are looked up
+after the cursor rests, so stepping stays fast on recordings of millions of transitions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import time
+from pathlib import Path
+
+import networkx as nx
+from textual import on, work
+from textual.app import App, ComposeResult
+from textual.containers import Horizontal
+from textual.timer import Timer
+from textual.widgets import ContentSwitcher, Footer
+from textual.worker import get_current_worker
+
+from amnode.telemetry import RecordedMachine, RecordingError, TransitionRecord
+
+from ..session import Selection, Session
+from .cache import TxCache
+from .frame import Frame, build_frame
+from .jump import find_touching, nearest
+from .keys import bindings
+from .messages import MachineChosen, StateChosen, StepChosen, TransitionChosen
+from .screens.filters import FilterScreen
+from .screens.help import HelpScreen
+from .timefmt import next_mode, when
+from .timeline import SYNC_SCAN, Timeline
+from .widgets.detail import TransitionDetail
+from .widgets.graph_view import GraphView
+from .widgets.header import AddressBar
+from .widgets.machine_list import MachineList
+from .widgets.state_view import StateView
+from .widgets.transition_list import TransitionList
+
+#: seconds between transitions while playing
+PLAY_INTERVAL = 0.5
+#: seconds the cursor must rest before "caused" transitions are searched
+FORKS_DELAY = 0.2
+#: summaries counted per slice between frames (~5 ms), and the delay before the first one
+SCAN_CHUNK = 2_000
+SCAN_START = 0.05
+#: above this many transitions the network view shows parent edges only (links need a scan)
+NETWORK_LINKS_MAX = 200_000
+#: counting waits this long after each key press
+SCAN_PAUSE = 0.1
+
+
+class ReplayApp(App[None]):
+    """The debugger: machine list, state view, detail or graph, transition list."""
+
+    CSS_PATH = "app.tcss"
+    TITLE = "amdbg replay"
+    BINDINGS = bindings()
+
+    def __init__(self, session: Session, *, machine: str | None = None,
+                 number: int | None = None, step: int | None = None,
+                 time_mode: str = "offset") -> None:
+        super().__init__()
+        self.session = session
+        self.cache = TxCache()
+        self.timelines: dict[str, Timeline] = {}
+        self.hidden: frozenset[str] = frozenset()
+        self.time_mode = time_mode
+        self.machine: RecordedMachine | None = None
+        self.number: int | None = None
+        self.step: int | None = None
+        self.state: str | None = None
+        self.view = "panes"
+        self.frame: Frame | None = None
+        self.source_sel: Selection | None = None
+        self.forks: list[Selection] | None = None
+        self.forks_note = ""
+        self._startup = (machine, number, step)
+        self._play: Timer | None = None
+        self._forks_timer: Timer | None = None
+        self._scan_timer: Timer | None = None
+        self._last_key = 0.0
+        self._network: nx.DiGraph | None = None
+        self.status = ""
+        self.sub_title = Path(session.path).name
+
+    # ------------------------------------------------------------------ layout
+
+    def compose(self) -> ComposeResult:
+        """Address bar; machines | (states + detail, or graph); transitions; footer."""
+        yield AddressBar(id="address")
+        with Horizontal(id="main"):
+            yield MachineList(self.session, id="machines")
+            with ContentSwitcher(initial="panes", id="views"):
+                with Horizontal(id="panes"):
+                    yield StateView(id="states")
+                    yield TransitionDetail(id="detail")
+                yield GraphView(id="graph")
+        yield TransitionList(id="transitions")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        """Open at the start-up selection (or the first machine with transitions)."""
+        key, number, step = self._startup
+        machine = self.session.recording.machine(key) if key else self._default_machine()
+        if machine is None:
+            self.query_one(AddressBar).update("the recording holds no machines")
+            return
+        if number is None and len(machine):
+            number = 1
+        self.goto(machine.key, number, step)
+        self.query_one(TransitionList).focus()
+        # what is loaded now lives until exit: keep the collector from re-scanning it
+        # (full collections otherwise add tens of ms to random key presses)
+        gc.freeze()
+        if self.session.damaged:
+            self.notify(f"recording is damaged: {self.session.damage_summary()}; showing "
+                        "the readable records", severity="warning", timeout=8)
+
+    def _default_machine(self) -> RecordedMachine | None:
+        nodes = list(self.session.walk_tree())
+        with_tx = [n.machine for n in nodes if len(n.machine)]
+        if with_tx:
+            return with_tx[0]
+        return nodes[0].machine if nodes else None
+
+    # ------------------------------------------------------------------ the cursor
+
+    @property
+    def tx(self) -> TransitionRecord | None:
+        """The current transition, decoded (cached)."""
+        if self.machine is None or self.number is None:
+            return None
+        return self.cache.get(self.machine, self.number)
+
+    def timeline(self, machine: RecordedMachine) -> Timeline:
+        """The machine's timeline with the current filters (scanned on first use)."""
+        tl = self.timelines.get(machine.key)
+        if tl is None:
+            tl = Timeline(machine)
+            self.timelines[machine.key] = tl
+            tl.set_hidden(self.hidden)
+            if tl.total <= SYNC_SCAN:
+                tl.scan()
+            else:
+                self._scan(tl)
+        return tl
+
+    def goto(self, key: str, number: int | None, step: int | None = None) -> None:
+        """Move the cursor to transition `number` of machine `key` (as of `step`)."""
+        machine = self.session.recording.machine(key)
+        changed = machine is not self.machine
+        self.machine = machine
+        tl = self.timeline(machine)
+        if number is not None:
+            number = max(1, min(number, len(machine))) if len(machine) else None
+        self.number = number
+        self.step = step
+        if changed:
+            self.query_one(TransitionList).load(machine, tl, self.cache, self.session.start_ns)
+            self.query_one(TransitionList).set_time_mode(self.time_mode)
+        self.refresh_views()
+
+    def refresh_views(self) -> None:
+        """Tell every pane about the cursor."""
+        machine = self.machine
+        if machine is None:
+            return
+        try:
+            tx = self.tx
+        except RecordingError as err:  # a damaged record: say so, keep going
+            self._show_unreadable(str(err))
+            return
+        if tx is not None and self.step is not None:
+            self.step = max(0, min(self.step, len(tx.steps)))
+        self.frame = build_frame(machine, tx, self.step)
+        states = self.query_one(StateView)
+        if self.state is not None:
+            states.selected = self.state
+        states.show(self.frame)
+        self.state = states.selected
+        self.source_sel = self.session.source(tx) if tx is not None and tx.source else None
+        self.forks, self.forks_note = None, ""
+        self._show_detail()
+        self._schedule_forks()
+        self.query_one(TransitionList).set_current(self.number)
+        self._show_address()
+        self.query_one(MachineList).refresh_labels(machine.key,
+                                                   tx.end_ns if tx is not None else None)
+        if self.view != "panes":
+            self._show_graph()
+
+    def _show_unreadable(self, error: str) -> None:
+        assert self.machine is not None
+        self.frame = build_frame(self.machine, None)
+        self.query_one(StateView).show(self.frame)
+        self.query_one(TransitionDetail).show_error(self.number, error)
+        self.query_one(TransitionList).set_current(self.number)
+        self.status = "unreadable record"
+        self.query_one(AddressBar).show(
+            url=f"mach://{self.machine.id}", number=self.number, total=len(self.machine),
+            step=None, steps=0, at="", time_sum=None, playing=self.playing, note=self.status)
+
+    def _show_detail(self) -> None:
+        assert self.machine is not None
+        self.query_one(TransitionDetail).show(
+            self.tx, step=self.step, base_ns=self.session.start_ns, mode=self.time_mode,
+            total=len(self.machine), source=self.source_sel, forks=self.forks,
+            forks_note=self.forks_note)
+
+    def _show_address(self) -> None:
+        assert self.machine is not None
+        tx = self.tx
+        self.query_one(AddressBar).show(
+            url=tx.url if tx is not None else f"mach://{self.machine.id}",
+            number=self.number, total=len(self.machine), step=self.step,
+            steps=len(tx.steps) if tx is not None else 0,
+            at=when(tx.end_ns, self.session.start_ns, self.time_mode) if tx else "",
+            time_sum=tx.time_sum if tx is not None else None,
+            playing=self._play is not None, note=self.status)
+
+    def _show_graph(self) -> None:
+        assert self.machine is not None
+        view = self.query_one(GraphView)
+        if self.view == "graph":
+            g = self.session.machine_graph(self.machine, self.number) if self.number else \
+                self.session.machine_graph(self.machine)
+            if self.frame is not None and self.step is not None:
+                touched = set(self.frame.touched)
+                for node in g.nodes:
+                    g.nodes[node]["touched"] = node in touched
+            bold = set()
+            tx = self.tx
+            if tx is not None:
+                steps = tx.steps if self.step is None else tx.steps[:self.step]
+                bold = {(s.from_state, s.to_state) for s in steps if s.type == "rel"}
+            title = f"Relations of {self.machine.key}"
+            if tx is not None:
+                title += f" at #{tx.number}" + (f" step {self.step}" if self.step is not None
+                                                else "")
+            view.show(g, kind="machine", title=title, bold_edges=bold)
+        else:
+            links = self.session.recording.transition_count <= NETWORK_LINKS_MAX
+            g = self._network
+            note = ""
+            if g is None:
+                g = self.session.network_graph(links=False)  # parent edges: no scan
+                if links:
+                    note = " · finding mutates links..."
+                    self._find_links()
+            if not links:
+                note = f" · no mutates links (over {NETWORK_LINKS_MAX:,} transitions)"
+            g = g.copy()
+            for node in g.nodes:
+                g.nodes[node]["highlight"] = node == self.machine.key
+            view.show(g, kind="network",
+                      title=f"Network of machines (click one to select it){note}")
+
+    @work(thread=True, exclusive=True, group="network")
+    def _find_links(self) -> None:
+        """Build the network with its mutates links (reads every transition) off the UI
+        thread, once."""
+        g = self.session.network_graph(links=True)
+        self.call_from_thread(self._links_found, g)
+
+    def _links_found(self, g: nx.DiGraph) -> None:
+        self._network = g
+        if self.view == "network":
+            self._show_graph()
+
+    # ------------------------------------------------------------------ background work
+
+    def _schedule_forks(self) -> None:
+        if self._forks_timer is not None:
+            self._forks_timer.stop()
+        tx = self.tx
+        if tx is None:
+            self.forks = []
+            return
+        self._forks_timer = self.set_timer(FORKS_DELAY, lambda: self._find_forks(tx))
+
+    @work(thread=True, exclusive=True, group="forks")
+    def _find_forks(self, tx: TransitionRecord) -> None:
+        """Search the transitions this one caused, off the UI thread."""
+        forks, complete = self.session.forks(tx)
+        note = "" if complete else "(searched the next 5,000 transitions only)"
+        if not get_current_worker().is_cancelled:
+            self.call_from_thread(self._forks_found, tx, forks, note)
+
+    def _forks_found(self, tx: TransitionRecord, forks: list[Selection], note: str) -> None:
+        current = self.tx
+        if current is None or current.id != tx.id or current.machine != tx.machine:
+            return
+        self.forks, self.forks_note = forks, note
+        self._show_detail()
+
+    @work(group="scan")
+    async def _scan(self, tl: Timeline) -> None:
+        """Count the filter kinds of a big machine a chunk at a time, between frames (not in
+        a thread: a CPU-bound thread would hold the GIL and slow every key press)."""
+        await asyncio.sleep(SCAN_START)  # let the first screen draw first
+        if self._scan_timer is None:
+            self._scan_timer = self.set_interval(0.25, self._scan_progress)
+        while not tl.scan_chunk(SCAN_CHUNK):
+            # keys first: while the user is stepping, count only when idle
+            idle = time.monotonic() - self._last_key
+            await asyncio.sleep(SCAN_PAUSE if idle < SCAN_PAUSE else 0)
+        self._scanned(tl)
+
+    def _scan_progress(self) -> None:
+        tlist = self.query_one(TransitionList)
+        tlist.update_title()
+        if all(t.ready for t in self.timelines.values()) and self._scan_timer is not None:
+            self._scan_timer.stop()
+            self._scan_timer = None
+
+    def _scanned(self, tl: Timeline) -> None:
+        tl.set_hidden(self.hidden)
+        if self.machine is not None and tl.machine is self.machine:
+            tlist = self.query_one(TransitionList)
+            tlist.reset()
+            tlist.set_current(self.number)
+
+    # ------------------------------------------------------------------ messages
+
+    def on_key(self) -> None:
+        """Note the time of every key (background counting yields to typing)."""
+        self._last_key = time.monotonic()
+
+    @on(MachineChosen)
+    def _machine_chosen(self, event: MachineChosen) -> None:
+        self.select_machine(event.key)
+
+    def select_machine(self, key: str) -> None:
+        """Switch machines, keeping the wall-clock time: open the other machine at its
+        transition nearest (by end time) to the current one."""
+        machine = self.session.recording.machine(key)
+        if machine is self.machine:
+            return
+        tx = self.tx
+        number: int | None = 1 if len(machine) else None
+        if tx is not None and len(machine):
+            number = nearest(machine, tx.end_ns)
+        self.state = None
+        self.goto(machine.key, number)
+
+    @on(TransitionChosen)
+    def _transition_chosen(self, event: TransitionChosen) -> None:
+        if self.machine is not None:
+            self.goto(self.machine.key, event.number)
+
+    @on(StateChosen)
+    def _state_chosen(self, event: StateChosen) -> None:
+        self.state = event.name
+        self.query_one(StateView).select(event.name)
+        self.status = f"state {event.name} (j / J jump)"
+        self._show_address()
+
+    @on(StepChosen)
+    def _step_chosen(self, event: StepChosen) -> None:
+        self.action_goto_step(event.step)
+
+    # ------------------------------------------------------------------ actions
+
+    def _move(self, number: int | None, step: int | None = None) -> bool:
+        if number is None or self.machine is None:
+            return False
+        self.goto(self.machine.key, number, step)
+        return True
+
+    def _timeline(self) -> Timeline | None:
+        return self.timelines.get(self.machine.key) if self.machine is not None else None
+
+    def action_next_tx(self) -> None:
+        """Next visible transition."""
+        tl = self._timeline()
+        if tl is None:
+            return
+        if self.number is None:
+            self._move(tl.first())
+        elif not self._move(tl.next(self.number)):
+            self.bell()
+
+    def action_prev_tx(self) -> None:
+        """Previous visible transition."""
+        tl = self._timeline()
+        if tl is None or self.number is None:
+            return
+        if not self._move(tl.prev(self.number)):
+            self.bell()
+
+    def action_first_tx(self) -> None:
+        """First visible transition."""
+        tl = self._timeline()
+        if tl is not None:
+            self._move(tl.first())
+
+    def action_last_tx(self) -> None:
+        """Last visible transition."""
+        tl = self._timeline()
+        if tl is not None:
+            self._move(tl.last())
+
+    def action_next_step(self) -> None:
+        """Next step; past the last one, step 0 of the next transition."""
+        tx = self.tx
+        tl = self._timeline()
+        if tx is None or tl is None:
+            return
+        if self.step is None:
+            self._move(self.number, 0)
+        elif self.step < len(tx.steps):
+            self._move(self.number, self.step + 1)
+        elif not self._move(tl.next(tx.number), 0):
+            self.bell()
+
+    def action_prev_step(self) -> None:
+        """Previous step; before step 0, the last step of the previous transition."""
+        tx = self.tx
+        tl = self._timeline()
+        if tx is None or tl is None:
+            return
+        if self.step is None:
+            self._move(self.number, max(len(tx.steps) - 1, 0))
+        elif self.step > 0:
+            self._move(self.number, self.step - 1)
+        else:
+            prev = tl.prev(tx.number)
+            if prev is None:
+                self.bell()
+                return
+            assert self.machine is not None
+            self._move(prev, len(self.cache.get(self.machine, prev).steps))
+
+    def action_goto_step(self, step: int) -> None:
+        """Show the machine as of `step` of the current transition (a click on a step)."""
+        if self.number is not None:
+            self._move(self.number, step)
+
+    def action_goto(self, key: str, number: int) -> None:
+        """Go to transition `number` of machine `key` (a click on a caused transition)."""
+        self.state = None if self.machine is None or key != self.machine.key else self.state
+        self.goto(key, number)
+
+    def action_source(self) -> None:
+        """Go to the transition that caused the current one."""
+        tx = self.tx
+        if tx is None or tx.source is None:
+            self.notify("this transition has no recorded source", severity="warning")
+            return
+        sel = self.source_sel
+        if sel is None or sel.machine is None or sel.number is None:
+            self.notify(f"source {tx.source} is not in this recording", severity="warning")
+            return
+        if sel.machine is not self.machine:
+            self.state = None
+        self.goto(sel.machine.key, sel.number)
+
+    def action_play(self) -> None:
+        """Start or stop playing (one transition every PLAY_INTERVAL seconds)."""
+        if self._play is not None:
+            self._play.stop()
+            self._play = None
+        else:
+            self._play = self.set_interval(PLAY_INTERVAL, self._play_tick)
+        self._show_address()
+
+    @property
+    def playing(self) -> bool:
+        """True while playing."""
+        return self._play is not None
+
+    def _play_tick(self) -> None:
+        tl = self._timeline()
+        nxt = tl.next(self.number) if tl is not None and self.number is not None else None
+        if nxt is None:
+            self.action_play()  # the end: pause
+            return
+        self._move(nxt)
+
+    def action_state_jump(self, direction: int) -> None:
+        """Jump to the next (1) or previous (-1) transition touching the selected state."""
+        if self.machine is None or self.number is None or not self.state:
+            self.notify("select a state first (click it, or move in the state view)",
+                        severity="warning")
+            return
+        self.status = f"searching {self.state}..."
+        self._show_address()
+        self._jump(self.machine, self.state, self.number, direction)
+
+    @work(thread=True, exclusive=True, group="jump")
+    def _jump(self, machine: RecordedMachine, state: str, start: int, direction: int) -> None:
+        worker = get_current_worker()
+        tl = self.timelines[machine.key]
+        found = find_touching(machine, state, start, direction, visible=tl.visible,
+                              stop=lambda: worker.is_cancelled)
+        if not worker.is_cancelled:
+            self.call_from_thread(self._jumped, machine, state, found, direction)
+
+    def _jumped(self, machine: RecordedMachine, state: str, found: int | None,
+                direction: int) -> None:
+        if machine is not self.machine:
+            return
+        if found is None:
+            where = "after" if direction > 0 else "before"
+            self.status = f"no transition {where} this one touches {state}"
+            self._show_address()
+            self.bell()
+            return
+        self.status = f"{state}: touched by #{found}"
+        self._move(found)
+
+    def action_search(self) -> None:
+        """Open the machine search box."""
+        self.query_one(MachineList).open_search()
+
+    def action_filters(self) -> None:
+        """Open the filter dialog."""
+        tl = self._timeline()
+        counts = tl.counts if tl is not None else None
+        self.push_screen(FilterScreen(self.hidden, counts), self._filters_chosen)
+
+    def _filters_chosen(self, hidden: frozenset[str] | None) -> None:
+        if hidden is None:
+            return
+        self.set_filters(hidden)
+
+    def set_filters(self, hidden: frozenset[str]) -> None:
+        """Hide these kinds of transitions in every machine's list."""
+        self.hidden = frozenset(hidden)
+        for tl in self.timelines.values():
+            tl.set_hidden(self.hidden)
+        tlist = self.query_one(TransitionList)
+        tlist.reset()
+        tl = self._timeline()
+        if tl is not None and self.number is not None and not tl.visible(self.number) \
+                and tl.ready:
+            nxt = tl.next(self.number) or tl.prev(self.number)
+            if nxt is not None:
+                self._move(nxt)
+                return
+        tlist.set_current(self.number)
+
+    def action_graph(self) -> None:
+        """Show or hide the relation graph."""
+        self._toggle_view("graph")
+
+    def action_network(self) -> None:
+        """Show or hide the network of machines."""
+        self._toggle_view("network")
+
+    def _toggle_view(self, view: str) -> None:
+        self.view = "panes" if self.view == view else view
+        switcher = self.query_one(ContentSwitcher)
+        switcher.current = "panes" if self.view == "panes" else "graph"
+        if self.view != "panes":
+            self._show_graph()
+
+    def action_times(self) -> None:
+        """Cycle the time display: offsets, wall clock, hidden."""
+        self.time_mode = next_mode(self.time_mode)
+        self.query_one(TransitionList).set_time_mode(self.time_mode)
+        self.refresh_views()
+
+    def action_help(self) -> None:
+        """Show the keys."""
+        self.push_screen(HelpScreen())
+
+    def key_escape(self) -> None:
+        """Escape closes the search box or the graph."""
+        machines = self.query_one(MachineList)
+        if machines.searching:
+            machines.close_search()
+        elif self.view != "panes":
+            self._toggle_view(self.view)
+
+
+__all__ = ["FORKS_DELAY", "NETWORK_LINKS_MAX", "PLAY_INTERVAL", "SCAN_CHUNK", "ReplayApp"]

@@ -1,0 +1,62 @@
+"""Every key of `amdbg replay` in one table: the app's bindings, the help screen and the docs
+are all made from it, so they cannot disagree."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from textual.binding import Binding
+
+
+@dataclass(frozen=True, slots=True)
+class Key:
+    """One key: Textual key name(s), what the help shows, the action, and the footer label."""
+
+    keys: str
+    shown: str
+    action: str
+    description: str
+    footer: str = ""
+
+
+KEYS: tuple[Key, ...] = (
+    Key("right", "→", "next_tx", "next transition (skips filtered ones)", "next"),
+    Key("left", "←", "prev_tx", "previous transition", "prev"),
+    Key("right_square_bracket", "]", "next_step",
+        "next step inside the transition (the states show the machine as of that step)",
+        "step"),
+    Key("left_square_bracket", "[", "prev_step", "previous step inside the transition"),
+    Key("home", "home", "first_tx", "first transition"),
+    Key("end", "end", "last_tx", "last transition"),
+    Key("space", "space", "play", "play / pause (one transition every 0.5 s)", "play"),
+    Key("j", "j", "state_jump(1)", "next transition touching the selected state", "jump"),
+    Key("J", "J", "state_jump(-1)", "previous transition touching the selected state"),
+    Key("slash", "/", "search", "search machines as you type; enter selects the first match",
+        "search"),
+    Key("f", "f", "filters", "filters: hide canceled / auto / empty / health transitions",
+        "filters"),
+    Key("g", "g", "graph", "graph of the machine's relations (g again: back)", "graph"),
+    Key("n", "n", "network", "network of machines (n again: back)"),
+    Key("s", "s", "source", "go to the transition that caused this one (its source)"),
+    Key("t", "t", "times", "time column: offset from start / wall clock / hidden"),
+    Key("tab", "tab", "focus_next", "next pane (shift+tab: previous)"),
+    Key("question_mark", "?", "help", "this help", "help"),
+    Key("q", "q", "quit", "quit", "quit"),
+)
+
+#: keys handled by the focused pane, listed in the help but not bound by the app
+PANE_KEYS: tuple[tuple[str, str], ...] = (
+    ("↑ ↓ pgup pgdn", "move in the focused list (transitions: selects the transition)"),
+    ("enter", "machine list: select the machine"),
+    ("click", "select a machine, state, transition, step, source or caused transition"),
+    ("escape", "close search, a dialog, the graph"),
+)
+
+
+def bindings() -> list[Binding]:
+    """The app's bindings: every key of KEYS; footer labels only for the main ones."""
+    return [Binding(k.keys, k.action, k.footer or k.description, show=bool(k.footer),
+                    key_display=k.shown) for k in KEYS if k.action != "focus_next"]
+
+
+__all__ = ["KEYS", "PANE_KEYS", "Key", "bindings"]

@@ -1,0 +1,1 @@
+"""Dialogs of `amdbg replay`: help and filters."""

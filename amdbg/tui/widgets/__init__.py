@@ -1,0 +1,1 @@
+"""The panes of `amdbg replay`, one module each."""

@@ -1,0 +1,142 @@
+"""A virtual list (Textual Line API): renders only the rows on screen, so a list of a million
+transitions costs what the visible forty cost. Subclasses say how many rows there are and how
+one row looks; the base class does the cursor, scrolling, keys and mouse."""
+
+from __future__ import annotations
+
+from rich.segment import Segment
+from rich.style import Style
+from rich.text import Text
+from textual import events
+from textual.binding import Binding
+from textual.geometry import Size
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+
+
+class RowList(ScrollView, can_focus=True, inherit_bindings=False):
+    """A scrollable list of rows with a cursor and an optional header line."""
+
+    BINDINGS = [
+        Binding("up", "cursor(-1)", "up", show=False),
+        Binding("down", "cursor(1)", "down", show=False),
+        Binding("pageup", "page(-1)", "page up", show=False),
+        Binding("pagedown", "page(1)", "page down", show=False),
+    ]
+
+    #: lines at the top that do not scroll (column titles)
+    header_lines = 0
+
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        self.cursor = 0
+
+    # ------------------------------------------------------------------ to implement
+
+    def row_count(self) -> int:
+        """How many rows the list has."""
+        return 0
+
+    def render_row(self, row: int, width: int, selected: bool) -> Text:
+        """One row as text (it is cropped to `width`)."""
+        return Text()
+
+    def render_header(self, line: int, width: int) -> Text:
+        """Header line `line` (0-based)."""
+        return Text()
+
+    def row_picked(self, row: int) -> None:
+        """The user moved the cursor to `row` (keys or mouse); subclasses post a message."""
+
+    # ------------------------------------------------------------------ model changes
+
+    def reset(self) -> None:
+        """The rows changed: recompute the scroll size and redraw."""
+        count = self.row_count()
+        self.virtual_size = Size(self.size.width, count + self.header_lines)
+        self.cursor = min(self.cursor, max(count - 1, 0))
+        self.refresh()
+
+    @property
+    def page(self) -> int:
+        """Rows that fit on screen."""
+        return max(self.scrollable_content_region.height - self.header_lines, 1)
+
+    def show_row(self, row: int) -> None:
+        """Put the cursor on `row` and scroll it into view (centred when it jumped far)."""
+        self.cursor = row
+        top = int(self.scroll_y)
+        page = self.page
+        if row < top or row >= top + page:
+            far = row < top - page or row >= top + 2 * page
+            target = row - page // 2 if far else (row if row < top else row - page + 1)
+            self.scroll_to(y=max(target, 0), animate=False, immediate=True)
+        self.refresh()
+
+    # ------------------------------------------------------------------ input
+
+    def action_cursor(self, delta: int) -> None:
+        """Move the cursor by `delta` rows."""
+        self._pick(self.cursor + delta)
+
+    def action_page(self, delta: int) -> None:
+        """Move the cursor by a page."""
+        self._pick(self.cursor + delta * self.page)
+
+    def _pick(self, row: int) -> None:
+        count = self.row_count()
+        if not count:
+            return
+        row = max(0, min(row, count - 1))
+        self.show_row(row)
+        self.row_picked(row)
+
+    def on_click(self, event: events.Click) -> None:
+        """Clicking a row picks it."""
+        offset = event.get_content_offset(self)
+        if offset is None or offset.y < self.header_lines:
+            return
+        row = int(self.scroll_y) + offset.y - self.header_lines
+        if 0 <= row < self.row_count():
+            event.stop()
+            self.focus()
+            self._pick(row)
+
+    # ------------------------------------------------------------------ Line API
+
+    def on_resize(self) -> None:
+        """Keep the scroll size in step with the size, and the cursor row in view (the
+        first resize is when the list learns how many rows fit)."""
+        self.virtual_size = Size(self.size.width, self.row_count() + self.header_lines)
+        self.call_after_refresh(self._keep_cursor_in_view)
+
+    def _keep_cursor_in_view(self) -> None:
+        if self.row_count():
+            self.show_row(min(self.cursor, self.row_count() - 1))
+
+    def render_line(self, y: int) -> Strip:
+        """Draw line `y` of the widget: a header line or a row."""
+        width = self.scrollable_content_region.width
+        base = self.rich_style
+        if y < self.header_lines:
+            text = self.render_header(y, width)
+        else:
+            row = int(self.scroll_y) + y - self.header_lines
+            if row >= self.row_count():
+                return Strip.blank(width, base)
+            text = self.render_row(row, width, row == self.cursor)
+        text.no_wrap = True
+        text.overflow = "crop"
+        text.truncate(width, pad=True)
+        segments = list(text.render(self.app.console))
+        strip = Strip([Segment(s.text, base + s.style if s.style else base, s.control)
+                       for s in segments if s.text != "\n"], width)
+        return strip.crop_extend(0, width, base)
+
+
+def cursor_style(focused: bool) -> Style:
+    """Background of the cursor row (stronger when the list has the focus)."""
+    return Style(bgcolor="#34466b" if focused else "#2a2f3a", bold=focused)
+
+
+__all__ = ["RowList", "cursor_style"]

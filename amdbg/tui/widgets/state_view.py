@@ -1,0 +1,122 @@
+"""The state view: every state of the selected machine at the cursor, with its tick, flags,
+relations and what the current transition (or the steps so far) did to it."""
+
+from __future__ import annotations
+
+from rich.text import Text
+
+from ..frame import Frame, StateRow
+from ..messages import StateChosen
+from .rows import RowList, cursor_style
+
+_REL_ABBR = {"require": "req", "add": "add", "remove": "rm", "after": "aft"}
+_REL_STYLE = {"require": "cyan", "add": "green", "remove": "red", "after": "bright_black"}
+
+
+class StateView(RowList):
+    """One row per state; the cursor row is the selected state (used by `j` / `J`)."""
+
+    header_lines = 1
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.frame: Frame | None = None
+        self.selected: str | None = None
+
+    def show(self, frame: Frame) -> None:
+        """Draw `frame`, keeping the selected state under the cursor."""
+        self.frame = frame
+        names = [r.name for r in frame.rows]
+        if self.selected in names:
+            self.cursor = names.index(self.selected)
+        else:
+            self.cursor = min(self.cursor, max(len(names) - 1, 0))
+            self.selected = names[self.cursor] if names else None
+        self.reset()
+        self.border_title = self._title()
+
+    def _title(self) -> str:
+        f = self.frame
+        if f is None or f.tx is None:
+            return "States"
+        if f.step is None:
+            return f"States after #{f.tx.number}"
+        if f.step == 0:
+            return f"States before #{f.tx.number} (step 0/{f.step_count})"
+        return f"States at step {f.step}/{f.step_count} of #{f.tx.number}"
+
+    def select(self, name: str) -> None:
+        """Put the cursor on state `name`."""
+        self.selected = name
+        if self.frame is not None:
+            names = [r.name for r in self.frame.rows]
+            if name in names:
+                self.show_row(names.index(name))
+
+    # ------------------------------------------------------------------ RowList
+
+    def row_count(self) -> int:
+        return len(self.frame.rows) if self.frame is not None else 0
+
+    def _name_width(self) -> int:
+        return max((len(r.name) for r in self.frame.rows), default=5) if self.frame else 5
+
+    def render_header(self, line: int, width: int) -> Text:
+        w = self._name_width()
+        return Text(f"   {'state':<{w}} {'tick':>5} {'fl':<2} {'':<3} relations", style="bold")
+
+    def render_row(self, row: int, width: int, selected: bool) -> Text:
+        assert self.frame is not None
+        r = self.frame.rows[row]
+        text = state_line(r, self._name_width())
+        if selected:
+            text.stylize(cursor_style(self.has_focus))
+        return text
+
+    def row_picked(self, row: int) -> None:
+        assert self.frame is not None
+        self.selected = self.frame.rows[row].name
+        self.post_message(StateChosen(self.selected))
+
+    def on_focus(self) -> None:
+        """Redraw the cursor row in the focused colour."""
+        self.refresh()
+
+    def on_blur(self) -> None:
+        """Redraw the cursor row in the unfocused colour."""
+        self.refresh()
+
+
+def state_line(r: StateRow, name_width: int) -> Text:
+    """` ● Paid          3 M  +*  req Validated · rm PaymentPending`."""
+    if r.active:
+        colour = "bold red" if r.is_error else "bold yellow"
+    else:
+        colour = "green" if not r.is_error else "red"
+    text = Text(" ")
+    text.append("●" if r.active else "○", style=colour)
+    text.append(" ")
+    name_style = colour + (" underline" if r.called else "")
+    text.append(r.name, style=name_style)
+    text.append(" " * (name_width - len(r.name)))
+    text.append(f" {r.tick:>5} ", style="" if r.active else "dim")
+    text.append(("A" if r.auto else " ") + ("M" if r.multi else " "), style="magenta")
+    marks = r.marks
+    text.append(f" {marks:<3} ", style=_marks_style(r))
+    for i, (rel, targets) in enumerate(r.relations()):
+        if i:
+            text.append(" · ", style="dim")
+        text.append(_REL_ABBR[rel] + " ", style=_REL_STYLE[rel])
+        text.append(" ".join(targets), style="dim")
+    return text
+
+
+def _marks_style(r: StateRow) -> str:
+    if r.cancel:
+        return "bold red"
+    if r.removed and not r.added:
+        return "bold red"
+    return "bold green"
+
+
+__all__ = ["StateView", "state_line"]

@@ -1,0 +1,242 @@
+"""`amdbg replay` on a big recording: time to the first screen, per-key latency, memory.
+
+1. A recording of N transitions (default 1,000,000, all in one machine: the worst case for
+   the transition list) is recorded from a real machine through `Recorder` in a child
+   process (~10 s), so its memory does not count here.
+2. In this process: `Session.open` + the app mounted and its first frame drawn (headless,
+   160x48, Textual's test driver: "first screen"), then 200 presses each of `right`, `left`,
+   `]`, and a few `end`/`home`, `g` (graph), each timed from posting the key until the first
+   frame drawn after it was handled (p50/p95/max; 20 ms between keys), how long the filter
+   counts (counted between frames, paused while keys are pressed) take after the first
+   screen, and the peak RSS of the process.
+
+    python benchmarks/bench_tui.py [--transitions N] [--machines N] [--presses N] [--json]
+
+Targets (issue 4): first screen < 2 s, stepping < 50 ms, memory < 1 GB. With --json the last
+line is a JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+HERE = Path(__file__).resolve().parent
+for p in (ROOT, HERE):
+    if str(p) not in sys.path:
+        sys.path.insert(0, str(p))
+
+SIZE = (160, 48)
+
+
+GENERATOR = """
+import sys
+import amnode as am
+from amnode.telemetry import Recorder
+
+SCHEMA = {
+    "Start": am.State(),
+    "Ready": am.State(auto=True, require=["Start"]),
+    "Connecting": am.State(require=["Start"], remove=["Connected"]),
+    "Connected": am.State(require=["Start"], remove=["Connecting"]),
+    "Working": am.State(require=["Connected"], remove=["Idle"]),
+    "Idle": am.State(remove=["Working"]),
+    "Done": am.State(multi=True),
+    "Healthcheck": am.State(),
+}
+
+
+class Handlers:
+    def WorkingEnter(self, e):
+        return e.args.get("job", 0) % 50 != 0      # every 50th job is vetoed
+
+    def DoneState(self, e):
+        pass
+
+
+path, total, machines = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+with Recorder(path) as rec:
+    ms = []
+    for k in range(machines):
+        m = am.Machine(SCHEMA, id=f"worker-{k}", handlers=Handlers(),
+                       parent=ms[0] if ms else None)
+        rec.attach(m)
+        m.add("Start")
+        ms.append(m)
+    for i in range((total - 2 * machines) // 6 // machines):
+        for m in ms:
+            m.add("Connecting")
+            m.add("Connected")
+            m.add("Working", {"job": i})
+            m.add("Done")
+            m.add("Idle")
+            m.add("Healthcheck" if i % 10 == 0 else "Done")
+"""
+
+
+def generate(path: Path, total: int, machines: int) -> float:
+    """Record `total` transitions of real machines (the public Recorder) in a child process,
+    so that neither its time nor its memory counts here; returns seconds."""
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, "-c", GENERATOR, str(path), str(total), str(machines)],
+                   check=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    return time.perf_counter() - t0
+
+
+def pct(values: list[float], q: float) -> float:
+    """The q-quantile (0..1) of `values`."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+async def measure(path: Path, presses: int) -> dict[str, float]:
+    """Open the recording in the app and time what a user waits for."""
+    from textual import events
+
+    from amdbg.session import Session
+    from amdbg.tui import ReplayApp
+    from amdbg.tui.widgets.transition_list import TransitionList
+
+    out: dict[str, float] = {}
+    t0 = time.perf_counter()
+    session = Session.open(path)
+    biggest = max(session.machines, key=len)
+    sel = session.locate(biggest.key, str(len(biggest) // 2))  # like -m M -t N
+    out["open_s"] = time.perf_counter() - t0
+    app = ReplayApp(session, machine=sel.key, number=sel.number)
+    async with app.run_test(size=SIZE) as pilot:
+        tl = app.query_one(TransitionList)
+        # the first screen: every pane drawn, the list scrolled to the selected transition
+        while not int(tl.scroll_y) <= tl.cursor < int(tl.scroll_y) + tl.page:
+            await asyncio.sleep(0.002)
+        drawn: asyncio.Future[float] = asyncio.get_running_loop().create_future()
+        app.call_after_refresh(lambda: drawn.set_result(time.perf_counter()))
+        out["first_screen_s"] = await drawn - t0
+        assert tl.row_count() == len(biggest) and app.number == sel.number
+        # the filter counts, counted between frames while nobody types
+        while not app.timelines[biggest.key].ready:
+            await asyncio.sleep(0.01)
+        out["filter_counts_s"] = time.perf_counter() - t0 - out["first_screen_s"]
+        out["transitions_in_machine"] = len(biggest)
+        out["transitions"] = session.recording.transition_count
+        out["machines"] = len(session.machines)
+
+        waiting: list[asyncio.Future[float]] = []
+
+        def after_update(method):
+            """Wrap an app method that redraws panes: resolve the waiting future on the first
+            frame drawn after it ran."""
+            def wrapped(*args, **kwargs):
+                result = method(*args, **kwargs)
+                if waiting:
+                    fut = waiting.pop()
+                    app.call_after_refresh(lambda: fut.done() or fut.set_result(
+                        time.perf_counter()))
+                return result
+            return wrapped
+
+        app.refresh_views = after_update(app.refresh_views)
+        app._toggle_view = after_update(app._toggle_view)
+
+        async def timed(key: str, n: int) -> list[float]:
+            """ms from posting the key until the first frame drawn after the panes were
+            updated for it."""
+            times = []
+            char = {"right_square_bracket": "]"}.get(key, key if len(key) == 1 else None)
+            for _ in range(n):
+                done: asyncio.Future[float] = asyncio.get_running_loop().create_future()
+                waiting[:] = [done]
+                t = time.perf_counter()
+                app.post_message(events.Key(key, char))
+                times.append((await asyncio.wait_for(done, 5) - t) * 1000)
+                await asyncio.sleep(0.02)  # a fast typist: 50 keys per second
+            return times
+
+        for key, name in (("right", "right"), ("left", "left"),
+                          ("right_square_bracket", "step")):
+            times = await timed(key, presses)
+            out[f"{name}_p50_ms"] = statistics.median(times)
+            out[f"{name}_p95_ms"] = pct(times, 0.95)
+            out[f"{name}_max_ms"] = max(times)
+        jumps = []
+        for key in ("end", "home") * 5:
+            jumps.extend(await timed(key, 1))
+        out["home_end_p50_ms"] = statistics.median(jumps)
+        out["home_end_max_ms"] = max(jumps)
+        graph = await timed("g", 1) + await timed("right", 10)
+        out["graph_open_ms"] = graph[0]
+        out["graph_step_p50_ms"] = statistics.median(graph[1:])
+        await timed("g", 1)
+        await pilot.press("q")
+    session.close()
+    out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--transitions", type=int, default=1_000_000)
+    ap.add_argument("--machines", type=int, default=1)
+    ap.add_argument("--presses", type=int, default=200)
+    ap.add_argument("--keep", metavar="PATH", help="reuse (or create) the recording here")
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args(argv)
+
+    tmp = Path(tempfile.mkdtemp(prefix="amdbg-bench-tui-"))
+    path = Path(args.keep) if args.keep else tmp / "big.amrec"
+    gen_s = 0.0
+    if not path.exists():
+        gen_s = generate(path, args.transitions, args.machines)
+    size = path.stat().st_size
+    try:
+        r = asyncio.run(measure(path, args.presses))
+    finally:
+        if not args.keep:
+            path.unlink(missing_ok=True)
+            tmp.rmdir()
+    r["generate_s"] = gen_s
+    r["bytes"] = size
+
+    ok = {"first_screen_s": 2.0, "right_p95_ms": 50.0, "left_p95_ms": 50.0,
+          "step_p95_ms": 50.0, "peak_rss_mb": 1024.0}
+    print(f"amdbg replay on {int(r['transitions']):,} transitions of {int(r['machines'])} "
+          f"machine(s) ({int(r['transitions_in_machine']):,} in the selected one), "
+          f"{SIZE[0]}x{SIZE[1]}")
+    print(f"{'measure':<34}{'value':>12}  target")
+    rows = [
+        ("open recording + select", f"{r['open_s']:.2f} s", ""),
+        ("first screen (open + app drawn)", f"{r['first_screen_s']:.2f} s", "< 2 s"),
+        ("right: p50 / p95 / max", f"{r['right_p50_ms']:.1f} / {r['right_p95_ms']:.1f} / "
+                                   f"{r['right_max_ms']:.1f} ms", "< 50 ms"),
+        ("left: p50 / p95 / max", f"{r['left_p50_ms']:.1f} / {r['left_p95_ms']:.1f} / "
+                                  f"{r['left_max_ms']:.1f} ms", "< 50 ms"),
+        ("] step: p50 / p95 / max", f"{r['step_p50_ms']:.1f} / {r['step_p95_ms']:.1f} / "
+                                    f"{r['step_max_ms']:.1f} ms", "< 50 ms"),
+        ("home/end: p50 / max", f"{r['home_end_p50_ms']:.1f} / {r['home_end_max_ms']:.1f} ms",
+         ""),
+        ("g graph: open, then step p50", f"{r['graph_open_ms']:.1f}, "
+                                         f"{r['graph_step_p50_ms']:.1f} ms", ""),
+        ("filter counts, after first screen", f"{r['filter_counts_s']:.2f} s", ""),
+        ("peak RSS", f"{r['peak_rss_mb']:.0f} MB", "< 1024 MB"),
+    ]
+    for name, value, target in rows:
+        print(f"{name:<34}{value:>28}  {target}")
+    failed = [k for k, limit in ok.items() if r[k] >= limit]
+    print("all targets met" if not failed else f"targets missed: {', '.join(failed)}")
+    if args.json:
+        print(json.dumps({k: round(v, 3) for k, v in r.items()}))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

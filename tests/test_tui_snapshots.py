@@ -1,0 +1,93 @@
+"""Screenshots of the main screens of `amdbg replay` (pytest-textual-snapshot).
+
+The recording is made here from the order pipeline example with seeded transition ids, and
+the app runs with times hidden (`--times off`), so the screens depend only on what happened,
+never on when or how fast: the snapshots survive re-recording and format changes. Update
+them after an intended change with `pytest tests/test_tui_snapshots.py --snapshot-update`.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from amdbg.session import Session
+from amdbg.tui import ReplayApp
+
+ROOT = Path(__file__).resolve().parent.parent
+SIZE = (160, 48)
+
+
+@pytest.fixture(scope="module")
+def orders(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The order pipeline example, recorded with seeded transition ids."""
+    path = tmp_path_factory.mktemp("snap") / "orders.amrec"
+    subprocess.run([sys.executable, str(ROOT / "examples" / "orders.py"), "--record", str(path),
+                    "--seed", "1001"], check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
+    return path
+
+
+@pytest.fixture
+def session(orders: Path) -> Iterator[Session]:
+    with Session.open(orders) as s:
+        yield s
+
+
+def settled(*keys: str):
+    """Press `keys`, then wait until the background lookups are done (no timing in shots)."""
+
+    async def run(pilot) -> None:
+        app = pilot.app
+        await pilot.pause()
+        for key in keys:
+            await pilot.press(key)
+            await pilot.pause()
+        for _ in range(200):
+            if app.forks is not None and all(t.ready for t in app.timelines.values()) and (
+                    app.view != "network" or app._network is not None):
+                break
+            await pilot.pause(0.02)
+        await pilot.pause()
+
+    return run
+
+
+def test_main_screen_on_a_vetoed_transition(snap_compare, session: Session) -> None:
+    app = ReplayApp(session, machine="order-1002", number=7, time_mode="off")
+    assert snap_compare(app, terminal_size=SIZE, run_before=settled())
+
+
+def test_stepping_inside_a_transition(snap_compare, session: Session) -> None:
+    app = ReplayApp(session, machine="order-1001", number=5, time_mode="off")
+    keys = ["right_square_bracket"] * 3
+    assert snap_compare(app, terminal_size=SIZE, run_before=settled(*keys))
+
+
+def test_relation_graph(snap_compare, session: Session) -> None:
+    app = ReplayApp(session, machine="order-1002", number=7, time_mode="off")
+    assert snap_compare(app, terminal_size=SIZE, run_before=settled("g"))
+
+
+def test_network_of_machines(snap_compare, session: Session) -> None:
+    app = ReplayApp(session, machine="orders", number=5, time_mode="off")
+    assert snap_compare(app, terminal_size=SIZE, run_before=settled("n"))
+
+
+def test_help(snap_compare, session: Session) -> None:
+    app = ReplayApp(session, machine="orders", number=5, time_mode="off")
+    assert snap_compare(app, terminal_size=SIZE, run_before=settled("question_mark"))
+
+
+def test_filter_dialog_and_filtered_list(snap_compare, session: Session) -> None:
+    app = ReplayApp(session, machine="orders", number=1, time_mode="off")
+    assert snap_compare(app, terminal_size=SIZE, run_before=settled("f", "a"))
+
+
+def test_list_with_canceled_and_auto_hidden(snap_compare, session: Session) -> None:
+    app = ReplayApp(session, machine="order-1002", number=1, time_mode="off")
+    assert snap_compare(app, terminal_size=SIZE,
+                        run_before=settled("f", "c", "a", "enter", "end"))
