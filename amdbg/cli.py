@@ -1,8 +1,9 @@
 """The `amdbg` command line: argument parsing, dispatch to `amdbg.commands`, error handling.
 
-Every error is one line on stderr (`amdbg: error: ...`) and a non-zero exit status; a damaged
-recording prints one warning line, shows what is readable and exits with 3. `AMDBG_DEBUG=1`
-lets tracebacks through for debugging amdbg itself.
+Every error is one line on stderr (`amdbg: error: ...`) and a non-zero exit status. A recording
+whose files end with a torn record (a killed writer) prints one warning line and exits 0; other
+damage prints one warning line, shows what is readable and exits with 3. `AMDBG_DEBUG=1` lets
+tracebacks through for debugging amdbg itself.
 
 Exit status: 0 success, 1 error, 2 bad command line, 3 damaged recording (output shown),
 130 interrupted.
@@ -47,7 +48,8 @@ examples:
   amdbg pack recordings/crawler crawler.amrec
   amdbg replay recordings/orders.amrec -m order-1002 -t 7
 
-exit status: 0 ok, 1 error, 2 bad command line, 3 damaged recording (readable part shown)
+exit status: 0 ok (a torn last record only warns), 1 error, 2 bad command line,
+             3 damaged recording (readable part shown)
 set AMDBG_DEBUG=1 to see tracebacks
 """
 
@@ -116,7 +118,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parse(sys.argv[1:] if argv is None else argv)
         status = COMMANDS[args.command].run(args, ctx)
         stdout.flush()
-        if ctx.damage:
+        if ctx.damage and ctx.torn_tail_only:
+            # what a process killed mid-write leaves: everything before it is intact
+            print(f"{PROG}: warning: recording ends with a torn record: {ctx.damage}; the "
+                  "writing process was probably killed, everything before it is shown",
+                  file=stderr)
+        elif ctx.damage:
             print(f"{PROG}: warning: recording is damaged: {ctx.damage}; the output covers "
                   "the readable records only", file=stderr)
             return status or EXIT_DAMAGED

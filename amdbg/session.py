@@ -128,6 +128,11 @@ class Session:
         """True when parts of the recording could not be read (torn tail, corrupt frames)."""
         return bool(self.recording.corruption)
 
+    @property
+    def torn_tail_only(self) -> bool:
+        """True when the only damage is incomplete last records (a killed writer), if any."""
+        return all(c.torn_tail for c in self.recording.corruption)
+
     def damage_summary(self) -> str:
         """One line naming the first damaged spot (file, offset, reason); "" when intact."""
         problems = self.recording.corruption

@@ -319,9 +319,11 @@ def test_bad_marker_resyncs_at_the_next_check_record(tmp_path: Path) -> None:
     first, second = rec.corruption
     assert (first.offset, first.reason) == (txs[1], "bad frame marker")
     assert first.skipped == checks[1] + CHECK.size - txs[1]
-    assert second.offset == txs[3] and second.skipped == checks[3] + CHECK.size - txs[3]
+    # transition 4 itself is intact: it is kept (unverified), only its check record is lost
+    assert second.offset == checks[3] and second.skipped == CHECK.size
+    assert second.reason.endswith("1 record(s) before it kept unverified")
     m = rec.machines[0]
-    assert [t.seq for t in m] == [1, 3, 5] and m.gaps == [2, 3] and m.disposed
+    assert [t.seq for t in m] == [1, 3, 4, 5] and m.gaps == [2] and m.disposed
 
 
 def _frame_with_body(kind: int, mno: int, body: bytes) -> bytes:

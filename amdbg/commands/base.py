@@ -24,6 +24,8 @@ class Context:
     session: Session | None = None
     #: what is damaged in the opened recording ("" when intact); main() reports it once
     damage: str = ""
+    #: True when that damage is only a torn tail (expected after a crash; not an error)
+    torn_tail_only: bool = False
     warnings: list[str] = field(default_factory=list)
 
     def warn(self, message: str) -> None:
@@ -38,6 +40,7 @@ class Context:
         session = Session.open(path)
         self.session = session
         self.damage = session.damage_summary()
+        self.torn_tail_only = session.torn_tail_only
         return session, address
 
     def select(self, args: argparse.Namespace) -> tuple[Session, Selection]:

@@ -1,7 +1,8 @@
 """Merging a recording directory into one portable file (for a bug report), dropping damage.
 
 Every segment header and every valid frame range found by the reader is copied byte for byte,
-so the packed file reads exactly like the directory did, minus torn tails and corrupt frames.
+so the packed file reads exactly like the directory did, minus torn tails and corrupt frames;
+frames salvaged from a damaged block get a new check record, so the packed file is clean.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from .format import encode_check
 from .reader import open_recording
 
 
@@ -31,15 +33,23 @@ def pack(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> int:
                         fd = handles.get(file)
                         if fd is None:
                             fd = handles[file] = os.open(file, os.O_RDONLY)
-                        for start, end in [(offset, header_end), *ranges]:
+                        for start, end, *salvaged in [(offset, header_end), *ranges]:
                             pos = start
+                            block = bytearray()
                             while pos < end:
                                 chunk = os.pread(fd, min(end - pos, 1 << 20), pos)
                                 if not chunk:
                                     raise OSError(f"{file} shrank while packing")
                                 out.write(chunk)
+                                if salvaged:
+                                    block += chunk
                                 pos += len(chunk)
                                 written += len(chunk)
+                            if salvaged:
+                                # frames kept from a damaged block: close them as a block
+                                check = encode_check(bytes(block), salvaged[0], 0)
+                                out.write(check)
+                                written += len(check)
                 finally:
                     for fd in handles.values():
                         os.close(fd)

@@ -93,6 +93,7 @@ from .records import (
     MUTATION_TYPES,
     RELATIONS,
     STEP_TYPES,
+    TORN_TAIL,
     Corruption,
     LogLine,
     MachineState,
@@ -790,6 +791,18 @@ class Recording:
             return None
         return rec
 
+    @staticmethod
+    def _salvage(f: _File, frames: list[tuple[int, ...]]) -> int:
+        """How many of a damaged block's leading frames decode as valid records."""
+        for i, (off, kind, *_rest) in enumerate(frames):
+            if kind not in (_TX, _SCHEMA, _DISPOSE, _QUEUED):
+                return i
+            try:
+                f.frame(off, kind)
+            except RecordingError:
+                return i
+        return len(frames)
+
     def _resync(self, f: _File, off: int) -> tuple[int, tuple[int, ...] | None]:
         """The next offset after `off` where a genuine check record or a segment header starts,
         with the check record's fields (None for a segment header); (size, None) if none."""
@@ -856,18 +869,28 @@ class Recording:
             pending.clear()
 
         def corrupt(at: int, reason: str) -> int:
-            """Drop the block holding `at`, report it, and return where reading goes on."""
+            """Report damage in the block holding `at` and return where reading goes on. The
+            block's leading frames that still decode are kept (unverified: the block's CRC
+            covers the damage too); the rest of the block is dropped."""
             nonlocal run_start, block
-            pending.clear()
             if run_start < block:
                 seg.ranges.append([run_start, block])
+            good = self._salvage(f, pending)
+            bad = pending[good][0] if good < len(pending) else at
+            if good:
+                del pending[good:]
+                commit()
+                # pack() closes these frames with a fresh check record (the third field)
+                seg.ranges.append([block, bad, good])
+                reason += f"; {good} record(s) before it kept unverified"
+            pending.clear()
             nxt, rec = self._resync(f, at)
             if rec is not None:
                 start = nxt - rec[7]
                 # a later block that starts after the damage is kept; else skip the damaged
                 # block's own check record too
                 nxt = start if at < start and block <= start else nxt + _CS
-            self.corruption.append(Corruption(path, block, reason, nxt - block))
+            self.corruption.append(Corruption(path, bad, reason, nxt - bad))
             run_start = block = nxt
             return nxt
 
@@ -878,7 +901,7 @@ class Recording:
                     seg.ranges.append([run_start, off])
                 run_start = size
                 self.corruption.append(Corruption(
-                    path, off, f"torn record at end of file ({size - off} bytes)", size - off))
+                    path, off, f"{TORN_TAIL} ({size - off} bytes)", size - off))
                 break
             hdr = unpack(mm, off)
             if hdr[0] != mark_ok:
@@ -908,7 +931,7 @@ class Recording:
                             seg.ranges.append([run_start, off])
                         run_start = size
                         self.corruption.append(Corruption(
-                            path, off, f"torn record at end of file ({size - off} bytes)",
+                            path, off, f"{TORN_TAIL} ({size - off} bytes)",
                             size - off))
                         break
                     off = corrupt(off, "corrupt check record")
@@ -934,7 +957,7 @@ class Recording:
                     seg.ranges.append([run_start, off])
                 run_start = size
                 self.corruption.append(Corruption(
-                    path, off, f"torn record at end of file ({size - off} of "
+                    path, off, f"{TORN_TAIL} ({size - off} of "
                     f"{end - off} bytes)", size - off))
                 break
             pending.append((off, *hdr[1:]))
@@ -1009,7 +1032,11 @@ class Recording:
         return [s.process for s in self._segments]
 
     def segments(self) -> list[tuple[str, int, int, list[list[int]]]]:
-        """(file, segment offset, header end, valid frame ranges) per segment; used by `pack`."""
+        """(file, segment offset, header end, valid frame ranges) per segment; used by `pack`.
+
+        A range is `[start, end]`, or `[start, end, frames]` for frames salvaged from a damaged
+        block, which a copy must close with a new check record (see `format.encode_check`).
+        """
         return [(s.file.path, s.offset, s.header_end, [list(r) for r in s.ranges])
                 for s in self._segments]
 

@@ -33,6 +33,10 @@ class ProcessInfo:
         return f"{self.host}:{self.pid} ({self.argv0})"
 
 
+#: how a reader words an incomplete record at the end of a file
+TORN_TAIL = "torn record at end of file"
+
+
 @dataclass(frozen=True, slots=True)
 class Corruption:
     """A part of a file that could not be read: where, why, and how many bytes were skipped."""
@@ -42,8 +46,13 @@ class Corruption:
     reason: str
     skipped: int = 0
 
+    @property
+    def torn_tail(self) -> bool:
+        """True for an incomplete last record: what a killed writer leaves, not data damage."""
+        return self.reason.startswith(TORN_TAIL)
+
     def __str__(self) -> str:
-        extra = f" ({self.skipped} bytes skipped)" if self.skipped else ""
+        extra = f" ({self.skipped} bytes skipped)" if self.skipped and not self.torn_tail else ""
         return f"{self.file} @{self.offset}: {self.reason}{extra}"
 
 
