@@ -92,11 +92,11 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     summary.append(session.path, style=STYLE_MACHINE)
     ctx.out.print(summary)
     span = (session.end_ns - start) if start is not None and session.end_ns else None
+    errors = sum(m.error_count for m in rec.machines)
     ctx.out.print(Text(
-        f"{files} file{'s' if files != 1 else ''}, {len(rec.processes)} "
-        f"process{'es' if len(rec.processes) != 1 else ''}, {len(rec.machines)} machines, "
-        f"{rec.transition_count} transitions, "
-        f"{sum(m.error_count for m in rec.machines)} error transitions; "
+        f"{_count(files, 'file')}, {_count(len(rec.processes), 'process', 'processes')}, "
+        f"{_count(len(rec.machines), 'machine')}, "
+        f"{_count(rec.transition_count, 'transition')}, {_count(errors, 'error transition')}; "
         f"starts {format_wall(start)}, spans {format_duration(span)}", style=STYLE_DIM))
     many = len({(p.host, p.pid) for p in rec.processes}) > 1
     columns = ["machine", "parent", "tags", "states", "transitions", "errors", "first", "last"]
@@ -115,3 +115,8 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
 
 
 __all__ = ["DESCRIPTION", "HELP", "machine_dict", "register", "run"]
+
+
+def _count(n: int, one: str, many: str = "") -> str:
+    """`1 machine`, `2 machines`."""
+    return f"{n} {one if n == 1 else (many or one + 's')}"
