@@ -91,8 +91,10 @@ def test_replace_schema_may_shrink_and_keeps_ticks() -> None:
     assert m.active_states() == ["A"]
     assert ctx.cancelled  # C is gone
     assert m.add("D") == am.EXECUTED
-    with pytest.raises(am.SchemaError):
+    with pytest.raises(am.StateUnknownError):
         m.replace_schema({"A": {}}, ["A", "Z"])
+    with pytest.raises(am.SchemaError):
+        m.replace_schema({"A": {}, "B": {}}, ["A"])
 
 
 def test_mutsource_as_event_is_recorded() -> None:

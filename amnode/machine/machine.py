@@ -303,42 +303,20 @@ class Machine:
 
     def set_schema(self, schema: SchemaLike, names: Iterable[str]) -> None:
         """Replace the schema with a larger one and fix its order (Go SetSchema)."""
-        self._own()
-        if self._tx is not None:
-            raise SchemaError("schema error: cannot change the schema during a transition")
-        names = list(names)
-        parsed, errors = parse_schema(schema)
-        if EXCEPTION not in parsed:
-            parsed[EXCEPTION] = State(multi=True)
-            if EXCEPTION not in names:
-                names.append(EXCEPTION)
+        parsed, names, errors = self._new_schema(schema, names)
         if len(parsed) <= len(self._schema):
             raise SchemaError("schema error: new schema too short")
-        if len(names) != len(parsed):
-            raise SchemaError("schema error: names and schema differ in length")
-        unknown = [n for n in names if n not in parsed]
-        if unknown:
-            raise StateUnknownError(
-                f"state {' '.join(unknown)} not defined in schema for {self.id}")
-        old = self._schema
-        self._schema = parsed
-        old_names, self._names = self._names, list(dict.fromkeys(names))
-        self._verified = True
-        self._reindex(old_names)
-        self._resolver.new_schema()
-        for b in self._bindings:
-            b.scan(self._names)
-        self._rebuild_handler_index()
-        for tracer in list(self._tracers):
-            tracer.schema_change(self, old)
-        for tracer in list(self._tracers):
-            tracer.verify_states(self)
-        if errors:
-            self.add_err(SchemaError("; ".join(errors)))
+        self._install_schema(parsed, names, errors)
 
     def replace_schema(self, schema: SchemaLike, names: Iterable[str]) -> None:
         """Swap in any schema, e.g. of a restarted remote source; unlike `set_schema` it may
         shrink. Ticks of kept states survive; removed states are dropped from the active set."""
+        parsed, names, errors = self._new_schema(schema, names)
+        self._install_schema(parsed, names, errors)
+
+    def _new_schema(self, schema: SchemaLike, names: Iterable[str]
+                    ) -> tuple[Schema, list[str], list[str]]:
+        """Parse a schema for `set_schema`/`replace_schema`; check it matches `names`."""
         self._own()
         if self._tx is not None:
             raise SchemaError("schema error: cannot change the schema during a transition")
@@ -348,15 +326,23 @@ class Machine:
             parsed[EXCEPTION] = State(multi=True)
             if EXCEPTION not in names:
                 names.append(EXCEPTION)
-        if set(names) != set(parsed):
-            raise SchemaError("schema error: names and schema differ")
+        unknown = [n for n in names if n not in parsed]
+        if unknown:
+            raise StateUnknownError(
+                f"state {' '.join(unknown)} not defined in schema for {self.id}")
+        if len(names) != len(parsed):
+            raise SchemaError("schema error: names and schema differ in length")
+        return parsed, names, errors
+
+    def _install_schema(self, parsed: Schema, names: list[str], errors: list[str]) -> None:
         old, old_names = self._schema, self._names
         gone = [n for n in old_names if n not in parsed]
         self._schema = parsed
         self._names = names
         self._verified = True
-        self._active = tuple(n for n in self._active if n in parsed)
-        self._active_set = set(self._active)
+        if gone:
+            self._active = tuple(n for n in self._active if n in parsed)
+            self._active_set = set(self._active)
         self._reindex(old_names)
         self._resolver.new_schema()
         for b in self._bindings:
