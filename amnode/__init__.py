@@ -1,4 +1,4 @@
-"""amnode: clock-based declarative state machines, aRPC and worker pools (asyncmachine-go port).
+"""amnode: clock-based declarative state machines, aRPC and telemetry (asyncmachine-go port).
 
 `import amnode as am` gives the machine API (`am.Machine`, `am.State`, `am.Result`, ...).
 """

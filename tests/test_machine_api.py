@@ -13,6 +13,7 @@ from machine_fixtures import (
     EventLog,
     active,
     capture_logs,
+    end_backoff,
     joined,
     new_machine,
     new_no_rels,
@@ -24,15 +25,6 @@ import amnode as am
 
 EXECUTED = am.Result.EXECUTED
 CANCELED = am.Result.CANCELED
-
-
-async def wait_until(cond, timeout: float = 1.0) -> None:
-    """Poll a condition on machine state, with a timeout."""
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise TimeoutError("condition not met")
-        await asyncio.sleep(0.005)
 
 
 # ============================================================== results
@@ -1569,8 +1561,8 @@ def test_amnode_debug_disables_handler_timeout(monkeypatch):
     assert new_no_rels(handler_timeout=0.01).handler_timeout == 0.01
 
 
-async def test_deadline_backoff_blocks_most_mutations():
-    m = new_no_rels(handler_timeout=0.01, handler_deadline=0.03, handler_backoff=0.2)
+def test_deadline_backoff_blocks_most_mutations(monkeypatch):
+    m = new_no_rels(handler_timeout=0.01, handler_deadline=0.03, handler_backoff=60)
 
     class H:
         def AState(self, e):
@@ -1589,7 +1581,8 @@ async def test_deadline_backoff_blocks_most_mutations():
     assert m.toggle("B") == CANCELED
     # Set has no backoff check
     assert m.set(["B"]) == EXECUTED
-    await wait_until(lambda: not m.backoff)
+    end_backoff(monkeypatch, m)
+    assert not m.backoff
     assert m.add("D") == EXECUTED
     assert active(m) == {"B", "D"}
 

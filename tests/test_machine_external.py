@@ -156,3 +156,49 @@ def test_pending_log_holds_lines_since_the_last_transition() -> None:
     assert [e.text for e in m.pending_log()] == ["[exter] hello world"]
     m.remove("A")
     assert m.pending_log() == []
+
+
+def test_dispose_from_a_handler_still_removes_start_and_drops_the_rest() -> None:
+    calls: list[str] = []
+
+    class H:
+        def AState(self, e: am.Event) -> None:
+            e.machine.add("B")  # queued, then dropped by dispose (as in Go)
+            e.machine.dispose()
+            calls.append(f"after dispose: {int(e.machine.add('C'))}")
+
+        def BState(self, e: am.Event) -> None:
+            calls.append("BState")
+
+        def StartEnd(self, e: am.Event) -> None:
+            calls.append("StartEnd")  # closes resources: must run
+
+    m = am.Machine({"Start": {}, "A": {}, "B": {}, "C": {}})
+    m.add("Start")
+    m.bind_handlers(H())
+    m.add("A")
+    assert calls == ["after dispose: 1", "StartEnd"]
+    assert m.is_disposed and m.add("A") == am.CANCELED
+
+
+def test_apply_clock_queues_handler_errors_after_itself() -> None:
+    order: list[str] = []
+
+    class H:
+        def AState(self, e: am.Event) -> None:
+            raise RuntimeError("boom")
+
+    class Order(am.Tracer):
+        def transition_init(self, t: am.Transition) -> None:
+            order.append("init " + " ".join(t.called))
+
+        def transition_end(self, t: am.Transition) -> None:
+            order.append("end " + " ".join(t.called))
+
+    m = am.Machine({"A": {}})
+    m.bind_handlers(H())
+    m.bind_tracer(Order())
+    t = m.apply_clock({"A": 1})
+    assert t is not None and t.accepted
+    assert order == ["init A", "end A", "init Exception", "end Exception"]
+    assert m.is_active(["A", "Exception"])

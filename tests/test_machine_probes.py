@@ -5,21 +5,12 @@ from __future__ import annotations
 import asyncio
 import time
 
-from machine_fixtures import active, new_machine, new_no_rels
+from machine_fixtures import active, end_backoff, new_machine, new_no_rels
 
 import amnode as am
 
 EXECUTED = am.Result.EXECUTED
 CANCELED = am.Result.CANCELED
-
-
-async def wait_until(cond, timeout: float = 1.0) -> None:
-    """Poll a condition on machine state (used for time-based features such as the backoff)."""
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise TimeoutError("condition not met")
-        await asyncio.sleep(0.01)
 
 
 def test_add_reaches_two_levels():
@@ -174,8 +165,8 @@ def test_final_handler_timeout():
     assert str(err).startswith(f"handler timeout: AState from {bid}")
 
 
-async def test_handler_deadline_clears_queue_and_backs_off():
-    m = new_no_rels(handler_timeout=0.05, handler_deadline=0.15, handler_backoff=0.3)
+def test_handler_deadline_clears_queue_and_backs_off(monkeypatch):
+    m = new_no_rels(handler_timeout=0.05, handler_deadline=0.15, handler_backoff=60)
     queued = []
 
     class Handlers:
@@ -194,7 +185,8 @@ async def test_handler_deadline_clears_queue_and_backs_off():
     assert m.backoff
     assert m.add("D") == CANCELED, "mutations are canceled during the backoff"
     assert m.remove("Exception") == CANCELED
-    await wait_until(lambda: not m.backoff)
+    end_backoff(monkeypatch, m)
+    assert not m.backoff
     assert m.add("D") == EXECUTED
 
 

@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from .clock import Time
+from .errors import MachineError
 from .log import LogLevel
 from .mutation import Mutation, MutationType, MutSource
 from .schema import ANY, SUFFIX_END, SUFFIX_STATE
@@ -38,6 +39,8 @@ def apply_clock(m: Machine, time: Sequence[int] | Mapping[str, int], *,
     m._own()
     if m._disposing:
         return None
+    if m._processing:
+        raise MachineError(f"{m.id}: apply_clock during a transition of the same machine")
     names = m._names
     before = Time(m._ticks)
     after = Time(before)
@@ -72,6 +75,9 @@ def apply_clock(m: Machine, time: Sequence[int] | Mapping[str, int], *,
         t.steps.extend(Step(StepType.ACTIVATE, "", s) for s in enters)
         t.steps.extend(Step(StepType.DEACTIVATE, "", s) for s in exits)
     tracers = m._tracers
+    # mutations made meanwhile (e.g. the Exception of a failing handler) queue up and run
+    # after this transition, never inside it
+    m._processing = True
     try:
         for tracer in tracers:
             tracer.transition_init(t)
@@ -105,10 +111,15 @@ def apply_clock(m: Machine, time: Sequence[int] | Mapping[str, int], *,
             tracer.transition_end(t)
     finally:
         m._tx = None
+        m._processing = False
     subs = m._subs
     if subs.when_active or subs.when_inactive or subs.when_time or subs.when_query:
         subs.process(t)
     _set_queue_ticks(m, queue_tick, machine_tick, old_qt)
+    if m._queue:
+        m._process_queue()
+    elif m._dispose_pending:
+        m._finish_dispose()
     return t
 
 

@@ -66,6 +66,8 @@ _DECISIONS = int(LogLevel.DECISIONS)
 _EVERYTHING = int(LogLevel.EVERYTHING)
 _get_ident = threading.get_ident
 _perf = time.perf_counter
+#: the clock of the handler backoff (a module attribute, so tests can move time forward)
+_monotonic = time.monotonic
 
 #: Called with every new machine at the end of its constructor; `amnode.telemetry` registers the
 #: `AMNODE_RECORD` recorder here (the machine package itself does no I/O).
@@ -182,7 +184,6 @@ class Machine:
         self._log_buffer: list[LogEntry] = []
 
         self._bindings: list[HandlerBinding] = []
-        self._bindings_count = 0
         self._binding_num = 0
         self._handler_index: dict[str, list[tuple[HandlerBinding, Callable[..., Any], bool, str]]]
         self._handler_index = {}
@@ -192,6 +193,9 @@ class Machine:
         self._collect_steps = False
         self._collect_check_steps = False
 
+        #: dispose() was called: new mutations are canceled
+        self._closing = False
+        #: teardown running: the queue stops, handlers don't run, reads see nothing
         self._disposing = False
         self._disposed = False
         self._dispose_pending = False
@@ -447,16 +451,26 @@ class Machine:
 
     # ------------------------------------------------------------------ mutations
 
+    def _refused(self, names: list[str], *, backoff: bool = True, queue: bool = True,
+                 exempt: MutationType | None = None) -> bool:
+        """The guards every mutation shares (Go's pre-checks): raise from a foreign thread;
+        True when it must return CANCELED (disposing, backoff, full queue). A full queue still
+        takes an `Exception` add while not erroring, or its removal while erroring (`exempt`)."""
+        if self._thread_id != _get_ident():
+            raise self._wrong_thread()
+        if self._closing or (backoff and self._last_deadline is not None and self.backoff):
+            return True
+        if not queue or len(self._queue) < self.queue_limit:
+            return False
+        if exempt is not None and EXCEPTION in names:
+            return (EXCEPTION in self._active_set) == (exempt == _ADD)
+        return True
+
     def add(self, states: StatesArg, args: dict[str, Any] | None = None, *,
             event: Event | MutSource | None = None) -> int:
         """Activate states (Go Add). Returns EXECUTED, CANCELED or a queue tick (>= 2)."""
         names = self._parse(states)
-        if self._thread_id != _get_ident():
-            raise self._wrong_thread()
-        if self._disposing or (self._last_deadline is not None and self.backoff):
-            return CANCELED
-        if len(self._queue) >= self.queue_limit and (EXCEPTION not in names
-                                                     or EXCEPTION in self._active_set):
+        if self._refused(names, exempt=_ADD):
             return CANCELED
         return self._run(_ADD, names, args, event)
 
@@ -466,12 +480,7 @@ class Machine:
                event: Event | MutSource | None = None) -> int:
         """Deactivate states (Go Remove). Returns EXECUTED, CANCELED or a queue tick."""
         names = self._parse(states)
-        if self._thread_id != _get_ident():
-            raise self._wrong_thread()
-        if self._disposing or (self._last_deadline is not None and self.backoff):
-            return CANCELED
-        if len(self._queue) >= self.queue_limit and (EXCEPTION not in names
-                                                     or EXCEPTION not in self._active_set):
+        if self._refused(names, exempt=_REMOVE):
             return CANCELED
         active = self._active_set
         if self._tx is not None and not self._queue and not any(s in active for s in names):
@@ -484,9 +493,7 @@ class Machine:
             event: Event | MutSource | None = None) -> int:
         """Make exactly these states active, relations permitting (Go Set)."""
         names = self._parse(states)
-        if self._thread_id != _get_ident():
-            raise self._wrong_thread()
-        if self._disposing or len(self._queue) >= self.queue_limit:
+        if self._refused(names, backoff=False):
             return CANCELED
         return self._run(_SET, names, args, event)
 
@@ -494,7 +501,7 @@ class Machine:
                event: Event | MutSource | None = None) -> int:
         """Remove the states if all are active, else add them (Go Toggle)."""
         names = self._parse(states)
-        if self._disposing:
+        if self._closing:
             return CANCELED
         if all(s in self._active_set for s in names):
             return self.remove(names, args, event=event)
@@ -512,11 +519,7 @@ class Machine:
                       event: Event | MutSource | None = None) -> int:
         """Activate an error state and `Exception` (Go AddErrState)."""
         names = self._parse(state)
-        if self._thread_id != _get_ident():
-            raise self._wrong_thread()
-        if (self._disposing or (self._last_deadline is not None and self.backoff)
-                or len(self._queue) >= self.queue_limit or err is None
-                or isinstance(err, asyncio.CancelledError)):
+        if self._refused(names) or err is None or isinstance(err, asyncio.CancelledError):
             return CANCELED
         self.err = err
         trace = ""
@@ -538,6 +541,13 @@ class Machine:
             names.append(EXCEPTION)
         return self._run(_ADD, names, merged, event)
 
+    def _report_error(self, err: BaseException, args: dict[str, Any] | None = None, *,
+                      event: Event | MutSource | None = None) -> None:
+        """An error the machine caught itself (a failing eval or forked task, a handler past
+        its deadline): `add_err` here; a subclass that must not mutate (a network mirror)
+        overrides this."""
+        self.add_err(err, args, event=event)
+
     def can_add(self, states: StatesArg, args: dict[str, Any] | None = None) -> int:
         """Would adding be accepted? Runs negotiation, applies nothing (Go CanAdd)."""
         return self._check(_ADD, states, args)
@@ -548,9 +558,7 @@ class Machine:
 
     def _check(self, mtype: MutationType, states: StatesArg, args: dict[str, Any] | None) -> int:
         names = self._parse(states)
-        if self._thread_id != _get_ident():
-            raise self._wrong_thread()
-        if self._disposing or (self._last_deadline is not None and self.backoff):
+        if self._refused(names, queue=False):
             return CANCELED
         return self._prepend(Mutation(mtype, names, args, is_check=True, source=self._source(None)))
 
@@ -563,7 +571,7 @@ class Machine:
         """
         if not source:
             raise ValueError("eval needs a non-empty source")
-        if self._disposing:
+        if self._closing:
             return False
         if self._thread_id != _get_ident():
             fut = self.threadsafe.eval(fn, source)
@@ -576,7 +584,7 @@ class Machine:
         if self._processing:
             self._log(_OPS, "[eval] nested eval from %s skipped", source)
             if self.detect_eval:
-                self.add_err(NestedEvalError(f"nested eval: {source}"))
+                self._report_error(NestedEvalError(f"nested eval: {source}"))
             return False
         if self._lvl >= _OPS:
             self._log(_OPS, "[eval] %s", source)
@@ -701,7 +709,7 @@ class Machine:
             if not self.panic_to_exception:
                 raise
             self._log(_OPS, "[eval] %s failed: %r", mut.eval_source, err)
-            self.add_err(err)
+            self._report_error(err)
         if self._lvl >= _OPS:
             self._log(_OPS, "[eval:end] %s", mut.eval_source)
 
@@ -740,13 +748,12 @@ class Machine:
         binding = HandlerBinding(obj, bid, self._binding_num, state_prefix or "")
         binding.scan(self._names)
         self._binding_num += 1
-        first = self._bindings_count == 0 and self._binding_num == 1
+        first = self._binding_num == 1
         self._bindings.append(binding)
-        self._bindings_count = len(self._bindings)
         self._rebuild_handler_index()
         self._log(_OPS, "[handlers] bind %d:%s", binding.num, bid)
         if first and EXCEPTION in self._active_set and self.err is not None:
-            self.add_err(self.err)
+            self._report_error(self.err)
         return bid
 
     def detach_handlers(self, id: str) -> None:
@@ -755,7 +762,6 @@ class Machine:
         for b in self._bindings:
             if b.id == id:
                 self._bindings.remove(b)
-                self._bindings_count = len(self._bindings)
                 self._rebuild_handler_index()
                 return
         raise KeyError(f"handlers not bound: {id}")
@@ -849,11 +855,11 @@ class Machine:
         self._log(_EVERYTHING, "[handler:deadline] %s from %s", ev.name, bid)
         self._queue.clear()
         self._ticks_pending = 0
-        self.add_err(err, {ARG_EXCEPTION: AException(
+        self._report_error(err, {ARG_EXCEPTION: AException(
             err=err, handler=ev.name, called_states=list(t.mutation.called),
             states_before=list(t.states_before), target_states=list(t.targets), tx_id=t.id)},
             event=ev)
-        self._last_deadline = time.monotonic()
+        self._last_deadline = _monotonic()
 
     def _fork_handler(self, coro: Coroutine[Any, Any, Any], state: str, name: str) -> None:
         try:
@@ -884,7 +890,7 @@ class Machine:
             if exc is not None and isinstance(exc, Exception):
                 self._log(_OPS, "[fork] %s failed: %r", state or "machine", exc)
                 if self._thread_id == _get_ident():
-                    self.add_err(exc)
+                    self._report_error(exc)
 
         task.add_done_callback(done)
         return task
@@ -894,7 +900,6 @@ class Machine:
         if self._disposing:
             return
         self.err = exc
-        t.accepted = False
         trace = "".join(traceback.format_exception(exc)) if self.log_stack_trace else ""
         if EXCEPTION in t.mutation.called:
             # never nest exception handling (Go kills its handler loop here, §12 #6)
@@ -1151,7 +1156,7 @@ class Machine:
     def backoff(self) -> bool:
         """True for `handler_backoff` seconds after a handler overran `handler_deadline`."""
         last = self._last_deadline
-        return last is not None and time.monotonic() - last < self.handler_backoff
+        return last is not None and _monotonic() - last < self.handler_backoff
 
     @property
     def transition(self) -> Transition | None:
@@ -1175,7 +1180,7 @@ class Machine:
     @property
     def is_disposed(self) -> bool:
         """True once disposal started."""
-        return self._disposing
+        return self._closing
 
     def is_queued(self, mtype: MutationType, states: StatesArg, *, without_args: bool = False,
                   strict: bool = False, min_queue_tick: int = 0, is_check: bool = False,
@@ -1428,29 +1433,38 @@ class Machine:
     def dispose(self) -> None:
         """Dispose the machine: cancel waits and contexts, drop handlers (Go Dispose).
 
-        If the schema has `Start` and it is active, it is removed first. Called from a handler,
-        disposal completes when the current queue drain ends.
+        If the schema has `Start` and it is active, it is removed first (its `StartEnd` runs).
+        Called from a handler, the rest of the queue is dropped (as in Go), only that removal
+        runs, and disposal completes when the drain ends; new mutations are canceled at once.
         """
-        if self._disposing:
+        if self._closing:
             return
         self._own()
-        if START in self._active_set:
-            self.remove(START)
-        self._disposing = True
         if self._processing:
+            self._queue.clear()
+            self._ticks_pending = 0
+            self._dispose_start()
+            self._closing = True
             self._dispose_pending = True
             return
+        self._dispose_start()
+        self._closing = True
         self._finish_dispose()
+
+    def _dispose_start(self) -> None:
+        """Remove `Start` before disposing (a network mirror must not: it overrides this)."""
+        if START in self._active_set:
+            self.remove(START)
 
     def _finish_dispose(self) -> None:
         if self._disposed:
             return
+        self._closing = self._disposing = True
         self._dispose_pending = False
         self._log(_CHANGES, "[dispose] %s", self.id)
         for tracer in list(self._tracers):
             tracer.machine_dispose(self.id)
         self._bindings.clear()
-        self._bindings_count = 0
         self._rebuild_handler_index()
         self._queue.clear()
         self._machine_ctx._cancel()

@@ -66,6 +66,8 @@ class MutSource:
     mach_time: int = 0
 
 
+_HEALTH = ("Heartbeat", "Healthcheck")  # schema.HEARTBEAT, schema.HEALTHCHECK
+
 #: Key of the typed exception args inside a mutation's args (Go ArgIndex of AException).
 ARG_EXCEPTION = "_am__Exception"
 
@@ -128,6 +130,12 @@ class Mutation:
             return format_args(mapper(self.args))
         except Exception:
             return ""
+
+    @property
+    def is_health(self) -> bool:
+        """True for an add of exactly `Heartbeat` or `Healthcheck`: no auto states follow it."""
+        c = self.called
+        return self.type == MutationType.ADD and len(c) == 1 and c[0] in _HEALTH
 
     def is_called(self, state: str) -> bool:
         """True if `state` was explicitly called by this mutation."""

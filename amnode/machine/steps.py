@@ -46,7 +46,7 @@ _STEP_NAMES = {
 class Step:
     """One step: a relation checked, a handler run, or a state activated/deactivated/canceled.
 
-    Handler steps also carry the handler's name, the binding ids that ran it and its duration.
+    Handler steps also carry the handler's name and how long it ran (all bindings together).
     """
 
     __slots__ = ("duration", "from_state", "handler", "is_enter", "is_final", "is_self", "memo",

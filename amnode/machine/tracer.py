@@ -65,10 +65,10 @@ class Tracer:
         """A queue drain finished."""
 
     def schema_change(self, machine: Machine, old_schema: Schema) -> None:
-        """`set_schema` replaced the schema."""
+        """The schema or its groups changed (`set_schema`, `replace_schema`, `set_groups`)."""
 
     def verify_states(self, machine: Machine) -> None:
-        """`verify_states` fixed the state order."""
+        """The state order was (re)fixed: `verify_states`, a schema change or `import_data`."""
 
 
 class LastTxTracer(Tracer):

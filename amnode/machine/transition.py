@@ -13,8 +13,6 @@ from .log import LogEntry, LogLevel
 from .mutation import CANCELED, EXECUTED, Mutation, MutationType
 from .schema import (
     ANY,
-    HEALTHCHECK,
-    HEARTBEAT,
     SUFFIX_END,
     SUFFIX_ENTER,
     SUFFIX_EXIT,
@@ -34,7 +32,6 @@ _DECISIONS = int(LogLevel.DECISIONS)
 _EVERYTHING = int(LogLevel.EVERYTHING)
 _rand = random.Random()
 _EMPTY: list[str] = []  # shared empty default; never mutated
-_HEALTH = (HEARTBEAT, HEALTHCHECK)
 
 
 def new_id() -> str:
@@ -52,7 +49,7 @@ class Transition:
     """A mutation being executed; what handlers (`e.transition`) and tracers see."""
 
     __slots__ = (
-        "_before_set", "_id", "_id_num", "_latest_enter", "_latest_final", "_latest_to",
+        "_before_set", "_id", "_id_num", "_latest_enter", "_latest_to",
         "_steps_on", "_time_after", "accepted", "activated", "completed", "deactivated", "enters",
         "exits",
         "log_entries", "machine", "mutation", "pre_log_entries", "queue_len", "states_before",
@@ -80,7 +77,6 @@ class Transition:
         self.queue_len = 0
         self._latest_to = ""
         self._latest_enter = False
-        self._latest_final = False
         self._steps_on = m._collect_steps and (not mutation.is_check or m._collect_check_steps)
         self.steps: list[Step] = []
 
@@ -215,8 +211,7 @@ class Transition:
     @property
     def is_health(self) -> bool:
         """True for an add of exactly `Heartbeat` or `Healthcheck` (no auto states follow)."""
-        c = self.mutation.called
-        return self.mutation.type == _ADD and len(c) == 1 and c[0] in (HEARTBEAT, HEALTHCHECK)
+        return self.mutation.is_health
 
     @property
     def target_states(self) -> list[str]:
@@ -386,8 +381,8 @@ class Transition:
                     fn(m, self.time_before, self._time_after)
             if result == CANCELED:
                 self.accepted = False
-            elif changed and not is_auto and m._auto_states and not m._disposing and not (
-                    mut.type == _ADD and len(called) == 1 and called[0] in _HEALTH):
+            elif changed and not is_auto and m._auto_states and not m._disposing and \
+                    not mut.is_health:
                 auto = m._resolver.new_auto_mutation()
                 if auto is not None:
                     if m._lvl >= _OPS:
@@ -463,7 +458,6 @@ class Transition:
         """Dispatch one handler name to every binding and record a step if any ran."""
         self._latest_to = to_state
         self._latest_enter = is_enter
-        self._latest_final = is_final
         res, ran, duration = self.machine._handle(self, name, state, is_final, is_self)
         if ran and self._steps_on:
             step = Step(StepType.HANDLER, from_state, to_state)
@@ -505,25 +499,14 @@ class Transition:
         return EXECUTED
 
     def _emit_self(self, index: dict[str, Any], everything: bool) -> int:
-        m = self.machine
-        active = m._active_set
+        active = self.machine._active_set
         for s in list(self.targets):
             if s not in active:
                 continue
             name = s + s
-            if not (everything or name in index):
-                continue
-            self._latest_to = s
-            self._latest_enter = False
-            self._latest_final = False
-            res, ran, duration = m._handle(self, name, s, False, True)
-            if ran and self._steps_on:
-                step = Step(StepType.HANDLER, "", s)
-                step.is_self = True
-                step.handler = name
-                step.duration = duration
-                self.steps.append(step)
-            if res == CANCELED and not self._drop_auto(s):
+            if (everything or name in index) and \
+                    self._emit("", s, name, s, False, False, True) == CANCELED and \
+                    not self._drop_auto(s):
                 return CANCELED
         return EXECUTED
 
