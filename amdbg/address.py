@@ -11,10 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, quote, unquote
 
+from amnode.telemetry.records import MACH_SCHEME, quote_part
+
 from .errors import UsageError
 
-SCHEME = "mach://"
-_SAFE = "-_.~#:@+!$*,;="
+SCHEME = MACH_SCHEME
 
 
 def is_address(text: str) -> bool:
@@ -41,13 +42,13 @@ class MachAddress:
         return value
 
     def __str__(self) -> str:
-        text = SCHEME + quote(self.machine, safe=_SAFE)
+        text = SCHEME + quote_part(self.machine)
         if self.tx:
-            text += "/" + quote(self.tx, safe=_SAFE)
+            text += "/" + quote_part(self.tx)
             if self.step is not None:
                 text += f"/{self.step}"
         if self.params:
-            text += "?" + "&".join(f"{quote(k, safe='')}={quote(v, safe=_SAFE)}"
+            text += "?" + "&".join(f"{quote(k, safe='')}={quote_part(v)}"
                                    for k, v in sorted(self.params))
         return text
 
@@ -77,7 +78,9 @@ def parse_address(text: str) -> MachAddress:
         if step < 0:
             raise UsageError(f"address {text!r}: step {step} is negative")
     try:
-        params = tuple(parse_qsl(query, keep_blank_values=True, strict_parsing=bool(query)))
+        # `+` is a plus everywhere in an address (`ht=+1.5s`), not form encoding's space
+        params = tuple(parse_qsl(query.replace("+", "%2B"), keep_blank_values=True,
+                                 strict_parsing=bool(query)))
     except ValueError:
         raise UsageError(f"address {text!r} has a malformed query {query!r}") from None
     return MachAddress(machine, tx, step, params)

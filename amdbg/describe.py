@@ -99,9 +99,6 @@ def cancel_reason(tx: TransitionRecord) -> CancelReason | None:
     # no log lines (low log level): read the steps
     handlers = [s for s in tx.steps if s.type == "handler"]
     canceled = [s.to_state or s.from_state for s in tx.steps if s.type == "cancel"]
-    if handlers and not handlers[-1].is_final and not canceled:
-        name = handlers[-1].handler
-        return CancelReason("veto", name, f"vetoed by {name} (the last negotiation handler)")
     if canceled:
         states = " ".join(s for s in dict.fromkeys(canceled) if s in tx.called) or \
             " ".join(dict.fromkeys(canceled))

@@ -17,8 +17,8 @@ def is_empty(tx: TransitionRecord) -> bool:
     return tx.accepted and not tx.is_check and tx.time_before == tx.time_after
 
 
-def summary_is_empty(s: TransitionSummary) -> bool:
-    """`is_empty` from the index alone."""
+def summary_is_empty(s: TransitionSummary | TransitionRecord) -> bool:
+    """`is_empty` from the index alone (a decoded transition answers the same)."""
     return s.accepted and not s.is_check and s.is_empty
 
 
@@ -59,19 +59,20 @@ class TxFilter:
         """True when matching needs the decoded transition, not just its index summary."""
         return bool(self.states)
 
-    def match_summary(self, s: TransitionSummary) -> bool:
-        """Test the index flags only (a True still needs `match` if `needs_record`)."""
+    def match_summary(self, s: TransitionSummary | TransitionRecord) -> bool:
+        """Test the flags only, from the index summary (a decoded transition has the same
+        fields); a True still needs `match_states` if `needs_record`."""
         return (_ok(self.canceled, not s.accepted) and _ok(self.auto, s.is_auto)
                 and _ok(self.health, s.is_health) and _ok(self.check, s.is_check)
                 and _ok(self.error, s.is_error) and _ok(self.empty, summary_is_empty(s)))
 
+    def match_states(self, tx: TransitionRecord) -> bool:
+        """Test the state condition only (True without one)."""
+        return not self.states or any(involves(tx, s) for s in self.states)
+
     def match(self, tx: TransitionRecord) -> bool:
         """Test every condition on a decoded transition."""
-        if not (_ok(self.canceled, not tx.accepted) and _ok(self.auto, tx.is_auto)
-                and _ok(self.health, tx.is_health) and _ok(self.check, tx.is_check)
-                and _ok(self.error, tx.is_error) and _ok(self.empty, is_empty(tx))):
-            return False
-        return not self.states or any(involves(tx, s) for s in self.states)
+        return self.match_summary(tx) and self.match_states(tx)
 
     def describe(self) -> str:
         """A short human description, e.g. "canceled only, no auto, state Ready"; "" if none."""

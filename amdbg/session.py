@@ -30,6 +30,7 @@ from amnode.telemetry import (
     Recording,
     RecordingError,
     TransitionRecord,
+    mach_url,
     open_recording,
 )
 
@@ -57,11 +58,20 @@ class Selection:
     number: int | None = None
     #: how the transition was chosen when not given explicitly ("last", "t=...", ...), or ""
     note: str = ""
+    #: the transition's id when it was known while selecting (found by content), or ""
+    tx_id: str = ""
 
     @property
     def key(self) -> str:
         """The machine key, "" when no machine is selected."""
         return self.machine.key if self.machine is not None else ""
+
+    @property
+    def url(self) -> str:
+        """`mach://MACHINE_ID/TX_ID` when the transition id is known (no decoding), else ""."""
+        if self.machine is None or not self.tx_id:
+            return ""
+        return mach_url(self.machine.id, self.tx_id)
 
 
 @dataclass(slots=True)
@@ -148,8 +158,8 @@ class Session:
         nodes = {m.key: MachineNode(m, 0) for m in self.machines}
         roots: list[MachineNode] = []
         for m in self.machines:
-            parent = self._machine_by_id(m.parent) if m.parent else None
-            if parent is not None and parent is not m and not self._is_ancestor(m, parent):
+            parent = self.parent(m)
+            if parent is not None and not self._is_ancestor(m, parent):
                 nodes[parent.key].children.append(nodes[m.key])
             else:
                 roots.append(nodes[m.key])
@@ -172,13 +182,10 @@ class Session:
             yield node
             stack.extend(reversed(node.children))
 
-    def children(self, machine: RecordedMachine) -> list[RecordedMachine]:
-        """Machines whose parent is `machine` (by id)."""
-        return [m for m in self.machines if m.parent == machine.id and m is not machine]
-
     def parent(self, machine: RecordedMachine) -> RecordedMachine | None:
-        """The recorded parent of `machine`, or None (no parent, or parent not recorded)."""
-        return self._machine_by_id(machine.parent) if machine.parent else None
+        """The recorded parent of `machine`, or None (no parent, or parent not recorded); when
+        ids repeat across runs, the one of the same process (see `Recording.parent`)."""
+        return self.recording.parent(machine)
 
     def _machine_by_id(self, machine_id: str) -> RecordedMachine | None:
         try:
@@ -281,7 +288,7 @@ class Session:
         tx = self.recording.transition_by_id(tx_id)
         if tx is None:
             return None
-        return Selection(self.recording.machine(tx.machine), tx.number)
+        return Selection(self.recording.machine(tx.machine), tx.number, tx_id=tx.id)
 
     def locate(self, machine: str | None = None, transition: str | int | None = None,
                address: str | MachAddress | None = None) -> Selection:
@@ -327,7 +334,7 @@ class Session:
                     if other.id == chosen.id and other is not chosen:
                         found = other.transition_by_id(str(tx_ref))
                         if found is not None:
-                            return Selection(other, found.number)
+                            return Selection(other, found.number, tx_id=found.id)
             return Selection(chosen, self.transition_number(chosen, tx_ref))
         if addr is not None:
             return self._by_params(chosen, addr)
@@ -388,7 +395,7 @@ class Session:
         for n in seq:
             if not flt.match_summary(machine.summary(n)):
                 continue
-            if flt.needs_record and not flt.match(machine.transition(n)):
+            if flt.needs_record and not flt.match_states(machine.transition(n)):
                 continue
             yield n
 
@@ -457,7 +464,7 @@ class Session:
         if m is not None:
             found = m.transition_by_id(src.tx_id)
             if found is not None:
-                return Selection(m, found.number)
+                return Selection(m, found.number, tx_id=found.id)
         return self.find_transition(src.tx_id)
 
     def forks(self, tx: TransitionRecord, window_ns: int = FORK_WINDOW_NS,
@@ -476,7 +483,7 @@ class Session:
                 continue
             other = m.transition(n)
             if other.source is not None and other.source.tx_id == tx.id:
-                out.append(Selection(m, n))
+                out.append(Selection(m, n, tx_id=other.id))
         return out, True
 
     def queued_for(self, tx: TransitionRecord) -> QueuedRecord | None:
@@ -498,12 +505,15 @@ class Session:
 
     # ------------------------------------------------------------------ graphs
 
-    def machine_graph(self, machine: RecordedMachine, number: int | None = None) -> nx.DiGraph:
+    def machine_graph(self, machine: RecordedMachine, number: int | None = None, *,
+                      tx: TransitionRecord | None = None) -> nx.DiGraph:
         """The machine's relation graph; with `number`, the schema then in effect and that
-        transition's active (after), touched (steps, changed ticks) and called states marked."""
+        transition's active (after), touched (steps, changed ticks) and called states marked.
+        `tx` is that transition when the caller has it decoded already."""
         if number is None:
             return graphs.machine_graph(machine.schema, machine.state_names)
-        tx = self.transition(machine, number)
+        if tx is None or tx.number != number or tx.machine != machine.key:
+            tx = self.transition(machine, number)
         version = machine.schema_at(number)
         touched = [*tx.touched, *tx.activated, *tx.deactivated, *tx.called]
         return graphs.machine_graph(version.schema, version.state_names,

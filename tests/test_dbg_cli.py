@@ -334,6 +334,29 @@ def test_pack_merges_a_directory(amdbg, tmp_path: Path) -> None:
     assert_one_error(amdbg("pack", CRAWLER, str(tmp_path)), "is a directory")
 
 
+def test_pack_indexes_the_recording_once(amdbg, tmp_path: Path,
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    from amnode.telemetry.reader import Recording
+
+    indexed: list[str] = []
+    index = Recording._index
+    monkeypatch.setattr(Recording, "_index", lambda self, f: indexed.append(f.path) or
+                        index(self, f))
+    out = tmp_path / "packed.amrec"
+    assert amdbg("pack", ORDERS, str(out)).status == 0
+    assert indexed == [ORDERS, str(out)]  # the source, then the read-back check
+
+
+def test_pack_accepts_an_open_recording(tmp_path: Path) -> None:
+    from amnode.telemetry import open_recording, pack
+
+    with open_recording(CRAWLER) as rec:
+        size = pack(rec, tmp_path / "a.amrec")
+        assert rec.machines[0].transition(1) is not None  # still open
+    assert size == pack(CRAWLER, tmp_path / "b.amrec")
+    assert (tmp_path / "a.amrec").read_bytes() == (tmp_path / "b.amrec").read_bytes()
+
+
 def test_pack_drops_a_torn_tail(amdbg, tmp_path: Path) -> None:
     src = tmp_path / "rec"
     shutil.copytree(CRAWLER, src)

@@ -28,10 +28,16 @@ REGENERATE = "the samples are stale: run `python examples/record_samples.py`"
 
 def env_without_recording(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items()
-           if k not in ("AMNODE_RECORD", "AMNODE_LOG", "AMDBG_DEBUG")}
+           if k not in ("AMNODE_RECORD", "AMNODE_LOG", "AMDBG_DEBUG", "AMNODE_DEBUG")}
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     env["NO_COLOR"] = "1"
     return {**env, **extra}
+
+
+def example_env(**extra: str) -> dict[str, str]:
+    """For the seeded example runs: AMNODE_DEBUG=1 turns handler timeouts off, so a handler
+    stalled on a loaded machine cannot cancel a transition (and change `accepted`)."""
+    return env_without_recording(AMNODE_DEBUG="1", **extra)
 
 
 def fingerprint(path: Path) -> list[tuple]:
@@ -50,7 +56,7 @@ def test_orders_example_records_the_shipped_sample(tmp_path: Path) -> None:
     out = tmp_path / "orders.amrec"
     proc = subprocess.run([sys.executable, str(EXAMPLES / "orders.py"), "--record", str(out),
                            "--seed", "1001"], capture_output=True, text=True, timeout=60,
-                          env=env_without_recording(), cwd=tmp_path)
+                          env=example_env(), cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert "shipped: 1001, 1004; failed: 1002, 1003" in proc.stdout
     assert fingerprint(out) == fingerprint(ROOT / "recordings" / "orders.amrec"), REGENERATE
@@ -60,11 +66,21 @@ def test_crawler_example_records_the_shipped_sample_via_the_environment(tmp_path
     out = tmp_path / "crawler"
     proc = subprocess.run([sys.executable, str(EXAMPLES / "crawler.py"), "--seed", "2024"],
                           capture_output=True, text=True, timeout=60,
-                          env=env_without_recording(AMNODE_RECORD=str(out)), cwd=tmp_path)
+                          env=example_env(AMNODE_RECORD=str(out)), cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("visited 8 URLs")
     assert len(list(out.glob("*.amrec"))) == 2  # the crawler and its sitemap process
     assert fingerprint(out) == fingerprint(ROOT / "recordings" / "crawler"), REGENERATE
+
+
+def test_example_runs_have_no_handler_timeouts() -> None:
+    """The fingerprint includes `accepted`: a handler timeout (0.1 s by default) hit on a
+    loaded CI machine would cancel a transition and report the samples as stale."""
+    proc = subprocess.run([sys.executable, "-c", "import amnode as am; "
+                           "print(am.Machine({'A': {}}).handler_timeout)"],
+                          capture_output=True, text=True, timeout=60, env=example_env())
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "None"
 
 
 def readme_commands() -> list[str]:

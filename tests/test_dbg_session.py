@@ -84,6 +84,9 @@ def test_machine_tree_nests_children_across_processes(crawler: Session) -> None:
     assert walked[0] == ("crawler", 0) and all(d == 1 for _, d in walked[1:])
     sitemap = crawler.select_machine("sitemap")
     assert crawler.parent(sitemap).key == "crawler"
+    # a parent in another process is found too, and children are its inverse
+    kids = crawler.recording.children(crawler.select_machine("crawler"))
+    assert sorted(m.key for m in kids) == sorted(children)
     assert sitemap.process.pid != crawler.select_machine("crawler").process.pid
 
 
@@ -195,6 +198,38 @@ def test_namesakes_from_two_runs(tmp_path: Path) -> None:
         assert s.locate(address=tx.url).key == "order-1002"
         with pytest.raises(AmbiguousMachineError, match="order-1002, order-1002#2"):
             s.select_machine("1002")
+        # each run's machines nest under that run's parent
+        tree = [(r.machine.key, [c.machine.key for c in r.children]) for r in s.machine_tree()]
+        assert tree == [("orders", ["order-1001", "order-1002", "order-1003", "order-1004"]),
+                        ("orders#2", ["order-1001#2", "order-1002#2", "order-1003#2",
+                                      "order-1004#2"])]
+
+
+def test_children_go_under_their_own_runs_parent(tmp_path: Path) -> None:
+    """Machine ids repeat across runs: a child's parent is the namesake of its own process
+    (it used to be the first machine with that id, so every `c` went under the first `p`)."""
+    import amnode as am
+    from amnode.telemetry import Recorder
+
+    path = tmp_path / "runs.amrec"
+    for _ in range(2):  # two runs appended to one file: two segments, two processes
+        with Recorder(path) as rec:
+            p = am.Machine({"A": {}}, id="p")
+            rec.attach(p)
+            c = am.Machine({"B": {}}, id="c", parent=p)
+            c.add("B")
+            p.add("A")
+    with Session.open(path) as s:
+        assert [m.key for m in s.machines] == ["p", "c", "p#2", "c#2"]
+        walked = [(n.machine.key, n.depth) for n in s.walk_tree()]
+        assert walked == [("p", 0), ("c", 1), ("p#2", 0), ("c#2", 1)]
+        rec = s.recording
+        assert s.parent(rec.machine("c#2")).key == "p#2"
+        assert rec.parent(rec.machine("c")).key == "p"
+        assert rec.parent(rec.machine("p")) is None
+        assert [m.key for m in rec.children(rec.machine("p#2"))] == ["c#2"]
+        assert [m.key for m in rec.children(rec.machine("p"))] == ["c"]
+        assert not hasattr(s, "children")  # Recording.children is the one definition
 
 
 def test_address_finds_a_namesakes_transition(tmp_path: Path) -> None:
@@ -212,6 +247,37 @@ def test_address_finds_a_namesakes_transition(tmp_path: Path) -> None:
         later = s.select_machine("w#2").transition(2)
         sel = s.locate(address=later.url)  # mach://w/ID: the id is only in w#2
         assert (sel.key, sel.number) == ("w#2", 2)
+
+
+def test_transition_urls_are_percent_encoded_and_read_back(tmp_path: Path) -> None:
+    """Any machine id fits in an address: `TransitionRecord.url` encodes it the way
+    `MachAddress` does, so a printed url can be given back to amdbg."""
+    import amnode as am
+    from amnode.telemetry import Recorder, mach_url
+
+    path = tmp_path / "odd.amrec"
+    with Recorder(path) as rec:
+        for mid in ("pool/worker 1", "50% done?"):
+            m = am.Machine({"A": am.State(multi=True)}, id=mid)
+            rec.attach(m)
+            m.add("A")
+            m.add("A")
+    with Session.open(path) as s:
+        for key, encoded in (("pool/worker 1", "pool%2Fworker%201"),
+                             ("50% done?", "50%25%20done%3F")):
+            tx = s.select_machine(key).transition(2)
+            assert tx.url == f"mach://{encoded}/{tx.id}" == mach_url(key, tx.id)
+            addr = parse_address(tx.url)
+            assert (addr.machine, addr.tx, str(addr)) == (key, tx.id, tx.url)
+            sel = s.locate(address=tx.url)
+            assert (sel.key, sel.number) == (key, 2)
+            assert str(MachAddress(key, tx.id)) == tx.url
+
+
+def test_plus_in_an_address_parameter_is_a_plus(orders: Session) -> None:
+    addr = parse_address("mach://order-1001?ht=+0.001s")
+    assert addr.param("ht") == "+0.001s" and str(addr) == "mach://order-1001?ht=+0.001s"
+    assert orders.locate(address=addr).note == "ht=+0.001s"
 
 
 def test_address_parameters_pick_a_transition(orders: Session) -> None:
@@ -249,6 +315,10 @@ def test_filters_match_a_brute_force_count(orders: Session) -> None:
         got = list(orders.numbers(m, flt))
         assert got == [t.number for t in expected], flt
         assert expected, flt  # every case selects something
+        # a decoded transition answers like its index summary, plus the state condition
+        assert [t.number for t in txs if flt.match(t)] == got, flt
+        assert all(flt.match_summary(t) == flt.match_summary(m.summary(t.number))
+                   for t in txs), flt
     assert list(orders.numbers(m, TxFilter(), 3, 5)) == [3, 4, 5]
     assert list(orders.numbers(m, None, 3, 5, reverse=True)) == [5, 4, 3]
     assert [t.number for t in orders.transitions(m, TxFilter(canceled=True), limit=2)] == \
@@ -311,6 +381,30 @@ def test_source_and_forks_link_machines(orders: Session) -> None:
     few, complete = orders.forks(cause, max_scan=1)
     assert not complete and len(few) <= 1
     assert orders.source(pipeline.transition(1)) is None
+
+
+def test_found_selections_carry_the_transition_id(orders: Session,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """source() and forks() decoded the transitions they found: `show` prints their urls from
+    the Selection instead of decoding each one again."""
+    from amdbg.commands.show import _ref
+
+    pipeline = orders.select_machine("orders")
+    shipped = find(pipeline, lambda t: "OrderShipped" in t.called)
+    src = orders.source(shipped)
+    cause = src.machine.transition(src.number)
+    forks, _ = orders.forks(cause)
+    assert forks and src.tx_id == cause.id and src.url == cause.url
+    expected = [(f.key, f.number, f.machine.transition(f.number).url) for f in [src, *forks]]
+    assert orders.find_transition(cause.id).url == cause.url
+    assert orders.locate(None, cause.id).url == cause.url
+
+    def no_decoding(self, n):
+        raise AssertionError("decoded again")
+
+    monkeypatch.setattr(RecordedMachine, "transition", no_decoding)
+    refs = [_ref(orders, sel) for sel in [src, *forks]]
+    assert [(r["machine"], r["number"], r["url"]) for r in refs] == expected
 
 
 def test_queued_mutation_is_found(crawler: Session) -> None:

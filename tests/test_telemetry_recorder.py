@@ -86,6 +86,61 @@ def test_submachines_are_followed_recursively(tmp_path: Path) -> None:
     assert [m.key for m in r.children(r.machine("root"))] == ["child"]
 
 
+def test_a_write_error_stops_recording_and_closes_the_file(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import errno
+    import os
+
+    import amnode.telemetry.writer as writer
+
+    rec = Recorder(tmp_path / "full.amrec")
+    try:
+        m = quiet({"A": {"multi": True}}, id="full")
+        rec.attach(m)
+        rec.flush()
+        fd = rec._writer.fd
+
+        def disk_full(fd: int, data: object) -> int:
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        monkeypatch.setattr(writer.os, "write", disk_full)
+        m.add("A")
+        rec.flush()
+        monkeypatch.undo()
+        assert isinstance(rec.last_error, OSError) and rec._writer.fd == -1
+        with pytest.raises(OSError):
+            os.fstat(fd)
+        assert rec._writer.pending == 0 and not rec._queue
+        m.add("A")  # inert now: nothing is buffered
+        assert not rec._queue
+        assert "recording to" in capsys.readouterr().err
+    finally:
+        rec.close()
+    assert len(open_recording(tmp_path / "full.amrec").machine("full")) == 0
+
+
+def test_attach_from_another_thread_records_nothing(tmp_path: Path) -> None:
+    """attach() checks the thread before writing: a refused attach used to leave a schema
+    frame (a phantom machine) and use up a machine number."""
+    import threading
+
+    box: dict[str, am.Machine] = {}
+    t = threading.Thread(target=lambda: box.setdefault("m", quiet({"A": {}}, id="foreign")))
+    t.start()
+    t.join()
+    with Recorder(tmp_path / "r.amrec") as rec:
+        with pytest.raises(am.WrongThreadError):
+            rec.attach(box["m"])
+        assert not box["m"].tracers
+        mine = quiet({"A": {}}, id="mine")
+        rec.attach(mine)
+        mine.add("A")
+    r = open_recording(tmp_path / "r.amrec")
+    assert [(m.key, m.mno, len(m)) for m in r.machines] == [("mine", 1, 1)]
+    assert r.corruption == []
+
+
 def test_args_are_bounded_strings_even_with_hostile_repr(tmp_path: Path) -> None:
     class Hostile:
         def __repr__(self) -> str:
@@ -371,6 +426,7 @@ class Reference(Tracer):
                        None if s.relation is None else str(s.relation),
                        s.handler, s.is_final, s.is_enter, s.is_self, round(s.duration * 1e9))
                       for s in t.steps],
+            "step_text": [str(s) for s in t.steps],
             "log": self._text(t.log_entries), "pre_log": self._text(t.pre_log_entries),
             "args": render_args(mut.args) if mut.args else {},
             "queue_tick": self.machine.queue_tick, "mutation_queue_tick": mut.queue_tick,
@@ -380,6 +436,46 @@ class Reference(Tracer):
         })
 
 
+def test_record_names_are_the_machines() -> None:
+    """Mutation types, step types and relations read back with the machine's own names, and
+    a recorded step prints like the live one (unknown step types as their number)."""
+    from amnode.machine.steps import Relation, Step, StepType
+    from amnode.telemetry.records import MUTATION_TYPES, RELATIONS, STEP_TYPES, StepRecord
+
+    assert tuple(str(am.MutationType(i)) for i in range(4)) == MUTATION_TYPES
+    assert tuple(str(r) for r in sorted(Relation)) == RELATIONS
+    assert {int(t): str(t) for t in StepType} == STEP_TYPES
+    for kind in StepType:
+        for rel in (None, *Relation):
+            for src, dst, handler in (("A", "B", ""), ("", "B", ""), ("A", "", "AState"),
+                                      ("", "", "")):
+                live = Step(kind, src, dst, rel)
+                live.handler = handler
+                rec = StepRecord(str(kind), src, dst, None if rel is None else str(rel),
+                                 handler)
+                assert str(rec) == str(live)
+    assert str(StepRecord("128", "A", "B", "add")) == "128 A add B"
+
+
+def test_health_flag_is_the_machines_rule(tmp_path: Path) -> None:
+    m = quiet({"Heartbeat": {"multi": True}, "Healthcheck": {"multi": True}, "A": {}},
+              id="health")
+    ref = Reference(m)
+    m.bind_tracer(ref)
+    with Recorder(tmp_path / "h.amrec") as rec:
+        rec.attach(m)
+        m.add("Heartbeat")
+        m.add("Healthcheck")
+        m.add(["Heartbeat", "A"])
+        m.remove("Heartbeat")
+        m.set("Healthcheck")
+        m.can_add("Heartbeat")
+    recorded = open_recording(tmp_path / "h.amrec").machine("health")
+    flags = [tx.is_health for tx in recorded]
+    assert flags == [t["is_health"] for t in ref.seen]
+    assert flags == [True, True, False, False, False, True]
+
+
 def recorded_view(tx: object) -> dict[str, object]:
     src = tx.source
     return {
@@ -387,6 +483,7 @@ def recorded_view(tx: object) -> dict[str, object]:
         "is_auto": tx.is_auto, "is_check": tx.is_check, "is_health": tx.is_health,
         "steps": [(s.type, s.from_state, s.to_state, s.relation, s.handler, s.is_final,
                    s.is_enter, s.is_self, s.duration_ns) for s in tx.steps],
+        "step_text": [str(s) for s in tx.steps],
         "log": [(x.level, x.text) for x in tx.log],
         "pre_log": [(x.level, x.text) for x in tx.pre_log], "args": tx.args,
         "queue_tick": tx.queue_tick, "mutation_queue_tick": tx.mutation_queue_tick,

@@ -240,6 +240,37 @@ async def test_j_and_shift_j_jump_by_the_selected_state(session: Session) -> Non
         assert app.number == expected[0]
 
 
+async def test_j_over_thousands_of_hidden_heartbeats_keeps_the_app_running(
+        tmp_path: Path) -> None:
+    """With the health filter on, every Heartbeat add is a hidden tick change: `j` used to
+    recurse once per one (RecursionError in its worker, and Textual exited the app)."""
+    path = tmp_path / "hb.amrec"
+    m = am.Machine({"Start": am.State(), "Heartbeat": am.State(multi=True)}, id="pool/worker 1")
+    with Recorder(path) as rec:
+        rec.attach(m)
+        m.add("Start")
+        for _ in range(3000):
+            m.add("Heartbeat")
+        m.add(["Heartbeat", "Start"])  # not a health transition: shown
+    m.dispose()
+    with Session.open(path) as s:
+        app = ReplayApp(s, machine="pool/worker 1", number=1)
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot)
+            # any machine id can be given back to amdbg: the address is percent-encoded
+            assert "mach://pool%2Fworker%201/" in header(app)
+            app.set_filters(frozenset({"health"}))
+            await settle(pilot, lambda: app.timelines["pool/worker 1"].ready)
+            app.query_one(StateView).select("Heartbeat")
+            app.state = "Heartbeat"
+            await pilot.press("j")
+            await settle(pilot, lambda: app.number == len(app.machine))
+            assert app.is_running and app.status == f"Heartbeat: touched by #{app.number}"
+            await pilot.press("j")
+            await settle(pilot, lambda: "no transition after" in app.status)
+            assert app.is_running
+
+
 async def test_t_cycles_the_time_display(session: Session) -> None:
     app = ReplayApp(session, machine="order-1002", number=7)
     async with app.run_test(size=SIZE) as pilot:
@@ -505,6 +536,48 @@ async def test_g_draws_the_relation_graph_with_the_transition_highlighted(sessio
         assert app.view == "panes" and not graph.display
 
 
+async def test_texts_follow_the_limits(session: Session, monkeypatch: pytest.MonkeyPatch
+                                      ) -> None:
+    from amdbg.tui.keys import PLAY_INTERVAL
+
+    play = next(k for k in KEYS if k.action == "play")
+    assert f"one transition every {PLAY_INTERVAL:g} s" in play.description
+    monkeypatch.setattr(app_module, "FORK_MAX_SCAN", 3)
+    monkeypatch.setattr(app_module, "FORKS_DELAY", 0.01)
+    app = ReplayApp(session, machine="order-1002", number=7)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, lambda: app.forks is not None)
+        assert app.forks_note == "(searched the next 3 transitions only)"
+        assert "searched the next 3 transitions only" in "\n".join(
+            app.query_one(TransitionDetail).lines(200))
+
+
+async def test_the_graph_decodes_nothing_outside_the_cache(
+        busy: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from amnode.telemetry import RecordedMachine
+
+    monkeypatch.setattr(app_module, "FORKS_DELAY", 60)  # no "caused" scan reading ahead
+    decoded: dict[int, int] = {}
+    read = RecordedMachine.transition
+
+    def counting(self: RecordedMachine, n: int):
+        decoded[n] = decoded.get(n, 0) + 1
+        return read(self, n)
+
+    monkeypatch.setattr(RecordedMachine, "transition", counting)
+    with Session.open(busy) as s:
+        app = ReplayApp(s, machine="busy", number=5)
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.press("g")
+            await settle(pilot)
+            for _ in range(3):
+                await pilot.press("right")
+                await settle(pilot)
+            assert app.view == "graph" and app.number == 8
+            assert "#8" in app.query_one(GraphView).border_title
+    assert all(decoded[n] == 1 for n in range(5, 9)), decoded
+
+
 async def test_n_draws_the_network_and_a_click_selects_a_machine(session: Session) -> None:
     app = ReplayApp(session, machine="order-1002", number=7)
     async with app.run_test(size=SIZE) as pilot:
@@ -588,7 +661,7 @@ async def test_q_quits(session: Session) -> None:
 # ---------------------------------------------------------------------- big recordings
 
 
-async def test_transition_list_is_virtual_and_counts_in_a_thread(
+async def test_transition_list_is_virtual_and_counts_between_frames(
         busy: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(timeline_module, "SYNC_SCAN", 10)
     monkeypatch.setattr(app_module, "SYNC_SCAN", 10)

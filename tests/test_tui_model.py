@@ -15,7 +15,7 @@ from amdbg.graph import machine_graph, network_graph
 from amdbg.session import Session
 from amdbg.tui.canvas import draw_graph, edge_relations, legend
 from amdbg.tui.frame import MARK_REMOVED, build_frame
-from amdbg.tui.jump import find_touching, nearest, next_tick_change
+from amdbg.tui.jump import Touching, find_touching, nearest
 from amdbg.tui.keys import KEYS
 from amdbg.tui.timeline import FILTERS, Timeline
 from amnode.telemetry import Recorder
@@ -151,13 +151,15 @@ def test_jump_finds_every_touching_transition(machine) -> None:
     for state in ("Busy", "Ping", "Healthcheck", "Start"):
         expected = [tx.number for tx in machine.transitions() if involves(tx, state)]
         got, n = [], 0
-        while (n := find_touching(machine, state, n, 1)) is not None:
+        while (n := find_touching(machine, state, n, 1).number) is not None:
             got.append(n)
         assert got == expected, state
         back, n = [], len(machine) + 1
-        while (n := find_touching(machine, state, n, -1)) is not None:
+        while (n := find_touching(machine, state, n, -1).number) is not None:
             back.append(n)
         assert back == expected[::-1], state
+    assert find_touching(machine, "Busy", len(machine), 1) == Touching(None, True)
+    assert find_touching(machine, "Busy", 1, -1) == Touching(None, True)
 
 
 def test_jump_skips_hidden_and_can_stop(machine) -> None:
@@ -165,11 +167,58 @@ def test_jump_skips_hidden_and_can_stop(machine) -> None:
                 if involves(tx, "Busy") and tx.accepted]
     visible = {tx.number for tx in machine.transitions() if tx.accepted}
     assert find_touching(machine, "Busy", expected[0], 1,
-                         visible=visible.__contains__) == expected[1]
-    assert find_touching(machine, "Busy", 0, 1, stop=lambda: True) is None
-    start = number_of(machine, lambda tx: tx.called == ["Start"])
-    change = next_tick_change(machine, "Busy", start)
-    assert change == expected[0]
+                         visible=visible.__contains__).number == expected[1]
+    assert find_touching(machine, "Busy", 0, 1, stop=lambda: True) == Touching(None, False)
+    assert find_touching(machine, "Busy", len(machine) + 1, -1,
+                         stop=lambda: True) == Touching(None, False)
+
+
+@pytest.fixture(scope="module")
+def heartbeats(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """3,000 Heartbeat adds (each changes its tick: Multi) between two visible ones."""
+    path = tmp_path_factory.mktemp("hb") / "hb.amrec"
+    m = am.Machine({"Start": am.State(), "Heartbeat": am.State(multi=True)}, id="hb")
+    with Recorder(path) as r:
+        r.attach(m)
+        m.add("Start")
+        m.add("Heartbeat", {"visible": "yes"})  # a health transition left visible below
+        for _ in range(3000):
+            m.add("Heartbeat")
+        m.add("Heartbeat", {"visible": "yes"})
+    m.dispose()
+    return path
+
+
+def test_jump_over_thousands_of_hidden_tick_changes(heartbeats: Path) -> None:
+    """Every hidden tick change used to cost a recursion: RecursionError in the worker, which
+    made Textual exit the app."""
+    with Session.open(heartbeats) as s:
+        m = s.select_machine("hb")
+        shown = {tx.number for tx in m.transitions() if not tx.is_health or tx.args}
+        assert len(m) == 3003 and len(shown) == 3
+        first, last = 2, len(m)
+        assert find_touching(m, "Heartbeat", first, 1, visible=shown.__contains__) == \
+            Touching(last, True)
+        assert find_touching(m, "Heartbeat", last, -1, visible=shown.__contains__) == \
+            Touching(first, True)
+        assert find_touching(m, "Start", first, 1, visible=shown.__contains__) == \
+            Touching(None, True)
+
+
+def test_jump_reads_at_most_max_scan_transitions(heartbeats: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    with Session.open(heartbeats) as s:
+        m = s.select_machine("hb")
+        decoded: list[int] = []
+        read = m.transition
+        monkeypatch.setattr(m, "transition", lambda n: decoded.append(n) or read(n))
+        assert find_touching(m, "Start", 1, 1, max_scan=100) == Touching(None, False)
+        assert decoded == list(range(2, 102))
+        assert find_touching(m, "Start", 1, 1, max_scan=len(m)) == Touching(None, True)
+        decoded.clear()
+        assert find_touching(m, "Start", len(m), -1, max_scan=500) == Touching(None, False)
+        assert sorted(decoded) == list(range(len(m) - 500, len(m)))
+        assert find_touching(m, "Start", len(m), -1, max_scan=len(m)) == Touching(1, True)
 
 
 def test_canvas_draws_every_node_and_labelled_edge() -> None:

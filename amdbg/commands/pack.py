@@ -47,7 +47,7 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     machines, transitions = len(session.machines), session.recording.transition_count
     files = len({p.file for p in session.recording.processes})
     try:
-        size = pack(src, dst)
+        size = pack(session.recording, dst)  # what was indexed above: not read twice
     except OSError as err:
         raise DbgError(f"cannot write {dst}: {err.strerror or err}") from None
     with Session.open(dst) as packed:

@@ -65,8 +65,9 @@ def register(parser: argparse.ArgumentParser) -> None:
 def _ref(session: Session, sel: Selection) -> dict[str, Any]:
     m = session.require_machine(sel)
     number = sel.number or 0
-    tx = m.transition(number)
-    return {"machine": m.key, "number": number, "url": tx.url}
+    # sources and forks carry their id (found by decoding them): no second decode for the url
+    url = sel.url or m.transition(number).url
+    return {"machine": m.key, "number": number, "url": url}
 
 
 def _ref_text(session: Session, sel: Selection, own: str) -> Text:

@@ -4,9 +4,10 @@ the filters, asks the session for data, and tells each pane what to show.
     app = ReplayApp(Session.open("rec/"), machine="order-1002", number=7)
     app.run()
 
-Data is read lazily: the transition list renders only its visible rows, a machine's filter
-counts are computed in a worker thread, and causes found by scanning ("caused") are looked up
-after the cursor rests, so stepping stays fast on recordings of millions of transitions.
+Data is read lazily: the transition list renders only its visible rows, a big machine's filter
+counts are computed a slice at a time between frames on the event loop (pausing while keys are
+pressed), and causes found by scanning ("caused") are looked up in a worker thread after the
+cursor rests, so stepping stays fast on recordings of millions of transitions.
 """
 
 from __future__ import annotations
@@ -24,13 +25,13 @@ from textual.timer import Timer
 from textual.widgets import ContentSwitcher, Footer
 from textual.worker import get_current_worker
 
-from amnode.telemetry import RecordedMachine, RecordingError, TransitionRecord
+from amnode.telemetry import RecordedMachine, RecordingError, TransitionRecord, mach_url
 
-from ..session import Selection, Session
+from ..session import FORK_MAX_SCAN, Selection, Session
 from .cache import TxCache
 from .frame import Frame, build_frame
-from .jump import find_touching, nearest
-from .keys import bindings
+from .jump import JUMP_MAX_SCAN, find_touching, nearest
+from .keys import PLAY_INTERVAL, bindings
 from .messages import MachineChosen, StateChosen, StepChosen, TransitionChosen
 from .screens.filters import FilterScreen
 from .screens.help import HelpScreen
@@ -43,8 +44,6 @@ from .widgets.machine_list import MachineList
 from .widgets.state_view import StateView
 from .widgets.transition_list import TransitionList
 
-#: seconds between transitions while playing
-PLAY_INTERVAL = 0.5
 #: seconds the cursor must rest before "caused" transitions are searched
 FORKS_DELAY = 0.2
 #: summaries counted per slice between frames (~5 ms), and the delay before the first one
@@ -204,7 +203,7 @@ class ReplayApp(App[None]):
         self.query_one(TransitionList).set_current(self.number)
         self.status = "unreadable record"
         self.query_one(AddressBar).show(
-            url=f"mach://{self.machine.id}", number=self.number, total=len(self.machine),
+            url=mach_url(self.machine.id), number=self.number, total=len(self.machine),
             step=None, steps=0, at="", time_sum=None, playing=self.playing, note=self.status)
 
     def _show_detail(self) -> None:
@@ -218,7 +217,7 @@ class ReplayApp(App[None]):
         assert self.machine is not None
         tx = self.tx
         self.query_one(AddressBar).show(
-            url=tx.url if tx is not None else f"mach://{self.machine.id}",
+            url=tx.url if tx is not None else mach_url(self.machine.id),
             number=self.number, total=len(self.machine), step=self.step,
             steps=len(tx.steps) if tx is not None else 0,
             at=when(tx.end_ns, self.session.start_ns, self.time_mode) if tx else "",
@@ -229,14 +228,13 @@ class ReplayApp(App[None]):
         assert self.machine is not None
         view = self.query_one(GraphView)
         if self.view == "graph":
-            g = self.session.machine_graph(self.machine, self.number) if self.number else \
-                self.session.machine_graph(self.machine)
+            tx = self.tx  # from the cache: the graph decodes nothing itself
+            g = self.session.machine_graph(self.machine, self.number, tx=tx)
             if self.frame is not None and self.step is not None:
                 touched = set(self.frame.touched)
                 for node in g.nodes:
                     g.nodes[node]["touched"] = node in touched
             bold = set()
-            tx = self.tx
             if tx is not None:
                 steps = tx.steps if self.step is None else tx.steps[:self.step]
                 bold = {(s.from_state, s.to_state) for s in steps if s.type == "rel"}
@@ -288,8 +286,8 @@ class ReplayApp(App[None]):
     @work(thread=True, exclusive=True, group="forks")
     def _find_forks(self, tx: TransitionRecord) -> None:
         """Search the transitions this one caused, off the UI thread."""
-        forks, complete = self.session.forks(tx)
-        note = "" if complete else "(searched the next 5,000 transitions only)"
+        forks, complete = self.session.forks(tx, max_scan=FORK_MAX_SCAN)
+        note = "" if complete else f"(searched the next {FORK_MAX_SCAN:,} transitions only)"
         if not get_current_worker().is_cancelled:
             self.call_from_thread(self._forks_found, tx, forks, note)
 
@@ -498,18 +496,20 @@ class ReplayApp(App[None]):
     def _jump(self, machine: RecordedMachine, state: str, start: int, direction: int) -> None:
         worker = get_current_worker()
         tl = self.timelines[machine.key]
-        found = find_touching(machine, state, start, direction, visible=tl.visible,
-                              stop=lambda: worker.is_cancelled)
+        found, complete = find_touching(machine, state, start, direction, visible=tl.visible,
+                                        stop=lambda: worker.is_cancelled,
+                                        max_scan=JUMP_MAX_SCAN)
         if not worker.is_cancelled:
-            self.call_from_thread(self._jumped, machine, state, found, direction)
+            self.call_from_thread(self._jumped, machine, state, found, direction, complete)
 
     def _jumped(self, machine: RecordedMachine, state: str, found: int | None,
-                direction: int) -> None:
+                direction: int, complete: bool = True) -> None:
         if machine is not self.machine:
             return
         if found is None:
             where = "after" if direction > 0 else "before"
-            self.status = f"no transition {where} this one touches {state}"
+            self.status = f"no transition {where} this one touches {state}" if complete else \
+                f"none of the {JUMP_MAX_SCAN:,} transitions {where} this one touches {state}"
             self._show_address()
             self.bell()
             return

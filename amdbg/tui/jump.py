@@ -4,63 +4,69 @@
 tick), skipping transitions the filters hide; may run in a worker thread. `nearest`: a
 machine's transition closest in wall time to a moment (switching machines keeps the time).
 
-A state's tick never decreases, so the next tick change is found by bisection over the clock
-index (a few decodes); only the transitions before it are read one by one, for calls that
-changed nothing (canceled or already active).
+A transition can touch a state without changing its tick (a canceled call, or a call of an
+active state), so the search reads the transitions one by one; it is iterative, reads at most
+`JUMP_MAX_SCAN` of them (hidden ones are skipped without decoding but count too) and says when
+it stopped there. Backwards it reads chunks forwards (the reader's clock cache makes forward
+reads O(1) each; a backward step would replay up to a full clock every time).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import NamedTuple
 
 from amnode.telemetry import RecordedMachine
 
 from ..filters import involves
 
+#: transitions one `j` / `J` search looks at, at most (about 1 s of decoding)
+JUMP_MAX_SCAN = 100_000
+#: transitions read forwards at a time when searching backwards
+_BACK_CHUNK = 256
 
-def _tick(m: RecordedMachine, n: int, state: str) -> int:
-    return m.clock_at(n).get(state, 0)
+
+class Touching(NamedTuple):
+    """The result of `find_touching`: the transition found (or None) and whether the search
+    covered everything up to the machine's end (start) rather than stopping early."""
+
+    number: int | None
+    complete: bool
 
 
-def next_tick_change(m: RecordedMachine, state: str, start: int) -> int | None:
-    """The first transition after `start` whose tick of `state` differs, or None."""
-    total = len(m)
-    if start >= total:
-        return None
-    base = _tick(m, start, state) if start >= 1 else -1
-    lo, hi = start + 1, total + 1
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if _tick(m, mid, state) != base:
-            hi = mid
-        else:
-            lo = mid + 1
-    return lo if lo <= total else None
+def _all(n: int) -> bool:
+    return True
 
 
 def find_touching(m: RecordedMachine, state: str, start: int, direction: int, *,
-                  visible: Callable[[int], bool] = lambda n: True,
-                  stop: Callable[[], bool] | None = None) -> int | None:
-    """The nearest transition before/after `start` (direction -1/+1) touching `state`."""
+                  visible: Callable[[int], bool] = _all,
+                  stop: Callable[[], bool] | None = None,
+                  max_scan: int = JUMP_MAX_SCAN) -> Touching:
+    """The nearest visible transition after (`direction` 1) or before (-1) `start` touching
+    `state`, among at most `max_scan` transitions; `stop()` returning True ends it early."""
     total = len(m)
     if direction > 0:
-        bound = next_tick_change(m, state, start)
-        end = bound if bound is not None else total
-        for n in range(start + 1, end + 1):
+        lo, hi = max(start + 1, 1), min(total, start + max_scan)
+        for n in range(lo, hi + 1):
             if stop is not None and stop():
-                return None
+                return Touching(None, False)
             if visible(n) and involves(m.transition(n), state):
-                return n
-        # the tick change itself is hidden by a filter: keep looking after it
-        if bound is not None and bound < total:
-            return find_touching(m, state, bound, 1, visible=visible, stop=stop)
-        return None
-    for n in range(start - 1, 0, -1):
-        if stop is not None and stop():
-            return None
-        if visible(n) and involves(m.transition(n), state):
-            return n
-    return None
+                return Touching(n, True)
+        return Touching(None, hi >= total)
+    lo, hi = max(1, start - max_scan), min(start - 1, total)
+    end = hi
+    while end >= lo:
+        first = max(lo, end - _BACK_CHUNK + 1)
+        found = None
+        for n in range(first, end + 1):  # forwards: sequential reads are cheap
+            if stop is not None and stop():
+                return Touching(None, False)
+            if visible(n) and involves(m.transition(n), state):
+                found = n
+        if found is not None:
+            return Touching(found, True)
+        end = first - 1
+    return Touching(None, lo <= 1)
 
 
 def nearest(machine: RecordedMachine, wall_ns: int) -> int:
@@ -75,4 +81,4 @@ def nearest(machine: RecordedMachine, wall_ns: int) -> int:
     return before if wall_ns - times[before - 1] <= times[before] - wall_ns else before + 1
 
 
-__all__ = ["find_touching", "nearest", "next_tick_change"]
+__all__ = ["JUMP_MAX_SCAN", "Touching", "find_touching", "nearest"]

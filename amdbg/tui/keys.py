@@ -7,6 +7,9 @@ from dataclasses import dataclass
 
 from textual.binding import Binding
 
+#: seconds between transitions while playing (`space`)
+PLAY_INTERVAL = 0.5
+
 
 @dataclass(frozen=True, slots=True)
 class Key:
@@ -28,7 +31,8 @@ KEYS: tuple[Key, ...] = (
     Key("left_square_bracket", "[", "prev_step", "previous step inside the transition"),
     Key("home", "home", "first_tx", "first transition"),
     Key("end", "end", "last_tx", "last transition"),
-    Key("space", "space", "play", "play / pause (one transition every 0.5 s)", "play"),
+    Key("space", "space", "play", f"play / pause (one transition every {PLAY_INTERVAL:g} s)",
+        "play"),
     Key("j", "j", "state_jump(1)", "next transition touching the selected state", "jump"),
     Key("J", "J", "state_jump(-1)", "previous transition touching the selected state"),
     Key("slash", "/", "search", "search machines as you type; enter selects the first match",
@@ -59,4 +63,4 @@ def bindings() -> list[Binding]:
                     key_display=k.shown) for k in KEYS if k.action != "focus_next"]
 
 
-__all__ = ["KEYS", "PANE_KEYS", "Key", "bindings"]
+__all__ = ["KEYS", "PANE_KEYS", "PLAY_INTERVAL", "Key", "bindings"]

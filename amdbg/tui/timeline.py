@@ -27,7 +27,8 @@ FILTER_HELP: dict[str, str] = {
     "empty": "accepted transitions that changed no tick",
     "health": "Healthcheck / Heartbeat transitions",
 }
-#: machines with at most this many transitions are scanned at once, bigger ones in a thread
+#: machines with at most this many transitions are scanned at once; bigger ones a chunk at a
+#: time between frames, on the event loop (`scan_chunk`)
 SYNC_SCAN = 20_000
 
 

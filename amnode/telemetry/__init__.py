@@ -35,6 +35,7 @@ from .records import (
     StepRecord,
     TransitionRecord,
     TransitionSummary,
+    mach_url,
 )
 from .writer import RecordWriter
 
@@ -42,6 +43,6 @@ __all__ = [
     "FILE_SUFFIX", "VERSION_MAJOR", "VERSION_MINOR", "Corruption", "LogLine", "MachineState",
     "NewerFormatError", "ProcessInfo", "QueuedRecord", "RecordWriter", "RecordedMachine",
     "Recorder", "Recording", "RecordingError", "SchemaVersion", "Source", "StepRecord",
-    "TransitionRecord", "TransitionSummary", "install", "open_recording", "pack",
+    "TransitionRecord", "TransitionSummary", "install", "mach_url", "open_recording", "pack",
     "process_recorder", "uninstall",
 ]

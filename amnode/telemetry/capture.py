@@ -25,7 +25,6 @@ from operator import attrgetter
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from amnode.machine.log import render_value
-from amnode.machine.schema import HEALTHCHECK, HEARTBEAT
 
 from .format import (
     ARG_KEY_MAX,
@@ -48,7 +47,6 @@ if TYPE_CHECKING:
 
 _HANDLER = 2
 _CANCEL = 64
-_HEALTH_STATES = (HEARTBEAT, HEALTHCHECK)  # Transition.is_health, for the fields we keep
 _join = b"".join
 
 #: LogEntry -> (level, text), in C
@@ -58,8 +56,6 @@ step_key = attrgetter("type", "handler", "from_state", "to_state", "is_final", "
                       "is_self", "relation")
 #: Step -> seconds spent in it (handler steps; 0.0 for others)
 step_time = attrgetter("duration")
-#: msgpack array headers by length, for the inline path
-ARRAY_HEADERS = tuple(array_header(n) for n in range(16))
 
 
 class SchemaSnapshot(NamedTuple):
@@ -118,11 +114,8 @@ def render_args(args: Mapping[Any, Any], max_len: int = ARG_VALUE_MAX) -> dict[s
 
 def mutation_flags(mut: Mutation) -> int:
     """AUTO / CHECK / HEALTH of a transition's mutation (ACCEPTED is the transition's)."""
-    flags = (FLAG_AUTO if mut.is_auto else 0) | (FLAG_CHECK if mut.is_check else 0)
-    called = mut.called
-    if mut.type == 0 and len(called) == 1 and called[0] in _HEALTH_STATES:
-        flags |= FLAG_HEALTH
-    return flags
+    return ((FLAG_AUTO if mut.is_auto else 0) | (FLAG_CHECK if mut.is_check else 0)
+            | (FLAG_HEALTH if mut.is_health else 0))
 
 
 def step_bytes(enc: MachineEncoder, step: Step) -> bytes:
@@ -224,7 +217,7 @@ def queued_frame(enc: MachineEncoder, mut: Mutation, wall_ns: int, tx_id: str,
 
 
 __all__ = [
-    "ARRAY_HEADERS", "SchemaSnapshot", "extra_steps", "log_tuple", "memo", "mutation_flags",
+    "SchemaSnapshot", "extra_steps", "log_tuple", "memo", "mutation_flags",
     "plan_and_steps", "queued_frame", "render_args", "schema_snapshot", "step_bytes",
     "step_key", "step_time",
 ]

@@ -19,7 +19,7 @@ Public API (everything else is private):
   `*.amrec` files, a file that is not a recording, or a file with no readable segment.
 - `Recording`: `path`, `machines` (ordered by creation), `processes`, `corruption`,
   `transition_count`, `first_ns`, `last_ns`, `machine(key)`, `find_machines(part)`,
-  `children(machine)`, `transition_by_id(tx_id)`, `state_at(wall_ns)`,
+  `parent(machine)`, `children(machine)`, `transition_by_id(tx_id)`, `state_at(wall_ns)`,
   `timeline(start_ns=None, end_ns=None)`, `segments()`, `close()`; a context manager.
 - `RecordedMachine`: `key` (unique in the recording: the id, or `id#2`, `id#3` when several
   machines share an id), `id`, `parent`, `tags`, `state_names`, `schema`, `groups`,
@@ -114,7 +114,8 @@ _QUEUED = int(Kind.QUEUED)
 _SCHEMA = int(Kind.SCHEMA)
 _DISPOSE = int(Kind.DISPOSE)
 _CHECK = int(Kind.CHECK)
-_CHECK_MARK = FRAME_MARK_BYTES + bytes((_CHECK,))
+#: the first 8 bytes of every genuine check record: marker, kind, flags 0, length 0 (§4.1)
+_CHECK_PREFIX = FRAME_MARK_BYTES + bytes((_CHECK, 0, 0, 0, 0, 0))
 _MISSING = object()
 
 
@@ -325,6 +326,19 @@ class _File:
             raise RecordingError(f"cannot map: {err}", self.path) from None
         finally:
             os.close(fd)
+        #: (searched from, found at or -1): the last `next_magic` search
+        self._magic = (-1, -1)
+
+    def next_magic(self, pos: int) -> int:
+        """Where the first segment magic at or after `pos` starts, -1 if none. The last answer
+        is reused while `pos` has not passed it, so repeated resyncs scan each byte once."""
+        lo, at = self._magic
+        if 0 <= lo <= pos and (at < 0 or pos <= at):
+            return at
+        assert self.mm is not None
+        at = self.mm.find(MAGIC, pos)
+        self._magic = (pos, at)
+        return at
 
     def frame(self, off: int, kind: int) -> tuple[tuple[int, ...], Any]:
         """Header fields and decoded body of the frame at `off` (validated, strict msgpack):
@@ -700,6 +714,8 @@ class Recording:
         self._segments: list[_Segment] = []
         self._files: list[_File] = []
         self._by_key: dict[str, RecordedMachine] = {}
+        #: machines by id, in creation order (ids repeat across runs)
+        self._by_id: dict[str, list[RecordedMachine]] = {}
 
     # --- opening ---
 
@@ -730,11 +746,10 @@ class Recording:
             raise RecordingError("no readable recording segment", str(self.path))
         order = {id(f): i for i, f in enumerate(self._files)}
         self.machines.sort(key=lambda m: (m.created_ns, order[id(m._file)], m.mno))
-        seen: dict[str, int] = {}
         for m in self.machines:
-            count = seen.get(m.id, 0) + 1
-            seen[m.id] = count
-            m.key = m.id if count == 1 else f"{m.id}#{count}"
+            same = self._by_id.setdefault(m.id, [])
+            same.append(m)
+            m.key = m.id if len(same) == 1 else f"{m.id}#{len(same)}"
             self._by_key[m.key] = m
 
     def _segment_header(self, f: _File, off: int) -> tuple[_Segment, int]:
@@ -786,7 +801,7 @@ class Recording:
         if f.size - off < _CS:
             return None
         rec = CHECK.unpack_from(mm, off)
-        if rec[0] != FRAME_MARK or rec[1] != _CHECK or rec[3] != 0 or \
+        if rec[0] != FRAME_MARK or rec[1] != _CHECK or rec[2] != 0 or rec[3] != 0 or \
                 zlib.crc32(mm[off:off + _CS - 4]) != rec[8]:
             return None
         return rec
@@ -805,24 +820,25 @@ class Recording:
 
     def _resync(self, f: _File, off: int) -> tuple[int, tuple[int, ...] | None]:
         """The next offset after `off` where a genuine check record or a segment header starts,
-        with the check record's fields (None for a segment header); (size, None) if none."""
+        with the check record's fields (None for a segment header); (size, None) if none.
+
+        Linear in the bytes skipped: the next segment magic is searched once (and remembered by
+        the file, see `_File.next_magic`), check records only up to it, and only candidates
+        whose first 8 bytes are those of a check record are verified."""
         mm = f.mm
         assert mm is not None
-        pos = off + 1
-        while pos < f.size:
-            a = mm.find(_CHECK_MARK, pos)
-            b = mm.find(MAGIC, pos)
-            cands = [c for c in (a, b) if c >= 0]
-            if not cands:
-                break
-            cand = min(cands)
-            if cand == b:
-                return cand, None
-            rec = self._check_at(f, cand)
-            if rec is not None:
-                return cand, rec
-            pos = cand + 1
-        return f.size, None
+        magic = f.next_magic(off + 1)
+        end = f.size if magic < 0 else magic
+        find = mm.find
+        crc32 = zlib.crc32
+        unpack_crc = CRC.unpack_from
+        body = _CS - CRC.size
+        pos = find(_CHECK_PREFIX, off + 1, end)
+        while pos >= 0:
+            if pos + _CS <= f.size and crc32(mm[pos:pos + body]) == unpack_crc(mm, pos + body)[0]:
+                return pos, CHECK.unpack_from(mm, pos)
+            pos = find(_CHECK_PREFIX, pos + 1, end)
+        return (f.size, None) if magic < 0 else (magic, None)
 
     def _index(self, f: _File) -> None:
         """The first pass: walk the frames block by block, verify each block's CRC-32 at its
@@ -1060,23 +1076,39 @@ class Recording:
         m = self._by_key.get(key)
         if m is not None:
             return m
-        for m in self.machines:
-            if m.id == key:
-                return m
+        same = self._by_id.get(key)
+        if same:
+            return same[0]
         raise KeyError(f"no machine {key!r} in {self.path}")
 
+    def parent(self, machine: RecordedMachine) -> RecordedMachine | None:
+        """The recorded machine `machine.parent` names, or None (no parent, or not recorded).
+
+        Ids repeat across runs (`id#2`): a namesake in the same process comes first, then the
+        latest one created before `machine` (a parent in another process, e.g. after a fork).
+        """
+        if not machine.parent:
+            return None
+        found = [m for m in self._by_id.get(machine.parent, ()) if m is not machine]
+        if not found:
+            return None
+        for m in found:
+            if m.process is machine.process:
+                return m
+        earlier = [m for m in found if m.created_ns <= machine.created_ns]
+        return earlier[-1] if earlier else found[0]
+
     def children(self, machine: RecordedMachine) -> list[RecordedMachine]:
-        """Machines whose parent is `machine`'s id (in the same process when ids repeat)."""
-        kids = [m for m in self.machines if m.parent == machine.id]
-        same = [m for m in kids if m.process is machine.process]
-        return same or kids
+        """Machines whose `parent()` is `machine`, in creation order."""
+        return [m for m in self.machines
+                if m.parent == machine.id and m is not machine and self.parent(m) is machine]
 
     def find_machines(self, part: str) -> list[RecordedMachine]:
         """Exact key, else every machine with that exact id, else every key containing `part`."""
         if part in self._by_key:
             return [self._by_key[part]]
-        same = [m for m in self.machines if m.id == part]
-        return same or [m for m in self.machines if part in m.key]
+        same = self._by_id.get(part)
+        return list(same) if same else [m for m in self.machines if part in m.key]
 
     def transition_by_id(self, tx_id: str) -> TransitionRecord | None:
         """The transition with this id in any machine, or None."""

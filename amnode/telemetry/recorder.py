@@ -113,13 +113,14 @@ class _MachineTracer(Tracer):
     collect_steps = True
     collect_check_steps = True
 
-    def __init__(self, recorder: Recorder, machine: Machine, mno: int) -> None:
+    def __init__(self, recorder: Recorder, machine: Machine) -> None:
         self.recorder = recorder
         self.machine = machine
         self.seq = 0
         self.t0 = 0
         self.dropped = 0
-        self.enc = MachineEncoder(mno, full_every=recorder.full_every,
+        #: numbered by `start()`, once bound
+        self.enc = MachineEncoder(0, full_every=recorder.full_every,
                                   delta_min_states=recorder.delta_min_states)
         self.snapshot: SchemaSnapshot = schema_snapshot(machine)
         self.log_prefix = f"[{machine.id[:5]}] " if getattr(machine, "log_id", True) else ""
@@ -163,6 +164,11 @@ class _MachineTracer(Tracer):
         rec = self.recorder
         rec.encode_errors += 1
         rec.last_error = err
+
+    def start(self, mno: int) -> None:
+        """Take machine number `mno` in the segment and write the first schema frame."""
+        self.enc.mno = mno
+        self._announce(self.snapshot)
 
     def _announce(self, snap: SchemaSnapshot) -> None:
         self.snapshot = snap
@@ -426,11 +432,7 @@ class Recorder:
         self._queue.clear()  # the parent writes these
         self._lock = threading.Lock()  # the parent's writer thread may have held it
         self._attach_lock = threading.Lock()
-        try:
-            os.close(self._writer.fd)  # never flush: the pending bytes are the parent's
-        except OSError:
-            pass
-        self._writer.fd = -1
+        self._writer.abandon()  # never flush: the pending bytes are the parent's
         if self.single_file or self._closed:
             self._closed = True
             for tracer in list(self._tracers):
@@ -454,12 +456,12 @@ class Recorder:
             for tracer in machine.tracers:
                 if isinstance(tracer, _MachineTracer) and tracer.recorder is self:
                     return
-            mno = self._next_mno
-            self._next_mno += 1
-            tracer = _MachineTracer(self, machine, mno)
-            tracer._announce(tracer.snapshot)
-            self._tracers.add(tracer)
+            tracer = _MachineTracer(self, machine)
+            # binding checks the thread: a refused attach writes nothing and uses no number
             machine.bind_tracer(tracer)
+            self._tracers.add(tracer)
+            tracer.start(self._next_mno)
+            self._next_mno += 1
 
     def detach(self, machine: Machine) -> None:
         """Stop recording `machine` (its records so far stay)."""
@@ -503,15 +505,10 @@ class Recorder:
     def _stop_writing(self, w: RecordWriter, err: OSError) -> None:
         # disk full or similar: stop recording rather than break the program
         self.last_error = err
-        w._out.clear()
+        w.abandon()
         for tracer in list(self._tracers):
             tracer._cap = 0
         self._queue.clear()
-        try:
-            os.close(w.fd)
-        except OSError:
-            pass
-        w.fd = -1
         print(f"amnode.telemetry: recording to {self.file} stopped: {err}", file=sys.stderr)
 
 

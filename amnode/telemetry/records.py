@@ -9,11 +9,36 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
-MUTATION_TYPES = ("add", "remove", "set", "eval")
-STEP_TYPES = {1: "rel", 2: "handler", 4: "activate", 8: "deactivate", 16: "deactivate-passive",
-              32: "called", 64: "cancel"}
-RELATIONS = ("after", "add", "require", "remove")
+from amnode.machine.mutation import MutationType
+from amnode.machine.steps import Relation, Step, StepType
+
+#: mutation type names by value, as the machine names them ("add", "remove", "set", "eval")
+MUTATION_TYPES = tuple(str(MutationType(i)) for i in range(len(MutationType)))
+#: step type names by value ("rel", "handler", "activate", ...)
+STEP_TYPES = {int(t): str(t) for t in StepType}
+#: relation names by value ("after", "add", "require", "remove")
+RELATIONS = tuple(str(Relation(i)) for i in range(len(Relation)))
+_STEP_TYPE_OF = {str(t): t for t in StepType}
+_RELATION_OF = {str(r): r for r in Relation}
+
+#: the scheme of the addresses amdbg reads (`mach://MACHINE[/TX[/STEP]][?...]`)
+MACH_SCHEME = "mach://"
+#: characters a `mach://` address part keeps as they are; every other one is percent-encoded
+MACH_SAFE = "-_.~#:@+!$*,;="
+
+
+def quote_part(text: str) -> str:
+    """One part of a `mach://` address (a machine id, a transition id, a parameter value),
+    percent-encoded, so that any id can be written in an address and read back exactly."""
+    return quote(text, safe=MACH_SAFE)
+
+
+def mach_url(machine_id: str, tx_id: str = "") -> str:
+    """`mach://MACHINE_ID` or `mach://MACHINE_ID/TX_ID`, both parts percent-encoded."""
+    url = MACH_SCHEME + quote_part(machine_id)
+    return f"{url}/{quote_part(tx_id)}" if tx_id else url
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,14 +135,12 @@ class StepRecord:
     duration_ns: int = 0
 
     def __str__(self) -> str:
-        src, dst = self.from_state, self.to_state
-        line = f"{src} {self.relation} {dst}" if src and dst and self.relation else (
-            f"{src} {dst}" if src and dst else (src or dst or "Any"))
-        if self.type == "rel":
-            return line
-        if self.type == "handler":
-            return f"handler {self.handler or line}"
-        return f"{self.type} {line}"
+        """As the machine's `Step` prints it, e.g. `A require B`, `handler AState`."""
+        # a step type this version does not know is printed as recorded (its number)
+        kind: Any = _STEP_TYPE_OF.get(self.type, self.type)
+        step = Step(kind, self.from_state, self.to_state, _RELATION_OF.get(self.relation or ""))
+        step.handler = self.handler
+        return str(step)
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,8 +195,8 @@ class TransitionRecord:
 
     @property
     def url(self) -> str:
-        """`mach://MACHINE_ID/TX_ID`, the address form amdbg accepts."""
-        return f"mach://{self.machine_id}/{self.id}"
+        """`mach://MACHINE_ID/TX_ID` (percent-encoded: see `mach_url`), as amdbg reads it."""
+        return mach_url(self.machine_id, self.id)
 
     @property
     def duration_ns(self) -> int:
@@ -284,7 +307,7 @@ class MachineState:
 
 
 __all__ = [
-    "MUTATION_TYPES", "RELATIONS", "STEP_TYPES", "Corruption", "LogLine", "MachineState",
-    "ProcessInfo", "QueuedRecord", "SchemaVersion", "Source", "StepRecord", "TransitionRecord",
-    "TransitionSummary",
+    "MACH_SAFE", "MACH_SCHEME", "MUTATION_TYPES", "RELATIONS", "STEP_TYPES", "Corruption",
+    "LogLine", "MachineState", "ProcessInfo", "QueuedRecord", "SchemaVersion", "Source",
+    "StepRecord", "TransitionRecord", "TransitionSummary", "mach_url", "quote_part",
 ]

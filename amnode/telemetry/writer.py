@@ -18,10 +18,9 @@ from __future__ import annotations
 
 import os
 import time
-import zlib
 from collections.abc import Mapping, Sequence
 from itertools import compress
-from operator import attrgetter, itemgetter, ne
+from operator import attrgetter, ne
 from typing import Any
 
 import msgpack
@@ -34,7 +33,6 @@ from .format import (
     FLAG_ERROR,
     FLAG_FULL_CLOCK,
     FRAME_HEADER,
-    FRAME_MARK,
     FULL_CLOCK_EVERY,
     LOG_LINE_MAX,
     LOG_LINES_MAX,
@@ -43,12 +41,12 @@ from .format import (
     Kind,
     array_header,
     encode_check,
+    encode_frame,
     encode_segment_header,
     id_hash,
 )
 
 pack_header = FRAME_HEADER.pack
-_crc32 = zlib.crc32
 _join = b"".join
 _MAX_BLOCK = 0xFFFFFFFF  # the check record's length field is a u32
 _TX = int(Kind.TRANSITION)
@@ -83,12 +81,6 @@ def seal(frames: list[bytes], wall_ns: int) -> bytes:
         out.append(block)
         out.append(encode_check(block, len(part), wall_ns))
     return _join(out)
-
-
-def frame(kind: int, flags: int, mno: int, seq: int, wall_ns: int, txh: int,
-          body: bytes) -> bytes:
-    """One frame: header and body."""
-    return pack_header(FRAME_MARK, kind, flags, len(body), mno, seq, wall_ns, txh) + body
 
 
 def schema_body(machine_id: str, parent: str, tags: Sequence[str], names: Sequence[str],
@@ -126,14 +118,10 @@ def bounded_lines(lines: Sequence[Any]) -> list[tuple[int, str]]:
 
 
 def tx_hint(tx_id: str) -> tuple[int, str | None]:
-    """(header id hint, body id): amnode's 16-lowercase-hex ids live in the header alone."""
-    try:
-        txh = int(tx_id, 16)
-        if len(tx_id) == 16 and "%016x" % txh == tx_id:
-            return txh, None
-    except ValueError:
-        pass
-    return id_hash(tx_id), tx_id
+    """(header id hint, body id): amnode's 16-lowercase-hex ids live in the header alone
+    (readers print the hint as `%016x`), any other id goes in the body too."""
+    txh = id_hash(tx_id)
+    return txh, None if "%016x" % txh == tx_id else tx_id
 
 
 class MachineEncoder:
@@ -144,8 +132,8 @@ class MachineEncoder:
     recorder's step memos, `steps`) are invalidated by the new dict a schema makes.
     """
 
-    __slots__ = ("delta_min_states", "err_get", "err_idx", "full_every", "full_seq", "index",
-                 "last_seq", "mno", "names", "prev", "steps")
+    __slots__ = ("delta_min_states", "err_idx", "full_every", "full_seq", "index", "last_seq",
+                 "mno", "names", "prev", "steps")
 
     def __init__(self, mno: int, *, full_every: int = FULL_CLOCK_EVERY,
                  delta_min_states: int = DELTA_MIN_STATES) -> None:
@@ -155,9 +143,8 @@ class MachineEncoder:
         self.delta_min_states = delta_min_states
         self.names: list[str] = []
         self.index: dict[str, int] = {"": -1}
+        #: clock indexes of the error states (Exception, Err*)
         self.err_idx: tuple[int, ...] = ()
-        #: clock -> ticks of the error states (a tuple, in C)
-        self.err_get: Any = None
         #: the clock after the last transition frame; None starts a new full-clock chain
         self.prev: Sequence[int] | None = None
         self.full_seq = 0
@@ -178,13 +165,11 @@ class MachineEncoder:
         self.index = index
         self.err_idx = tuple(i for i, n in enumerate(self.names)
                              if n == "Exception" or n.startswith("Err"))
-        # itemgetter of two or more indexes returns a tuple: repeat a single one
-        self.err_get = itemgetter(*self.err_idx, *self.err_idx[:1]) if self.err_idx else None
         self.prev = None
         self.steps = {}
         body = packb(schema_body(machine_id, parent, tags, names, states, groups, groups_order,
                                  log_prefix))
-        return frame(_SCHEMA, 0, self.mno, 0, wall_ns, 0, body)
+        return encode_frame(_SCHEMA, 0, self.mno, 0, wall_ns, 0, body)
 
     def clock(self, seq: int, flags: int, after: Sequence[int], before: Sequence[int]
               ) -> tuple[int, Sequence[int], Sequence[int] | None]:
@@ -238,7 +223,7 @@ class MachineEncoder:
             # only huge step lists or logs get here; keep the record, drop the bulk
             packed = packb((None, dur, qt, mq, ql, k, kb, None, None, args, src, body_id))
             body = _join((_TX_HEAD_TRUNCATED, _plan_part(head), EMPTY_ARRAY, packed, _TRUE))
-        return frame(_TX, flags, self.mno, seq, end_ns, txh, body)
+        return encode_frame(_TX, flags, self.mno, seq, end_ns, txh, body)
 
     def queued_frame(self, wall_ns: int, flags: int, mtype: int, called: Sequence[Any],
                      queue_tick: int, queue_tick_now: int, queue_len: int, tx_id: str,
@@ -252,12 +237,12 @@ class MachineEncoder:
             body["a"] = args
         if source:
             body["src"] = source
-        return frame(_QUEUED, flags, self.mno, 0, wall_ns, 0, packb(body))
+        return encode_frame(_QUEUED, flags, self.mno, 0, wall_ns, 0, packb(body))
 
     def dispose_frame(self, wall_ns: int, log: Sequence[Sequence[Any]] | None = None) -> bytes:
         """A dispose record, with the log lines produced after the last transition."""
         body: dict[str, Any] = {"l": bounded_lines(log)} if log else {}
-        return frame(_DISPOSE, 0, self.mno, 0, wall_ns, 0, packb(body))
+        return encode_frame(_DISPOSE, 0, self.mno, 0, wall_ns, 0, packb(body))
 
     # ------------------------------------------------------------------ parts
 
@@ -443,6 +428,20 @@ class RecordWriter:
                 os.close(self.fd)
                 self.fd = -1
 
+    def abandon(self) -> None:
+        """Close the file descriptor without writing what is pending, which is dropped: after
+        a write error, or in a forked child (whose pending bytes are the parent's to write)."""
+        # a new buffer rather than clear(): a failed write may still hold a view of the old one
+        self._out = bytearray()
+        self._frames = []
+        self._frame_bytes = 0
+        if self.fd >= 0:
+            try:
+                os.close(self.fd)
+            except OSError:
+                pass
+            self.fd = -1
+
 
 __all__ = ["EMPTY_ARRAY", "FILE_SUFFIX", "TX_HEAD", "MachineEncoder", "RecordWriter",
-           "bounded_lines", "frame", "pack_header", "packb", "schema_body", "seal", "tx_hint"]
+           "bounded_lines", "pack_header", "packb", "schema_body", "seal", "tx_hint"]

@@ -27,7 +27,8 @@ class TransitionList(RowList):
         super().__init__(id=id)
         self.machine: RecordedMachine | None = None
         self.timeline: Timeline | None = None
-        self.cache = TxCache()
+        #: the app's cache of decoded transitions (shared with the other panes), from `load`
+        self.cache: TxCache | None = None
         self.base_ns: int | None = None
         self.time_mode = "offset"
         self.current: int | None = None
@@ -113,7 +114,7 @@ class TransitionList(RowList):
         return text
 
     def render_row(self, row: int, width: int, selected: bool) -> Text:
-        assert self.timeline is not None and self.machine is not None
+        assert self.timeline is not None and self.machine is not None and self.cache is not None
         number = self.timeline.number(row)
         try:
             text = self._row_text(self.cache.get(self.machine, number))
