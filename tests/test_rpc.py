@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-import threading
 import time
-from typing import Any
 
-from test_rpc_support import Proxy, new_source, no_errors_ever, no_rels_schema, rpc_pair
+from machine_fixtures import no_rels_schema
+from test_rpc_support import (
+    Proxy,
+    SourceThread,
+    new_source,
+    no_errors_ever,
+    rpc_pair,
+    source_thread_fixture,  # noqa: F401 (the source_thread fixture)
+    wait_until,
+)
 
 import amnode as am
 from amnode.rpc import Client, Mux, Payload, Server
@@ -129,7 +136,8 @@ async def test_retry_call() -> None:
             runs.append("D")
 
     src.bind_handlers(Handlers())
-    async with rpc_pair(src, proxy=True, call_timeout=0.2, call_retry_delay=0.01,
+    # the retried attempt must be answered within call_timeout: generous for a loaded machine
+    async with rpc_pair(src, proxy=True, call_timeout=0.5, call_retry_delay=0.01,
                         check_errors=False) as t:
         assert t.proxy is not None
         # drop the next mutation reply (a response carrying a result)
@@ -175,49 +183,33 @@ async def test_retry_conn() -> None:
 
 
 # 11
-async def test_retry_err_network_timeout() -> None:
+async def test_retry_err_network_timeout(source_thread: SourceThread) -> None:
     """A slow source (another thread) outlives CallTimeout: retried, executed once."""
-    ready = threading.Event()
-    holder: dict[str, Any] = {}
     runs: list[float] = []
 
     class Handlers:
         def DState(self, e: am.Event) -> None:
             runs.append(time.monotonic())
-            time.sleep(0.5)
+            time.sleep(0.5)  # the slow source, longer than call_timeout: not a synchronisation
 
-    def worker() -> None:
-        async def main() -> None:
-            src = new_source()
-            src.handler_timeout = None
-            src.bind_handlers(Handlers())
-            holder["src"] = src
-            holder["loop"] = asyncio.get_running_loop()
-            holder["stop"] = asyncio.Event()
-            ready.set()
-            await holder["stop"].wait()
+    def make() -> am.Machine:
+        src = new_source()
+        src.handler_timeout = None
+        src.bind_handlers(Handlers())
+        return src
 
-        asyncio.run(main())
-
-    thread = threading.Thread(target=worker, daemon=True)
-    thread.start()
-    assert ready.wait(5)
-    src = holder["src"]
-    try:
-        async with rpc_pair(src, call_timeout=0.2, call_retry_delay=0.05,
-                            check_errors=False) as t:
-            retrying = asyncio.ensure_future(t.client.mach.when("RetryingCall", timeout=3))
-            assert await t.nm.add("D") == am.EXECUTED
-            await retrying
-            assert len(runs) == 1, "executed exactly once"
-            assert t.nm.is_active("D")
-            await t.client.mach.when_not("RetryingCall", timeout=2)
-            assert t.client.mach.is_active("Ready") and t.server.mach.is_active("Ready")
-            assert t.client.mach.is_inactive(["RetryingCall", "RetryingConn"])
-            assert no_errors_ever(t.server.mach)
-    finally:
-        holder["loop"].call_soon_threadsafe(holder["stop"].set)
-        thread.join(5)
+    src = source_thread.run(make)
+    async with rpc_pair(src, call_timeout=0.2, call_retry_delay=0.05,
+                        check_errors=False) as t:
+        retrying = asyncio.ensure_future(t.client.mach.when("RetryingCall", timeout=3))
+        assert await t.nm.add("D") == am.EXECUTED
+        await retrying
+        assert len(runs) == 1, "executed exactly once"
+        assert t.nm.is_active("D")
+        await t.client.mach.when_not("RetryingCall", timeout=2)
+        assert t.client.mach.is_active("Ready") and t.server.mach.is_active("Ready")
+        assert t.client.mach.is_inactive(["RetryingCall", "RetryingConn"])
+        assert no_errors_ever(t.server.mach)
 
 
 # 12
@@ -284,12 +276,9 @@ async def test_mux() -> None:
         for c in clients:
             await c.netmach.when("A", timeout=2)  # type: ignore[union-attr]
         await clients[2].stop(dispose=True)
-        await mux.mach.when_time({"HasClients": 1}, timeout=1)
-        for _ in range(100):
-            if len(mux.servers) == 2:
-                break
-            await asyncio.sleep(0.01)
-        assert len(mux.servers) == 2, "the server of a gone client is disposed"
+        await mux.mach.when_time({"HasClients": 1}, timeout=2)
+        await wait_until(lambda: len(mux.servers) == 2,
+                         what="the server of a gone client is disposed")
     finally:
         for c in clients:
             await c.stop(dispose=True)

@@ -4,21 +4,25 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
+import sys
+import threading
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from machine_fixtures import no_rels_schema
 from test_rpc_support import (
+    SourceThread,
     frame,
     hello,
     new_source,
     no_errors_ever,
-    no_rels_schema,
     raw_conn,
     read_frame,
     rpc_pair,
+    source_thread_fixture,  # noqa: F401 (the source_thread fixture)
     wait_closed,
+    wait_until,
 )
 
 import amnode as am
@@ -32,6 +36,7 @@ from amnode.rpc import (
     WrongDestinationError,
     register_args,
 )
+from amnode.rpc.frames import MAX_HELLO_FRAME
 
 SET_CLOCK = 64
 
@@ -56,9 +61,8 @@ async def test_call_timeout_is_real_and_bounded() -> None:
                         call_retry_delay=0.01, check_errors=False) as t:
         assert t.proxy is not None
         t.proxy.drop = is_reply
-        t0 = time.monotonic()
-        assert await t.nm.add("D") == am.CANCELED
-        assert time.monotonic() - t0 < 1.0
+        # bounded: 3 attempts of 0.05 s give up long before this generous limit
+        assert await asyncio.wait_for(t.nm.add("D"), 10) == am.CANCELED
         assert t.client.mach.tick("CallRetryFailed") == 2, "added and self-removed"
         assert t.client.mach.tick("ErrNetworkTimeout") >= 2
         assert runs == [1], "3 attempts, 1 execution"
@@ -90,7 +94,7 @@ async def test_retry_after_reconnect_runs_once() -> None:
 
         proxy.drop = drop_and_cut
         fut = t.nm.add("D")
-        await asyncio.sleep(0.05)
+        await wait_until(lambda: proxy.dropped == 1, what="the reply was dropped")
         proxy.drop = None
         proxy.frozen = False
         assert t.client.conn is not None
@@ -127,10 +131,7 @@ async def test_push_mismatch_resyncs_and_resets_the_baseline() -> None:
         assert t.proxy is not None
         t.proxy.drop = lambda msg: msg[0] == 2 and msg[1] == SET_CLOCK
         t.source.add("D")  # this push is lost
-        for _ in range(100):
-            if t.proxy.dropped:
-                break
-            await asyncio.sleep(0.005)
+        await wait_until(lambda: t.proxy is not None and t.proxy.dropped == 1)
         t.proxy.drop = None
         assert not t.nm.is_active("D")
         t.source.add("A")  # the next push names a newer base: mismatch -> Sync
@@ -152,10 +153,7 @@ async def test_reply_mismatch_resyncs_before_the_caller_resumes() -> None:
         assert t.proxy is not None
         t.proxy.drop = lambda msg: msg[0] == 2 and msg[1] == SET_CLOCK
         t.source.add("D")
-        for _ in range(100):
-            if t.proxy.dropped:
-                break
-            await asyncio.sleep(0.005)
+        await wait_until(lambda: t.proxy is not None and t.proxy.dropped == 1)
         t.proxy.drop = None
         await t.nm.add(["A", "C"])
         # no await in between: the caller resumed only after the resync
@@ -209,8 +207,8 @@ async def test_reply_and_push_are_applied_in_wire_order() -> None:
 # --- 8.4.7 heartbeat ---
 
 async def test_heartbeat_detects_a_dead_peer() -> None:
-    async with rpc_pair(proxy=True, ping_interval=0.05, conn_retry_delay=0.02,
-                        server_kw={"ping_interval": 0.05}, check_errors=False) as t:
+    async with rpc_pair(proxy=True, ping_interval=0.1, conn_retry_delay=0.02,
+                        server_kw={"ping_interval": 0.1}, check_errors=False) as t:
         assert t.proxy is not None
         connected = t.client.mach.tick("Connected")
         t.proxy.frozen = True  # silently swallow everything, keep the sockets open
@@ -225,10 +223,14 @@ async def test_heartbeat_detects_a_dead_peer() -> None:
 
 
 async def test_idle_connection_stays_up_with_pings() -> None:
-    async with rpc_pair(ping_interval=0.03, server_kw={"ping_interval": 0.03}) as t:
-        conn = t.client.conn
-        await asyncio.sleep(0.3)  # 10 ping intervals without any mutation
-        assert t.client.conn is conn and conn is not None and not conn.closed
+    # idle timeout 3 x 0.2 s: a loop stall shorter than that cannot drop the connection
+    async with rpc_pair(ping_interval=0.2, server_kw={"ping_interval": 0.2}) as t:
+        conn, server_conn = t.client.conn, t.server.conn
+        assert conn is not None and server_conn is not None
+        # without any mutation, both sides keep receiving the other's pings
+        await wait_until(lambda: conn.pings_in >= 3 and server_conn.pings_in >= 3, timeout=10)
+        assert t.client.conn is conn and not conn.closed
+        assert t.server.conn is server_conn and not server_conn.closed
         assert t.client.mach.is_active("Ready")
 
 
@@ -242,10 +244,9 @@ async def test_server_stop_says_bye_and_client_reconnects() -> None:
         await t.client.mach.when("RetryingConn", timeout=2)
         assert t.client.mach.tick("ErrNetwork") == 0, "a goodbye is no network error"
         # issued while disconnected: CANCELED at once, nothing queued
-        t0 = time.monotonic()
-        assert await t.nm.add("D") == am.CANCELED
+        fut = t.nm.add("D")
+        assert fut.done() and fut.result() == am.CANCELED
         assert t.nm.add_ns("D") == am.CANCELED
-        assert time.monotonic() - t0 < 0.05
         # a new server instance on the same address
         server2 = Server(src, addr, push_interval=0.01)
         await server2.start()
@@ -277,9 +278,13 @@ async def test_abrupt_server_loss_reconnects() -> None:
 
 async def test_client_stop_says_bye_and_does_not_reconnect() -> None:
     async with rpc_pair() as t:
+        conn = t.client.conn
+        assert conn is not None
         await t.client.stop()
         await t.server.mach.when_not("ClientConnected", timeout=2)
-        await asyncio.sleep(0.05)
+        # the last thing that could start a reconnect: the client's socket is gone
+        await wait_until(lambda: conn.transport is not None and conn.transport.is_closing()
+                         and conn._lost)
         assert t.client.mach.tick("RetryingConn") == 0
         assert t.client.mach.is_active("Disconnected")
         assert await t.nm.add("A") == am.CANCELED
@@ -556,10 +561,7 @@ async def test_schema_change_propagates() -> None:
     async with rpc_pair(src, push_interval=0.01) as t:
         bigger = {**src.schema, "E": am.State(require=["A"])}
         src.set_schema(bigger, [*src.state_names, "E"])
-        for _ in range(200):
-            if t.nm.has("E"):
-                break
-            await asyncio.sleep(0.005)
+        await wait_until(lambda: t.nm.has("E"))
         assert t.nm.state_names == src.state_names
         assert t.nm.schema["E"].require == ["A"]
         assert await t.nm.add(["A", "E"]) == am.EXECUTED
@@ -641,6 +643,39 @@ async def test_conn_retries_exhausted_stop_the_client() -> None:
         await client.stop(dispose=True)
 
 
+async def test_connections_waiting_for_hello_are_capped(
+        rpc_log: pytest.LogCaptureFixture) -> None:
+    """Besides the client, at most `max_candidates` connections may wait for their Hello."""
+    async with rpc_pair(server_kw={"max_candidates": 2}) as t:
+        waiting = [await raw_conn(t.server.addr) for _ in range(2)]
+        await wait_until(lambda: len(t.server._candidates) == 2)
+        reader, writer = await raw_conn(t.server.addr)
+        assert await wait_closed(reader)
+        writer.close()
+        assert any("already wait for their Hello" in r.getMessage() for r in rpc_log.records)
+        assert len(t.server._candidates) == 2
+        assert not any(c.closed for c in t.server._candidates)
+        assert t.client.mach.is_active("Ready")
+        assert await t.nm.add("D") == am.EXECUTED
+        for _, w in waiting:
+            w.close()
+        await wait_until(lambda: not t.server._candidates)
+
+
+async def test_frames_before_hello_are_small(rpc_log: pytest.LogCaptureFixture) -> None:
+    """Until its Hello a connection may not make the server buffer a big frame; afterwards
+    `max_frame` applies."""
+    async with rpc_pair() as t:
+        reader, writer = await raw_conn(t.server.addr)
+        writer.write((MAX_HELLO_FRAME + 1).to_bytes(4, "big") + b"x" * 1000)
+        assert await wait_closed(reader)
+        writer.close()
+        assert any(f"exceeds the limit of {MAX_HELLO_FRAME}" in r.getMessage()
+                   for r in rpc_log.records)
+        blob = b"x" * (2 * MAX_HELLO_FRAME)
+        assert await t.nm.add("D", {"blob": blob}) == am.EXECUTED
+
+
 async def test_silent_connection_is_dropped(rpc_log: pytest.LogCaptureFixture) -> None:
     async with rpc_pair(server_kw={"hello_timeout": 0.1}) as t:
         reader, writer = await raw_conn(t.server.addr)
@@ -653,41 +688,100 @@ async def test_silent_connection_is_dropped(rpc_log: pytest.LogCaptureFixture) -
 async def test_mirror_dispose_keeps_the_source() -> None:
     src = new_source({"Start": am.State()}, ["Start"])
     async with rpc_pair(src) as t:
+        calls = t.client.call_count
         t.nm.dispose()
-        await asyncio.sleep(0.05)
+        assert t.client.call_count == calls, "nothing sent"
+        await t.client.sync()  # a round trip: anything sent before it has run on the source
         assert src.is_active("Start"), "disposing a mirror never mutates the source"
 
 
-async def test_source_on_another_thread_pushes() -> None:
-    import threading
-
-    ready = threading.Event()
-    holder: dict[str, Any] = {}
-
-    def worker() -> None:
-        async def main() -> None:
-            holder["src"] = new_source(id="ns-thread")
-            holder["loop"] = asyncio.get_running_loop()
-            holder["stop"] = asyncio.Event()
-            ready.set()
-            await holder["stop"].wait()
-
-        asyncio.run(main())
-
-    thread = threading.Thread(target=worker, daemon=True)
-    thread.start()
-    assert ready.wait(5)
-    src: am.Machine = holder["src"]
+async def test_mux_never_blocks_on_a_busy_source_thread(source_thread: SourceThread) -> None:
+    """Creating a mux's per-connection server happens in a protocol callback: with the source's
+    thread busy it must not block the mux's loop; the server serves once its tracer is bound."""
+    src = source_thread.run(lambda: new_source(id="ns-busy"))
+    schema = source_thread.run(lambda: src.schema)
+    mux = Mux(src)
+    await mux.start()
+    gate = threading.Event()
+    assert source_thread.loop is not None
+    source_thread.loop.call_soon_threadsafe(gate.wait, 30)  # the source's loop is stuck
+    client = Client(mux.addr, id="busy", schema=schema)
     try:
-        async with rpc_pair(src, push_interval=0.01) as t:
-            assert await t.nm.add("D") == am.EXECUTED
-            assert t.nm.is_active(["B", "C", "D"])
-            src.threadsafe.remove("D").result(2)
-            await t.nm.when_not("D", timeout=2)
-            assert t.nm.clock() == src.clock()
+        await client.start()
+        await wait_until(lambda: len(mux.servers) == 1, what="the mux's loop kept running")
+        server = next(iter(mux.servers.values()))
+        assert server.mach.is_active("Start") and server.mach.is_inactive("RpcReady")
+        assert client.mach.is_inactive("Ready"), "nothing is read before the bind"
+        gate.set()
+        await client.mach.when("Ready", timeout=5)
+        assert client.netmach is not None
+        assert await client.netmach.add("D") == am.EXECUTED
+        assert no_errors_ever(client.mach) and no_errors_ever(server.mach)
     finally:
-        holder["loop"].call_soon_threadsafe(holder["stop"].set)
-        thread.join(5)
+        gate.set()
+        await client.stop(dispose=True)
+        await mux.stop(dispose=True)
+
+
+async def test_source_on_another_thread_changing_its_schema(
+        source_thread: SourceThread) -> None:
+    """Hello, Sync and pushes never read a source on another thread directly: while it grows
+    its schema and changes states, every snapshot the client gets is whole (names, time and
+    ticks from one moment), so nothing mismatches, resyncs with a wrong length or fails."""
+    src = source_thread.run(lambda: new_source(no_rels_schema(), id="ns-grow"))
+    growing = threading.Event()
+    done = threading.Event()
+
+    async def grow() -> int:
+        i = 0
+        while not done.is_set() and i < 250:
+            name = f"S{i}"
+            schema = src.schema
+            schema[name] = am.State()
+            src.set_schema(schema, [*src.state_names, name])
+            src.add(name)
+            src.toggle("A")
+            growing.set()
+            i += 1
+            await asyncio.sleep(0.002)
+        return i
+
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible: torn reads would show
+    try:
+        async with rpc_pair(src, push_interval=0.001, conn_retry_delay=0.001) as t:
+            grown = source_thread.submit(grow())
+            assert growing.wait(5)
+            rounds = 0
+            while not grown.done():  # Hellos and Syncs, all while the schema grows
+                if rounds % 5 == 4:
+                    conn = t.client.conn
+                    assert conn is not None
+                    conn.close("test: reconnect")  # the next connection sends a new Hello
+                    await t.client.mach.when_not("Ready", timeout=5)
+                    await t.client.mach.when("Ready", timeout=10)
+                # a SyncResult of another length than the names would be an ErrRpc
+                assert await t.client.sync() is not None
+                rounds += 1
+            assert grown.result(10) == 250 and rounds >= 10
+            await t.client.sync()
+            names, clock = source_thread.run(lambda: (src.state_names, src.clock()))
+            assert t.nm.state_names == names
+            assert t.nm.clock() == clock
+            assert t.client.mach.tick("ErrRpc") == 0
+    finally:
+        done.set()
+        sys.setswitchinterval(old)
+
+
+async def test_source_on_another_thread_pushes(source_thread: SourceThread) -> None:
+    src = source_thread.run(lambda: new_source(id="ns-thread"))
+    async with rpc_pair(src, push_interval=0.01) as t:
+        assert await t.nm.add("D") == am.EXECUTED
+        assert t.nm.is_active(["B", "C", "D"])
+        src.threadsafe.remove("D").result(2)
+        await t.nm.when_not("D", timeout=2)
+        assert t.nm.clock() == source_thread.run(src.clock)
 
 
 async def test_bind_server_pipes_server_states() -> None:
@@ -717,17 +811,41 @@ async def test_bind_server_pipes_server_states() -> None:
 
 
 async def test_start_fails_on_a_busy_port() -> None:
+    """Server and Mux fail to start the same way: ConnectionError, ErrNetwork."""
     src = new_source()
     first = Server(src)
     await first.start()
     second = Server(src, first.addr, name="second")
+    mux = Mux(src, first.addr)
     try:
-        with pytest.raises(ConnectionError):
+        with pytest.raises(ConnectionError, match="cannot listen on"):
             await second.start()
         assert second.mach.tick("ErrNetwork") >= 1
+        with pytest.raises(ConnectionError, match="cannot listen on"):
+            await mux.start()
+        assert mux.mach.tick("ErrNetwork") >= 1 and mux.mach.is_inactive("Start")
     finally:
+        await mux.stop(dispose=True)
         await second.stop(dispose=True)
         await first.stop(dispose=True)
+
+
+async def test_start_timeout_is_a_connection_error_too(source_thread: SourceThread) -> None:
+    """A server whose source (on another thread) is stuck: creating it never blocks, start()
+    times out with ConnectionError and succeeds once the source's thread runs again."""
+    src = source_thread.run(lambda: new_source(id="ns-stuck"))
+    gate = threading.Event()
+    assert source_thread.loop is not None
+    source_thread.loop.call_soon_threadsafe(gate.wait, 30)  # the source's loop is stuck
+    try:
+        server = Server(src)  # would block on binding its tracer
+        with pytest.raises(ConnectionError, match=r"not RpcReady after 0\.1s"):
+            await server.start(timeout=0.1)
+        gate.set()
+        await server.start()
+        await server.stop(dispose=True)
+    finally:
+        gate.set()
 
 
 async def test_bye_frames_on_the_wire() -> None:
@@ -761,10 +879,7 @@ async def test_bye_frames_on_the_wire() -> None:
         await client.start()
         await client.mach.when("Ready", timeout=2)
         await client.stop()
-        for _ in range(100):
-            if got:
-                break
-            await asyncio.sleep(0.01)
+        await wait_until(lambda: bool(got))
         assert got == [[2, 9, None]]
     finally:
         await client.stop(dispose=True)

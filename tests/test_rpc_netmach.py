@@ -7,9 +7,11 @@ after the await (read-your-writes).
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
-from test_rpc_support import NAMES, new_source, no_rels_schema, rpc_pair
+from machine_fixtures import no_rels_schema
+from test_rpc_support import NAMES, new_source, rpc_pair, wait_until
 
 import amnode as am
 from amnode.states import pipes
@@ -380,3 +382,126 @@ async def test_pipes_bind_variants_into_a_mirror() -> None:
         local.remove("Exception")  # Err requires it: its end adds C on the source
         await t.nm.when("C", timeout=2)
         assert src.is_active(["B", "C", "Exception"]) and src.is_inactive("A")
+
+
+# --- errors and disposal stay local to the mirror ---
+
+@pytest.mark.parametrize("partial", [False, True], ids=["full", "partial-no-schema"])
+async def test_failing_eval_on_the_mirror_stays_local(partial: bool) -> None:
+    """A raising `eval` is the mirror's own error: it never adds Exception + ErrOnClient on the
+    source, and a mirror that does not even sync Exception does not raise StateUnknownError."""
+    kw = {"allowed_states": ["C"], "no_schema": True} if partial else {}
+    async with rpc_pair(norels(), **kw) as t:
+        calls = t.client.call_count
+        assert t.nm.eval(lambda: 1 / 0, "test") is True
+        assert isinstance(t.nm.err, ZeroDivisionError)
+        assert list(t.nm.err_internal) == [t.nm.err]
+        assert t.client.call_count == calls, "nothing sent"
+        await t.client.sync()
+        assert t.source.is_inactive(["Exception", "ErrOnClient"])
+        assert t.nm.tick("C") == 0, "the mirror's clock still only follows the source"
+
+
+async def test_handler_task_and_bind_errors_stay_local() -> None:
+    """Errors of the mirror's handlers (sync and async) are recorded locally; binding handlers
+    while Exception is active does not re-send the stored error."""
+    async with rpc_pair(norels(), push_interval=0.01) as t:
+        w = t.nm
+
+        class Handlers:
+            def AState(self, e: am.Event) -> None:
+                raise ValueError("handler")
+
+            async def BState(self, e: am.Event) -> None:
+                raise KeyError("task")
+
+        w.bind_handlers(Handlers())
+        calls = t.client.call_count
+        t.source.add(["A", "B"])
+        await w.when(["A", "B"], timeout=5)
+        await wait_until(lambda: isinstance(w.err, KeyError))
+        assert [type(e) for e in w.err_internal] == [ValueError, KeyError]
+        assert w.is_active(["A", "B"]), "a failing final handler cancels nothing on a mirror"
+        # an error the source has, seen by a mirror with a stored error and no handlers yet
+        await w.add_err(RuntimeError("remote"))
+        assert w.is_active("Exception")
+        calls = t.client.call_count
+        w.bind_handlers(type("Late", (), {})(), id="late")
+        w.bind_handlers(type("Later", (), {})(), id="later")
+        assert t.client.call_count == calls, "nothing re-sent"
+        assert len(w.err_internal) == 2
+        await t.client.sync()
+        assert t.source.tick("Exception") == 1 and t.source.tick("ErrOnClient") == 1
+
+
+async def test_handler_past_its_deadline_on_the_mirror() -> None:
+    """A mirror handler past the deadline is recorded once, locally; the mirror still sends
+    (the backoff is the source's business)."""
+    async with rpc_pair(norels(), push_interval=0.01) as t:
+        w = t.nm
+        w.handler_timeout, w.handler_deadline = 0.001, 0.002
+
+        class Slow:
+            def AState(self, e: am.Event) -> None:
+                time.sleep(0.01)  # the overrun under test, not a synchronisation
+
+        w.bind_handlers(Slow())
+        await w.add("A")
+        assert [type(e) for e in w.err_internal] == [am.HandlerTimeoutError]
+        assert w.err is w.err_internal[0]
+        assert await w.add("B") == am.EXECUTED
+        assert t.source.is_inactive("Exception")
+
+
+async def test_disposed_mirror_sends_nothing() -> None:
+    """Every remote mutation of a disposed mirror, including the *_ns ones, is CANCELED at once
+    without touching the source."""
+    async with rpc_pair(norels(["D"])) as t:
+        w = t.nm
+        w.dispose()
+        assert w.is_disposed
+        calls = t.client.call_count
+        assert w.add_ns("A") == am.CANCELED
+        assert w.remove_ns("D") == am.CANCELED
+        assert w.set_ns("B") == am.CANCELED
+        for fut in (w.add("A"), w.remove("D"), w.set("B"), w.toggle("C"),
+                    w.add_err(ValueError("late"))):
+            assert fut.done() and fut.result() == am.CANCELED
+        assert w.err is None
+        assert t.client.call_count == calls
+        await t.client.sync()
+        assert_states(t.source, ["D"])
+
+
+def test_mirror_dispose_outside_a_running_loop() -> None:
+    """Disposing (e.g. `client.dispose()` after the loop stopped) needs no running loop, never
+    removes `Start` on the source, and leaves the mirror completely disposed."""
+    loop = asyncio.new_event_loop()
+    src = new_source({"Start": am.State()}, ["Start"])
+    pair = rpc_pair(src)
+    try:
+        t = loop.run_until_complete(pair.__aenter__())
+        w = t.nm
+        assert w.is_active("Start")
+        w.dispose()  # no loop is running here
+        assert w.is_disposed and w.active_states() == [] and w.handlers() == []
+        fut = w.add("Start")
+        assert fut.done() and fut.result() == am.CANCELED
+        assert w.remove_ns("Start") == am.CANCELED
+        loop.run_until_complete(t.client.sync())
+        assert src.is_active("Start"), "the source keeps Start"
+    finally:
+        loop.run_until_complete(pair.__aexit__(None, None, None))
+        loop.close()
+
+
+async def test_mirror_mutations_belong_to_its_thread() -> None:
+    async with rpc_pair(norels()) as t:
+        loop = asyncio.get_running_loop()
+        with pytest.raises(am.WrongThreadError):
+            await loop.run_in_executor(None, t.nm.add_ns, "A")
+        with pytest.raises(am.WrongThreadError):
+            await loop.run_in_executor(None, t.nm.add, "A")
+        # the threadsafe proxy runs it on the owner thread (here: at once)
+        assert await t.nm.threadsafe.add("A").result(0) == am.EXECUTED
+        assert t.source.is_active("A")

@@ -1,44 +1,37 @@
 """Shared helpers for the aRPC tests: source machines (Go NewRelsNetSrc/NewNoRelsNetSrc), a
-server+client pair (Go NewTest/disposeTest) and a counting, frame-aware TCP proxy (Go
-TrafficMeter, plus knobs to drop, delay or freeze traffic)."""
+server+client pair (Go NewTest/disposeTest), a counting, frame-aware TCP proxy (Go
+TrafficMeter, plus knobs to drop, delay or freeze traffic), a source on another thread and
+waiting on state instead of sleeping."""
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+import threading
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import msgpack
+import pytest
+from machine_fixtures import rels_schema
 
 import amnode as am
 from amnode.rpc import Client, Server
 from amnode.states import StateSourceSchema
 
+T = TypeVar("T")
+
 #: Go's test source order: Exception, A, B, C, D, ErrOnClient
 NAMES = ["Exception", "A", "B", "C", "D", "ErrOnClient"]
 
 
-def rels_schema() -> dict[str, am.State]:
-    """`A{Auto, Require C}, B{Multi, Add C}, C{After D}, D{Add C, B}` + ErrOnClient."""
-    return am.schema_merge(StateSourceSchema, {
-        "A": am.State(auto=True, require=["C"]),
-        "B": am.State(multi=True, add=["C"]),
-        "C": am.State(after=["D"]),
-        "D": am.State(add=["C", "B"]),
-    })
-
-
-def no_rels_schema() -> dict[str, am.State]:
-    """`A, B, C, D` without relations + ErrOnClient."""
-    return am.schema_merge(StateSourceSchema, {s: am.State() for s in "ABCD"})
-
-
 def new_source(schema: Mapping[str, Any] | None = None, active: Iterable[str] = (),
                id: str = "ns-test", names: list[str] | None = None) -> am.Machine:
-    """A verified state source; `schema` defaults to the relations schema."""
-    full = am.schema_merge(StateSourceSchema, schema) if schema is not None else rels_schema()
+    """A verified state source: `schema` (default: machine_fixtures' relations schema) plus
+    StateSourceSchema."""
+    full = am.schema_merge(StateSourceSchema, rels_schema() if schema is None else schema)
     if names is None:
         names = ["Exception", *[n for n in full if n not in ("Exception", "ErrOnClient")],
                  "ErrOnClient"]
@@ -47,6 +40,71 @@ def new_source(schema: Mapping[str, Any] | None = None, active: Iterable[str] = 
     if active:
         m.add(list(active))
     return m
+
+
+async def wait_until(cond: Callable[[], bool], timeout: float = 5.0, what: str = "") -> None:
+    """Poll `cond` on the loop until it holds; fail after a generous `timeout` (never a fixed
+    sleep: a loaded machine only makes this slower, not wrong)."""
+    async with asyncio.timeout(timeout):
+        while not cond():
+            await asyncio.sleep(0.002)
+    assert cond(), what
+
+
+class SourceThread:
+    """A thread running its own asyncio loop, e.g. to own a state source (`run` executes a
+    function there and returns its result; machines created by it belong to that thread)."""
+
+    def __init__(self) -> None:
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._main, name="source-thread", daemon=True)
+        self._thread.start()
+        assert self._ready.wait(5), "source thread did not start"
+
+    def _main(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(self.loop)
+        self.loop.call_soon(self._ready.set)
+        try:
+            self.loop.run_forever()
+        finally:
+            self.loop.close()
+
+    def run(self, fn: Callable[[], T], timeout: float = 5.0) -> T:
+        """Run `fn()` on the thread's loop; its result (or exception)."""
+        assert self.loop is not None
+        fut: concurrent.futures.Future[T] = concurrent.futures.Future()
+
+        def call() -> None:
+            try:
+                fut.set_result(fn())
+            except BaseException as err:
+                fut.set_exception(err)
+
+        self.loop.call_soon_threadsafe(call)
+        return fut.result(timeout)
+
+    def submit(self, coro: Any) -> concurrent.futures.Future[Any]:
+        """Run a coroutine on the thread's loop."""
+        assert self.loop is not None
+        return asyncio.run_coroutine_threadsafe(coro, self.loop)
+
+    def stop(self) -> None:
+        if self.loop is not None and not self.loop.is_closed():
+            self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(5)
+
+
+@pytest.fixture(name="source_thread")
+def source_thread_fixture() -> Iterator[SourceThread]:
+    """`source_thread`: a running SourceThread, stopped after the test (import this function
+    into a test module to use the fixture)."""
+    st = SourceThread()
+    try:
+        yield st
+    finally:
+        st.stop()
 
 
 class Proxy:

@@ -234,15 +234,20 @@ class Client:
         timer[0] = loop.call_later(limit, on_timeout)
         return fut
 
-    def _mutate(self, method: int, idxs: list[int], args: dict[str, Any] | None,
-                event: am.Event | None) -> asyncio.Future[int]:
-        """Send a mutation now; the future gets the source's Result (CANCELED if not connected)."""
-        fut: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+    def _ready_conn(self, method: int) -> Connection | None:
+        """The connection to send a mutation on; None (logged) while not `Ready`."""
         conn = self._conn
         if conn is None or conn.closed or not self.mach.is_active(ss.READY):
             self.mach.log("%s canceled: not connected", Method(method).name)
-            fut.set_result(_CANCELED)
-            return fut
+            return None
+        return conn
+
+    def _mutate(self, conn: Connection, method: int, idxs: list[int],
+                args: dict[str, Any] | None, event: am.Event | am.MutSource | None
+                ) -> asyncio.Future[int]:
+        """Send a mutation call now (see `NetworkMachine._send`); the future gets the source's
+        Result, after retries if needed."""
+        fut: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         self._mid += 1
         body = mutation_to_wire(idxs, self._mid, args, self._event(event))
         call = _Call(method, body, fut)
@@ -250,7 +255,9 @@ class Client:
         self._attempt(call, conn)
         return fut
 
-    def _event(self, event: am.Event | None) -> list[Any] | None:
+    def _event(self, event: am.Event | am.MutSource | None) -> list[Any] | None:
+        if isinstance(event, am.MutSource):
+            return [event.mach_id, event.tx_id, event.mach_time]
         ev = event if event is not None else am.current_event.get()
         if ev is None:
             return None
@@ -369,14 +376,12 @@ class Client:
             if self._retrying == 0 and not mach.is_disposed:
                 mach.remove(ss.RETRYING_CALL)
 
-    def _notify_mutation(self, method: int, idxs: list[int], args: dict[str, Any] | None) -> int:
-        conn = self._conn
-        if conn is None or conn.closed or not self.mach.is_active(ss.READY):
-            self.mach.log("%s canceled: not connected", Method(method).name)
-            return _CANCELED
-        conn.notify(method, mutation_to_wire(idxs, 0, args, self._event(None)))
+    def _notify_mutation(self, conn: Connection, method: int, idxs: list[int],
+                         args: dict[str, Any] | None,
+                         event: am.Event | am.MutSource | None) -> None:
+        """Send a mutation notification (no reply) now."""
+        conn.notify(method, mutation_to_wire(idxs, 0, args, self._event(event)))
         self.call_count += 1
-        return am.EXECUTED
 
     # --- clocks ---
 
@@ -458,32 +463,15 @@ class Client:
     # --- connection ---
 
     def _new_connection(self) -> Connection:
-        return Connection(self.codec, name=self.mach.id, handler=self._ConnHandler(self),
+        return Connection(self.codec, name=self.mach.id, handler=self,
                           requests=CLIENT_CALLS, notifies=CLIENT_NOTIFIES,
                           ping_out=Method.PING, ping_in=Method.SERVER_PING,
                           ping_interval=self.ping_interval)
 
-    class _ConnHandler:
-        """Routes the connection's frames to its client."""
+    # --- ConnHandler: the connection's frames, in wire order ---
 
-        __slots__ = ("c",)
-
-        def __init__(self, client: Client) -> None:
-            self.c = client
-
-        def on_request(self, conn: Connection, seq: int, method: int, body: Any) -> None:
-            """Forward to the client."""
-            self.c._on_request(conn, seq, method, body)
-
-        def on_notify(self, conn: Connection, method: int, body: Any) -> None:
-            """Forward to the client."""
-            self.c._on_notify(conn, method, body)
-
-        def on_closed(self, conn: Connection, reason: str, error: BaseException | None) -> None:
-            """Forward to the client."""
-            self.c._on_closed(conn, reason, error)
-
-    def _on_request(self, conn: Connection, seq: int, method: int, body: Any) -> None:
+    def on_request(self, conn: Connection, seq: int, method: int, body: Any) -> None:
+        """A request from the server: a payload for the consumer."""
         if method == Method.SEND_PAYLOAD:
             payload = Payload.from_wire(body)
             self.mach.log("payload %s from %s", payload.name, payload.source)
@@ -493,7 +481,8 @@ class Client:
                 return
             conn.reply(seq, None)
 
-    def _on_notify(self, conn: Connection, method: int, body: Any) -> None:
+    def on_notify(self, conn: Connection, method: int, body: Any) -> None:
+        """A notification from the server: clock pushes, schema changes, Bye, announcements."""
         if method == Method.SET_CLOCK:
             if not self._apply_update(update_from_wire(body)):
                 self._request_sync()
@@ -513,7 +502,8 @@ class Client:
             payload = Payload.from_wire(body)
             self.mach.add(ss.SERVER_DELIVERING, {"name": payload.name, "payload": payload})
 
-    def _on_closed(self, conn: Connection, reason: str, error: BaseException | None) -> None:
+    def on_closed(self, conn: Connection, reason: str, error: BaseException | None) -> None:
+        """The connection closed: `Disconnected` (which may reconnect), errors recorded."""
         if conn is not self._conn:
             return
         self._conn = None

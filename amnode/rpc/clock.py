@@ -36,11 +36,13 @@ class ClockSync:
     """Server side: one client's index mapping, baseline and version."""
 
     __slots__ = ("all_tracked", "allowed", "base_mt", "base_qt", "base_time", "client_names",
-                 "in_map", "last_send", "out", "skipped", "sync_mutations", "sync_schema",
-                 "tracked", "version")
+                 "in_map", "last_send", "names", "out", "skipped", "sync_mutations",
+                 "sync_schema", "tracked", "version")
 
     def __init__(self, names: Sequence[str], sync_schema: bool, allowed: Iterable[str] | None,
                  skipped: Iterable[str] | None, sync_mutations: bool = False) -> None:
+        #: the source's state names this mapping was made for
+        self.names = list(names)
         self.sync_schema = sync_schema
         self.sync_mutations = sync_mutations
         self.allowed = None if allowed is None else list(allowed)
@@ -80,6 +82,11 @@ class ClockSync:
         self.version = (self.version + 1) & 0xFFFFFFFF
         self.last_send = time.monotonic()
         return self.version
+
+    def fits(self, snap: Snapshot) -> bool:
+        """False if `snap` has another number of states than the baseline: the source's schema
+        changed and the SchemaChange (a new baseline) has not been sent yet."""
+        return len(snap[0]) == len(self.base_time)
 
     def changed(self, snap: Snapshot) -> bool:
         """True if `snap` differs from the baseline in a tracked tick or the queue/machine tick."""

@@ -40,7 +40,7 @@ MAX_WRITE_BUFFER = 64 * 1024 * 1024
 
 
 class ConnHandler(Protocol):
-    """What a connection calls; implemented by Server (per connection) and Client."""
+    """What a connection calls; implemented by `Server` and `Client` themselves."""
 
     def on_request(self, conn: Connection, seq: int, method: int, body: Any) -> None:
         """A request arrived; answer with `conn.reply` or `conn.reply_error` (now or later)."""
@@ -76,6 +76,8 @@ class Connection(asyncio.Protocol):
         self.reader = FrameReader(codec.max_frame)
         self.bytes_in = 0
         self.bytes_out = 0
+        #: pings received from the peer
+        self.pings_in = 0
         self.closed = False
         self.close_reason = ""
         self.close_error: BaseException | None = None
@@ -212,6 +214,7 @@ class Connection(asyncio.Protocol):
                 return
             method = msg[1]
             if method == self.ping_in:
+                self.pings_in += 1
                 return
             if method not in self.notifies:
                 log.warning("%s: unknown notification %s from %s ignored", self.name, method,

@@ -16,6 +16,9 @@ from .typed_args import DEFAULT_REGISTRY, ArgsRegistry, DecodeError
 
 #: Default maximum payload size of one frame (bytes, without the 4-byte header).
 MAX_FRAME = 16 * 1024 * 1024
+#: Default maximum payload size a server accepts before a connection's valid Hello (a Hello
+#: listing thousands of states fits); it limits what an unauthenticated peer makes it buffer.
+MAX_HELLO_FRAME = 256 * 1024
 HEADER_SIZE = 4
 
 
@@ -120,4 +123,4 @@ class FrameReader:
         return len(self._buf)
 
 
-__all__ = ["HEADER_SIZE", "MAX_FRAME", "Codec", "FrameError", "FrameReader"]
+__all__ = ["HEADER_SIZE", "MAX_FRAME", "MAX_HELLO_FRAME", "Codec", "FrameError", "FrameReader"]

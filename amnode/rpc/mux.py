@@ -17,10 +17,10 @@ import amnode as am
 from amnode.states import MUX_STATES, MuxSchema
 from amnode.states import rpc as ss
 
-from .addr import format_addr, parse_addr
 from .connection import Connection
 from .dedupe import MutationLog
 from .frames import MAX_FRAME, Codec
+from .listener import Listener, start_and_wait
 from .server import Server, server_connection
 from .typed_args import ArgsRegistry
 
@@ -53,8 +53,7 @@ class Mux:
         self.mutation_log = MutationLog()
         #: live per-connection servers by connection number
         self.servers: dict[str, Server] = {}
-        self._addr = addr
-        self._listener: asyncio.AbstractServer | None = None
+        self._listener = Listener(addr)
         self._count = 0
         self._log_level = log_level
         self.mach = am.Machine(MuxSchema, id="rm-" + self.name, parent=parent,
@@ -65,55 +64,34 @@ class Mux:
     @property
     def addr(self) -> str:
         """`host:port`; the real port once `Ready`."""
-        return self._addr
+        return self._listener.addr
 
     async def start(self, timeout: float | None = 10.0) -> None:
-        """Listen; returns once `Ready`, raises if listening failed."""
-        mach = self.mach
-        mach.add(ss.START)
-        if mach.is_active(ss.READY):
-            return
-        ready = asyncio.ensure_future(mach.when(ss.READY))
-        stopped = asyncio.ensure_future(mach.when_not(ss.START))
-        try:
-            await asyncio.wait({ready, stopped}, timeout=timeout,
-                                         return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            ready.cancel()
-            stopped.cancel()
-        if not mach.is_active(ss.READY):
-            raise ConnectionError(f"{mach.id}: cannot listen on {self._addr}: {mach.err}")
+        """Listen; returns once `Ready`.
+
+        Raises ConnectionError if it cannot get there: the address is taken or invalid, or
+        `timeout` passed first.
+        """
+        await start_and_wait(self.mach, lambda: self.mach.add(ss.START), ss.READY,
+                             lambda: self.addr, timeout)
 
     async def stop(self, dispose: bool = False) -> None:
         """Stop every per-connection server (they say goodbye) and the listener."""
         for server in list(self.servers.values()):
             await server.stop(dispose=True)
         self.servers.clear()
-        self._close_listener()
+        self._listener.close()
         if not self.mach.is_disposed:
             self.mach.remove(ss.START)
             if dispose:
                 self.mach.dispose()
 
-    def _close_listener(self) -> None:
-        listener, self._listener = self._listener, None
-        if listener is not None:
-            listener.close()
-
     async def _listen(self) -> None:
         mach = self.mach
-        try:
-            host, port = parse_addr(self._addr)
-            listener = await asyncio.get_running_loop().create_server(
-                self._new_connection, host, port, reuse_address=True)
-        except (OSError, ValueError) as err:
-            log.warning("%s: cannot listen on %s: %s", mach.id, self._addr, err)
-            mach.add_err_state(ss.ERR_NETWORK, err)
+        if await self._listener.open(mach, self._new_connection):
+            mach.add(ss.READY, {"addr": self.addr})
+        else:
             mach.remove(ss.START)
-            return
-        self._listener = listener
-        self._addr = format_addr(listener.sockets[0].getsockname())
-        mach.add(ss.READY, {"addr": self._addr})
 
     def _new_connection(self) -> Connection:
         return server_connection(self.codec, self.mach.id, self.ping_interval, self._on_made)
@@ -144,7 +122,7 @@ class Mux:
             return
         self.servers[sid] = server
         server.mach.bind_handlers(_ServerWatch(self, sid), id="rpc-mux-watch")
-        server._start()
+        server._start()  # never blocks, even with a source on another thread
         mach.add(ss.HAS_CLIENTS)
 
     def _drop(self, sid: str) -> None:
@@ -155,11 +133,11 @@ class Mux:
             self.mach.remove(ss.HAS_CLIENTS)
 
     def __repr__(self) -> str:
-        return f"Mux({self.mach.id} {self._addr} {len(self.servers)} servers)"
+        return f"Mux({self.mach.id} {self.addr} {len(self.servers)} servers)"
 
 
 class _ServerWatch:
-    """Bound on each per-connection server: dispose it when its client goes away."""
+    """Bound on each per-connection server: dispose it when its client goes away or it stops."""
 
     def __init__(self, mux: Mux, sid: str) -> None:
         self.mux = mux
@@ -167,7 +145,17 @@ class _ServerWatch:
 
     def ClientConnectedEnd(self, e: am.Event) -> None:
         """The client is gone: dispose its server (after this transition)."""
-        asyncio.get_running_loop().call_soon(self.mux._drop, self.sid)
+        self._drop()
+
+    def StartEnd(self, e: am.Event) -> None:
+        """The server stopped (e.g. its client left before the server could serve it)."""
+        self._drop()
+
+    def _drop(self) -> None:
+        try:
+            asyncio.get_running_loop().call_soon(self.mux._drop, self.sid)
+        except RuntimeError:  # disposed outside a loop: it is going anyway, just forget it
+            self.mux._drop(self.sid)
 
 
 class _MuxHandlers:
@@ -182,7 +170,7 @@ class _MuxHandlers:
 
     def StartEnd(self, e: am.Event) -> None:
         """Stop listening."""
-        self.m._close_listener()
+        self.m._listener.close()
 
     def ClientConnectedState(self, e: am.Event) -> None:
         """An event: self-removing."""

@@ -6,6 +6,10 @@ are sent to the source at once and return an awaitable future with the source's 
 `*_ns` variants return at once without a reply. Received clocks are applied as synthetic
 transitions: tracers, final handlers (`FooState`, `FooEnd`, `AnyState`) and waits fire exactly as
 on a local machine; relations are never evaluated here.
+
+The mirror overrides the public mutations (all through `_send`) and two machine hooks: errors
+the machine catches itself go to `_report_error`, which keeps them local, and `_dispose_start`
+does nothing, so disposing never stops the source. Everything else is `am.Machine`.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import traceback
-from collections.abc import Coroutine, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import amnode as am
@@ -32,6 +36,8 @@ TAG_NETMACH = "rpc-netmach"
 
 _SET = am.MutationType.SET
 _CHANGES = int(am.LogLevel.CHANGES)
+_NS = frozenset({Method.ADD_NS, Method.REMOVE_NS, Method.SET_NS})
+_NO_NAMES: list[str] = []
 
 
 class NetworkMachine(am.Machine):
@@ -50,8 +56,6 @@ class NetworkMachine(am.Machine):
         self._remote_index: dict[str, int] = {n: i for i, n in enumerate(self._remote_names)}
         #: mark states required by active ones as active (partial sync with a schema)
         self._infer = False
-        #: set while disposing: mutations are not sent anymore
-        self._local_only = False
 
     # --- schema and names from the source ---
 
@@ -116,48 +120,31 @@ class NetworkMachine(am.Machine):
                          source=am.MutSource(self.remote_id), queue_tick=queue_tick,
                          machine_tick=machine_tick)
 
-    # --- local-only errors (a mirror never reports its own handler errors to the source) ---
+    # --- the machine's hooks: errors stay local, disposal never touches the source ---
 
-    def _local_error(self, err: BaseException) -> None:
+    def _report_error(self, err: BaseException, args: dict[str, Any] | None = None, *,
+                      event: am.Event | am.MutSource | None = None) -> None:
+        """An error the mirror caught itself (a failing handler, eval or forked task, a handler
+        past its deadline) stays local: kept in `err` and `err_internal` and logged, never sent
+        to the source, whose clock is the only thing a mirror shows. The error a first
+        `bind_handlers` re-reports is already the mirror's `err`: it is not recorded twice."""
+        if err is self.err:
+            return
         self.err = err
-        self.err_internal.append(err)
+        internal = self.err_internal
+        if not internal or internal[-1] is not err:  # a timeout is already there
+            internal.append(err)
         self._log(_CHANGES, "[error] %r", err)
         log.warning("%s: %r", self.id, err)
 
     def _recover_to_err(self, t: am.Transition, name: str, exc: Exception) -> None:
-        self._local_error(exc)
+        """A final handler raised: report it locally (Machine would queue a local `Exception`
+        transition, which the source's next clock would contradict)."""
+        if not self._disposing:
+            self._report_error(exc)
 
-    def _handler_timeout(self, t: am.Transition, ev: am.Event, method: str, bid: str,
-                         seconds: float) -> None:
-        self.err_internal.append(am.HandlerTimeoutError(
-            f"handler timeout: {method} from {bid} ({seconds:.3f}s)"))
-
-    def fork(self, coro: Coroutine[Any, Any, Any], state: str | None = None
-             ) -> asyncio.Task[Any]:
-        """Like `Machine.fork`, but a failing task is recorded locally, not sent to the source."""
-
-        async def guarded() -> Any:
-            try:
-                return await coro
-            except Exception as err:
-                self._local_error(err)
-                return None
-
-        return super().fork(guarded(), state)
-
-    def bind_handlers(self, obj: object, id: str | None = None,
-                      state_prefix: str | None = None) -> str:
-        """Bind handler methods; only final handlers (`FooState`, `FooEnd`, `AnyState`) fire."""
-        err, self.err = self.err, None  # Machine would re-add a stored error on the first bind
-        try:
-            return super().bind_handlers(obj, id, state_prefix)
-        finally:
-            self.err = err
-
-    def dispose(self) -> None:
-        """Dispose the mirror locally (the source is not touched)."""
-        self._local_only = True  # Machine.dispose removes Start: not on the source
-        super().dispose()
+    def _dispose_start(self) -> None:
+        """Disposing a mirror never removes `Start`: that would stop the source."""
 
     def import_data(self, data: Mapping[str, Any]) -> None:
         """Not supported: a mirror's clock comes from its source."""
@@ -168,7 +155,10 @@ class NetworkMachine(am.Machine):
     def _remote_idxs(self, states: StatesArg) -> list[int]:
         """Indexes of `states` in the source's (wire) order; raises StateUnknownError."""
         index = self._remote_index
-        if isinstance(states, str):
+        if type(states) is str:
+            i = index.get(states)
+            if i is not None:
+                return [i]
             states = [states]
         out = []
         for name in dict.fromkeys(states):
@@ -179,34 +169,62 @@ class NetworkMachine(am.Machine):
             out.append(i)
         return out
 
-    def _canceled(self) -> asyncio.Future[int]:
-        fut: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-        fut.set_result(am.CANCELED)
+    def _resolved(self, result: int) -> asyncio.Future[int]:
+        """A future already holding `result`. Needs no running loop: without one it belongs to
+        the mirror's loop (awaiting a done future never runs that loop)."""
+        try:
+            loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = self._loop
+            if loop is None:  # a mirror made outside any loop: any loop object will do
+                loop = asyncio.new_event_loop()
+                loop.close()
+        fut: asyncio.Future[int] = loop.create_future()
+        fut.set_result(result)
         return fut
 
-    def add(self, states: StatesArg, args: dict[str, Any] | None = None, *,
-            event: am.Event | None = None) -> asyncio.Future[int]:  # type: ignore[override]
-        """Activate states on the source; await the future for its Result."""
-        if self._local_only:
-            return self._canceled()
-        return self._client._mutate(Method.ADD, self._remote_idxs(states), args, event)
+    def _send(self, method: Method, states: StatesArg, args: dict[str, Any] | None,
+              event: am.Event | am.MutSource | None) -> Any:
+        """Send one mutation to the source (the only path there is).
 
-    def remove(self, states: StatesArg, args: dict[str, Any] | None = None,
-               *, event: am.Event | None = None) -> asyncio.Future[int]:  # type: ignore[override]
+        Add/Remove/Set return a future with the source's Result, the NS notifications EXECUTED
+        (sent) or CANCELED at once. Unknown states raise StateUnknownError and another thread
+        WrongThreadError (the machine's guards); a disposed mirror or a client that is not
+        `Ready` sends nothing and cancels.
+        """
+        idxs = self._remote_idxs(states)
+        ns = method in _NS
+        client = self._client
+        conn = None if self._refused(_NO_NAMES, backoff=False, queue=False) else \
+            client._ready_conn(method)
+        if conn is None:
+            return am.CANCELED if ns else self._resolved(am.CANCELED)
+        if ns:
+            client._notify_mutation(conn, method, idxs, args, event)
+            return am.EXECUTED
+        return client._mutate(conn, method, idxs, args, event)
+
+    def add(self, states: StatesArg, args: dict[str, Any] | None = None, *,
+            event: am.Event | am.MutSource | None = None
+            ) -> asyncio.Future[int]:  # type: ignore[override]
+        """Activate states on the source; await the future for its Result."""
+        return self._send(Method.ADD, states, args, event)
+
+    def remove(self, states: StatesArg, args: dict[str, Any] | None = None, *,
+               event: am.Event | am.MutSource | None = None
+               ) -> asyncio.Future[int]:  # type: ignore[override]
         """Deactivate states on the source; await the future for its Result."""
-        if self._local_only:
-            return self._canceled()
-        return self._client._mutate(Method.REMOVE, self._remote_idxs(states), args, event)
+        return self._send(Method.REMOVE, states, args, event)
 
     def set(self, states: StatesArg, args: dict[str, Any] | None = None, *,
-            event: am.Event | None = None) -> asyncio.Future[int]:  # type: ignore[override]
+            event: am.Event | am.MutSource | None = None
+            ) -> asyncio.Future[int]:  # type: ignore[override]
         """Set exactly these states on the source; await the future for its Result."""
-        if self._local_only:
-            return self._canceled()
-        return self._client._mutate(Method.SET, self._remote_idxs(states), args, event)
+        return self._send(Method.SET, states, args, event)
 
-    def toggle(self, states: StatesArg, args: dict[str, Any] | None = None,
-               *, event: am.Event | None = None) -> asyncio.Future[int]:  # type: ignore[override]
+    def toggle(self, states: StatesArg, args: dict[str, Any] | None = None, *,
+               event: am.Event | am.MutSource | None = None
+               ) -> asyncio.Future[int]:  # type: ignore[override]
         """Remove if all are active (locally), else add; decided locally like Go (not atomic)."""
         names = [states] if isinstance(states, str) else list(states)
         self._remote_idxs(names)
@@ -219,16 +237,19 @@ class NetworkMachine(am.Machine):
     toggle1 = toggle
 
     def add_err(self, err: BaseException | None, args: dict[str, Any] | None = None, *,
-                event: am.Event | None = None) -> asyncio.Future[int]:  # type: ignore[override]
+                event: am.Event | am.MutSource | None = None
+                ) -> asyncio.Future[int]:  # type: ignore[override]
         """Remember `err` locally and add `Exception` (+`ErrOnClient`) on the source."""
         return self.add_err_state(am.EXCEPTION, err, args, event=event)
 
     def add_err_state(self, state: str, err: BaseException | None,
-                      args: dict[str, Any] | None = None, *, event: am.Event | None = None
+                      args: dict[str, Any] | None = None, *,
+                      event: am.Event | am.MutSource | None = None
                       ) -> asyncio.Future[int]:  # type: ignore[override]
         """Remember `err` locally and add `[state, Exception, ErrOnClient]` on the source."""
-        if err is None:
-            return self._canceled()
+        if (err is None or isinstance(err, asyncio.CancelledError)
+                or self._refused(_NO_NAMES, backoff=False, queue=False)):
+            return self._resolved(am.CANCELED)
         self.err = err
         trace = ""
         if err.__traceback__ is not None:
@@ -238,26 +259,23 @@ class NetworkMachine(am.Machine):
         states = [state] if state == am.EXCEPTION else [state, am.EXCEPTION]
         if ss.ERR_ON_CLIENT in self._remote_index:
             states.append(ss.ERR_ON_CLIENT)
-        return self.add(states, merged, event=event)
+        return self._send(Method.ADD, states, merged, event)
 
-    def add_ns(self, states: StatesArg,
-               args: dict[str, Any] | None = None) -> int:
+    def add_ns(self, states: StatesArg, args: dict[str, Any] | None = None) -> int:
         """Add without waiting for a reply; order with other mutations is kept.
 
-        Returns EXECUTED when sent, CANCELED when not connected. Call `client.sync()` (or wait
-        for a push) to see the effect.
+        Returns EXECUTED when sent, CANCELED when not connected or disposed. Call
+        `client.sync()` (or wait for a push) to see the effect.
         """
-        return self._client._notify_mutation(Method.ADD_NS, self._remote_idxs(states), args)
+        return self._send(Method.ADD_NS, states, args, None)
 
-    def remove_ns(self, states: StatesArg,
-                  args: dict[str, Any] | None = None) -> int:
+    def remove_ns(self, states: StatesArg, args: dict[str, Any] | None = None) -> int:
         """`remove` without a reply (see `add_ns`)."""
-        return self._client._notify_mutation(Method.REMOVE_NS, self._remote_idxs(states), args)
+        return self._send(Method.REMOVE_NS, states, args, None)
 
-    def set_ns(self, states: StatesArg,
-               args: dict[str, Any] | None = None) -> int:
+    def set_ns(self, states: StatesArg, args: dict[str, Any] | None = None) -> int:
         """`set` without a reply (see `add_ns`)."""
-        return self._client._notify_mutation(Method.SET_NS, self._remote_idxs(states), args)
+        return self._send(Method.SET_NS, states, args, None)
 
     add1_ns = add_ns
 

@@ -7,6 +7,11 @@ its `Hello` is `Handshaking`, its `Handshake` is `HandshakeDone` and then `Ready
 Client mutations run inline, in arrival order, as soon as their frame is read, and the reply
 carries the clock diff. Source changes made by anyone else are pushed as diffs, at most one per
 `push_interval` (leading edge plus a trailing flush).
+
+A source owned by another thread is never read from the server's thread: its tracer keeps the
+source's names, schema and clock up to date on the source's thread (`SourceTracer.view`), and
+mutations go through the source's `threadsafe` proxy. Binding that tracer is scheduled there
+too; the server listens (or, given a connection, reads from it) only once it is bound.
 """
 
 from __future__ import annotations
@@ -23,7 +28,6 @@ import amnode as am
 from amnode.states import SERVER_STATES, ServerSchema
 from amnode.states import rpc as ss
 
-from .addr import format_addr, parse_addr
 from .clock import ClockSync, Snapshot
 from .connection import Connection
 from .dedupe import MutationKey, MutationLog
@@ -38,7 +42,8 @@ from .errors import (
     RpcTimeoutError,
     WrongDestinationError,
 )
-from .frames import MAX_FRAME, Codec
+from .frames import MAX_FRAME, MAX_HELLO_FRAME, Codec
+from .listener import Listener, start_and_wait
 from .protocol import (
     MUTATION_CALLS,
     MUTATION_NOTIFIES,
@@ -51,7 +56,7 @@ from .protocol import (
     Welcome,
     mutation_from_wire,
 )
-from .source import SourceTracer
+from .source import SourceTracer, SourceView, snapshot
 from .typed_args import ArgsRegistry
 
 log = logging.getLogger("amnode.rpc")
@@ -60,7 +65,12 @@ TAG_RPC_SERVER = "rpc-server"
 
 
 class Server:
-    """Exposes `source` to one client at a time; many servers may share one source."""
+    """Exposes `source` to one client at a time; many servers may share one source.
+
+    Implements `ConnHandler` for its connections. Connections waiting for their Hello are
+    limited to `max_candidates` (besides the current one) and to frames of `max_hello_frame`
+    bytes.
+    """
 
     def __init__(self, source: am.Machine, addr: str = "127.0.0.1:0",
                  push_interval: float = 0.25, *, name: str | None = None,
@@ -68,7 +78,8 @@ class Server:
                  registry: ArgsRegistry | None = None, max_frame: int = MAX_FRAME,
                  ping_interval: float = 5.0, hello_timeout: float = 10.0,
                  delivery_timeout: float = 5.0, mutation_log: MutationLog | None = None,
-                 conn: Connection | None = None,
+                 conn: Connection | None = None, max_candidates: int = 4,
+                 max_hello_frame: int = MAX_HELLO_FRAME,
                  log_level: am.LogLevel | int | None = None) -> None:
         if source.handlers() and not source.has(ss.ERR_ON_CLIENT):
             raise am.SchemaError(
@@ -81,14 +92,17 @@ class Server:
         self.allow_id = allow_id
         self.ping_interval = ping_interval
         self.hello_timeout = hello_timeout
+        #: connections that may wait for their Hello besides the current one; more are closed
+        self.max_candidates = max_candidates
+        #: frame size limit of a connection until its valid Hello
+        self.max_hello_frame = max_hello_frame
         self.delivery_timeout = delivery_timeout
         self.codec = Codec(registry, max_frame)
         self.mutation_log = mutation_log if mutation_log is not None else MutationLog()
         #: frames pushed to the client (clock updates and schema changes)
         self.push_count = 0
-        self._addr = addr
+        self._listener = Listener(addr)
         self._preset_conn = conn
-        self._listener: asyncio.AbstractServer | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         #: the connection of the (last handshaken or first) client
         self._conn: Connection | None = None
@@ -97,8 +111,11 @@ class Server:
         self._client_id = ""
         self._client_nonce = 0
         self._push_timer: asyncio.TimerHandle | None = None
-        self._same_thread = True
+        self._same_thread = source.owner_thread_id == threading.get_ident()
         self._tasks: set[asyncio.Future[Any]] = set()
+        if conn is not None:
+            conn.handler = self
+            conn.reader.max_frame = min(self.codec.max_frame, max_hello_frame)
 
         name = name or source.id
         self.mach = am.Machine(ServerSchema, id="rs-" + name, parent=parent,
@@ -109,16 +126,15 @@ class Server:
         self._tracer = SourceTracer(self.mach.id, self._on_source_change, self._on_schema_change,
                                     self._on_source_dispose)
         tracer = self._tracer
-        bound = self._on_source_thread(lambda: source.bind_tracer(tracer))
-        if bound is not None:
-            bound.result(5)
+        # never blocks: on another thread the bind is scheduled there and awaited by `_listen`
+        self._bound = self._on_source_thread(lambda: tracer.bind(source))
 
     # --- public API ---
 
     @property
     def addr(self) -> str:
         """`host:port`; the real port once listening (`:0` is resolved)."""
-        return self._addr
+        return self._listener.addr
 
     @property
     def client_id(self) -> str:
@@ -128,7 +144,7 @@ class Server:
     @property
     def listener(self) -> asyncio.AbstractServer | None:
         """The listening asyncio server (None for a mux-provided connection)."""
-        return self._listener
+        return self._listener.server
 
     @property
     def conn(self) -> Connection | None:
@@ -136,33 +152,27 @@ class Server:
         return self._conn
 
     async def start(self, timeout: float | None = 10.0) -> None:
-        """Start listening; returns once `RpcReady`, raises the error that prevented it."""
-        self._start()
-        mach = self.mach
-        if mach.is_active(ss.RPC_READY):
-            return
-        ready = asyncio.ensure_future(mach.when(ss.RPC_READY))
-        failed = asyncio.ensure_future(mach.when_not(ss.START))
-        err = asyncio.ensure_future(mach.when(ss.ERR_NETWORK))
-        try:
-            done, _ = await asyncio.wait({ready, failed, err}, timeout=timeout,
-                                         return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for f in (ready, failed, err):
-                f.cancel()
-        if ready in done and mach.is_active(ss.RPC_READY):
-            return
-        if not done:
-            raise TimeoutError(f"{mach.id}: not listening after {timeout}s")
-        raise ConnectionError(f"{mach.id}: cannot listen on {self._addr}: {mach.err}")
+        """Start listening; returns once `RpcReady`.
+
+        Raises ConnectionError if it cannot get there: the address is taken or invalid, the
+        source is gone, or `timeout` passed first.
+        """
+        await start_and_wait(self.mach, self._start, ss.RPC_READY, lambda: self.addr, timeout)
 
     def _start(self) -> int:
-        """Add `Start` (synchronous part of `start`)."""
+        """Add `Start` (synchronous part of `start`); a mux calls this from its protocol
+        callback, so it never blocks."""
         self._loop = asyncio.get_running_loop()
         self._tracer.loop = self._loop
         self._tracer.thread_id = threading.get_ident()
         self._same_thread = self.source.owner_thread_id == threading.get_ident()
-        return self.mach.add(ss.START)
+        res = self.mach.add(ss.START)
+        conn = self._preset_conn
+        if (conn is not None and conn.transport is not None and self._conn is None
+                and not self.mach.is_active(ss.RPC_READY)):
+            # nothing is read from the mux's connection before the tracer is bound
+            conn.transport.pause_reading()
+        return res
 
     async def stop(self, dispose: bool = False) -> None:
         """Say goodbye to the client, close every connection and the listener, remove `Start`."""
@@ -173,10 +183,11 @@ class Server:
             except RpcError:
                 pass
             conn.close("server stopping")
-        for cand in list(self._candidates):
-            cand.close("server stopping")
+        for cand in [*self._candidates, self._preset_conn]:
+            if cand is not None and cand is not conn:
+                cand.close("server stopping")
         self._candidates.clear()
-        self._close_listener()
+        self._listener.close()
         if not self.mach.is_disposed:
             self.mach.remove(ss.START)
         if dispose:
@@ -188,8 +199,8 @@ class Server:
         if self._push_timer is not None:
             self._push_timer.cancel()
             self._push_timer = None
-        self._close_listener()
-        for conn in [self._conn, *self._candidates]:
+        self._listener.close()
+        for conn in [self._conn, self._preset_conn, *self._candidates]:
             if conn is not None:
                 conn.close("server disposed")
         tracer = self._tracer
@@ -206,7 +217,8 @@ class Server:
         self.mach.dispose()
 
     def _on_source_thread(self, fn: Callable[[], Any]) -> Any:
-        """Run `fn` now on the source's thread, or schedule it there (returns its future)."""
+        """Run `fn` now on the source's thread, or schedule it there (returns its future, which
+        nobody needs to block on)."""
         if self.source.owner_thread_id == threading.get_ident():
             fn()
             return None
@@ -255,33 +267,41 @@ class Server:
 
     # --- listening ---
 
-    async def _listen(self) -> None:
-        loop = asyncio.get_running_loop()
+    async def _await_bound(self) -> bool:
+        """Wait for the tracer's bind on the source's thread; False (`Exception` added, `Start`
+        removed) if the source cannot take it, e.g. it is disposed."""
+        tracer = self._tracer
+        if tracer.view is not None:
+            return True
+        err: BaseException | None = None
+        if self._bound is not None:
+            try:
+                await asyncio.wrap_future(self._bound)
+            except Exception as exc:
+                err = exc
+        if tracer.view is not None:
+            self._bound = None
+            return True
         mach = self.mach
-        try:
-            host, port = parse_addr(self._addr)
-            listener = await loop.create_server(self._new_connection, host, port,
-                                                reuse_address=True)
-        except (OSError, ValueError) as err:
-            log.warning("%s: cannot listen on %s: %s", mach.id, self._addr, err)
-            mach.add_err_state(ss.ERR_NETWORK, err)
-            mach.remove(ss.RPC_STARTING)
-            return
-        if not mach.is_active(ss.START):
-            listener.close()
-            return
-        self._listener = listener
-        self._addr = format_addr(listener.sockets[0].getsockname())
-        mach.add(ss.RPC_ACCEPTING)
+        mach.add_err(RpcError(f"cannot bind to source {self.source.id}: {err or 'disposed'}"))
+        mach.remove(ss.START)
+        return False
 
-    def _close_listener(self) -> None:
-        listener, self._listener = self._listener, None
-        if listener is not None:
-            listener.close()
+    async def _listen(self) -> None:
+        """Bound to the source: take the mux's connection, or listen."""
+        if not await self._await_bound():
+            return
+        mach = self.mach
+        listening = self._preset_conn is not None or await self._listener.open(
+            mach, self._new_connection)
+        if listening:
+            mach.add(ss.RPC_ACCEPTING)
+        else:
+            mach.remove(ss.RPC_STARTING)
 
     def restart_listener(self) -> None:
         """Close the listener as if it failed: the server drops its client and listens again."""
-        self._close_listener()
+        self._listener.close()
         if self.mach.is_active(ss.START):
             log.info("%s: restarting the listener", self.mach.id)
             self.mach.remove(ss.RPC_READY)
@@ -289,8 +309,8 @@ class Server:
 
     def _new_connection(self) -> Connection:
         conn = server_connection(self.codec, self.mach.id, self.ping_interval,
-                                 self._on_conn_made)
-        conn.handler = self._ConnHandler(self)
+                                 self._on_conn_made, self.max_hello_frame)
+        conn.handler = self
         return conn
 
     def _on_conn_made(self, conn: Connection) -> None:
@@ -300,6 +320,10 @@ class Server:
             return
         if self._conn is None or self._conn.closed:
             self._adopt(conn)
+        elif len(self._candidates) >= self.max_candidates:
+            log.warning("%s: refused %s: %d connections already wait for their Hello", mach.id,
+                        conn.peer, len(self._candidates))
+            conn.close("too many connections waiting for Hello")
         else:
             self._candidates.add(conn)
             self._arm_hello_timeout(conn)
@@ -317,34 +341,17 @@ class Server:
         if not conn.closed and conn.data is None:
             conn.violation(f"no Hello within {self.hello_timeout}s")
 
-    # --- connection events ---
+    # --- ConnHandler: the connections' frames, in wire order ---
 
-    class _ConnHandler:
-        """Routes one connection's frames to its server."""
-
-        __slots__ = ("s",)
-
-        def __init__(self, server: Server) -> None:
-            self.s = server
-
-        def on_request(self, conn: Connection, seq: int, method: int, body: Any) -> None:
-            """Forward to the server."""
-            self.s._on_request(conn, seq, method, body)
-
-        def on_notify(self, conn: Connection, method: int, body: Any) -> None:
-            """Forward to the server."""
-            self.s._on_notify(conn, method, body)
-
-        def on_closed(self, conn: Connection, reason: str, error: BaseException | None) -> None:
-            """Forward to the server."""
-            self.s._on_closed(conn, reason, error)
-
-    def _on_closed(self, conn: Connection, reason: str, error: BaseException | None) -> None:
+    def on_closed(self, conn: Connection, reason: str, error: BaseException | None) -> None:
+        """A connection closed: drop its client (or a candidate); record protocol errors."""
         self._candidates.discard(conn)
         mach = self.mach
         if isinstance(error, ProtocolViolation) and not mach.is_disposed:
             mach.add_err_state(ss.ERR_RPC, error)
         if conn is not self._conn:
+            if conn is self._preset_conn and self._conn is None and not mach.is_disposed:
+                mach.remove(ss.START)  # the mux's client left before it was served
             return
         self._conn = None
         self._tracer.active = False
@@ -357,7 +364,8 @@ class Server:
         if isinstance(error, RpcTimeoutError):
             mach.add_err_state(ss.ERR_NETWORK_TIMEOUT, error)
 
-    def _on_request(self, conn: Connection, seq: int, method: int, body: Any) -> None:
+    def on_request(self, conn: Connection, seq: int, method: int, body: Any) -> None:
+        """Hello, Handshake, mutations, Sync and Args."""
         if method in MUTATION_CALLS:
             self._on_mutation(conn, seq, MUTATION_CALLS[method], body)
         elif method == Method.HELLO:
@@ -369,7 +377,8 @@ class Server:
         elif method == Method.ARGS:
             conn.reply(seq, self.codec.registry.names())
 
-    def _on_notify(self, conn: Connection, method: int, body: Any) -> None:
+    def on_notify(self, conn: Connection, method: int, body: Any) -> None:
+        """Mutation notifications and Bye."""
         if method in MUTATION_NOTIFIES:
             self._on_mutation(conn, 0, MUTATION_NOTIFIES[method], body)
         elif method == Method.BYE:
@@ -378,9 +387,17 @@ class Server:
 
     # --- handshake ---
 
-    def _snapshot(self) -> Snapshot:
-        src = self.source
-        return src.time(), src.queue_tick, src.machine_tick
+    def _source_view(self, with_schema: bool) -> SourceView:
+        """Names, schema (an empty dict unless `with_schema`) and clock of the source, all from
+        one moment: read from the source itself on its own thread, else the copy its tracer
+        keeps there (never torn by a concurrent transition or schema change)."""
+        if self._same_thread:
+            src = self.source
+            return src.state_names, src.schema if with_schema else {}, snapshot(src)
+        view = self._tracer.view
+        if view is None:
+            raise CanceledError("server not bound to its source yet")
+        return view
 
     def _on_hello(self, conn: Connection, seq: int, body: Any) -> None:
         mach = self.mach
@@ -402,8 +419,7 @@ class Server:
             log.warning("%s: refused client %s (allowed: %s)", mach.id, hello.id, self.allow_id)
             conn.close(f"no access for {hello.id}")
             return
-        src = self.source
-        names = src.state_names
+        names, full, snap = self._source_view(hello.sync_schema)
         known = set(names)
         unknown = [s for s in [*(hello.allowed or ()), *(hello.skipped or ())] if s not in known]
         if unknown:
@@ -419,22 +435,20 @@ class Server:
                 mach.add(ss.CLIENT_CONNECTED, {"addr": conn.peer})
         sync = ClockSync(names, hello.sync_schema, hello.allowed, hello.skipped,
                          hello.sync_mutations)
-        snap = self._snapshot()
         base = sync.reset(snap)
         schema = None
-        if hello.sync_schema:
-            full = src.schema
-            if not hello.schema_hash or hello.schema_hash != am.schema_hash(full, sorted(full)):
-                schema = full
-        welcome = Welcome(src.id, sync.client_names, sync.client_time(snap[0]), snap[1], snap[2],
-                          len(names), schema, base, self.ping_interval)
+        if hello.sync_schema and (not hello.schema_hash
+                                  or hello.schema_hash != am.schema_hash(full, sorted(full))):
+            schema = full
+        welcome = Welcome(self.source.id, sync.client_names, sync.client_time(snap[0]), snap[1],
+                          snap[2], len(names), schema, base, self.ping_interval)
         conn.data = sync
+        conn.reader.max_frame = self.codec.max_frame
         conn.peer_heartbeat = hello.heartbeat
         self._client_id = hello.id
         self._client_nonce = hello.nonce
         tracer = self._tracer
         tracer.mutations.clear()
-        tracer.latest = snap
         tracer.record_mutations = hello.sync_mutations
         tracer.active = True
         mach.add(ss.HANDSHAKING, {"id": hello.id})
@@ -461,7 +475,7 @@ class Server:
             return
         in_map = sync.in_map
         size = len(in_map)
-        src_names = self.source.state_names
+        src_names = sync.names
         names = []
         for i in states:
             if i >= size:
@@ -550,7 +564,9 @@ class Server:
             if muts:
                 body += [None, muts]
         else:
-            update = sync.diff(self._tracer.latest or self._snapshot(), replay)
+            latest = self._tracer.latest
+            update = sync.diff(latest, replay) if latest is not None and sync.fits(latest) \
+                else None
             if update is not None:
                 body.append(update)
                 sync.last_send = time.monotonic()
@@ -560,11 +576,12 @@ class Server:
         """Per-transition updates for a SyncMutations client; the queue is emptied."""
         out: list[Any] = []
         for mtype, called, snap in self._tracer.take_mutations():
-            update = sync.diff(snap)
+            update = sync.diff(snap) if sync.fits(snap) else None
             if update is not None:
                 out.append([mtype, sync.called_out(called), update])
         latest = self._tracer.latest
-        if latest is not None and (sync.changed(latest) or (force and not out)):
+        if latest is not None and sync.fits(latest) and (sync.changed(latest)
+                                                         or (force and not out)):
             update = sync.diff(latest, force)
             if update is not None:
                 out.append([0, [], update])
@@ -577,9 +594,11 @@ class Server:
         if sync is None or conn is not self._conn:
             raise NotConnectedError("handshake first")
         self.mach.add(ss.METRIC_SYNC)
+        names, schema, snap = self._source_view(sync.sync_schema)
+        if names != sync.names:
+            # the schema changed and its SchemaChange is still on its way: send it first
+            sync = self._send_schema(conn, sync, names, schema, snap)
         self._tracer.mutations.clear()
-        snap = self._snapshot()
-        self._tracer.latest = snap
         version = sync.reset(snap)
         conn.reply(seq, [sync.client_time(snap[0]), snap[1], snap[2], version])
 
@@ -595,7 +614,7 @@ class Server:
             return
         sync: ClockSync = conn.data
         latest = self._tracer.latest
-        if latest is None or not sync.changed(latest):
+        if latest is None or not sync.fits(latest) or not sync.changed(latest):
             return
         wait = sync.last_send + interval - time.monotonic()
         if wait > 0:
@@ -617,7 +636,8 @@ class Server:
                 conn.notify(Method.SET_CLOCK_MANY, muts)
             else:
                 latest = self._tracer.latest
-                update = sync.diff(latest) if latest is not None else None
+                update = sync.diff(latest) if latest is not None and sync.fits(latest) \
+                    else None
                 if update is None:
                     return
                 conn.notify(Method.SET_CLOCK, update)
@@ -629,28 +649,31 @@ class Server:
         self.push_count += 1
 
     def _on_schema_change(self) -> None:
-        """The source's schema grew: resend names, schema and time as a new baseline."""
+        """The source's schema changed: resend names, schema and time as a new baseline."""
         conn = self._conn
         if conn is None or conn.closed or conn.data is None:
             return
         old: ClockSync = conn.data
-        src = self.source
-        names = src.state_names
+        names, schema, snap = self._source_view(old.sync_schema)
+        self._send_schema(conn, old, names, schema, snap)
+
+    def _send_schema(self, conn: Connection, old: ClockSync, names: list[str],
+                     schema: am.Schema, snap: Snapshot) -> ClockSync:
+        """Send SchemaChange for this view of the source; its new baseline replaces `old`."""
         sync = ClockSync(names, old.sync_schema, old.allowed, old.skipped, old.sync_mutations)
         sync.version = old.version
-        snap = self._snapshot()
         base = sync.reset(snap)
         self._tracer.mutations.clear()
-        self._tracer.latest = snap
         conn.data = sync
-        welcome = Welcome(src.id, sync.client_names, sync.client_time(snap[0]), snap[1], snap[2],
-                          len(names), src.schema if sync.sync_schema else None, base,
+        welcome = Welcome(self.source.id, sync.client_names, sync.client_time(snap[0]), snap[1],
+                          snap[2], len(names), schema if sync.sync_schema else None, base,
                           self.ping_interval)
         try:
             conn.notify(Method.SCHEMA_CHANGE, welcome.to_wire())
             self.push_count += 1
         except RpcError as err:
             self.mach.add_err_state(ss.ERR_NETWORK, err)
+        return sync
 
     def _on_source_dispose(self) -> None:
         if not self.mach.is_disposed:
@@ -660,15 +683,19 @@ class Server:
             task.add_done_callback(self._tasks.discard)
 
     def __repr__(self) -> str:
-        return f"Server({self.mach.id} {self._addr})"
+        return f"Server({self.mach.id} {self.addr})"
 
 
 def server_connection(codec: Codec, name: str, ping_interval: float,
-                      on_made: Callable[[Connection], None] | None = None) -> Connection:
-    """A server-side connection (accepts client methods, pings as the server)."""
-    return Connection(codec, name=name, requests=SERVER_CALLS, notifies=SERVER_NOTIFIES,
+                      on_made: Callable[[Connection], None] | None = None,
+                      max_hello_frame: int = MAX_HELLO_FRAME) -> Connection:
+    """A server-side connection (accepts client methods, pings as the server); until its
+    valid Hello it takes frames of at most `max_hello_frame` bytes."""
+    conn = Connection(codec, name=name, requests=SERVER_CALLS, notifies=SERVER_NOTIFIES,
                       ping_out=Method.SERVER_PING, ping_in=Method.PING,
                       ping_interval=ping_interval, on_made=on_made)
+    conn.reader.max_frame = min(codec.max_frame, max_hello_frame)
+    return conn
 
 
 class _ServerHandlers:
@@ -680,12 +707,13 @@ class _ServerHandlers:
     def RpcStartingEnter(self, e: am.Event) -> bool:
         """Listening needs an address or a connection from a mux."""
         s = self.s
-        return bool(s._addr) or s._preset_conn is not None
+        return bool(s._listener.addr) or s._preset_conn is not None
 
     def RpcStartingState(self, e: am.Event) -> None:
-        """Listen in a task bound to `Start` (a mux connection needs none)."""
+        """Bind (if still pending) and listen in a task bound to `Start`; a mux connection on a
+        bound server needs neither."""
         s = self.s
-        if s._preset_conn is not None:
+        if s._preset_conn is not None and s._tracer.view is not None:
             s.mach.add(ss.RPC_ACCEPTING)
             return
         s.mach.fork(s._listen(), ss.START)
@@ -693,11 +721,11 @@ class _ServerHandlers:
     def RpcAcceptingEnter(self, e: am.Event) -> bool:
         """Requires the listener (or the mux connection)."""
         s = self.s
-        return s._listener is not None or s._preset_conn is not None
+        return s._listener.server is not None or s._preset_conn is not None
 
     def RpcAcceptingState(self, e: am.Event) -> None:
         """Accepting connections: `RpcReady`."""
-        self.s.mach.add(ss.RPC_READY, {"addr": self.s._addr})
+        self.s.mach.add(ss.RPC_READY, {"addr": self.s.addr})
 
     def RpcReadyEnter(self, e: am.Event) -> bool:
         """Only from `RpcAccepting`."""
@@ -708,8 +736,9 @@ class _ServerHandlers:
         s = self.s
         conn = s._preset_conn
         if conn is not None and not conn.closed and s._conn is None:
-            conn.handler = s._ConnHandler(s)
             s._adopt(conn)
+            if conn.transport is not None:
+                conn.transport.resume_reading()
 
     def ClientConnectedEnd(self, e: am.Event) -> None:
         """Dropping the client closes its connection."""
@@ -730,7 +759,7 @@ class _ServerHandlers:
     def StartEnd(self, e: am.Event) -> None:
         """Stop listening and pushing."""
         s = self.s
-        s._close_listener()
+        s._listener.close()
         if s._push_timer is not None:
             s._push_timer.cancel()
             s._push_timer = None

@@ -1,8 +1,11 @@
-"""The server's tracer on the state source: records the latest clock and wakes the server.
+"""The server's tracer on the state source: keeps the source's view and wakes the server.
 
-It runs inside the source's transitions (possibly on another thread), so it only stores a
-snapshot reference, optionally queues per-transition snapshots (SyncMutations) and schedules the
-server's push check on the server's loop; it never does I/O.
+It runs inside the source's transitions, on the source's thread (possibly not the server's), so
+everything it stores is taken there, between or right after transitions: `latest` (the clock
+after the last transition) and `view` (names, schema and clock, consistent with each other). A
+server on another thread reads only these (each a single immutable reference), never the
+source itself. The tracer also queues per-transition snapshots (SyncMutations) and schedules
+the server's push check on the server's loop; it never does I/O.
 """
 
 from __future__ import annotations
@@ -25,6 +28,14 @@ MAX_MUTATIONS = 1000
 #: (mutation type, called states as source indexes, clock after the transition)
 TracedMutation = tuple[int, list[int], Snapshot]
 
+#: (state names, schema, snapshot) of the source, all taken at the same moment
+SourceView = tuple[list[str], am.Schema, Snapshot]
+
+
+def snapshot(m: am.Machine) -> Snapshot:
+    """The machine's clock now; call it on the machine's thread."""
+    return m.time(), m.queue_tick, m.machine_tick
+
 
 class SourceTracer(am.Tracer):
     """Bound to the source machine for the lifetime of a Server."""
@@ -35,11 +46,14 @@ class SourceTracer(am.Tracer):
         self._on_change = on_change
         self._on_schema = on_schema
         self._on_dispose = on_dispose
-        #: only a handshaken client makes the tracer record anything
+        #: a handshaken client: push checks are scheduled, mutations recorded
         self.active = False
         #: also queue every transition (client asked for SyncMutations)
         self.record_mutations = False
+        #: the clock after the source's last transition (None until bound)
         self.latest: Snapshot | None = None
+        #: names, schema and clock of the source (None until bound)
+        self.view: SourceView | None = None
         self.mutations: deque[TracedMutation] = deque()
         #: the loop and thread of the server, for calls from a source on another thread
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -52,16 +66,31 @@ class SourceTracer(am.Tracer):
     def tracer_id(self) -> str:
         return f"rpc-source-{self._id}"
 
+    def bind(self, machine: am.Machine) -> bool:
+        """Bind to the source and take its view; run it on the source's thread."""
+        machine.bind_tracer(self)
+        self.refresh(machine)
+        return True
+
+    def refresh(self, machine: am.Machine) -> None:
+        """Take names, schema and clock anew (bind, schema change, new order, import)."""
+        snap = snapshot(machine)
+        self.latest = snap
+        self.view = (machine.state_names, machine.schema, snap)
+
     def transition_end(self, transition: am.Transition) -> None:
         """Record the clock after the transition and wake the server."""
-        if not self.active:
-            return
         mut = transition.mutation
         if mut.is_check:
             return
         m = transition.machine
         snap = (transition.time_after, m.queue_tick, m.machine_tick)
         self.latest = snap
+        view = self.view
+        if view is not None:
+            self.view = (view[0], view[1], snap)
+        if not self.active:
+            return
         if self.record_mutations:
             index = m.index
             muts = self.mutations
@@ -72,8 +101,13 @@ class SourceTracer(am.Tracer):
             self._schedule(self._fire_change)
 
     def schema_change(self, machine: am.Machine, old_schema: am.Schema) -> None:
-        """Tell the server to resend names and schema."""
+        """Take the new view; tell the server to resend names and schema."""
+        self.refresh(machine)
         self._schedule(self._on_schema)
+
+    def verify_states(self, machine: am.Machine) -> None:
+        """The order (or, after `import_data`, the clock) changed: take the new view."""
+        self.refresh(machine)
 
     def machine_dispose(self, machine_id: str) -> None:
         """Tell the server its source is gone."""
@@ -105,4 +139,4 @@ class SourceTracer(am.Tracer):
         return out
 
 
-__all__ = ["MAX_MUTATIONS", "SourceTracer", "TracedMutation"]
+__all__ = ["MAX_MUTATIONS", "SourceTracer", "SourceView", "TracedMutation", "snapshot"]
