@@ -202,3 +202,28 @@ def test_apply_clock_queues_handler_errors_after_itself() -> None:
     assert t is not None and t.accepted
     assert order == ["init A", "end A", "init Exception", "end Exception"]
     assert m.is_active(["A", "Exception"])
+
+
+def test_apply_clock_tracers_see_the_new_queue_tick() -> None:
+    seen: list[int] = []
+
+    class QT(am.Tracer):
+        def transition_end(self, t: am.Transition) -> None:
+            seen.append(t.machine.queue_tick)
+
+    m = am.Machine({"A": {}})
+    m.bind_tracer(QT())
+    m.apply_clock({"A": 1}, queue_tick=7)
+    assert seen == [7]
+
+
+async def test_threadsafe_call_returns_the_result_from_another_thread() -> None:
+    import asyncio
+
+    m = am.Machine({"A": {}})
+    m.bind_thread()
+    fut = await asyncio.to_thread(lambda: m.threadsafe.call(lambda x: (x, m.add("A")), 5))
+    assert await asyncio.wrap_future(fut) == (5, am.EXECUTED)
+    boom = await asyncio.to_thread(lambda: m.threadsafe.call(lambda: 1 / 0))
+    with pytest.raises(ZeroDivisionError):
+        await asyncio.wrap_future(boom)

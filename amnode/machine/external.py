@@ -107,6 +107,11 @@ def apply_clock(m: Machine, time: Sequence[int] | Mapping[str, int], *,
             t.pre_log_entries = m._log_buffer
             m._log_buffer = []
         t.completed = True
+        # tracers (e.g. a server re-exporting this mirror) see the new queue tick
+        if machine_tick is not None:
+            m.machine_tick = machine_tick
+        if queue_tick is not None:
+            m._queue_tick = queue_tick
         for tracer in tracers:
             tracer.transition_end(t)
     finally:

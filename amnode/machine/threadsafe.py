@@ -106,3 +106,8 @@ class ThreadsafeMachine:
     def dispose(self) -> concurrent.futures.Future:
         """Thread-safe `Machine.dispose`."""
         return self._call(self._m.dispose)
+
+    def call(self, fn: Callable[..., Any], *args: Any, **kw: Any) -> concurrent.futures.Future:
+        """Run any `fn(*args, **kw)` on the owner thread; the future holds its result or error
+        (unlike `eval`, which reports errors to the machine)."""
+        return self._call(fn, *args, **kw)
