@@ -264,7 +264,6 @@ async def test_waits_raise_disposed_error_when_disposed_while_waiting():
              m.when_args("A", {}), m.when_query(lambda c: False), m.when_queue(99),
              m.when_ticks("B", 2)]
     tasks = [asyncio.create_task(w) for w in waits]
-    await asyncio.sleep(0)
     m.dispose()
     results = await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), 1)
     assert all(isinstance(r, am.DisposedError) for r in results), results
@@ -274,12 +273,10 @@ async def test_waits_raise_disposed_error_when_disposed_while_waiting():
 async def test_when_next_active_and_ticks():
     m = new_machine({"A": am.State(), "M": am.State(multi=True)})
     t1 = asyncio.create_task(m.when_next_active("A"))
-    await asyncio.sleep(0)
     m.add("A")
     await asyncio.wait_for(t1, 1)
     # active: the next activation is 2 ticks away
     t2 = asyncio.create_task(m.when_next_active("A"))
-    await asyncio.sleep(0)
     m.remove("A")
     await asyncio.sleep(0)
     assert not t2.done()
@@ -288,11 +285,9 @@ async def test_when_next_active_and_ticks():
     # a Multi re-entry counts
     m.add("M")
     t3 = asyncio.create_task(m.when_next_active("M"))
-    await asyncio.sleep(0)
     m.add("M")
     await asyncio.wait_for(t3, 1)
     t4 = asyncio.create_task(m.when_ticks("M", 4))
-    await asyncio.sleep(0)
     m.add("M")
     await asyncio.sleep(0)
     assert not t4.done()
@@ -303,7 +298,6 @@ async def test_when_next_active_and_ticks():
 async def test_when_args_fires_without_handlers_and_for_multi_reentry():
     m = new_machine({"A": am.State(), "M": am.State(multi=True)})
     t = asyncio.create_task(m.when_args("M", {"id": 2}))
-    await asyncio.sleep(0)
     m.add("M", {"id": 1})
     await asyncio.sleep(0)
     assert not t.done()
@@ -312,7 +306,6 @@ async def test_when_args_fires_without_handlers_and_for_multi_reentry():
     # not fired for an already-active non-multi state
     m.add("A")
     t2 = asyncio.create_task(m.when_args("A", {"id": 3}))
-    await asyncio.sleep(0)
     m.add("A", {"id": 3})
     await asyncio.sleep(0)
     assert not t2.done()
@@ -338,11 +331,9 @@ async def test_when_queue_ends_during_a_drain():
 async def test_when_and_when_not_for_auto_states():
     m = new_machine({"A": am.State(), "X": am.State(auto=True, require=["A"])})
     t = asyncio.create_task(m.when("X"))
-    await asyncio.sleep(0)
     m.add("A")
     await asyncio.wait_for(t, 1)
     t2 = asyncio.create_task(m.when_not("X"))
-    await asyncio.sleep(0)
     m.remove("A")
     await asyncio.wait_for(t2, 1)
 
@@ -354,7 +345,6 @@ async def test_when_query_predicate_error_fails_only_its_waiter():
         raise ValueError("bad predicate")
 
     t = asyncio.create_task(m.when_query(bad))
-    await asyncio.sleep(0)
     assert m.add("A") == EXECUTED
     with pytest.raises(ValueError, match="bad predicate"):
         await asyncio.wait_for(t, 1)
@@ -369,7 +359,6 @@ async def test_state_ctx():
     assert ctx is m.state_ctx("A"), "one shared ctx per state until it fires"
     assert not ctx.cancelled
     waiter = asyncio.create_task(ctx.wait())
-    await asyncio.sleep(0)
     assert not waiter.done()
     m.add("A")
     assert ctx.cancelled

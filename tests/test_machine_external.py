@@ -227,3 +227,23 @@ async def test_threadsafe_call_returns_the_result_from_another_thread() -> None:
     boom = await asyncio.to_thread(lambda: m.threadsafe.call(lambda: 1 / 0))
     with pytest.raises(ZeroDivisionError):
         await asyncio.wrap_future(boom)
+
+
+async def test_a_wait_cancelled_before_it_ran_or_never_awaited_unregisters() -> None:
+    import asyncio
+    import gc
+
+    m = am.Machine({"A": {}})
+    task = asyncio.create_task(m.when("A"))
+    assert m._subs.when_active  # registered by the call itself
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert not m._subs.when_active
+    w = m.when_queue(m.queue_tick + 5)
+    assert m._subs.when_queue
+    w.close()  # what Python does with a coroutine nobody awaited
+    assert not m._subs.when_queue
+    m.when_args("A", {"x": 1})  # dropped on the floor
+    gc.collect()
+    assert not m._subs.when_args

@@ -13,8 +13,10 @@ import pytest
 from machine_fixtures import no_rels_schema
 from test_rpc_support import (
     SourceThread,
+    fake_server,
     frame,
     hello,
+    hello_reply,
     new_source,
     no_errors_ever,
     raw_conn,
@@ -390,14 +392,11 @@ async def test_client_rejects_a_bad_schema(rpc_log: pytest.LogCaptureFixture) ->
     async def fake(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         msg = await read_frame(reader)
         hellos.append(msg)
-        writer.write(frame([1, msg[1], None, {
-            "v": 1, "id": "fake", "names": ["A", "Exception"], "time": [0, 0], "qt": 1,
-            "count": 2, "base": 1, "schema": {"A": {"require": ["Ghost"]}, "Exception": {}}}]))
+        writer.write(hello_reply(msg[1], {"A": {"require": ["Ghost"]}, "Exception": {}}))
         await writer.drain()
         await wait_closed(reader)
 
-    server = await asyncio.start_server(fake, "127.0.0.1", 0)
-    addr = "127.0.0.1:%d" % server.sockets[0].getsockname()[1]
+    server, addr = await fake_server(fake)
     client = Client(addr, id="bad-schema", conn_retry_delay=0.05)
     try:
         await client.start()
@@ -415,17 +414,14 @@ async def test_client_rejects_a_bad_schema(rpc_log: pytest.LogCaptureFixture) ->
 async def test_client_rejects_out_of_range_update(rpc_log: pytest.LogCaptureFixture) -> None:
     async def fake(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         msg = await read_frame(reader)
-        writer.write(frame([1, msg[1], None, {
-            "v": 1, "id": "fake", "names": ["A", "Exception"], "time": [0, 0], "qt": 1,
-            "count": 2, "base": 1, "schema": {"A": {}, "Exception": {"multi": True}}}]))
+        writer.write(hello_reply(msg[1], {"A": {}, "Exception": {"multi": True}}))
         msg = await read_frame(reader)
         writer.write(frame([1, msg[1], None, None]))
         writer.write(frame([2, SET_CLOCK, [[9, 1], 0, 0, 1]]))  # state 9 of 2
         await writer.drain()
         await wait_closed(reader)
 
-    server = await asyncio.start_server(fake, "127.0.0.1", 0)
-    addr = "127.0.0.1:%d" % server.sockets[0].getsockname()[1]
+    server, addr = await fake_server(fake)
     client = Client(addr, id="bad-update", conn_retry_delay=5)
     try:
         await client.start()
@@ -864,16 +860,13 @@ async def test_bye_frames_on_the_wire() -> None:
 
     async def fake(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         msg = await read_frame(reader)
-        writer.write(frame([1, msg[1], None, {
-            "v": 1, "id": "fake", "names": ["A", "Exception"], "time": [0, 0], "qt": 1,
-            "count": 2, "base": 1, "schema": {"A": {}, "Exception": {"multi": True}}}]))
+        writer.write(hello_reply(msg[1], {"A": {}, "Exception": {"multi": True}}))
         msg = await read_frame(reader)
         writer.write(frame([1, msg[1], None, None]))
         while (msg := await read_frame(reader, timeout=5)) is not None:
             got.append(msg)
 
-    server = await asyncio.start_server(fake, "127.0.0.1", 0)
-    addr = "127.0.0.1:%d" % server.sockets[0].getsockname()[1]
+    server, addr = await fake_server(fake)
     client = Client(addr, id="bye")
     try:
         await client.start()

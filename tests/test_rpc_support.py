@@ -276,6 +276,19 @@ async def read_frame(reader: asyncio.StreamReader, timeout: float = 2.0) -> Any:
     return msgpack.unpackb(body)
 
 
+def hello_reply(seq: int, schema: dict[str, Any]) -> bytes:
+    """A fake server's Hello reply for a 2-state source `A, Exception` with this schema."""
+    return frame([1, seq, None, {
+        "v": 1, "id": "fake", "names": ["A", "Exception"], "time": [0, 0], "qt": 1,
+        "count": 2, "base": 1, "schema": schema}])
+
+
+async def fake_server(handler: Any) -> tuple[asyncio.Server, str]:
+    """A hand-written peer on an ephemeral loopback port: (server, "127.0.0.1:PORT")."""
+    server = await asyncio.start_server(handler, "127.0.0.1", 0)
+    return server, "127.0.0.1:%d" % server.sockets[0].getsockname()[1]
+
+
 async def wait_closed(reader: asyncio.StreamReader, timeout: float = 2.0) -> bool:
     """True once the peer closed the connection (EOF), reading and ignoring anything else."""
     async def drain() -> None:

@@ -291,11 +291,16 @@ def test_truncated_and_garbage_files_give_one_clear_line(tmp_path: Path) -> None
         open_recording(empty_dir)
 
 
+def segment_header_only(path: Path, major: int) -> Path:
+    """A file holding just a segment header of format `major`.0."""
+    body = msgpack.packb({"format": "amnode-recording", "major": major, "minor": 0})
+    head = SEGMENT_PREFIX.pack(MAGIC, major, 0, len(body)) + body
+    path.write_bytes(head + CRC.pack(zlib.crc32(head)))
+    return path
+
+
 def test_newer_major_version_is_refused(tmp_path: Path) -> None:
-    body = msgpack.packb({"format": "amnode-recording", "major": 3, "minor": 0})
-    head = SEGMENT_PREFIX.pack(MAGIC, 3, 0, len(body)) + body
-    p = tmp_path / "future.amrec"
-    p.write_bytes(head + CRC.pack(zlib.crc32(head)))
+    p = segment_header_only(tmp_path / "future.amrec", 3)
     with pytest.raises(RecordingError) as info:
         open_recording(p)
     assert "format 3.0 is newer than this reader (2.x)" in str(info.value)
@@ -309,10 +314,7 @@ def test_newer_major_version_is_refused(tmp_path: Path) -> None:
 
 
 def test_older_major_version_is_refused_with_a_clear_line(tmp_path: Path) -> None:
-    body = msgpack.packb({"format": "amnode-recording", "major": 1, "minor": 0})
-    head = SEGMENT_PREFIX.pack(MAGIC, 1, 0, len(body)) + body
-    p = tmp_path / "old.amrec"
-    p.write_bytes(head + CRC.pack(zlib.crc32(head)))
+    p = segment_header_only(tmp_path / "old.amrec", 1)
     with pytest.raises(RecordingError) as info:
         open_recording(p)
     assert "format 1.0 is older than this reader (2.x) reads" in str(info.value)

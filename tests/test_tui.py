@@ -8,8 +8,6 @@ driven in a loop, so the tests do not depend on the shipped samples' bytes.
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -38,15 +36,6 @@ from amnode.telemetry import Recorder
 
 ROOT = Path(__file__).resolve().parent.parent
 SIZE = (160, 48)
-
-
-@pytest.fixture(scope="module")
-def orders(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The order pipeline example, recorded with seeded transition ids."""
-    path = tmp_path_factory.mktemp("rec") / "orders.amrec"
-    subprocess.run([sys.executable, str(ROOT / "examples" / "orders.py"), "--record", str(path),
-                    "--seed", "1001"], check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
-    return path
 
 
 @pytest.fixture(scope="module")

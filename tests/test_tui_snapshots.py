@@ -8,8 +8,6 @@ them after an intended change with `pytest tests/test_tui_snapshots.py --snapsho
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,15 +18,6 @@ from amdbg.tui import ReplayApp
 
 ROOT = Path(__file__).resolve().parent.parent
 SIZE = (160, 48)
-
-
-@pytest.fixture(scope="module")
-def orders(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The order pipeline example, recorded with seeded transition ids."""
-    path = tmp_path_factory.mktemp("snap") / "orders.amrec"
-    subprocess.run([sys.executable, str(ROOT / "examples" / "orders.py"), "--record", str(path),
-                    "--seed", "1001"], check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
-    return path
 
 
 @pytest.fixture

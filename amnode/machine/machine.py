@@ -1291,7 +1291,7 @@ class Machine:
 
     def _waiting(self, fut: asyncio.Future[Any], timeout: float | None, what: str,
                  cleanup: Callable[[], None] | None = None) -> Awaitable[None]:
-        return Wait(self.id, fut, timeout, what, cleanup).wait()
+        return Wait(self.id, fut, timeout, what, cleanup)
 
     def when(self, states: StatesArg, timeout: float | None = None) -> Awaitable[None]:
         """Wait until every state is active (Go When)."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import heapq
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Coroutine, Generator, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from .errors import DisposedError
@@ -54,41 +54,58 @@ class StateCtx:
         return f"StateCtx({self.state}@{self.tick}{' cancelled' if self.cancelled else ''})"
 
 
-class Wait:
-    """A registered wait; `when*` return `Wait.wait()`, a coroutine.
+class Wait(Coroutine[Any, Any, None]):
+    """A registered wait, returned by `when*`: a coroutine to await or to wrap in a task.
 
     The waiter is registered when `when*` is called, like Go's channels, so
     `w = m.when_ticks("A", 2)` counts from the call, not from the `await`, and
-    `asyncio.create_task(m.when("A"))` works as expected.
+    `asyncio.create_task(m.when("A"))` cannot miss a change. It is unregistered when the wait
+    ends in any way: resolved, timed out, cancelled (even before it started), closed, or
+    garbage-collected without ever being awaited.
     """
 
-    __slots__ = ("_cleanup", "_fut", "_mach_id", "_timeout", "_what")
+    __slots__ = ("_cleanup", "_fut", "_inner", "_mach_id", "_timeout", "_what")
 
-    def __init__(self, mach_id: str, fut: asyncio.Future[Any] | None, timeout: float | None,
+    def __init__(self, mach_id: str, fut: asyncio.Future[Any], timeout: float | None,
                  what: str, cleanup: Callable[[], None] | None) -> None:
         self._mach_id = mach_id
         self._fut = fut
         self._timeout = timeout
         self._what = what
         self._cleanup = cleanup
+        self._inner: Coroutine[Any, Any, None] | None = None
 
-    @property
-    def done(self) -> bool:
-        """True once the condition held (or the wait failed)."""
-        return self._fut is None or self._fut.done()
+    def _unregister(self) -> None:
+        cleanup, self._cleanup = self._cleanup, None
+        if cleanup is not None:
+            cleanup()
 
-    def cancel(self) -> None:
-        """Stop waiting and unregister."""
-        if self._fut is not None and not self._fut.done():
-            self._fut.cancel()
-        if self._cleanup is not None:
-            self._cleanup()
+    def _started(self) -> Coroutine[Any, Any, None]:
+        if self._inner is None:
+            self._inner = self._wait()
+        return self._inner
 
-    async def wait(self) -> None:
-        """Return once the condition holds; raise TimeoutError or DisposedError."""
+    def __await__(self) -> Generator[Any, None, None]:
+        return self._started().__await__()
+
+    def send(self, value: Any) -> Any:
+        return self._started().send(value)
+
+    def throw(self, typ: Any, val: Any = None, tb: Any = None) -> Any:
+        if self._inner is None:  # cancelled (or failed) before it ever ran
+            self._unregister()
+        return self._started().throw(typ, val, tb)
+
+    def close(self) -> None:
+        if self._inner is not None:
+            self._inner.close()
+        self._unregister()
+
+    def __del__(self) -> None:
+        self._unregister()
+
+    async def _wait(self) -> None:
         fut = self._fut
-        if fut is None:
-            return
         try:
             if self._timeout is None:
                 result = await fut
@@ -100,8 +117,7 @@ class Wait:
             raise TimeoutError(f"{self._mach_id}: {self._what} timed out after "
                                f"{self._timeout}s") from None
         finally:
-            if self._cleanup is not None:
-                self._cleanup()
+            self._unregister()
 
 
 #: the result of a wait cut short by disposal (raised as DisposedError by `Wait`)
