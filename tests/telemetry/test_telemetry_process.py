@@ -12,7 +12,7 @@ from pathlib import Path
 
 from amnode.telemetry import open_recording
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def run_env(rec_dir: Path) -> dict[str, str]:

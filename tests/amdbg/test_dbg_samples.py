@@ -19,7 +19,7 @@ import pytest
 
 from amnode.telemetry import open_recording
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
 README = ROOT / "README.md"
 SECTION = "## Recording and replaying a session"

@@ -16,7 +16,7 @@ import pytest
 from amdbg.session import Session
 from amdbg.tui import ReplayApp
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SIZE = (160, 48)
 
 

@@ -22,7 +22,7 @@ from amdbg import cli
 from amdbg.graph import from_json
 from amnode.telemetry import RecordedMachine, TransitionRecord, open_recording
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 ORDERS = str(ROOT / "recordings" / "orders.amrec")
 CRAWLER = str(ROOT / "recordings" / "crawler")
 ANSI = re.compile(r"\x1b\[")

@@ -12,7 +12,7 @@ import re
 import time
 
 import pytest
-from machine_fixtures import (
+from helpers.machines import (
     NO_RELS_NAMES,
     Recorder,
     active,

@@ -10,8 +10,8 @@ import asyncio
 import time
 
 import pytest
-from machine_fixtures import no_rels_schema
-from test_rpc_support import NAMES, new_source, rpc_pair, wait_until
+from helpers.machines import no_rels_schema
+from helpers.rpc import NAMES, new_source, rpc_pair, wait_until
 
 import amnode as am
 from amnode.states import pipes

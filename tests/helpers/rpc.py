@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 import msgpack
 import pytest
-from machine_fixtures import rels_schema
+from helpers.machines import rels_schema
 
 import amnode as am
 from amnode.rpc import Client, Server

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-from machine_fixtures import active, end_backoff, new_machine, new_no_rels
+from helpers.machines import active, end_backoff, new_machine, new_no_rels
 
 import amnode as am
 

@@ -26,7 +26,7 @@ from amdbg.session import Session, resolve_positionals
 from amdbg.times import format_duration, format_offset, format_wall, parse_time
 from amnode.telemetry import RecordedMachine, TransitionRecord
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 ORDERS = ROOT / "recordings" / "orders.amrec"
 CRAWLER = ROOT / "recordings" / "crawler"
 

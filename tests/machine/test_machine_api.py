@@ -9,7 +9,7 @@ import threading
 import time
 
 import pytest
-from machine_fixtures import (
+from helpers.machines import (
     EventLog,
     active,
     capture_logs,

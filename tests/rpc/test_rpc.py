@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import time
 
-from machine_fixtures import no_rels_schema
-from test_rpc_support import (
+from helpers.machines import no_rels_schema
+from helpers.rpc import (
     Proxy,
     SourceThread,
     new_source,

@@ -34,7 +34,7 @@ from amdbg.tui.widgets.state_view import StateView
 from amdbg.tui.widgets.transition_list import TransitionList
 from amnode.telemetry import Recorder
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SIZE = (160, 48)
 
 

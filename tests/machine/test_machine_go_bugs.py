@@ -10,7 +10,7 @@ import asyncio
 import time
 
 import pytest
-from machine_fixtures import EventLog, active, capture_logs, joined, new_machine, new_no_rels
+from helpers.machines import EventLog, active, capture_logs, joined, new_machine, new_no_rels
 
 import amnode as am
 

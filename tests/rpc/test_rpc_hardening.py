@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from machine_fixtures import no_rels_schema
-from test_rpc_support import (
+from helpers.machines import no_rels_schema
+from helpers.rpc import (
     SourceThread,
     fake_server,
     frame,

@@ -276,7 +276,7 @@ def test_canvas_network_and_empty() -> None:
     assert draw_graph(nx.DiGraph()).plain() == "(no nodes)"
 
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.parametrize("doc", ["docs/amdbg.md", "README.md"])

@@ -1,0 +1,1 @@
+"""Shared test helpers (fixtures that are not tests): machines, aRPC peers, recordings."""
