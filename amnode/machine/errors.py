@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 
-class MachineError(Exception):
-    """Base class of every error this package raises."""
+class AmnodeError(Exception):
+    """Root of every error amnode raises (machine, rpc, telemetry, node): `except am.AmnodeError`."""
+
+
+class MachineError(AmnodeError):
+    """Base class of every error the machine raises."""
 
 
 class StateUnknownError(MachineError, KeyError):
