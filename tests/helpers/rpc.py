@@ -15,11 +15,11 @@ from typing import Any, TypeVar
 
 import msgpack
 import pytest
-from helpers.machines import rels_schema
 
 import amnode as am
 from amnode.rpc import Client, Server
 from amnode.states import StateSourceSchema
+from helpers.machines import rels_schema
 
 T = TypeVar("T")
 
