@@ -4,7 +4,7 @@ from __future__ import annotations
 
 
 class AmnodeError(Exception):
-    """Root of every error amnode raises (machine, rpc, telemetry, node): `except am.AmnodeError`."""
+    """Root of every error amnode raises (machine, rpc, telemetry, node)."""
 
 
 class MachineError(AmnodeError):
