@@ -28,10 +28,13 @@ from .frames import MAX_FRAME, Codec, FrameReader
 from .mux import TAG_RPC_MUX, Mux
 from .netmach import PREFIX_NETMACH, TAG_NETMACH, NetworkMachine
 from .protocol import PROTOCOL_VERSION, Method, Payload
+from .retry import CALL_RETRY, CONN_RETRY, Backoff, RetryPolicy
 from .server import TAG_RPC_SERVER, Server
 from .typed_args import DEFAULT_REGISTRY, ArgsRegistry, RemoteError, register_args
 
 __all__ = [
+    "CALL_RETRY",
+    "CONN_RETRY",
     "DEFAULT_REGISTRY",
     "MAX_FRAME",
     "PREFIX_CLIENT",
@@ -42,6 +45,7 @@ __all__ = [
     "TAG_RPC_MUX",
     "TAG_RPC_SERVER",
     "ArgsRegistry",
+    "Backoff",
     "CanceledError",
     "Client",
     "Codec",
@@ -61,6 +65,7 @@ __all__ = [
     "ProtocolVersionError",
     "ProtocolViolation",
     "RemoteError",
+    "RetryPolicy",
     "RpcError",
     "RpcTimeoutError",
     "Server",
