@@ -613,10 +613,13 @@ class Machine:
         if not args and queue:
             last = queue[-1]
             schema = self._schema
+            lc = last.called
             if (last.type == mtype and not last.args and not last.is_check
-                    and last.called == names and not any(schema[s].multi for s in names)):
-                # a duplicate of the mutation right before it; dropping it is a no-op. Go also
-                # drops it when counter-mutations sit in between, losing them (§12 #2)
+                    and (lc == names or (len(lc) == len(names) and set(lc) == set(names)))
+                    and not any(schema[s].multi for s in names)):
+                # a duplicate of the mutation right before it (called states compare as sets,
+                # like Go's); dropping it is a no-op. Go also drops it when counter-mutations
+                # sit in between, losing them (docs/machine.md §6, row 2)
                 if self._lvl >= _OPS:
                     self._log(_OPS, "[queue:skipped] Duplicate detected for [%s] %s", mtype,
                               " ".join(names))

@@ -558,3 +558,68 @@ def test_verify_states_appends_auto_added_exception():
     m2 = new_machine({"A": am.State(), "Exception": am.State()})
     with pytest.raises(am.StateUnknownError, match="Exception"):
         m2.verify_states(["A"])
+
+
+# -------------------------------------------------------------- 2, 15-17 (found by differential testing)
+
+
+def test_bug02_duplicates_compare_called_states_as_sets():
+    # Go: add([A, B]) and add([B, A]) are the same mutation
+    m = new_no_rels()
+    results = []
+
+    class Handlers:
+        def AState(self, e):
+            results.append(e.machine.add(["B", "C"]))
+            results.append(e.machine.add(["C", "B"]))
+            results.append(e.machine.add(["C", "B", "D"]))
+            results.append(e.machine.add(["C", "B"]))
+
+    m.bind_handlers(Handlers())
+    m.add("A")
+    assert results == [3, EXECUTED, 4, 5]
+    assert active(m) == {"A", "B", "C", "D"}
+
+
+def test_bug15_self_veto_of_auto_state_does_not_skip_the_next_target():
+    # Go deletes the vetoing Auto state from the targets while iterating them and skips the
+    # next target's XX handler; every active target's XX runs here
+    m = new_machine({"A": am.State(auto=True), "B": am.State(auto=True),
+                     "C": am.State(auto=True, require=["D"]), "D": am.State()})
+    m.add(["A", "B"])
+    calls = []
+
+    class Handlers:
+        def AA(self, e):
+            calls.append(("AA", e.transition.is_auto))
+            return not e.transition.is_auto
+
+        def BB(self, e):
+            calls.append(("BB", e.transition.is_auto))
+
+    m.bind_handlers(Handlers())
+    assert m.add("D") == EXECUTED
+    # add D, then the Auto transition add C (A and B are active targets)
+    assert calls == [("AA", False), ("BB", False), ("AA", True), ("BB", True)]
+    assert active(m) == {"A", "B", "C", "D"}
+
+
+def test_bug16_duplicate_relation_entries_are_removed_with_every_copy():
+    # Go's parse removes only the first copy: B would stay in Remove
+    m = new_machine({"A": am.State(add=["B"], remove=["B", "B"], after=["B", "B"]),
+                     "B": am.State()})
+    assert m.schema["A"].add == ["B"]
+    assert m.schema["A"].remove == []
+    assert m.schema["A"].after == ["B"]
+    assert m.add("A") == EXECUTED
+    assert active(m) == {"A", "B"}
+
+
+def test_bug17_unknown_state_in_add_and_remove_is_dropped():
+    # Go keeps an Add target that is also in Remove even when the schema lacks it (Exception,
+    # which the machine adds afterwards, then gets added along with A)
+    m = new_machine({"A": am.State(add=["Exception", "B"], remove=["Exception"]), "B": {}})
+    assert m.schema["A"].add == ["B"]
+    assert m.schema["A"].remove == []
+    assert m.add("A") == EXECUTED
+    assert active(m) == {"A", "B"}
