@@ -560,7 +560,7 @@ def test_verify_states_appends_auto_added_exception():
         m2.verify_states(["A"])
 
 
-# -------------------------------------------------------------- 2, 15-17 (found by differential testing)
+# ---------------------------------------- 2, 15-17 (found by differential testing)
 
 
 def test_bug02_duplicates_compare_called_states_as_sets():
