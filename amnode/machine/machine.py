@@ -70,6 +70,33 @@ _get_ident = threading.get_ident
 MACHINE_INIT_HOOKS: list[Callable[[Machine], None]] = []
 
 
+#: `handler_timeout` when the constructor is not given one and AMNODE_HANDLER_TIMEOUT is unset
+DEFAULT_HANDLER_TIMEOUT = 0.1
+
+
+class _DefaultTimeout(float):
+    """The constructor's default `handler_timeout` (0.1), told apart from an explicit 0.1."""
+
+
+_DEFAULT_TIMEOUT = _DefaultTimeout(DEFAULT_HANDLER_TIMEOUT)
+
+
+def _env_handler_timeout() -> float | None:
+    """AMNODE_HANDLER_TIMEOUT: seconds (> 0) or `none`; unset or invalid: the default.
+
+    It replaces only the default, never a `handler_timeout` passed to the constructor: a test
+    suite sets a generous value so that a stalled CI machine trips no timeout by accident.
+    """
+    raw = os.environ.get("AMNODE_HANDLER_TIMEOUT", "").strip()
+    if raw.lower() == "none":
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        return DEFAULT_HANDLER_TIMEOUT
+    return value if 0 < value < float("inf") else DEFAULT_HANDLER_TIMEOUT
+
+
 def _env_debug() -> bool:
     return os.environ.get("AMNODE_DEBUG", "") not in ("", "0", "false")
 
@@ -98,7 +125,7 @@ class Machine:
         handlers: object | None = None,
         tracers: Iterable[Tracer] = (),
         log_level: LogLevel | int | None = None,
-        handler_timeout: float | None = 0.1,
+        handler_timeout: float | None = _DEFAULT_TIMEOUT,
         queue_limit: int = 1000,
         *,
         handler_deadline: float | None = 10.0,
@@ -117,8 +144,10 @@ class Machine:
             self.parent_id = parent or ""
         self.tags: list[str] = list(dict.fromkeys(tags))
         debug = _env_debug()
+        if handler_timeout is _DEFAULT_TIMEOUT:
+            handler_timeout = _env_handler_timeout()
         #: handlers running longer are treated as timed out (None or AMNODE_DEBUG=1: never)
-        self.handler_timeout = None if debug else handler_timeout
+        self.handler_timeout: float | None = None if debug else handler_timeout
         #: handlers running longer also clear the queue and start the backoff
         self.handler_deadline = None if debug else handler_deadline
         self.handler_backoff = handler_backoff

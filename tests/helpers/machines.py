@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import time
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -175,12 +174,6 @@ class EventLog(am.Tracer):
 
     def verify_states(self, m: am.Machine) -> None:
         self.calls.append(("verify_states", list(m.state_names)))
-
-
-def end_backoff(monkeypatch: Any, m: am.Machine) -> None:
-    """Move the handler-backoff clock past `m`'s backoff window, without waiting for it."""
-    real, shift = time.monotonic, m.handler_backoff + 1.0
-    monkeypatch.setattr(handlers_module, "monotonic", lambda: real() + shift)
 
 
 class FakeClock:

@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import time
 
 import pytest
 from helpers.machines import (
     EventLog,
     active,
     capture_logs,
-    end_backoff,
+    fake_clock,
     joined,
     new_machine,
     new_no_rels,
@@ -1499,14 +1498,15 @@ def test_panic_to_exception_off_propagates():
 # ============================================================== timeouts
 
 
-def test_handler_timeout_measured_after_return():
+def test_handler_timeout_measured_after_return(monkeypatch):
+    clock = fake_clock(monkeypatch)
     m = new_no_rels(handler_timeout=0.05, handler_deadline=5)
     lines = capture_logs(m, am.LogLevel.DECISIONS)
     done = []
 
     class H:
         def AEnter(self, e):
-            time.sleep(0.1)
+            clock.advance(0.1)
             done.append("AEnter finished")  # not pre-empted
 
     bid = m.bind_handlers(H(), id="slow")
@@ -1521,12 +1521,13 @@ def test_handler_timeout_measured_after_return():
     assert m.add("B") == EXECUTED
 
 
-def test_handler_timeout_none_disables_it():
+def test_handler_timeout_none_disables_it(monkeypatch):
+    clock = fake_clock(monkeypatch)
     m = new_no_rels(handler_timeout=None)
 
     class H:
         def AState(self, e):
-            time.sleep(0.12)
+            clock.advance(0.12)
 
     m.bind_handlers(H())
     assert m.add("A") == EXECUTED
@@ -1534,13 +1535,14 @@ def test_handler_timeout_none_disables_it():
 
 
 def test_amnode_debug_disables_handler_timeout(monkeypatch):
+    clock = fake_clock(monkeypatch)
     monkeypatch.setenv("AMNODE_DEBUG", "1")
     m = new_no_rels(handler_timeout=0.01, handler_deadline=0.02)
     assert m.handler_timeout is None and m.handler_deadline is None
 
     class H:
         def AState(self, e):
-            time.sleep(0.05)
+            clock.advance(0.05)
 
     m.bind_handlers(H())
     assert m.add("A") == EXECUTED
@@ -1551,12 +1553,13 @@ def test_amnode_debug_disables_handler_timeout(monkeypatch):
 
 
 def test_deadline_backoff_blocks_most_mutations(monkeypatch):
+    clock = fake_clock(monkeypatch)
     m = new_no_rels(handler_timeout=0.01, handler_deadline=0.03, handler_backoff=60)
 
     class H:
         def AState(self, e):
             e.machine.add("C")
-            time.sleep(0.05)
+            clock.advance(0.05)
 
     m.bind_handlers(H(), id="h")
     assert m.add("A") == CANCELED
@@ -1570,22 +1573,25 @@ def test_deadline_backoff_blocks_most_mutations(monkeypatch):
     assert m.toggle("B") == CANCELED
     # Set has no backoff check
     assert m.set(["B"]) == EXECUTED
-    end_backoff(monkeypatch, m)
+    clock.advance(59)
+    assert m.backoff, "still inside the 60 s window"
+    clock.advance(2)
     assert not m.backoff
     assert m.add("D") == EXECUTED
     assert active(m) == {"B", "D"}
 
 
-def test_deadline_exception_args_describe_the_transition():
-    # machine.md §5.3: the deadline adds Exception with AException{TargetStates, CalledStates,
-    # TimeBefore, TimeAfter, Event}
+def test_deadline_exception_args_describe_the_transition(monkeypatch):
+    # docs/machine.md §4.8: the deadline adds Exception with an AException describing the
+    # transition (Go: AException{TargetStates, CalledStates, TimeBefore, TimeAfter, Event})
+    clock = fake_clock(monkeypatch)
     m = new_no_rels(["B"], handler_timeout=0.01, handler_deadline=0.03, handler_backoff=0.01)
     seen = []
 
     class H:
         def AState(self, e):
             seen.append(e.transition.id)
-            time.sleep(0.05)
+            clock.advance(0.05)
 
         def ExceptionState(self, e):
             seen.append(e.args[am.ARG_EXCEPTION])

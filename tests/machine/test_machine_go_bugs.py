@@ -7,10 +7,17 @@ behaviour (#1, #13) the test pins Go's behaviour; elsewhere it pins the port's f
 from __future__ import annotations
 
 import asyncio
-import time
 
 import pytest
-from helpers.machines import EventLog, active, capture_logs, joined, new_machine, new_no_rels
+from helpers.machines import (
+    EventLog,
+    active,
+    capture_logs,
+    fake_clock,
+    joined,
+    new_machine,
+    new_no_rels,
+)
 
 import amnode as am
 
@@ -381,13 +388,14 @@ async def test_bug08_when_query_after_set_schema():
 # -------------------------------------------------------------- 9
 
 
-def test_bug09_handler_deadline_and_backoff_params_are_honoured():
+def test_bug09_handler_deadline_and_backoff_params_are_honoured(monkeypatch):
+    clock = fake_clock(monkeypatch)
     m = new_no_rels(handler_timeout=0.02, handler_deadline=0.06, handler_backoff=5.0)
     assert (m.handler_timeout, m.handler_deadline, m.handler_backoff) == (0.02, 0.06, 5.0)
 
     class Handlers:
         def AState(self, e):
-            time.sleep(0.1)
+            clock.advance(0.1)
 
     m.bind_handlers(Handlers())
     assert m.add("A") == CANCELED
@@ -396,7 +404,9 @@ def test_bug09_handler_deadline_and_backoff_params_are_honoured():
     assert m.add("B") == CANCELED
 
 
-def test_bug09_default_timeout_is_100ms_and_no_backoff_below_deadline():
+def test_bug09_default_timeout_is_100ms_and_no_backoff_below_deadline(monkeypatch):
+    monkeypatch.delenv("AMNODE_HANDLER_TIMEOUT", raising=False)  # the users' default
+    clock = fake_clock(monkeypatch)
     m = new_no_rels()
     assert m.handler_timeout == 0.1
     assert m.handler_deadline == 10.0
@@ -405,7 +415,7 @@ def test_bug09_default_timeout_is_100ms_and_no_backoff_below_deadline():
 
     class Handlers:
         def AState(self, e):
-            time.sleep(0.05)
+            clock.advance(0.05)
 
     m2.bind_handlers(Handlers())
     assert m2.add("A") == CANCELED

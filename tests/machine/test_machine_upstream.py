@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import time
 
 import pytest
 from helpers.machines import (
@@ -17,6 +16,7 @@ from helpers.machines import (
     Recorder,
     active,
     capture_logs,
+    fake_clock,
     joined,
     new_machine,
     new_no_rels,
@@ -610,13 +610,14 @@ async def test_add_err():
     assert isinstance(m.err, RuntimeError)
 
 
-def test_handler_timeout():
+def test_handler_timeout(monkeypatch):
+    clock = fake_clock(monkeypatch)
     m = new_no_rels(handler_timeout=0.05)
     m.handler_deadline = 1.0
 
     class Handlers:
         def AState(self, e):
-            time.sleep(0.1)  # longer than the timeout
+            clock.advance(0.1)  # longer than the timeout
 
     m.bind_handlers(Handlers())
     assert m.add("A") == CANCELED
