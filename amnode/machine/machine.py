@@ -182,7 +182,8 @@ class Machine:
         self._schema: Schema = parsed
         self._names: list[str] = sorted(parsed)
         self._index: dict[str, int] = {}
-        #: the one clock of this machine, shared with subscriptions (fixes Go §12 #8)
+        #: the one clock of this machine, shared with subscriptions (fixes Go: docs/machine.md
+        #: §6, row 8)
         self._ticks: list[int] = [0] * len(self._names)
         #: active states in the last target order; a tuple, so transitions can share it
         self._active: tuple[str, ...] = ()
@@ -309,7 +310,7 @@ class Machine:
         An auto-added `Exception` may be left out; it is appended.
         """
         self._own()
-        names = list(dict.fromkeys(names))  # Go checks before dedupe (§1.4 quirk); we don't
+        names = list(dict.fromkeys(names))  # Go checks before dedupe; we don't (docs/machine.md §6)
         unknown = [n for n in names if n not in self._schema]
         if unknown:
             raise StateUnknownError("; ".join(

@@ -1,7 +1,7 @@
 """Relation resolution: turns "states to set" into target states (Go DefaultRelationsResolver).
 
-The algorithm is Go's, step for step (machine.md §4.3), with every place where Go iterates a map
-replaced by the machine's state order so that results are deterministic.
+The algorithm is Go's, step for step (docs/machine.md §8, row 1), with every place where Go
+iterates a map replaced by the machine's state order so that results are deterministic.
 """
 
 from __future__ import annotations

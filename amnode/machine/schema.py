@@ -155,7 +155,8 @@ def normalize_schema(schema: SchemaLike) -> Schema:
 
 
 def parse_schema(schema: SchemaLike) -> tuple[Schema, list[str]]:
-    """Apply Go's parse rules (§1.2) to a copy; return it with the error messages found.
+    """Apply Go's parse rules (docs/machine.md §2.1; §8, row 2) to a copy; return it with the
+    error messages found.
 
     The parsed schema is usable even when errors are returned (Go keeps it and adds Exception).
     """

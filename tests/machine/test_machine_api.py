@@ -1,6 +1,6 @@
 """The machine's public API beyond the upstream tests: waits, contexts, forks, async handlers,
 threads, tracers, logging, export/import, disposal, parents, tags, groups, schema helpers,
-handler bindings and handler timeouts (machine.md §2-§11, api.md)."""
+handler bindings and handler timeouts (docs/machine.md §2-§5)."""
 
 from __future__ import annotations
 
@@ -654,7 +654,8 @@ def test_eval_exception_becomes_exception_state():
 
 
 def test_tracer_hook_order():
-    # machine.md §9: Add1(A) where AState does Add1(B) and C{Auto, Require B}
+    # Go's hook order for Add1(A) where AState does Add1(B) and C{Auto, Require B}
+    # (docs/machine.md §8, row 5)
     tracer = EventLog()
     m = am.Machine({"A": am.State(), "B": am.State(), "C": am.State(auto=True, require=["B"])},
                    tracers=[tracer])
@@ -837,7 +838,8 @@ def test_tracer_bind_detach_and_machine_hooks():
 
 FOO_SCHEMA = {"Foo": am.State(), "Bar": am.State(auto=True), "Baz": am.State(auto=True)}
 
-# (level, line) of the machine.md §10 example, in execution order; [auto_] differs at L5
+# (level, line) of Go's logging example (docs/machine.md §8, row 6), in execution order;
+# [auto_] differs at L5
 FOO_LINES = [
     (3, "[queue:add] Foo"),
     (3, "[add] Foo"),
@@ -1215,7 +1217,8 @@ def test_schema_parse_rules():
 
 
 def test_schema_add_of_unknown_state_kept_by_remove_does_not_crash():
-    # §1.2: an Add target that is also in Remove stays in Add, even when it is unknown (Go)
+    # an unknown Add target that is also in Remove: Go keeps it in Add, the port drops it
+    # (docs/machine.md §6, row 17); either way the machine works
     m = new_machine({"A": am.State(add=["B", "Unknown"], remove=["Unknown"]), "B": am.State()})
     assert m.add("A") == EXECUTED
     assert active(m) == {"A", "B"}

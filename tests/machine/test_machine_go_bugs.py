@@ -1,6 +1,6 @@
-"""machine.md §12: the known Go quirks and bugs, and what the port does instead.
+"""docs/machine.md §6: the known Go quirks and bugs, and what the port does instead.
 
-Each test is named after the §12 item it covers. Where the port deliberately keeps Go's
+Each test is named after the §6 row it covers. Where the port deliberately keeps Go's
 behaviour (#1, #13) the test pins Go's behaviour; elsewhere it pins the port's fix.
 """
 
@@ -546,7 +546,7 @@ def test_bug13_auto_log_label_and_state_state_handlers_on_removal():
     assert "AnyB" not in order and "BAny" not in order
 
 
-# -------------------------------------------------------------- §1.4
+# -------------------------------------------------------------- §6, other differences
 
 
 def test_verify_states_dedupes_before_length_check():

@@ -1,4 +1,4 @@
-"""Every row of machine.md §13.1: acceptance cases verified against the Go code with probes."""
+"""Acceptance cases verified against the Go code with probes (docs/machine.md §8, row 4)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""The 40 upstream tests of machine.md §13 (Go `machine_test.go`), plus its "Also worth porting".
+"""The 40 upstream tests of Go's `machine_test.go` (docs/machine.md §8, row 3), plus a few more
+worth porting.
 
 One test function per Go test, named after it. Go tests that write `m.schema[...]` after the
 initial `Set` are reproduced with `override_schema`, which does the same to the port's machine
