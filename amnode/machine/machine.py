@@ -1,4 +1,7 @@
-"""The machine: schema, clocks, the mutation queue and handler dispatch (Go machine.go).
+"""The machine: schema, clocks and the mutation queue (Go machine.go).
+
+It is composed of a `Resolver` (relations), a `HandlerDispatcher` (handler bindings and calls)
+and `Subscriptions` (waits and state contexts); a `Transition` executes one mutation.
 
 Mutations are synchronous and need no event loop: the first caller drains the queue, handlers run
 inline on that thread, and a mutation issued while a drain is running returns its queue tick.
