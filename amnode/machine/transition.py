@@ -1,8 +1,10 @@
 """One transition: resolving a mutation, negotiating with handlers, applying it (Go transition.go).
 
 The phases and the handler order are Go's: docs/machine.md §2.7 (phases) and §3 (handler order).
-Handlers are called through the machine's `HandlerDispatcher`; a handler that raises marks the
-transition `failed`, and every handler loop here stops at a failed transition.
+Handlers are called only through the machine's `HandlerDispatcher`; a handler that raises marks
+the transition `failed`, and every handler loop here stops at a failed transition. Of the
+machine, a transition reads its clock and schema, its log, tracers, resolver (and plan cache),
+subscriptions and queue, and applies targets with `Machine._set_active_states`.
 """
 
 from __future__ import annotations
