@@ -345,13 +345,13 @@ class Transition:
         # NEGOTIATION (cancellable); a failed transition returns CANCELED from every loop
         if dispatch:
             if result != CANCELED and self.exits:
-                result = self._emit_exits(d, everything)
+                result = self._emit_exits(d, index, everything)
             if result != CANCELED and self.enters:
-                result = self._emit_enters(d, everything)
+                result = self._emit_enters(d, index, everything)
             if result != CANCELED and mut.type != _REMOVE:
-                result = self._emit_self(d, everything)
+                result = self._emit_self(d, index, everything)
             if result != CANCELED and (d.pairs or everything):
-                result = self._emit_state_state(d, everything)
+                result = self._emit_state_state(d, index, everything)
             if is_auto and not self.targets:
                 result = CANCELED
             if result != CANCELED and (everything or "AnyEnter" in index):
@@ -378,7 +378,7 @@ class Transition:
                 for tracer in tracers:
                     tracer.transition_finals(self)
                 if dispatch or subs.when_args:
-                    result = self._emit_finals(d, everything)
+                    result = self._emit_finals(d, index, everything)
                     if result == CANCELED:
                         self._roll_back_finals()
                         self._time_after = Time(m._ticks)
@@ -492,8 +492,8 @@ class Transition:
         self.targets = [s for s in self.targets if s != state]
         return True
 
-    def _emit_exits(self, d: HandlerDispatcher, everything: bool) -> Result:
-        index = d.index
+    def _emit_exits(self, d: HandlerDispatcher, index: dict[str, Any], everything: bool
+                    ) -> Result:
         for s in self.exits:
             name = s + SUFFIX_EXIT
             if (everything or name in index) and \
@@ -502,8 +502,8 @@ class Transition:
                 return CANCELED
         return EXECUTED
 
-    def _emit_enters(self, d: HandlerDispatcher, everything: bool) -> Result:
-        index = d.index
+    def _emit_enters(self, d: HandlerDispatcher, index: dict[str, Any], everything: bool
+                     ) -> Result:
         for s in self.enters:
             name = s + SUFFIX_ENTER
             if (everything or name in index) and \
@@ -512,8 +512,8 @@ class Transition:
                 return CANCELED
         return EXECUTED
 
-    def _emit_self(self, d: HandlerDispatcher, everything: bool) -> Result:
-        index = d.index
+    def _emit_self(self, d: HandlerDispatcher, index: dict[str, Any], everything: bool
+                   ) -> Result:
         active = self.machine._active_set
         # iterates a copy: unlike Go, a dropped Auto state does not skip the next one's handler
         for s in list(self.targets):
@@ -526,8 +526,8 @@ class Transition:
                 return CANCELED
         return EXECUTED
 
-    def _emit_state_state(self, d: HandlerDispatcher, everything: bool) -> Result:
-        index = d.index
+    def _emit_state_state(self, d: HandlerDispatcher, index: dict[str, Any], everything: bool
+                          ) -> Result:
         pairs = d.pairs
         schema = self.machine._schema
         after = list(self.targets)
@@ -550,8 +550,8 @@ class Transition:
                 return CANCELED
         return EXECUTED
 
-    def _emit_finals(self, d: HandlerDispatcher, everything: bool) -> Result:
-        index = d.index
+    def _emit_finals(self, d: HandlerDispatcher, index: dict[str, Any], everything: bool
+                     ) -> Result:
         subs = self.machine._subs
         when_args = subs.when_args
         args = self.mutation.args
