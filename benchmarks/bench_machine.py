@@ -2,7 +2,8 @@
 
 Workloads:
   a) two states toggled, one final handler each (amnode) vs `on_enter` callbacks (transitions);
-  b) the relations-heavy schema of machine.md §13 under a fixed random mutation sequence;
+  b) the relations-heavy schema of Go's NewRels (docs/machine.md §7) under a fixed random
+     mutation sequence;
   c) workload (a) with a tracer bound that collects steps (what the recorder costs the machine).
 
 Usage: python benchmarks/bench_machine.py [--json] [-n TRANSITIONS] [--repeats N]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -9,6 +10,11 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+
+# A generous default handler timeout (docs/machine.md §4.8), so that a GC pause or a busy CI
+# machine never times out a handler by accident; worker processes the tests start inherit it.
+# Tests of timeouts pass their own `handler_timeout`.
+os.environ.setdefault("AMNODE_HANDLER_TIMEOUT", "30")
 
 
 @pytest.fixture(scope="session")

@@ -15,7 +15,7 @@ class Time(list[int]):
 
     `after`/`before` use vector-clock semantics: with `or_equal=False` every tick must be >= (<=)
     and at least one strictly greater (smaller). Go requires *every* tick to differ, which makes
-    the strict form false whenever one state did not change (machine.md §12 #12).
+    the strict form false whenever one state did not change (docs/machine.md §6, row 12).
     """
 
     __slots__ = ()

@@ -95,12 +95,15 @@ def apply_clock(m: Machine, time: Sequence[int] | Mapping[str, int], *,
         t._time_after = Time(after)
         for tracer in tracers:
             tracer.transition_finals(t)
-        if m._handler_index:
+        d = m._dispatcher
+        if d.index:
+            # the change is the source's and already shown: a failing handler cannot undo it,
+            # so every final handler runs
             for s in exits:
-                m._handle(t, s + SUFFIX_END, s, True, False)
+                d.handle(t, s + SUFFIX_END, s, True, False)
             for s in enters:
-                m._handle(t, s + SUFFIX_STATE, s, True, False)
-            m._handle(t, "AnyState", ANY, True, False)
+                d.handle(t, s + SUFFIX_STATE, s, True, False)
+            d.handle(t, "AnyState", ANY, True, False)
         for fn in m._on_change:
             fn(m, t.time_before, t.time_after)
         if m._log_buffer:

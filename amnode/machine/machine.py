@@ -1,4 +1,7 @@
-"""The machine: schema, clocks, the mutation queue and handler dispatch (Go machine.go).
+"""The machine: schema, clocks and the mutation queue (Go machine.go).
+
+It is composed of a `Resolver` (relations), a `HandlerDispatcher` (handler bindings and calls)
+and `Subscriptions` (waits and state contexts); a `Transition` executes one mutation.
 
 Mutations are synchronous and need no event loop: the first caller drains the queue, handlers run
 inline on that thread, and a mutation issued while a drain is running returns its queue tick.
@@ -12,24 +15,23 @@ import asyncio
 import os
 import sys
 import threading
-import time
 import traceback
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping, Sequence
 from typing import Any
 
+from . import handlers as _handlers
 from .clock import Time
 from .errors import (
     DisposedError,
     EvalTimeoutError,
-    HandlerTimeoutError,
     NestedEvalError,
     SchemaError,
     StateUnknownError,
     WrongThreadError,
 )
 from .external import apply_clock
-from .handlers import Event, HandlerBinding, binding_id, current_event
+from .handlers import Event, HandlerDispatcher, current_event
 from .log import ArgsMapper, LogEntry, LogLevel
 from .mutation import (
     ARG_EXCEPTION,
@@ -65,13 +67,37 @@ _OPS = int(LogLevel.OPS)
 _DECISIONS = int(LogLevel.DECISIONS)
 _EVERYTHING = int(LogLevel.EVERYTHING)
 _get_ident = threading.get_ident
-_perf = time.perf_counter
-#: the clock of the handler backoff (a module attribute, so tests can move time forward)
-_monotonic = time.monotonic
 
 #: Called with every new machine at the end of its constructor; `amnode.telemetry` registers the
 #: `AMNODE_RECORD` recorder here (the machine package itself does no I/O).
 MACHINE_INIT_HOOKS: list[Callable[[Machine], None]] = []
+
+
+#: `handler_timeout` when the constructor is not given one and AMNODE_HANDLER_TIMEOUT is unset
+DEFAULT_HANDLER_TIMEOUT = 0.1
+
+
+class _DefaultTimeout(float):
+    """The constructor's default `handler_timeout` (0.1), told apart from an explicit 0.1."""
+
+
+_DEFAULT_TIMEOUT = _DefaultTimeout(DEFAULT_HANDLER_TIMEOUT)
+
+
+def _env_handler_timeout() -> float | None:
+    """AMNODE_HANDLER_TIMEOUT: seconds (> 0) or `none`; unset or invalid: the default.
+
+    It replaces only the default, never a `handler_timeout` passed to the constructor: a test
+    suite sets a generous value so that a stalled CI machine trips no timeout by accident.
+    """
+    raw = os.environ.get("AMNODE_HANDLER_TIMEOUT", "").strip()
+    if raw.lower() == "none":
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        return DEFAULT_HANDLER_TIMEOUT
+    return value if 0 < value < float("inf") else DEFAULT_HANDLER_TIMEOUT
 
 
 def _env_debug() -> bool:
@@ -102,7 +128,7 @@ class Machine:
         handlers: object | None = None,
         tracers: Iterable[Tracer] = (),
         log_level: LogLevel | int | None = None,
-        handler_timeout: float | None = 0.1,
+        handler_timeout: float | None = _DEFAULT_TIMEOUT,
         queue_limit: int = 1000,
         *,
         handler_deadline: float | None = 10.0,
@@ -121,8 +147,10 @@ class Machine:
             self.parent_id = parent or ""
         self.tags: list[str] = list(dict.fromkeys(tags))
         debug = _env_debug()
+        if handler_timeout is _DEFAULT_TIMEOUT:
+            handler_timeout = _env_handler_timeout()
         #: handlers running longer are treated as timed out (None or AMNODE_DEBUG=1: never)
-        self.handler_timeout = None if debug else handler_timeout
+        self.handler_timeout: float | None = None if debug else handler_timeout
         #: handlers running longer also clear the queue and start the backoff
         self.handler_deadline = None if debug else handler_deadline
         self.handler_backoff = handler_backoff
@@ -157,7 +185,8 @@ class Machine:
         self._schema: Schema = parsed
         self._names: list[str] = sorted(parsed)
         self._index: dict[str, int] = {}
-        #: the one clock of this machine, shared with subscriptions (fixes Go §12 #8)
+        #: the one clock of this machine, shared with subscriptions (fixes Go: docs/machine.md
+        #: §6, row 8)
         self._ticks: list[int] = [0] * len(self._names)
         #: active states in the last target order; a tuple, so transitions can share it
         self._active: tuple[str, ...] = ()
@@ -183,11 +212,8 @@ class Machine:
         self._tx: Transition | None = None
         self._log_buffer: list[LogEntry] = []
 
-        self._bindings: list[HandlerBinding] = []
-        self._binding_num = 0
-        self._handler_index: dict[str, list[tuple[HandlerBinding, Callable[..., Any], bool, str]]]
-        self._handler_index = {}
-        self._pair_handlers: set[str] = set()
+        #: bound handlers and the calls into them
+        self._dispatcher = HandlerDispatcher(self)
 
         self._tracers: list[Tracer] = []
         self._collect_steps = False
@@ -230,7 +256,8 @@ class Machine:
     def _store_plan(self, key: tuple[Any, ...], resolve: Callable[[], tuple[Any, ...]]
                     ) -> tuple[Any, ...]:
         """Run `resolve`, capturing the log lines it emits, and cache the result with them."""
-        self._capture = capture = []
+        capture: list[tuple[int, str]] = []
+        self._capture = capture
         try:
             plan = (*resolve(), tuple(capture))
         finally:
@@ -286,7 +313,7 @@ class Machine:
         An auto-added `Exception` may be left out; it is appended.
         """
         self._own()
-        names = list(dict.fromkeys(names))  # Go checks before dedupe (§1.4 quirk); we don't
+        names = list(dict.fromkeys(names))  # Go checks before dedupe; we don't (docs/machine.md §6)
         unknown = [n for n in names if n not in self._schema]
         if unknown:
             raise StateUnknownError("; ".join(
@@ -349,9 +376,7 @@ class Machine:
             self._active_set = set(self._active)
         self._reindex(old_names)
         self._resolver.new_schema()
-        for b in self._bindings:
-            b.scan(self._names)
-        self._rebuild_handler_index()
+        self._dispatcher.rescan(self._names)
         if gone:
             self._subs.cancel_state_ctxs(gone, ())
         for tracer in list(self._tracers):
@@ -621,10 +646,13 @@ class Machine:
         if not args and queue:
             last = queue[-1]
             schema = self._schema
+            lc = last.called
             if (last.type == mtype and not last.args and not last.is_check
-                    and last.called == names and not any(schema[s].multi for s in names)):
-                # a duplicate of the mutation right before it; dropping it is a no-op. Go also
-                # drops it when counter-mutations sit in between, losing them (§12 #2)
+                    and (lc == names or (len(lc) == len(names) and set(lc) == set(names)))
+                    and not any(schema[s].multi for s in names)):
+                # a duplicate of the mutation right before it (called states compare as sets,
+                # like Go's); dropping it is a no-op. Go also drops it when counter-mutations
+                # sit in between, losing them (docs/machine.md §6, row 2)
                 if self._lvl >= _OPS:
                     self._log(_OPS, "[queue:skipped] Duplicate detected for [%s] %s", mtype,
                               " ".join(names))
@@ -742,132 +770,21 @@ class Machine:
         self._own()
         if obj is None or isinstance(obj, (str, bytes, int, float, bool, dict, list, tuple)):
             raise TypeError(f"handlers must be an object with handler methods, got {obj!r}")
-        bid = binding_id(id, obj)
-        if any(b.id == bid for b in self._bindings):
-            bid = f"{bid}-{self._binding_num}"
-        binding = HandlerBinding(obj, bid, self._binding_num, state_prefix or "")
-        binding.scan(self._names)
-        self._binding_num += 1
-        first = self._binding_num == 1
-        self._bindings.append(binding)
-        self._rebuild_handler_index()
-        self._log(_OPS, "[handlers] bind %d:%s", binding.num, bid)
+        first = not self._dispatcher.bound_any
+        binding = self._dispatcher.bind(obj, id, state_prefix)
+        self._log(_OPS, "[handlers] bind %d:%s", binding.num, binding.id)
         if first and EXCEPTION in self._active_set and self.err is not None:
             self._report_error(self.err)
-        return bid
+        return binding.id
 
     def detach_handlers(self, id: str) -> None:
         """Unbind handlers by binding id (Go HandlersDetach)."""
         self._own()
-        for b in self._bindings:
-            if b.id == id:
-                self._bindings.remove(b)
-                self._rebuild_handler_index()
-                return
-        raise KeyError(f"handlers not bound: {id}")
+        self._dispatcher.detach(id)
 
     def handlers(self) -> list[str]:
         """Ids of bound handler objects, in bind order."""
-        return [b.id for b in self._bindings]
-
-    def _rebuild_handler_index(self) -> None:
-        index: dict[str, list[tuple[HandlerBinding, Callable[..., Any], bool, str]]] = {}
-        pairs: set[str] = set()
-        for b in self._bindings:
-            for name, (fn, is_async, attr) in b.methods.items():
-                index.setdefault(name, []).append((b, fn, is_async, attr))
-            pairs |= b.pairs
-        self._handler_index = index
-        self._pair_handlers = pairs
-
-    def _handle(self, t: Transition, name: str, state: str, is_final: bool,
-                is_self: bool) -> tuple[int, bool, float]:
-        """Call `name` on every binding that has it; (result, ran, seconds) (Go handle)."""
-        if self._disposing:
-            return CANCELED, False, 0.0
-        lvl = self._lvl
-        if lvl >= _EVERYTHING:
-            for b in self._bindings:
-                if name.startswith(b.prefix):
-                    self._log(_EVERYTHING, "[handle:%s] %s", b.id, name[len(b.prefix):])
-        entries = self._handler_index.get(name)
-        if not entries:
-            return EXECUTED, False, 0.0
-        args = t.mutation.args
-        tracers = self._tracers
-        timeout = self.handler_timeout
-        total = 0.0
-        for binding, fn, is_async, attr in entries:
-            if self._disposing:
-                return CANCELED, True, total
-            ev = Event(name, self, t, args)
-            if lvl >= _OPS:
-                self._log(_OPS, "[handler:%d] %s", binding.num, attr)
-            for tracer in tracers:
-                tracer.handler_start(t, binding.id, attr)
-            token = current_event.set(ev)
-            t0 = _perf()
-            try:
-                ret = fn(ev)
-                if is_async:
-                    self._fork_handler(ret, state, name)
-                    ret = None
-            except Exception as exc:
-                total += _perf() - t0
-                current_event.reset(token)
-                for tracer in tracers:
-                    tracer.handler_end(t, binding.id, attr)
-                if not self.panic_to_exception:
-                    raise
-                self._recover_to_err(t, name, exc)
-                if not is_final and lvl >= _OPS:
-                    self._log(_OPS, "[cancel] (%s) by %s", " ".join(t.targets), name)
-                return CANCELED, True, total
-            dt = _perf() - t0
-            total += dt
-            current_event.reset(token)
-            for tracer in tracers:
-                tracer.handler_end(t, binding.id, attr)
-            if lvl >= _EVERYTHING:
-                self._log(_EVERYTHING, "[handler:end] %s from %s", name, binding.id)
-            if timeout is not None and dt > timeout:
-                self._handler_timeout(t, ev, attr, binding.id, dt)
-                if not is_final and lvl >= _OPS:
-                    self._log(_OPS, "[cancel] (%s) by %s", " ".join(t.targets), name)
-                return CANCELED, True, total
-            if ret is False and not is_final:
-                if lvl >= _OPS:
-                    self._log(_OPS, "[cancel%s] (%s) by %s", ":self" if is_self else "",
-                              " ".join(t.targets), name)
-                return CANCELED, True, total
-        return EXECUTED, True, total
-
-    def _handler_timeout(self, t: Transition, ev: Event, method: str, bid: str,
-                         seconds: float) -> None:
-        """A handler overran `handler_timeout`: cancel like Go, and past the deadline back off."""
-        self._log(_OPS, "[cancel] (%s) by timeout", " ".join(t.targets))
-        self._log(_DECISIONS, "[handler:timeout]: %s from %s", method, bid)
-        err = HandlerTimeoutError(f"handler timeout: {method} from {bid} ({seconds:.3f}s)")
-        self.err_internal.append(err)
-        deadline = self.handler_deadline
-        if deadline is None or seconds <= deadline:
-            return
-        self._log(_EVERYTHING, "[handler:deadline] %s from %s", ev.name, bid)
-        self._queue.clear()
-        self._ticks_pending = 0
-        self._report_error(err, {ARG_EXCEPTION: AException(
-            err=err, handler=ev.name, called_states=list(t.mutation.called),
-            states_before=list(t.states_before), target_states=list(t.targets), tx_id=t.id)},
-            event=ev)
-        self._last_deadline = _monotonic()
-
-    def _fork_handler(self, coro: Coroutine[Any, Any, Any], state: str, name: str) -> None:
-        try:
-            asyncio.get_running_loop()
-        except RuntimeError:
-            coro.close()
-            raise RuntimeError(f"async handler {name} needs a running asyncio event loop") from None
-        self.fork(coro, None if state == "Any" else state)
+        return self._dispatcher.ids()
 
     def fork(self, coro: Coroutine[Any, Any, Any], state: str | None = None) -> asyncio.Task[Any]:
         """Run `coro` as a task cancelled when `state`'s tick changes (or on dispose).
@@ -896,44 +813,14 @@ class Machine:
         return task
 
     def _recover_to_err(self, t: Transition, name: str, exc: Exception) -> None:
-        """A handler raised: cancel the transition and prepend Exception (Go recoverToErr)."""
-        if self._disposing:
-            return
-        self.err = exc
-        trace = "".join(traceback.format_exception(exc)) if self.log_stack_trace else ""
-        if EXCEPTION in t.mutation.called:
-            # never nest exception handling (Go kills its handler loop here, §12 #6)
-            self._log(_CHANGES, "[error] %s raised %r while handling Exception", name, exc)
-            return
-        self._log(_OPS, "[recover] handling panic...")
-        self._log(_CHANGES, "[error:%s] %s (%s %s)\n%s", t.mutation.type,
-                  " ".join(t.mutation.called), name, exc, trace)
-        self._log(_OPS, "[cancel] (%s) by recover", " ".join(t.targets))
-        mut = Mutation(_ADD, [EXCEPTION], {ARG_EXCEPTION: AException(
-            err=exc, trace=trace, handler=name, called_states=list(t.mutation.called),
-            states_before=list(t.states_before), target_states=list(t.targets), tx_id=t.id)},
-            source=MutSource(self.id, t.id, sum(t.time_before)))
-        self._prepend(mut)
+        """A handler raised and `t` failed: prepend `Exception` (Go recoverToErr). A subclass
+        that must not mutate (a network mirror) overrides this."""
+        self._dispatcher.recover_to_err(t, name, exc)
 
-    def _recover_final_phase(self, t: Transition) -> None:
-        """Roll back enters whose `State` handler did not complete (Go recoverFinalPhase).
-
-        Unlike Go, exited states stay exited, enters after a failed `End` are rolled back too,
-        and Multi states are not re-ticked by the rollback (§12 #11).
-        """
-        finals = t.exits + t.enters
-        n_exits = len(t.exits)
-        pos = -1
-        for i, s in enumerate(finals):
-            if s == t._latest_to and (i >= n_exits) == t._latest_enter:
-                pos = i
-                break
-        if pos < 0:
-            return
-        drop = {s for s in finals[max(pos, n_exits):]}
-        target = [s for s in self._active if s not in drop]
-        self._log(_OPS, "[recover] partial final states as (%s)", " ".join(target))
-        self._set_active_states([], target, t.mutation.is_auto)
+    def _clear_queue(self) -> None:
+        """Drop every queued mutation (disposal from a handler, a handler past its deadline)."""
+        self._queue.clear()
+        self._ticks_pending = 0
 
     def _set_active_states(self, called: list[str], targets: list[str], is_auto: bool) -> None:
         """Apply targets and tick the clocks (Go setActiveStates)."""
@@ -1156,7 +1043,7 @@ class Machine:
     def backoff(self) -> bool:
         """True for `handler_backoff` seconds after a handler overran `handler_deadline`."""
         last = self._last_deadline
-        return last is not None and _monotonic() - last < self.handler_backoff
+        return last is not None and _handlers.monotonic() - last < self.handler_backoff
 
     @property
     def transition(self) -> Transition | None:
@@ -1441,8 +1328,7 @@ class Machine:
             return
         self._own()
         if self._processing:
-            self._queue.clear()
-            self._ticks_pending = 0
+            self._clear_queue()
             self._dispose_start()
             self._closing = True
             self._dispose_pending = True
@@ -1464,8 +1350,7 @@ class Machine:
         self._log(_CHANGES, "[dispose] %s", self.id)
         for tracer in list(self._tracers):
             tracer.machine_dispose(self.id)
-        self._bindings.clear()
-        self._rebuild_handler_index()
+        self._dispatcher.clear()
         self._queue.clear()
         self._machine_ctx._cancel()
         self._subs.dispose()

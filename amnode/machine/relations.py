@@ -1,7 +1,7 @@
 """Relation resolution: turns "states to set" into target states (Go DefaultRelationsResolver).
 
-The algorithm is Go's, step for step (machine.md §4.3), with every place where Go iterates a map
-replaced by the machine's state order so that results are deterministic.
+The algorithm is Go's, step for step (docs/machine.md §8, row 1), with every place where Go
+iterates a map replaced by the machine's state order so that results are deterministic.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from .steps import Relation, Step, StepType
 
 if TYPE_CHECKING:
     from .machine import Machine
+    from .schema import State
     from .transition import Transition
 
 _OPS = int(LogLevel.OPS)
@@ -265,7 +266,7 @@ class Resolver:
             to_state in rel for rel in (schema[name].add, schema[name].require,
                                         schema[name].remove, schema[name].after))]
 
-    def _state(self, name: str):
+    def _state(self, name: str) -> State:
         try:
             return self.machine._schema[name]
         except KeyError:

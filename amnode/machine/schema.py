@@ -121,20 +121,42 @@ Schema = dict[str, State]
 SchemaLike = Mapping[str, State | Mapping[str, Any] | None]
 
 
+def is_state_name(name: object) -> bool:
+    """True for a valid state name: a printable identifier (`Foo`, `Err_Net2`, `Zustand`).
+
+    Names become handler method names and are printed by logs, recordings and the debugger,
+    so control characters, spaces and punctuation are refused at parse time.
+    """
+    return isinstance(name, str) and name.isidentifier() and name.isprintable()
+
+
+def _check_name(name: object, where: str) -> None:
+    if not is_state_name(name):
+        # repr() escapes control characters, so a hostile name cannot reach a terminal raw
+        raise SchemaError(f"schema error: {where} {name!r} is not a state name (a printable "
+                          "identifier: letters, digits and _, not starting with a digit)")
+
+
 def normalize_schema(schema: SchemaLike) -> Schema:
-    """Copy a schema, turning dicts into `State` objects."""
+    """Copy a schema, turning dicts into `State` objects; raise SchemaError for a name (of a
+    state or in a relation) that is not a printable identifier."""
     if not isinstance(schema, Mapping):
         raise SchemaError(f"schema error: a schema must be a mapping, got {type(schema).__name__}")
     out: Schema = {}
     for name, state in schema.items():
-        if not isinstance(name, str) or not name:
-            raise SchemaError(f"schema error: state names must be non-empty strings, got {name!r}")
-        out[name] = State.from_any(state)
+        _check_name(name, "state name")
+        parsed = State.from_any(state)
+        for rel in RELATION_FIELDS:
+            for target in getattr(parsed, rel):
+                if not is_state_name(target):
+                    _check_name(target, f"{rel} of {name}:")
+        out[name] = parsed
     return out
 
 
 def parse_schema(schema: SchemaLike) -> tuple[Schema, list[str]]:
-    """Apply Go's parse rules (§1.2) to a copy; return it with the error messages found.
+    """Apply Go's parse rules (docs/machine.md §2.1; §8, row 2) to a copy; return it with the
+    error messages found.
 
     The parsed schema is usable even when errors are returned (Go keeps it and adds Exception).
     """

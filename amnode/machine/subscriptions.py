@@ -2,7 +2,8 @@
 
 Waiters are asyncio futures created in the machine's loop and indexed by state, so a transition
 only looks at waiters of the states it changed. Cancelling the awaiting task (or its timeout)
-removes the waiter at once, which fixes Go's "ctx-canceled waits linger" quirk (machine.md §12 #3).
+removes the waiter at once, which fixes Go's "ctx-canceled waits linger" quirk (docs/machine.md
+§6, row 3).
 """
 
 from __future__ import annotations

@@ -1,6 +1,10 @@
 """One transition: resolving a mutation, negotiating with handlers, applying it (Go transition.go).
 
-The phases and the handler order follow machine.md §4.1-4.6 exactly; see docs/machine.md.
+The phases and the handler order are Go's: docs/machine.md §2.7 (phases) and §3 (handler order).
+Handlers are called only through the machine's `HandlerDispatcher`; a handler that raises marks
+the transition `failed`, and every handler loop here stops at a failed transition. Of the
+machine, a transition reads its clock and schema, its log, tracers, resolver (and plan cache),
+subscriptions and queue, and applies targets with `Machine._set_active_states`.
 """
 
 from __future__ import annotations
@@ -10,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from .clock import Time
 from .log import LogEntry, LogLevel
-from .mutation import CANCELED, EXECUTED, Mutation, MutationType
+from .mutation import CANCELED, EXECUTED, Mutation, MutationType, Result
 from .schema import (
     ANY,
     SUFFIX_END,
@@ -21,6 +25,7 @@ from .schema import (
 from .steps import Step, StepType
 
 if TYPE_CHECKING:
+    from .handlers import HandlerDispatcher
     from .machine import Machine
 
 _ADD = MutationType.ADD
@@ -31,7 +36,8 @@ _OPS = int(LogLevel.OPS)
 _DECISIONS = int(LogLevel.DECISIONS)
 _EVERYTHING = int(LogLevel.EVERYTHING)
 _rand = random.Random()
-_EMPTY: list[str] = []  # shared empty default; never mutated
+_EMPTY: list[str] = []  # shared empty defaults; never mutated
+_NO_LOG: list[LogEntry] = []
 
 
 def new_id() -> str:
@@ -51,7 +57,7 @@ class Transition:
     __slots__ = (
         "_before_set", "_id", "_id_num", "_latest_enter", "_latest_to",
         "_steps_on", "_time_after", "accepted", "activated", "completed", "deactivated", "enters",
-        "exits",
+        "exits", "failed",
         "log_entries", "machine", "mutation", "pre_log_entries", "queue_len", "states_before",
         "steps", "targets", "time_before",
     )
@@ -70,10 +76,14 @@ class Transition:
         self.states_before: tuple[str, ...] = m._active
         self._before_set: set[str] | frozenset[str] = m._active_set
         self.completed = False
+        #: a handler raised (docs/machine.md §4.7): a local transition is canceled as a whole,
+        #: never partially accepted, and `Exception` is prepended; a mirrored change (made by
+        #: `apply_clock`) stays applied
+        self.failed = False
         self.activated: list[str] = _EMPTY
         self.deactivated: list[str] = _EMPTY
         self.log_entries: list[LogEntry] = []
-        self.pre_log_entries: list[LogEntry] = _EMPTY
+        self.pre_log_entries: list[LogEntry] = _NO_LOG
         self.queue_len = 0
         self._latest_to = ""
         self._latest_enter = False
@@ -321,30 +331,31 @@ class Transition:
         """Run the negotiation and final phases; return the result (Go emitEvents)."""
         m = self.machine
         mut = self.mutation
-        result = EXECUTED if self.accepted else CANCELED
+        result: Result = EXECUTED if self.accepted else CANCELED
         called = mut.called
         is_auto = mut.is_auto
         tracers = m._tracers
         for tracer in tracers:
             tracer.transition_start(self)
-        index = m._handler_index
+        d = m._dispatcher
+        index = d.index
         everything = m._lvl >= _EVERYTHING
         dispatch = bool(index) or everything
 
-        # NEGOTIATION (cancellable)
+        # NEGOTIATION (cancellable); a failed transition returns CANCELED from every loop
         if dispatch:
             if result != CANCELED and self.exits:
-                result = self._emit_exits(index, everything)
+                result = self._emit_exits(d, index, everything)
             if result != CANCELED and self.enters:
-                result = self._emit_enters(index, everything)
+                result = self._emit_enters(d, index, everything)
             if result != CANCELED and mut.type != _REMOVE:
-                result = self._emit_self(index, everything)
-            if result != CANCELED and (m._pair_handlers or everything):
-                result = self._emit_state_state(everything)
+                result = self._emit_self(d, index, everything)
+            if result != CANCELED and (d.pairs or everything):
+                result = self._emit_state_state(d, index, everything)
             if is_auto and not self.targets:
                 result = CANCELED
             if result != CANCELED and (everything or "AnyEnter" in index):
-                result = self._emit(ANY, ANY, "AnyEnter", ANY, False, True)
+                result = self._emit(d, ANY, ANY, "AnyEnter", ANY, False, True)
 
         if not mut.is_check:
             changed = False
@@ -367,15 +378,15 @@ class Transition:
                 for tracer in tracers:
                     tracer.transition_finals(self)
                 if dispatch or subs.when_args:
-                    result = self._emit_finals(index, everything)
+                    result = self._emit_finals(d, index, everything)
                     if result == CANCELED:
-                        m._recover_final_phase(self)
+                        self._roll_back_finals()
                         self._time_after = Time(m._ticks)
                 changed = self._time_after != self.time_before
             else:
                 self._time_after = self.time_before
             if result != CANCELED and (everything or "AnyState" in index):
-                result = self._emit(ANY, ANY, "AnyState", ANY, True, True)
+                result = self._emit(d, ANY, ANY, "AnyState", ANY, True, True)
             if m._on_change:
                 for fn in m._on_change:
                     fn(m, self.time_before, self._time_after)
@@ -453,12 +464,12 @@ class Transition:
             kept = set(self.targets)
             self.steps.extend(Step(StepType.CANCEL, "", s) for s in before if s not in kept)
 
-    def _emit(self, from_state: str, to_state: str, name: str, state: str, is_final: bool,
-              is_enter: bool, is_self: bool = False) -> int:
+    def _emit(self, d: HandlerDispatcher, from_state: str, to_state: str, name: str, state: str,
+              is_final: bool, is_enter: bool, is_self: bool = False) -> Result:
         """Dispatch one handler name to every binding and record a step if any ran."""
         self._latest_to = to_state
         self._latest_enter = is_enter
-        res, ran, duration = self.machine._handle(self, name, state, is_final, is_self)
+        res, ran, duration = d.handle(self, name, state, is_final, is_self)
         if ran and self._steps_on:
             step = Step(StepType.HANDLER, from_state, to_state)
             step.is_final = is_final
@@ -470,49 +481,55 @@ class Transition:
         return res
 
     def _drop_auto(self, state: str) -> bool:
-        """Partial acceptance: drop a vetoed Auto state from the targets; False if impossible."""
-        if not self.mutation.is_auto or not self.machine._schema[state].auto:
+        """Partial acceptance: drop a vetoed Auto state from the targets; False if the veto
+        cancels the whole transition (not Auto, or a handler raised: the transition failed)."""
+        if self.failed or not self.mutation.is_auto or not self.machine._schema[state].auto:
             return False
         if state not in self.targets:
-            # Go crashes here (an exiting Auto state vetoed its Exit, machine.md §12 #5);
-            # the intended behaviour is to cancel the whole auto transition
+            # Go crashes here (an exiting Auto state vetoed its Exit: docs/machine.md §6,
+            # row 5); the intended behaviour is to cancel the whole auto transition
             return False
         self.targets = [s for s in self.targets if s != state]
         return True
 
-    def _emit_exits(self, index: dict[str, Any], everything: bool) -> int:
+    def _emit_exits(self, d: HandlerDispatcher, index: dict[str, Any], everything: bool
+                    ) -> Result:
         for s in self.exits:
             name = s + SUFFIX_EXIT
             if (everything or name in index) and \
-                    self._emit(s, "", name, s, False, False) == CANCELED and \
+                    self._emit(d, s, "", name, s, False, False) == CANCELED and \
                     not self._drop_auto(s):
                 return CANCELED
         return EXECUTED
 
-    def _emit_enters(self, index: dict[str, Any], everything: bool) -> int:
+    def _emit_enters(self, d: HandlerDispatcher, index: dict[str, Any], everything: bool
+                     ) -> Result:
         for s in self.enters:
             name = s + SUFFIX_ENTER
             if (everything or name in index) and \
-                    self._emit("", s, name, s, False, True) == CANCELED and \
+                    self._emit(d, "", s, name, s, False, True) == CANCELED and \
                     not self._drop_auto(s):
                 return CANCELED
         return EXECUTED
 
-    def _emit_self(self, index: dict[str, Any], everything: bool) -> int:
+    def _emit_self(self, d: HandlerDispatcher, index: dict[str, Any], everything: bool
+                   ) -> Result:
         active = self.machine._active_set
+        # iterates a copy: unlike Go, a dropped Auto state does not skip the next one's handler
         for s in list(self.targets):
             if s not in active:
                 continue
             name = s + s
             if (everything or name in index) and \
-                    self._emit("", s, name, s, False, False, True) == CANCELED and \
+                    self._emit(d, "", s, name, s, False, False, True) == CANCELED and \
                     not self._drop_auto(s):
                 return CANCELED
         return EXECUTED
 
-    def _emit_state_state(self, everything: bool) -> int:
-        m = self.machine
-        pairs = m._pair_handlers
+    def _emit_state_state(self, d: HandlerDispatcher, index: dict[str, Any], everything: bool
+                          ) -> Result:
+        pairs = d.pairs
+        schema = self.machine._schema
         after = list(self.targets)
         for b in self.states_before:
             if not everything and b not in pairs:
@@ -521,31 +538,55 @@ class Transition:
                 if a == b:
                     continue
                 name = b + a
-                if not everything and name not in m._handler_index:
+                if not everything and name not in index:
                     continue
-                if self._emit(b, a, name, a, False, False) != CANCELED:
+                if self._emit(d, b, a, name, a, False, False) != CANCELED:
                     continue
-                if self.mutation.is_auto and m._schema[a].auto:
+                if not self.failed and self.mutation.is_auto and schema[a].auto:
+                    # a state already dropped by another pair stays dropped
                     if a in self.targets:
                         self.targets = [s for s in self.targets if s != a]
                     continue
                 return CANCELED
         return EXECUTED
 
-    def _emit_finals(self, index: dict[str, Any], everything: bool) -> int:
-        m = self.machine
-        when_args = m._subs.when_args
+    def _emit_finals(self, d: HandlerDispatcher, index: dict[str, Any], everything: bool
+                     ) -> Result:
+        subs = self.machine._subs
+        when_args = subs.when_args
         args = self.mutation.args
         for s in self.exits:
             name = s + SUFFIX_END
             if (everything or name in index) and \
-                    self._emit("", s, name, s, True, False) == CANCELED:
+                    self._emit(d, "", s, name, s, True, False) == CANCELED:
                 return CANCELED
         for s in self.enters:
             name = s + SUFFIX_STATE
             if (everything or name in index) and \
-                    self._emit("", s, name, s, True, True) == CANCELED:
+                    self._emit(d, "", s, name, s, True, True) == CANCELED:
                 return CANCELED
             if when_args and s in when_args:
-                m._subs.process_when_args(s, args)
+                subs.process_when_args(s, args)
         return EXECUTED
+
+    def _roll_back_finals(self) -> None:
+        """A final handler failed or timed out: deactivate the enters whose `State` handler did
+        not complete (Go recoverFinalPhase).
+
+        Unlike Go, exited states stay exited, enters after a failed `End` are rolled back too,
+        and Multi states are not re-ticked (docs/machine.md §6, row 11).
+        """
+        m = self.machine
+        finals = self.exits + self.enters
+        n_exits = len(self.exits)
+        pos = -1
+        for i, s in enumerate(finals):
+            if s == self._latest_to and (i >= n_exits) == self._latest_enter:
+                pos = i
+                break
+        if pos < 0:
+            return
+        drop = set(finals[max(pos, n_exits):])
+        target = [s for s in m._active if s not in drop]
+        m._log(_OPS, "[recover] partial final states as (%s)", " ".join(target))
+        m._set_active_states([], target, self.mutation.is_auto)

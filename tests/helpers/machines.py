@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import itertools
-import time
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 import amnode as am
+import amnode.machine.handlers as handlers_module
 
 NO_RELS_NAMES = ["A", "B", "C", "D", "Exception"]
 
@@ -176,9 +176,24 @@ class EventLog(am.Tracer):
         self.calls.append(("verify_states", list(m.state_names)))
 
 
-def end_backoff(monkeypatch: Any, m: am.Machine) -> None:
-    """Move the handler-backoff clock past `m`'s backoff window, without waiting for it."""
-    import amnode.machine.machine as machine_module
+class FakeClock:
+    """A clock that moves only when told to: a handler "runs" for 0.2 s by calling
+    `advance(0.2)`, so timeout tests neither sleep nor depend on the machine's speed."""
 
-    real, shift = time.monotonic, m.handler_backoff + 1.0
-    monkeypatch.setattr(machine_module, "_monotonic", lambda: real() + shift)
+    def __init__(self, now: float = 1000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def fake_clock(monkeypatch: Any) -> FakeClock:
+    """Make handler dispatch read a `FakeClock` (the seam in docs/machine.md §4.8): handler
+    durations (`handlers.perf_counter`) and the deadline backoff (`handlers.monotonic`)."""
+    clock = FakeClock()
+    monkeypatch.setattr(handlers_module, "perf_counter", clock)
+    monkeypatch.setattr(handlers_module, "monotonic", clock)
+    return clock

@@ -1,19 +1,18 @@
 """The machine's public API beyond the upstream tests: waits, contexts, forks, async handlers,
 threads, tracers, logging, export/import, disposal, parents, tags, groups, schema helpers,
-handler bindings and handler timeouts (machine.md §2-§11, api.md)."""
+handler bindings and handler timeouts (docs/machine.md §2-§5)."""
 
 from __future__ import annotations
 
 import asyncio
 import threading
-import time
 
 import pytest
 from helpers.machines import (
     EventLog,
     active,
     capture_logs,
-    end_backoff,
+    fake_clock,
     joined,
     new_machine,
     new_no_rels,
@@ -655,7 +654,8 @@ def test_eval_exception_becomes_exception_state():
 
 
 def test_tracer_hook_order():
-    # machine.md §9: Add1(A) where AState does Add1(B) and C{Auto, Require B}
+    # Go's hook order for Add1(A) where AState does Add1(B) and C{Auto, Require B}
+    # (docs/machine.md §8, row 5)
     tracer = EventLog()
     m = am.Machine({"A": am.State(), "B": am.State(), "C": am.State(auto=True, require=["B"])},
                    tracers=[tracer])
@@ -838,7 +838,8 @@ def test_tracer_bind_detach_and_machine_hooks():
 
 FOO_SCHEMA = {"Foo": am.State(), "Bar": am.State(auto=True), "Baz": am.State(auto=True)}
 
-# (level, line) of the machine.md §10 example, in execution order; [auto_] differs at L5
+# (level, line) of Go's logging example (docs/machine.md §8, row 6), in execution order;
+# [auto_] differs at L5
 FOO_LINES = [
     (3, "[queue:add] Foo"),
     (3, "[add] Foo"),
@@ -1216,7 +1217,8 @@ def test_schema_parse_rules():
 
 
 def test_schema_add_of_unknown_state_kept_by_remove_does_not_crash():
-    # §1.2: an Add target that is also in Remove stays in Add, even when it is unknown (Go)
+    # an unknown Add target that is also in Remove: Go keeps it in Add, the port drops it
+    # (docs/machine.md §6, row 17); either way the machine works
     m = new_machine({"A": am.State(add=["B", "Unknown"], remove=["Unknown"]), "B": am.State()})
     assert m.add("A") == EXECUTED
     assert active(m) == {"A", "B"}
@@ -1499,14 +1501,15 @@ def test_panic_to_exception_off_propagates():
 # ============================================================== timeouts
 
 
-def test_handler_timeout_measured_after_return():
+def test_handler_timeout_measured_after_return(monkeypatch):
+    clock = fake_clock(monkeypatch)
     m = new_no_rels(handler_timeout=0.05, handler_deadline=5)
     lines = capture_logs(m, am.LogLevel.DECISIONS)
     done = []
 
     class H:
         def AEnter(self, e):
-            time.sleep(0.1)
+            clock.advance(0.1)
             done.append("AEnter finished")  # not pre-empted
 
     bid = m.bind_handlers(H(), id="slow")
@@ -1521,12 +1524,13 @@ def test_handler_timeout_measured_after_return():
     assert m.add("B") == EXECUTED
 
 
-def test_handler_timeout_none_disables_it():
+def test_handler_timeout_none_disables_it(monkeypatch):
+    clock = fake_clock(monkeypatch)
     m = new_no_rels(handler_timeout=None)
 
     class H:
         def AState(self, e):
-            time.sleep(0.12)
+            clock.advance(0.12)
 
     m.bind_handlers(H())
     assert m.add("A") == EXECUTED
@@ -1534,13 +1538,14 @@ def test_handler_timeout_none_disables_it():
 
 
 def test_amnode_debug_disables_handler_timeout(monkeypatch):
+    clock = fake_clock(monkeypatch)
     monkeypatch.setenv("AMNODE_DEBUG", "1")
     m = new_no_rels(handler_timeout=0.01, handler_deadline=0.02)
     assert m.handler_timeout is None and m.handler_deadline is None
 
     class H:
         def AState(self, e):
-            time.sleep(0.05)
+            clock.advance(0.05)
 
     m.bind_handlers(H())
     assert m.add("A") == EXECUTED
@@ -1551,12 +1556,13 @@ def test_amnode_debug_disables_handler_timeout(monkeypatch):
 
 
 def test_deadline_backoff_blocks_most_mutations(monkeypatch):
+    clock = fake_clock(monkeypatch)
     m = new_no_rels(handler_timeout=0.01, handler_deadline=0.03, handler_backoff=60)
 
     class H:
         def AState(self, e):
             e.machine.add("C")
-            time.sleep(0.05)
+            clock.advance(0.05)
 
     m.bind_handlers(H(), id="h")
     assert m.add("A") == CANCELED
@@ -1570,22 +1576,25 @@ def test_deadline_backoff_blocks_most_mutations(monkeypatch):
     assert m.toggle("B") == CANCELED
     # Set has no backoff check
     assert m.set(["B"]) == EXECUTED
-    end_backoff(monkeypatch, m)
+    clock.advance(59)
+    assert m.backoff, "still inside the 60 s window"
+    clock.advance(2)
     assert not m.backoff
     assert m.add("D") == EXECUTED
     assert active(m) == {"B", "D"}
 
 
-def test_deadline_exception_args_describe_the_transition():
-    # machine.md §5.3: the deadline adds Exception with AException{TargetStates, CalledStates,
-    # TimeBefore, TimeAfter, Event}
+def test_deadline_exception_args_describe_the_transition(monkeypatch):
+    # docs/machine.md §4.8: the deadline adds Exception with an AException describing the
+    # transition (Go: AException{TargetStates, CalledStates, TimeBefore, TimeAfter, Event})
+    clock = fake_clock(monkeypatch)
     m = new_no_rels(["B"], handler_timeout=0.01, handler_deadline=0.03, handler_backoff=0.01)
     seen = []
 
     class H:
         def AState(self, e):
             seen.append(e.transition.id)
-            time.sleep(0.05)
+            clock.advance(0.05)
 
         def ExceptionState(self, e):
             seen.append(e.args[am.ARG_EXCEPTION])

@@ -1,16 +1,23 @@
-"""machine.md §12: the known Go quirks and bugs, and what the port does instead.
+"""docs/machine.md §6: the known Go quirks and bugs, and what the port does instead.
 
-Each test is named after the §12 item it covers. Where the port deliberately keeps Go's
+Each test is named after the §6 row it covers. Where the port deliberately keeps Go's
 behaviour (#1, #13) the test pins Go's behaviour; elsewhere it pins the port's fix.
 """
 
 from __future__ import annotations
 
 import asyncio
-import time
 
 import pytest
-from helpers.machines import EventLog, active, capture_logs, joined, new_machine, new_no_rels
+from helpers.machines import (
+    EventLog,
+    active,
+    capture_logs,
+    fake_clock,
+    joined,
+    new_machine,
+    new_no_rels,
+)
 
 import amnode as am
 
@@ -381,13 +388,14 @@ async def test_bug08_when_query_after_set_schema():
 # -------------------------------------------------------------- 9
 
 
-def test_bug09_handler_deadline_and_backoff_params_are_honoured():
+def test_bug09_handler_deadline_and_backoff_params_are_honoured(monkeypatch):
+    clock = fake_clock(monkeypatch)
     m = new_no_rels(handler_timeout=0.02, handler_deadline=0.06, handler_backoff=5.0)
     assert (m.handler_timeout, m.handler_deadline, m.handler_backoff) == (0.02, 0.06, 5.0)
 
     class Handlers:
         def AState(self, e):
-            time.sleep(0.1)
+            clock.advance(0.1)
 
     m.bind_handlers(Handlers())
     assert m.add("A") == CANCELED
@@ -396,7 +404,9 @@ def test_bug09_handler_deadline_and_backoff_params_are_honoured():
     assert m.add("B") == CANCELED
 
 
-def test_bug09_default_timeout_is_100ms_and_no_backoff_below_deadline():
+def test_bug09_default_timeout_is_100ms_and_no_backoff_below_deadline(monkeypatch):
+    monkeypatch.delenv("AMNODE_HANDLER_TIMEOUT", raising=False)  # the users' default
+    clock = fake_clock(monkeypatch)
     m = new_no_rels()
     assert m.handler_timeout == 0.1
     assert m.handler_deadline == 10.0
@@ -405,7 +415,7 @@ def test_bug09_default_timeout_is_100ms_and_no_backoff_below_deadline():
 
     class Handlers:
         def AState(self, e):
-            time.sleep(0.05)
+            clock.advance(0.05)
 
     m2.bind_handlers(Handlers())
     assert m2.add("A") == CANCELED
@@ -536,7 +546,7 @@ def test_bug13_auto_log_label_and_state_state_handlers_on_removal():
     assert "AnyB" not in order and "BAny" not in order
 
 
-# -------------------------------------------------------------- §1.4
+# -------------------------------------------------------------- §6, other differences
 
 
 def test_verify_states_dedupes_before_length_check():
@@ -558,3 +568,68 @@ def test_verify_states_appends_auto_added_exception():
     m2 = new_machine({"A": am.State(), "Exception": am.State()})
     with pytest.raises(am.StateUnknownError, match="Exception"):
         m2.verify_states(["A"])
+
+
+# ---------------------------------------- 2, 15-17 (found by differential testing)
+
+
+def test_bug02_duplicates_compare_called_states_as_sets():
+    # Go: add([A, B]) and add([B, A]) are the same mutation
+    m = new_no_rels()
+    results = []
+
+    class Handlers:
+        def AState(self, e):
+            results.append(e.machine.add(["B", "C"]))
+            results.append(e.machine.add(["C", "B"]))
+            results.append(e.machine.add(["C", "B", "D"]))
+            results.append(e.machine.add(["C", "B"]))
+
+    m.bind_handlers(Handlers())
+    m.add("A")
+    assert results == [3, EXECUTED, 4, 5]
+    assert active(m) == {"A", "B", "C", "D"}
+
+
+def test_bug15_self_veto_of_auto_state_does_not_skip_the_next_target():
+    # Go deletes the vetoing Auto state from the targets while iterating them and skips the
+    # next target's XX handler; every active target's XX runs here
+    m = new_machine({"A": am.State(auto=True), "B": am.State(auto=True),
+                     "C": am.State(auto=True, require=["D"]), "D": am.State()})
+    m.add(["A", "B"])
+    calls = []
+
+    class Handlers:
+        def AA(self, e):
+            calls.append(("AA", e.transition.is_auto))
+            return not e.transition.is_auto
+
+        def BB(self, e):
+            calls.append(("BB", e.transition.is_auto))
+
+    m.bind_handlers(Handlers())
+    assert m.add("D") == EXECUTED
+    # add D, then the Auto transition add C (A and B are active targets)
+    assert calls == [("AA", False), ("BB", False), ("AA", True), ("BB", True)]
+    assert active(m) == {"A", "B", "C", "D"}
+
+
+def test_bug16_duplicate_relation_entries_are_removed_with_every_copy():
+    # Go's parse removes only the first copy: B would stay in Remove
+    m = new_machine({"A": am.State(add=["B"], remove=["B", "B"], after=["B", "B"]),
+                     "B": am.State()})
+    assert m.schema["A"].add == ["B"]
+    assert m.schema["A"].remove == []
+    assert m.schema["A"].after == ["B"]
+    assert m.add("A") == EXECUTED
+    assert active(m) == {"A", "B"}
+
+
+def test_bug17_unknown_state_in_add_and_remove_is_dropped():
+    # Go keeps an Add target that is also in Remove even when the schema lacks it (Exception,
+    # which the machine adds afterwards, then gets added along with A)
+    m = new_machine({"A": am.State(add=["Exception", "B"], remove=["Exception"]), "B": {}})
+    assert m.schema["A"].add == ["B"]
+    assert m.schema["A"].remove == []
+    assert m.add("A") == EXECUTED
+    assert active(m) == {"A", "B"}

@@ -1,11 +1,10 @@
-"""Every row of machine.md §13.1: acceptance cases verified against the Go code with probes."""
+"""Acceptance cases verified against the Go code with probes (docs/machine.md §8, row 4)."""
 
 from __future__ import annotations
 
 import asyncio
-import time
 
-from helpers.machines import active, end_backoff, new_machine, new_no_rels
+from helpers.machines import active, fake_clock, new_machine, new_no_rels
 
 import amnode as am
 
@@ -147,13 +146,15 @@ def test_queue_limit():
     assert not m.is_err()
 
 
-def test_final_handler_timeout():
+def test_final_handler_timeout(monkeypatch):
+    monkeypatch.delenv("AMNODE_HANDLER_TIMEOUT", raising=False)  # the users' default
+    clock = fake_clock(monkeypatch)
     m = new_no_rels()
     assert m.handler_timeout == 0.1, "default timeout is 100 ms"
 
     class Handlers:
         def AState(self, e):
-            time.sleep(0.3)
+            clock.advance(0.3)
 
     bid = m.bind_handlers(Handlers(), id="h1")
     assert m.add("A") == CANCELED
@@ -166,6 +167,7 @@ def test_final_handler_timeout():
 
 
 def test_handler_deadline_clears_queue_and_backs_off(monkeypatch):
+    clock = fake_clock(monkeypatch)
     m = new_no_rels(handler_timeout=0.05, handler_deadline=0.15, handler_backoff=60)
     queued = []
 
@@ -173,7 +175,7 @@ def test_handler_deadline_clears_queue_and_backs_off(monkeypatch):
         def AState(self, e):
             queued.append(e.machine.add("B"))
             queued.append(e.machine.add("C"))
-            time.sleep(0.2)
+            clock.advance(0.2)
 
     m.bind_handlers(Handlers())
     assert m.add("A") == CANCELED
@@ -185,7 +187,7 @@ def test_handler_deadline_clears_queue_and_backs_off(monkeypatch):
     assert m.backoff
     assert m.add("D") == CANCELED, "mutations are canceled during the backoff"
     assert m.remove("Exception") == CANCELED
-    end_backoff(monkeypatch, m)
+    clock.advance(61)
     assert not m.backoff
     assert m.add("D") == EXECUTED
 

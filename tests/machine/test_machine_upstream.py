@@ -1,4 +1,5 @@
-"""The 40 upstream tests of machine.md §13 (Go `machine_test.go`), plus its "Also worth porting".
+"""The 40 upstream tests of Go's `machine_test.go` (docs/machine.md §8, row 3), plus a few more
+worth porting.
 
 One test function per Go test, named after it. Go tests that write `m.schema[...]` after the
 initial `Set` are reproduced with `override_schema`, which does the same to the port's machine
@@ -9,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import time
 
 import pytest
 from helpers.machines import (
@@ -17,6 +17,7 @@ from helpers.machines import (
     Recorder,
     active,
     capture_logs,
+    fake_clock,
     joined,
     new_machine,
     new_no_rels,
@@ -610,13 +611,14 @@ async def test_add_err():
     assert isinstance(m.err, RuntimeError)
 
 
-def test_handler_timeout():
+def test_handler_timeout(monkeypatch):
+    clock = fake_clock(monkeypatch)
     m = new_no_rels(handler_timeout=0.05)
     m.handler_deadline = 1.0
 
     class Handlers:
         def AState(self, e):
-            time.sleep(0.1)  # longer than the timeout
+            clock.advance(0.1)  # longer than the timeout
 
     m.bind_handlers(Handlers())
     assert m.add("A") == CANCELED
