@@ -1,7 +1,8 @@
 """aRPC client: connects to a Server and keeps `netmach`, a live mirror of its source (Go Client).
 
-The client's own machine (`client.mach`, rpc.md §2.3) drives the lifecycle: `Start` ->
-`Connecting` -> `Connected` -> `Handshaking` -> `HandshakeDone` -> `Ready` (auto). A connection
+The client's own machine (`client.mach`, see docs/arpc-protocol.md "Endpoint machines") drives
+the lifecycle: `Start` -> `Connecting` -> `Connected` -> `Handshaking` -> `HandshakeDone` ->
+`Ready` (auto). A connection
 lost without `stop()` (including a server that stops or restarts) becomes `Disconnected` ->
 `RetryingConn`, which reconnects with exponential backoff. Mutations have a real timeout and are
 retried with the same mutation id, so the server never executes one twice.
@@ -17,7 +18,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import amnode as am
+import amnode.machine as am
+from amnode.machine.schema import SchemaLike
 from amnode.states import CLIENT_STATES, ClientSchema
 from amnode.states import rpc as ss
 
@@ -77,7 +79,7 @@ class _Call:
 class Client:
     """Connects to `addr` and mirrors the server's source in `client.netmach`."""
 
-    def __init__(self, addr: str, id: str | None = None, schema: am.SchemaLike | None = None,
+    def __init__(self, addr: str, id: str | None = None, schema: SchemaLike | None = None,
                  consumer: am.Machine | None = None, *, no_schema: bool = False,
                  allowed_states: list[str] | None = None, skipped_states: list[str] | None = None,
                  sync_mutations: bool = False, parent: am.Machine | str | None = None,
@@ -599,7 +601,7 @@ class Client:
 
 
 class _ClientHandlers:
-    """State handlers of the client machine (rpc.md §2.3)."""
+    """State handlers of the client machine (docs/arpc-protocol.md "Endpoint machines")."""
 
     def __init__(self, client: Client) -> None:
         self.c = client

@@ -1,9 +1,10 @@
 """aRPC multiplexer: one listening port, one `Server` per accepted connection (Go rpc.Mux).
 
-`mux.mach` (rpc.md §5) is `Ready` while accepting; `ClientConnected` ticks once per accepted
-connection and `HasClients` is active while any per-connection server lives. A server is disposed
-as soon as its client goes away. All servers share one mutation log, so a client that reconnects
-and retries a mutation through another server still gets it executed once.
+`mux.mach` (see docs/arpc-protocol.md "Endpoint machines") is `Ready` while accepting;
+`ClientConnected` ticks once per accepted connection and `HasClients` is active while any
+per-connection server lives. A server is disposed as soon as its client goes away. All servers
+share one mutation log, so a client that reconnects and retries a mutation through another
+server still gets it executed once.
 """
 
 from __future__ import annotations
@@ -13,12 +14,13 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-import amnode as am
+import amnode.machine as am
 from amnode.states import MUX_STATES, MuxSchema
 from amnode.states import rpc as ss
 
 from .connection import Connection
 from .dedupe import MutationLog
+from .errors import RpcConfigError
 from .frames import MAX_FRAME, Codec
 from .listener import Listener, start_and_wait
 from .server import Server, server_connection
@@ -42,7 +44,7 @@ class Mux:
                  ping_interval: float = 5.0, log_level: am.LogLevel | int | None = None,
                  **server_opts: Any) -> None:
         if source is None and new_server is None:
-            raise ValueError("Mux needs a source machine or a new_server factory")
+            raise RpcConfigError("Mux needs a source machine or a new_server factory")
         self.source = source
         self.name = name or (source.id if source is not None else "mux")
         self.push_interval = push_interval

@@ -20,10 +20,11 @@ import traceback
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-import amnode as am
-from amnode.machine.schema import StatesArg
+import amnode.machine as am
+from amnode.machine.schema import SchemaLike, StatesArg
 from amnode.states import rpc as ss
 
+from .errors import MirrorUnsupportedError
 from .protocol import Method
 
 if TYPE_CHECKING:
@@ -43,7 +44,7 @@ _NO_NAMES: list[str] = []
 class NetworkMachine(am.Machine):
     """Client-side mirror of a remote machine; created by `Client` (see `client.netmach`)."""
 
-    def __init__(self, client: Client, schema: am.SchemaLike | None, id: str,
+    def __init__(self, client: Client, schema: SchemaLike | None, id: str,
                  parent: am.Machine | str | None = None, tags: Iterable[str] = (),
                  log_level: am.LogLevel | int | None = None) -> None:
         super().__init__(schema or {}, id=id, parent=parent, tags=tags, log_level=log_level)
@@ -148,7 +149,7 @@ class NetworkMachine(am.Machine):
 
     def import_data(self, data: Mapping[str, Any]) -> None:
         """Not supported: a mirror's clock comes from its source."""
-        raise NotImplementedError("a network mirror cannot import data")
+        raise MirrorUnsupportedError("a network mirror cannot import data")
 
     # --- remote mutations ---
 

@@ -15,6 +15,8 @@ from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, replace
 from typing import TypeVar
 
+from .errors import RpcConfigError
+
 T = TypeVar("T")
 
 Clock = Callable[[], float]
@@ -39,15 +41,15 @@ class RetryPolicy:
 
     def __post_init__(self) -> None:
         if self.first_delay < 0 or (self.max_delay is not None and self.max_delay < 0):
-            raise ValueError("RetryPolicy: delays must not be negative")
+            raise RpcConfigError("RetryPolicy: delays must not be negative")
         if self.factor < 1:
-            raise ValueError("RetryPolicy: factor must be at least 1")
+            raise RpcConfigError("RetryPolicy: factor must be at least 1")
         if self.max_tries < 0:
-            raise ValueError("RetryPolicy: max_tries must not be negative (0 = unlimited)")
+            raise RpcConfigError("RetryPolicy: max_tries must not be negative (0 = unlimited)")
         if not 0 <= self.jitter < 1:
-            raise ValueError("RetryPolicy: jitter must be in [0, 1)")
+            raise RpcConfigError("RetryPolicy: jitter must be in [0, 1)")
         if self.timeout is not None and self.timeout < 0:
-            raise ValueError("RetryPolicy: timeout must not be negative (None = no limit)")
+            raise RpcConfigError("RetryPolicy: timeout must not be negative (None = no limit)")
 
     def with_(self, **changes: float | int | None) -> RetryPolicy:
         """A copy with some fields changed, e.g. `policy.with_(max_tries=3)`."""

@@ -1,8 +1,9 @@
 """aRPC server: exposes one state-source machine to one client (Go rpc.Server).
 
-The server's own machine (`server.mach`, states of rpc.md §2.2) drives the lifecycle: `Start` ->
-`RpcStarting` (listen) -> `RpcAccepting` -> `RpcReady`; a connected peer is `ClientConnected`,
-its `Hello` is `Handshaking`, its `Handshake` is `HandshakeDone` and then `Ready` (auto).
+The server's own machine (`server.mach`, see docs/arpc-protocol.md "Endpoint machines") drives
+the lifecycle: `Start` -> `RpcStarting` (listen) -> `RpcAccepting` -> `RpcReady`; a connected
+peer is `ClientConnected`, its `Hello` is `Handshaking`, its `Handshake` is `HandshakeDone` and
+then `Ready` (auto).
 
 Client mutations run inline, in arrival order, as soon as their frame is read, and the reply
 carries the clock diff. Source changes made by anyone else are pushed as diffs, at most one per
@@ -24,7 +25,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import amnode as am
+import amnode.machine as am
 from amnode.states import SERVER_STATES, ServerSchema
 from amnode.states import rpc as ss
 
@@ -699,7 +700,7 @@ def server_connection(codec: Codec, name: str, ping_interval: float,
 
 
 class _ServerHandlers:
-    """State handlers of the server machine (rpc.md §2.2)."""
+    """State handlers of the server machine (docs/arpc-protocol.md "Endpoint machines")."""
 
     def __init__(self, server: Server) -> None:
         self.s = server

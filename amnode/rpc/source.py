@@ -15,7 +15,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-import amnode as am
+import amnode.machine as am
 
 from .clock import Snapshot
 

@@ -14,8 +14,9 @@ from typing import Any, TypeVar
 import msgpack
 
 from amnode.machine import AException
+from amnode.machine.errors import AmnodeError
 
-from .errors import ProtocolViolation
+from .errors import ProtocolViolation, TypedArgsError
 
 #: msgpack ext code of a registered dataclass.
 EXT_TYPED = 1
@@ -25,7 +26,7 @@ EXT_ERROR = 2
 T = TypeVar("T")
 
 
-class RemoteError(Exception):
+class RemoteError(AmnodeError):
     """An exception that happened (or was passed as args) on the other side of a connection."""
 
     def __init__(self, message: str = "", type_name: str = "Exception") -> None:
@@ -53,7 +54,7 @@ class ArgsRegistry:
         Usable as a class decorator. Both peers must register the same name.
         """
         if not dataclasses.is_dataclass(cls) or not isinstance(cls, type):
-            raise TypeError(f"only dataclasses can be registered as typed args, got {cls!r}")
+            raise TypedArgsError(f"only dataclasses can be registered as typed args, got {cls!r}")
         wire = name or f"{cls.__module__}.{cls.__qualname__}"
         fields = tuple(f.name for f in dataclasses.fields(cls) if f.init)
         self._by_name[wire] = cls

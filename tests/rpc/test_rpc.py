@@ -1,4 +1,5 @@
-"""aRPC: the Go reference's rpc_test.go cases (rpc.md §7 #1-#19), ported to asyncio."""
+"""aRPC: the Go reference's rpc_test.go cases (#1-#19), ported to asyncio; differences from Go are
+in docs/arpc-protocol.md "Differences from the Go reference"."""
 
 from __future__ import annotations
 

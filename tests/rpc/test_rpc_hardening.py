@@ -1,4 +1,5 @@
-"""aRPC hardening: the fixes of rpc.md §8.4/§9 (one test each), reconnects, hostile input."""
+"""aRPC hardening: the fixes listed in docs/arpc-protocol.md "Differences from the Go reference"
+(one test each), reconnects, hostile input (docs/arpc-protocol.md "Hostile input")."""
 
 from __future__ import annotations
 
@@ -47,7 +48,7 @@ def is_reply(msg: Any) -> bool:
     return msg[0] == 1 and isinstance(msg[3], list)
 
 
-# --- 8.4.1 real call timeouts + idempotent retries ---
+# --- real call timeouts + idempotent retries ---
 
 async def test_call_timeout_is_real_and_bounded() -> None:
     """Replies never arrive: every attempt times out, the call gives up with CANCELED."""
@@ -126,7 +127,7 @@ async def test_mux_shares_the_mutation_log() -> None:
         await mux.stop(dispose=True)
 
 
-# --- 8.4.2/8.4.3 versioned baseline, resync on any mismatch ---
+# --- versioned baseline, resync on any mismatch ---
 
 async def test_push_mismatch_resyncs_and_resets_the_baseline() -> None:
     async with rpc_pair(proxy=True, push_interval=1e-9) as t:
@@ -184,7 +185,7 @@ async def test_replayed_reply_proves_its_version() -> None:
         assert t.nm.clock() == src.clock()
 
 
-# --- 8.3 reply diffs applied before the caller resumes, in wire order ---
+# --- reply diffs applied before the caller resumes, in wire order ---
 
 async def test_reply_and_push_are_applied_in_wire_order() -> None:
     async with rpc_pair(push_interval=1e-9) as t:
@@ -206,7 +207,7 @@ async def test_reply_and_push_are_applied_in_wire_order() -> None:
         assert t.client.mach.tick("MetricSync") == 0, "no mismatch, no resync"
 
 
-# --- 8.4.7 heartbeat ---
+# --- heartbeat ---
 
 async def test_heartbeat_detects_a_dead_peer() -> None:
     async with rpc_pair(proxy=True, ping_interval=0.1, conn_retry_delay=0.02,
@@ -236,7 +237,7 @@ async def test_idle_connection_stays_up_with_pings() -> None:
         assert t.client.mach.is_active("Ready")
 
 
-# --- 8.4.8 server Bye on stop; reconnect on any unrequested loss ---
+# --- server Bye on stop; reconnect on any unrequested loss ---
 
 async def test_server_stop_says_bye_and_client_reconnects() -> None:
     src = new_source()
@@ -510,7 +511,7 @@ async def test_typed_args_and_remote_errors() -> None:
         assert str(err) == "boom"
 
 
-# --- semantics of rpc.md §3-§4 not covered by the Go tests ---
+# --- semantics of docs/arpc-protocol.md "Mutations" not covered by the Go tests ---
 
 async def test_add_ns_order_is_kept() -> None:
     order: list[str] = []
