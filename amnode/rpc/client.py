@@ -4,18 +4,18 @@ The client's own machine (`client.mach`, see docs/arpc-protocol.md "Endpoint mac
 the lifecycle: `Start` -> `Connecting` -> `Connected` -> `Handshaking` -> `HandshakeDone` ->
 `Ready` (auto). A connection
 lost without `stop()` (including a server that stops or restarts) becomes `Disconnected` ->
-`RetryingConn`, which reconnects with exponential backoff. Mutations have a real timeout and are
-retried with the same mutation id, so the server never executes one twice.
+`RetryingConn`, which reconnects as its `conn_retry` policy says. Mutations have a real timeout
+and are retried (`call_retry`) with the same mutation id, so the server never executes one twice
+(see docs/arpc-protocol.md "Timeouts, retries and mutation ids" for what that covers).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import random
 import secrets
-import time
 from collections.abc import Callable
+from time import time as _wall_time
 from typing import Any
 
 import amnode.machine as am
@@ -48,6 +48,7 @@ from .protocol import (
     sync_resp_from_wire,
     update_from_wire,
 )
+from .retry import CALL_RETRY, CONN_RETRY, Backoff, RetryPolicy, legacy_policy
 from .typed_args import ArgsRegistry
 
 log = logging.getLogger("amnode.rpc")
@@ -56,10 +57,6 @@ TAG_RPC_CLIENT = "rpc-client"
 PREFIX_CLIENT = "rc-"
 
 _CANCELED = am.CANCELED
-
-
-def _jitter(delay: float) -> float:
-    return delay * random.uniform(0.8, 1.2)
 
 
 class _Call:
@@ -77,19 +74,29 @@ class _Call:
 
 
 class Client:
-    """Connects to `addr` and mirrors the server's source in `client.netmach`."""
+    """Connects to `addr` and mirrors the server's source in `client.netmach`.
+
+    `call_timeout` bounds one attempt of a mutation call and `call_retry` says how the call is
+    retried after a timeout or a lost connection; `conn_timeout` bounds one dial and
+    `conn_retry` how a lost connection is re-dialed. The older keywords (`call_retries`,
+    `call_retry_delay`, `call_retry_backoff`, `call_retry_timeout` and their `conn_*` twins)
+    still work and are applied on top of the policies (see `retry.legacy_policy`).
+    """
 
     def __init__(self, addr: str, id: str | None = None, schema: SchemaLike | None = None,
                  consumer: am.Machine | None = None, *, no_schema: bool = False,
                  allowed_states: list[str] | None = None, skipped_states: list[str] | None = None,
                  sync_mutations: bool = False, parent: am.Machine | str | None = None,
                  registry: ArgsRegistry | None = None, max_frame: int = MAX_FRAME,
-                 ping_interval: float = 5.0, call_timeout: float = 3.0, call_retries: int = 15,
-                 call_retry_delay: float = 0.1, call_retry_backoff: float = 10.0,
-                 call_retry_timeout: float = 60.0, conn_timeout: float = 3.0,
-                 conn_retries: int = 50, conn_retry_delay: float = 1.0,
-                 conn_retry_backoff: float = 10.0, conn_retry_timeout: float = 300.0,
-                 reconnect: bool = True, log_level: am.LogLevel | int | None = None) -> None:
+                 ping_interval: float = 5.0, call_timeout: float = 3.0,
+                 call_retry: RetryPolicy = CALL_RETRY, conn_timeout: float = 3.0,
+                 conn_retry: RetryPolicy = CONN_RETRY, reconnect: bool = True,
+                 log_level: am.LogLevel | int | None = None,
+                 call_retries: int | None = None, call_retry_delay: float | None = None,
+                 call_retry_backoff: float | None = None,
+                 call_retry_timeout: float | None = None, conn_retries: int | None = None,
+                 conn_retry_delay: float | None = None, conn_retry_backoff: float | None = None,
+                 conn_retry_timeout: float | None = None) -> None:
         self.addr = addr
         self.id = id or secrets.token_hex(3)[:5]
         #: optional machine with `ServerPayload`, receiving the server's payloads
@@ -101,15 +108,15 @@ class Client:
         self.ping_interval = ping_interval
         #: seconds a call waits for its reply before it is retried
         self.call_timeout = call_timeout
-        self.call_retries = call_retries
-        self.call_retry_delay = call_retry_delay
-        self.call_retry_backoff = call_retry_backoff
-        self.call_retry_timeout = call_retry_timeout
+        #: how a mutation call is retried (same mutation id) after a timeout or lost connection
+        self.call_retry = legacy_policy(call_retry, tries=call_retries, delay=call_retry_delay,
+                                        backoff=call_retry_backoff, timeout=call_retry_timeout)
+        #: seconds one dial may take
         self.conn_timeout = conn_timeout
-        self.conn_retries = conn_retries
-        self.conn_retry_delay = conn_retry_delay
-        self.conn_retry_backoff = conn_retry_backoff
-        self.conn_retry_timeout = conn_retry_timeout
+        #: how a lost connection is re-dialed (`RetryingConn`); exhausted: `ConnRetryFailed`
+        self.conn_retry = legacy_policy(conn_retry, tries=conn_retries, delay=conn_retry_delay,
+                                        backoff=conn_retry_backoff, timeout=conn_retry_timeout,
+                                        zero_timeout_is_none=True)
         #: reconnect when the connection is lost without `stop()`
         self.reconnect = reconnect
         self.codec = Codec(registry, max_frame)
@@ -125,7 +132,8 @@ class Client:
         self._mid = 0
         self._live = False
         self._retrying = 0
-        self._conn_round = 0
+        #: the reconnect run since the last `Connected` (None: the next loss starts a new one)
+        self._conn_backoff: Backoff | None = None
         self._stopping = False
         self._sync_task: asyncio.Task[list[int] | None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -147,6 +155,7 @@ class Client:
     async def start(self) -> None:
         """Start connecting; wait for `client.mach.when("Ready")` to use the mirror."""
         self._stopping = False
+        self._conn_backoff = None
         self.mach.add([ss.START, ss.CONNECTING])
         await asyncio.sleep(0)
 
@@ -338,16 +347,18 @@ class Client:
         self._retrying += 1
         if self._retrying == 1 and mach.is_active(ss.START):
             mach.add(ss.RETRYING_CALL, {"method": Method(call.method).name,
-                                        "started_at": time.time()})
-        delay = self.call_retry_delay
-        start = time.monotonic()
+                                        "started_at": _wall_time()})
+        policy = self.call_retry
+        backoff = policy.backoff()
         try:
-            for _ in range(self.call_retries):
-                await asyncio.sleep(_jitter(delay))
+            while (delay := backoff.next_delay()) is not None:
+                await asyncio.sleep(delay)
                 if call.fut.done():
                     return
-                remaining = self.call_retry_timeout - (time.monotonic() - start)
-                if self._stopping or remaining <= 0 or not mach.is_active(ss.START):
+                remaining = (None if policy.timeout is None
+                             else policy.timeout - backoff.elapsed)
+                if (self._stopping or (remaining is not None and remaining <= 0)
+                        or not mach.is_active(ss.START)):
                     break
                 if not mach.is_active(ss.READY):
                     try:
@@ -362,12 +373,11 @@ class Client:
                 failed: asyncio.Future[None] = loop.create_future()
                 call.fail = lambda f=failed: f.done() or f.set_result(None)
                 self._attempt(call, conn)
-                await asyncio.wait({failed, call.fut}, return_when=asyncio.FIRST_COMPLETED)
+                waits: set[asyncio.Future[Any]] = {failed, call.fut}
+                await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
                 call.fail = None
                 if call.fut.done():
                     return
-                if self.call_retry_backoff:
-                    delay = min(delay * 2, self.call_retry_backoff)
             if not call.fut.done():
                 call.fut.set_result(_CANCELED)
                 if not mach.is_disposed and mach.is_active(ss.START):
@@ -572,13 +582,13 @@ class Client:
             mach.add_err_state(ss.ERR_RPC, err)
 
     async def _reconnect(self) -> None:
-        """The RetryingConn loop: dial with exponential backoff until Connected."""
+        """The RetryingConn loop: dial as `conn_retry` says until Connected, or give up."""
         mach = self.mach
-        delay = self.conn_retry_delay
-        start = time.monotonic()
-        while self._conn_round < self.conn_retries:
-            self._conn_round += 1
-            await asyncio.sleep(_jitter(delay))
+        backoff = self._conn_backoff
+        if backoff is None:
+            backoff = self._conn_backoff = self.conn_retry.backoff()
+        while (delay := backoff.next_delay()) is not None:
+            await asyncio.sleep(delay)
             if self._stopping:
                 return
             mach.add(ss.CONNECTING)
@@ -589,10 +599,6 @@ class Client:
             if mach.is_active(ss.CONNECTED):
                 return
             mach.remove(am.EXCEPTION)
-            if self.conn_retry_backoff:
-                delay = min(delay * 2, self.conn_retry_backoff)
-            if self.conn_retry_timeout and time.monotonic() - start > self.conn_retry_timeout:
-                break
         mach.remove(ss.RETRYING_CONN)
         mach.add(ss.CONN_RETRY_FAILED)
 
@@ -637,7 +643,7 @@ class _ClientHandlers:
 
     def ConnectedState(self, e: am.Event) -> None:
         """A new connection resets the reconnect budget."""
-        self.c._conn_round = 0
+        self.c._conn_backoff = None
 
     def HandshakingState(self, e: am.Event) -> None:
         """Hello + Handshake in a task bound to `Connected`."""
