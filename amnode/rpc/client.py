@@ -245,6 +245,8 @@ class Client:
         timer[0] = loop.call_later(limit, on_timeout)
         return fut
 
+    # --- MutationSender: what the mirror sends through ---
+
     def _ready_conn(self, method: int) -> Connection | None:
         """The connection to send a mutation on; None (logged) while not `Ready`."""
         conn = self._conn
@@ -253,14 +255,16 @@ class Client:
             return None
         return conn
 
-    def _mutate(self, conn: Connection, method: int, idxs: list[int],
-                args: dict[str, Any] | None, event: am.Event | am.MutSource | None
-                ) -> asyncio.Future[int]:
-        """Send a mutation call now (see `NetworkMachine._send`); the future gets the source's
-        Result, after retries if needed."""
+    def send_mutation(self, method: Method, states: list[int], args: dict[str, Any] | None,
+                      event: am.Event | am.MutSource | None) -> asyncio.Future[int] | None:
+        """Send Add/Remove/Set now (states as source indexes); a future with the source's
+        Result after retries if needed, or None when not `Ready` (nothing sent)."""
+        conn = self._ready_conn(method)
+        if conn is None:
+            return None
         fut: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         self._mid += 1
-        body = mutation_to_wire(idxs, self._mid, args, self._event(event))
+        body = mutation_to_wire(states, self._mid, args, self._event(event))
         call = _Call(method, body, fut)
         call.fail = lambda: self._start_retry(call)
         self._attempt(call, conn)
@@ -388,12 +392,15 @@ class Client:
             if self._retrying == 0 and not mach.is_disposed:
                 mach.remove(ss.RETRYING_CALL)
 
-    def _notify_mutation(self, conn: Connection, method: int, idxs: list[int],
-                         args: dict[str, Any] | None,
-                         event: am.Event | am.MutSource | None) -> None:
-        """Send a mutation notification (no reply) now."""
-        conn.notify(method, mutation_to_wire(idxs, 0, args, self._event(event)))
+    def notify_mutation(self, method: Method, states: list[int], args: dict[str, Any] | None,
+                        event: am.Event | am.MutSource | None) -> bool:
+        """Send AddNS/RemoveNS/SetNS now (no reply); False when not `Ready` (nothing sent)."""
+        conn = self._ready_conn(method)
+        if conn is None:
+            return False
+        conn.notify(method, mutation_to_wire(states, 0, args, self._event(event)))
         self.call_count += 1
+        return True
 
     # --- clocks ---
 
@@ -406,7 +413,7 @@ class Client:
                      update[3], clock.version)
             return False
         if self._live and self.netmach is not None:
-            self.netmach._apply_time(clock.time, clock.queue_tick, clock.machine_tick, mtype,
+            self.netmach.apply_remote_time(clock.time, clock.queue_tick, clock.machine_tick, mtype,
                                      called)
         return True
 
@@ -434,7 +441,7 @@ class Client:
             raise ProtocolViolation("sync: wrong clock length")
         self.clock.set(time_, qt, mt, base)
         if self._live and self.netmach is not None:
-            self.netmach._apply_time(time_, qt, mt)
+            self.netmach.apply_remote_time(time_, qt, mt)
         return list(time_)
 
     def _on_welcome(self, body: Any) -> Welcome:
@@ -457,7 +464,7 @@ class Client:
             else:
                 raise ProtocolViolation("welcome: schema missing")
         partial = bool(self.allowed_states is not None or self.skipped_states)
-        nm._set_remote(w.names, schema, infer=partial and schema is not None)
+        nm.set_remote_states(w.names, schema, infer=partial and schema is not None)
         nm.remote_id = w.source_id
         nm.tags = [t for t in nm.tags if not t.startswith("src-id:")] + ["src-id:" + w.source_id]
         self.clock.set(w.time, w.queue_tick, w.machine_tick, w.base)
@@ -505,7 +512,7 @@ class Client:
             self._on_welcome(body)
             if self._live and self.netmach is not None:
                 c = self.clock
-                self.netmach._apply_time(c.time, c.queue_tick, c.machine_tick)
+                self.netmach.apply_remote_time(c.time, c.queue_tick, c.machine_tick)
         elif method == Method.SERVER_BYE:
             reason = body if isinstance(body, str) else ""
             self.mach.log("server said bye: %s", reason)
@@ -660,7 +667,7 @@ class _ClientHandlers:
         nm = c.netmach
         if nm is not None:
             clock = c.clock
-            nm._apply_time(clock.time, clock.queue_tick, clock.machine_tick)
+            nm.apply_remote_time(clock.time, clock.queue_tick, clock.machine_tick)
             c.mach.log("connected to %s (t%d q%d)", nm.remote_id, sum(clock.time),
                        clock.queue_tick)
 

@@ -65,8 +65,9 @@ CLIENT_CALLS = frozenset({Method.SEND_PAYLOAD})
 CLIENT_NOTIFIES = frozenset({Method.SET_CLOCK, Method.SET_CLOCK_MANY, Method.SCHEMA_CHANGE,
                              Method.SERVER_BYE, Method.SENDING_PAYLOAD, Method.SERVER_PING})
 
-MUTATION_CALLS = {Method.ADD: 0, Method.REMOVE: 1, Method.SET: 2}
-MUTATION_NOTIFIES = {Method.ADD_NS: 0, Method.REMOVE_NS: 1, Method.SET_NS: 2}
+#: mutation method id -> mutation type (0 add, 1 remove, 2 set)
+MUTATION_CALLS: dict[int, int] = {Method.ADD: 0, Method.REMOVE: 1, Method.SET: 2}
+MUTATION_NOTIFIES: dict[int, int] = {Method.ADD_NS: 0, Method.REMOVE_NS: 1, Method.SET_NS: 2}
 
 
 # --- validation helpers ---
