@@ -9,10 +9,11 @@ Client mutations run inline, in arrival order, as soon as their frame is read, a
 carries the clock diff. Source changes made by anyone else are pushed as diffs, at most one per
 `push_interval` (leading edge plus a trailing flush).
 
-A source owned by another thread is never read from the server's thread: its tracer keeps the
-source's names, schema and clock up to date on the source's thread (`SourceTracer.view`), and
-mutations go through the source's `threadsafe` proxy. Binding that tracer is scheduled there
-too; the server listens (or, given a connection, reads from it) only once it is bound.
+A source owned by another thread is never read from the server's thread: the source's one hub
+tracer (shared by every server of that source) keeps its names, schema and clock up to date on
+the source's thread (`SourceHub.view`), and mutations go through the source's `threadsafe`
+proxy. Binding that tracer is scheduled there too; the server listens (or, given a connection,
+reads from it) only once it is bound.
 """
 
 from __future__ import annotations
@@ -57,7 +58,7 @@ from .protocol import (
     Welcome,
     mutation_from_wire,
 )
-from .source import SourceTracer, SourceView, snapshot
+from .source import SourceHub, SourceView, snapshot
 from .typed_args import ArgsRegistry
 
 log = logging.getLogger("amnode.rpc")
@@ -124,11 +125,9 @@ class Server:
         self.mach.verify_states(SERVER_STATES)
         self._handlers = _ServerHandlers(self)
         self.mach.bind_handlers(self._handlers, id="rpc-server")
-        self._tracer = SourceTracer(self.mach.id, self._on_source_change, self._on_schema_change,
-                                    self._on_source_dispose)
-        tracer = self._tracer
         # never blocks: on another thread the bind is scheduled there and awaited by `_listen`
-        self._bound = self._on_source_thread(lambda: tracer.bind(source))
+        self._sub = SourceHub.subscribe(source, self._on_source_change, self._on_schema_change,
+                                        self._on_source_dispose)
 
     # --- public API ---
 
@@ -164,8 +163,7 @@ class Server:
         """Add `Start` (synchronous part of `start`); a mux calls this from its protocol
         callback, so it never blocks."""
         self._loop = asyncio.get_running_loop()
-        self._tracer.loop = self._loop
-        self._tracer.thread_id = threading.get_ident()
+        self._sub.set_loop(self._loop)
         self._same_thread = self.source.owner_thread_id == threading.get_ident()
         res = self.mach.add(ss.START)
         conn = self._preset_conn
@@ -204,26 +202,8 @@ class Server:
         for conn in [self._conn, self._preset_conn, *self._candidates]:
             if conn is not None:
                 conn.close("server disposed")
-        tracer = self._tracer
-        tracer.active = False
-
-        def detach() -> None:
-            try:
-                self.source.detach_tracer(tracer)
-            except KeyError:
-                pass
-
-        if not self.source.is_disposed:
-            self._on_source_thread(detach)
+        self._sub.close()
         self.mach.dispose()
-
-    def _on_source_thread(self, fn: Callable[[], Any]) -> Any:
-        """Run `fn` now on the source's thread, or schedule it there (returns its future, which
-        nobody needs to block on)."""
-        if self.source.owner_thread_id == threading.get_ident():
-            fn()
-            return None
-        return self.source.threadsafe.eval(fn, self.mach.id)
 
     async def send_payload(self, name: str, data: Any = None, dest: str | None = None, *,
                            event: am.Event | None = None, timeout: float | None = None,
@@ -271,17 +251,17 @@ class Server:
     async def _await_bound(self) -> bool:
         """Wait for the tracer's bind on the source's thread; False (`Exception` added, `Start`
         removed) if the source cannot take it, e.g. it is disposed."""
-        tracer = self._tracer
-        if tracer.view is not None:
+        sub = self._sub
+        if sub.view is not None:
             return True
         err: BaseException | None = None
-        if self._bound is not None:
+        bound = sub.bound
+        if bound is not None:
             try:
-                await asyncio.wrap_future(self._bound)
+                await asyncio.wrap_future(bound)
             except Exception as exc:
                 err = exc
-        if tracer.view is not None:
-            self._bound = None
+        if sub.view is not None:
             return True
         mach = self.mach
         mach.add_err(RpcError(f"cannot bind to source {self.source.id}: {err or 'disposed'}"))
@@ -355,8 +335,8 @@ class Server:
                 mach.remove(ss.START)  # the mux's client left before it was served
             return
         self._conn = None
-        self._tracer.active = False
-        self._tracer.mutations.clear()
+        self._sub.active = False
+        self._sub.record_mutations(False)
         if mach.is_disposed:
             return
         mach.log("client %s disconnected: %s", self._client_id or conn.peer, reason)
@@ -395,7 +375,7 @@ class Server:
         if self._same_thread:
             src = self.source
             return src.state_names, src.schema if with_schema else {}, snapshot(src)
-        view = self._tracer.view
+        view = self._sub.view
         if view is None:
             raise CanceledError("server not bound to its source yet")
         return view
@@ -448,10 +428,10 @@ class Server:
         conn.peer_heartbeat = hello.heartbeat
         self._client_id = hello.id
         self._client_nonce = hello.nonce
-        tracer = self._tracer
-        tracer.mutations.clear()
-        tracer.record_mutations = hello.sync_mutations
-        tracer.active = True
+        sub = self._sub
+        sub.record_mutations(False)
+        sub.record_mutations(hello.sync_mutations)
+        sub.active = True
         mach.add(ss.HANDSHAKING, {"id": hello.id})
         conn.reply(seq, welcome.to_wire())
 
@@ -494,12 +474,7 @@ class Server:
         ev = (am.MutSource(*event) if event is not None
               else am.MutSource(self._client_id, "", 0))
         if self._same_thread:
-            tracer = self._tracer
-            tracer.quiet = True
-            try:
-                res = self._execute(mtype, names, args, ev)
-            finally:
-                tracer.quiet = False
+            res = self._execute(mtype, names, args, ev)
             if key is not None:
                 self.mutation_log.begin(key)
                 self.mutation_log.finish(key, res)
@@ -565,7 +540,7 @@ class Server:
             if muts:
                 body += [None, muts]
         else:
-            latest = self._tracer.latest
+            latest = self._sub.latest
             update = sync.diff(latest, replay) if latest is not None and sync.fits(latest) \
                 else None
             if update is not None:
@@ -576,11 +551,11 @@ class Server:
     def _mutation_updates(self, sync: ClockSync, force: bool = False) -> list[Any]:
         """Per-transition updates for a SyncMutations client; the queue is emptied."""
         out: list[Any] = []
-        for mtype, called, snap in self._tracer.take_mutations():
+        for mtype, called, snap in self._sub.take_mutations():
             update = sync.diff(snap) if sync.fits(snap) else None
             if update is not None:
                 out.append([mtype, sync.called_out(called), update])
-        latest = self._tracer.latest
+        latest = self._sub.latest
         if latest is not None and sync.fits(latest) and (sync.changed(latest)
                                                          or (force and not out)):
             update = sync.diff(latest, force)
@@ -599,14 +574,15 @@ class Server:
         if names != sync.names:
             # the schema changed and its SchemaChange is still on its way: send it first
             sync = self._send_schema(conn, sync, names, schema, snap)
-        self._tracer.mutations.clear()
+        self._sub.mutations.clear()
         version = sync.reset(snap)
         conn.reply(seq, [sync.client_time(snap[0]), snap[1], snap[2], version])
 
     # --- pushes ---
 
     def _on_source_change(self) -> None:
-        """The source changed: push now, or schedule the trailing flush of this interval."""
+        """The source changed (or may have): push now, or arm the trailing flush of this
+        interval; then ask the hub for the next change unless that flush is armed."""
         conn = self._conn
         interval = self.push_interval
         if conn is None or conn.closed or interval <= 0 or conn.data is None:
@@ -614,15 +590,23 @@ class Server:
         if not self.mach.is_active(ss.HANDSHAKE_DONE):
             return
         sync: ClockSync = conn.data
-        latest = self._tracer.latest
-        if latest is None or not sync.fits(latest) or not sync.changed(latest):
-            return
-        wait = sync.last_send + interval - time.monotonic()
-        if wait > 0:
-            if self._push_timer is None and self._loop is not None:
-                self._push_timer = self._loop.call_later(wait, self._flush_push)
-            return
-        self._push(conn, sync)
+        sub = self._sub
+        latest = sub.latest
+        if latest is not None and sync.fits(latest) and sync.changed(latest):
+            wait = sync.last_send + interval - time.monotonic()
+            if wait > 0:
+                if self._push_timer is None and self._loop is not None:
+                    self._push_timer = self._loop.call_later(wait, self._flush_push)
+                return
+            self._push(conn, sync)
+            if self._push_timer is not None:  # an early push (e.g. a shorter interval)
+                self._push_timer.cancel()
+                self._push_timer = None
+        if self._push_timer is None and self._loop is not None:
+            sub.want_change()
+            if sub.latest is not latest:
+                # changed on the source's thread before the registration: look again
+                self._loop.call_soon(self._on_source_change)
 
     def _flush_push(self) -> None:
         self._push_timer = None
@@ -636,7 +620,7 @@ class Server:
                     return
                 conn.notify(Method.SET_CLOCK_MANY, muts)
             else:
-                latest = self._tracer.latest
+                latest = self._sub.latest
                 update = sync.diff(latest) if latest is not None and sync.fits(latest) \
                     else None
                 if update is None:
@@ -664,7 +648,7 @@ class Server:
         sync = ClockSync(names, old.sync_schema, old.allowed, old.skipped, old.sync_mutations)
         sync.version = old.version
         base = sync.reset(snap)
-        self._tracer.mutations.clear()
+        self._sub.mutations.clear()
         conn.data = sync
         welcome = Welcome(self.source.id, sync.client_names, sync.client_time(snap[0]), snap[1],
                           snap[2], len(names), schema if sync.sync_schema else None, base,
@@ -714,7 +698,7 @@ class _ServerHandlers:
         """Bind (if still pending) and listen in a task bound to `Start`; a mux connection on a
         bound server needs neither."""
         s = self.s
-        if s._preset_conn is not None and s._tracer.view is not None:
+        if s._preset_conn is not None and s._sub.view is not None:
             s.mach.add(ss.RPC_ACCEPTING)
             return
         s.mach.fork(s._listen(), ss.START)
