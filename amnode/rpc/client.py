@@ -28,12 +28,14 @@ from .clock import RemoteClock
 from .connection import Connection
 from .errors import (
     ConnectionLostError,
+    NoAccessError,
     NotConnectedError,
     ProtocolViolation,
     RpcError,
     RpcTimeoutError,
 )
-from .frames import MAX_FRAME, Codec
+from .frames import Codec
+from .limits import CLIENT_LIMITS, Limits, client_frame_limit
 from .netmach import PREFIX_NETMACH, TAG_NETMACH, NetworkMachine
 from .protocol import (
     CLIENT_CALLS,
@@ -87,8 +89,9 @@ class Client:
                  consumer: am.Machine | None = None, *, no_schema: bool = False,
                  allowed_states: list[str] | None = None, skipped_states: list[str] | None = None,
                  sync_mutations: bool = False, parent: am.Machine | str | None = None,
-                 registry: ArgsRegistry | None = None, max_frame: int = MAX_FRAME,
-                 ping_interval: float = 5.0, call_timeout: float = 3.0,
+                 registry: ArgsRegistry | None = None, max_frame: int | None = None,
+                 limits: Limits = CLIENT_LIMITS, ping_interval: float = 5.0,
+                 call_timeout: float = 3.0,
                  call_retry: RetryPolicy = CALL_RETRY, conn_timeout: float = 3.0,
                  conn_retry: RetryPolicy = CONN_RETRY, reconnect: bool = True,
                  log_level: am.LogLevel | int | None = None,
@@ -119,7 +122,11 @@ class Client:
                                         zero_timeout_is_none=True)
         #: reconnect when the connection is lost without `stop()`
         self.reconnect = reconnect
-        self.codec = Codec(registry, max_frame)
+        #: per-connection bounds on what the server sends (frame sizes, decoded values, ...)
+        self.limits = limits.with_(max_frame=max_frame)
+        lim = self.limits
+        self.codec = Codec(registry, lim.max_frame, max_objects=lim.max_objects,
+                           max_typed_depth=lim.max_typed_depth)
         #: requests and notifications sent (handshake included)
         self.call_count = 0
         #: the clock as received from the server (the mirror shows it once `HandshakeDone`)
@@ -129,6 +136,8 @@ class Client:
         self._log_level = log_level
         self._conn: Connection | None = None
         self._nonce = secrets.randbits(31) | 1
+        #: the session secret of the last Welcome, presented in the next Hello
+        self._session = ""
         self._mid = 0
         self._live = False
         self._retrying = 0
@@ -296,6 +305,10 @@ class Client:
                 self._on_mutation_reply(call, body)
             elif isinstance(err, ConnectionLostError):
                 failed()
+            elif isinstance(err, NoAccessError):
+                # the server refused this mutation (`mutable_states`): the caller's error
+                if not call.fut.done():
+                    call.fut.set_exception(err)
             elif not call.fut.done():
                 self._add_err(err)
                 call.fut.set_result(_CANCELED)
@@ -446,7 +459,7 @@ class Client:
 
     def _on_welcome(self, body: Any) -> Welcome:
         """Adopt names, schema and clock from a Hello response or a SchemaChange."""
-        w = Welcome.from_wire(body)
+        w = Welcome.from_wire(body, self.limits.max_heartbeat)
         nm = self.netmach
         assert nm is not None
         sync_schema = not self.no_schema
@@ -464,7 +477,10 @@ class Client:
             else:
                 raise ProtocolViolation("welcome: schema missing")
         partial = bool(self.allowed_states is not None or self.skipped_states)
-        nm.set_remote_states(w.names, schema, infer=partial and schema is not None)
+        nm.set_remote_states(w.names, schema, infer=partial and schema is not None,
+                             mutable=w.mutable)
+        if w.session:
+            self._session = w.session
         nm.remote_id = w.source_id
         nm.tags = [t for t in nm.tags if not t.startswith("src-id:")] + ["src-id:" + w.source_id]
         self.clock.set(w.time, w.queue_tick, w.machine_tick, w.base)
@@ -482,10 +498,12 @@ class Client:
     # --- connection ---
 
     def _new_connection(self) -> Connection:
+        lim = self.limits
         return Connection(self.codec, name=self.mach.id, handler=self,
                           requests=CLIENT_CALLS, notifies=CLIENT_NOTIFIES,
                           ping_out=Method.PING, ping_in=Method.SERVER_PING,
-                          ping_interval=self.ping_interval)
+                          ping_interval=self.ping_interval,
+                          frame_limit=client_frame_limit(lim), frame_timeout=lim.frame_timeout)
 
     # --- ConnHandler: the connection's frames, in wire order ---
 
@@ -562,7 +580,7 @@ class Client:
         hello = Hello(id=mach.id, sync_schema=not self.no_schema, schema_hash=self._schema_hash(),
                       sync_mutations=self.sync_mutations, allowed=self.allowed_states,
                       skipped=self.skipped_states, heartbeat=self.ping_interval,
-                      nonce=self._nonce)
+                      nonce=self._nonce, session=self._session)
         try:
             welcome: Welcome = await self._call_raw(conn, Method.HELLO, hello.to_wire(),
                                                     self._on_welcome)

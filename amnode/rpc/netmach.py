@@ -31,7 +31,7 @@ import amnode.machine as am
 from amnode.machine.schema import SchemaLike, StatesArg
 from amnode.states import rpc as ss
 
-from .errors import MirrorUnsupportedError
+from .errors import MirrorUnsupportedError, NoAccessError
 from .protocol import Method
 
 if TYPE_CHECKING:
@@ -83,13 +83,17 @@ class NetworkMachine(am.Machine):
         self._remote_index: dict[str, int] = {n: i for i, n in enumerate(self._remote_names)}
         #: mark states required by active ones as active (partial sync with a schema)
         self._infer = False
+        #: the only states the source lets this mirror mutate (None: all)
+        self.mutable_states: frozenset[str] | None = None
 
     # --- schema and names from the source ---
 
     def set_remote_states(self, names: Sequence[str], schema: Mapping[str, am.State] | None,
-                          infer: bool) -> None:
+                          infer: bool, mutable: Iterable[str] | None = None) -> None:
         """Adopt the source's state names (and schema; None: relations unknown) from a
-        handshake or schema change; with `infer`, states required by active ones show active."""
+        handshake or schema change; with `infer`, states required by active ones show active;
+        `mutable` are the only states the source lets this mirror mutate (None: all)."""
+        self.mutable_states = None if mutable is None else frozenset(mutable)
         names = list(names)
         if schema is None:
             schema = {n: am.State() for n in names}
@@ -199,6 +203,22 @@ class NetworkMachine(am.Machine):
             out.append(i)
         return out
 
+    def _check_mutable(self, method: Method, states: StatesArg) -> None:
+        """Raise NoAccessError, sending nothing, for a mutation the source would refuse: a state
+        outside its `mutable_states` (a Set changes every state, so it needs all of them)."""
+        allowed = self.mutable_states
+        if allowed is None:
+            return
+        if method in (Method.SET, Method.SET_NS):
+            refused = [n for n in self._remote_names if n not in allowed]
+        else:
+            names = [states] if isinstance(states, str) else list(dict.fromkeys(states))
+            refused = [n for n in names if n not in allowed]
+        if refused:
+            verb = method.name.lower()
+            raise NoAccessError(f"{self.remote_id}: {self.id} may not {verb} {', '.join(refused)}"
+                                " (not in the source's mutable states)")
+
     def _resolved(self, result: int) -> asyncio.Future[int]:
         """A future already holding `result`. Needs no running loop: without one it belongs to
         the mirror's loop (awaiting a done future never runs that loop)."""
@@ -221,6 +241,7 @@ class NetworkMachine(am.Machine):
         WrongThreadError (the machine's guards); a disposed mirror or a client that is not
         `Ready` sends nothing and cancels."""
         idxs = self._remote_idxs(states)
+        self._check_mutable(method, states)
         fut = None
         if not self._refused(_NO_NAMES, backoff=False, queue=False):
             fut = self._sender.send_mutation(method, idxs, args, event)
@@ -229,6 +250,7 @@ class NetworkMachine(am.Machine):
     def _send_ns(self, method: Method, states: StatesArg, args: dict[str, Any] | None) -> int:
         """Send AddNS, RemoveNS or SetNS: EXECUTED when sent, CANCELED otherwise (as `_send`)."""
         idxs = self._remote_idxs(states)
+        self._check_mutable(method, states)
         if self._refused(_NO_NAMES, backoff=False, queue=False):
             return am.CANCELED
         return am.EXECUTED if self._sender.notify_mutation(method, idxs, args, None) \

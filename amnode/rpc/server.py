@@ -23,7 +23,7 @@ import logging
 import secrets
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any
 
 import amnode.machine as am
@@ -44,7 +44,8 @@ from .errors import (
     RpcTimeoutError,
     WrongDestinationError,
 )
-from .frames import MAX_FRAME, MAX_HELLO_FRAME, Codec
+from .frames import Codec
+from .limits import SERVER_LIMITS, Limits, server_frame_limit
 from .listener import Listener, start_and_wait
 from .protocol import (
     MUTATION_CALLS,
@@ -70,18 +71,21 @@ class Server:
     """Exposes `source` to one client at a time; many servers may share one source.
 
     Implements `ConnHandler` for its connections. Connections waiting for their Hello are
-    limited to `max_candidates` (besides the current one) and to frames of `max_hello_frame`
-    bytes.
+    limited to `max_candidates` (besides the current one), to `hello_timeout` seconds and to
+    frames of `max_hello_frame` bytes; every other bound a peer meets is in `limits`
+    (docs/arpc-protocol.md "Limits"). With `mutable_states`, the client may mutate only these
+    states: any other mutation is refused with `NoAccessError` (logged, nothing else happens).
     """
 
     def __init__(self, source: am.Machine, addr: str = "127.0.0.1:0",
                  push_interval: float = 0.25, *, name: str | None = None,
                  parent: am.Machine | str | None = None, allow_id: str | None = None,
-                 registry: ArgsRegistry | None = None, max_frame: int = MAX_FRAME,
+                 registry: ArgsRegistry | None = None, max_frame: int | None = None,
                  ping_interval: float = 5.0, hello_timeout: float = 10.0,
                  delivery_timeout: float = 5.0, mutation_log: MutationLog | None = None,
                  conn: Connection | None = None, max_candidates: int = 4,
-                 max_hello_frame: int = MAX_HELLO_FRAME,
+                 max_hello_frame: int | None = None, limits: Limits = SERVER_LIMITS,
+                 mutable_states: Collection[str] | None = None,
                  log_level: am.LogLevel | int | None = None) -> None:
         if source.handlers() and not source.has(ss.ERR_ON_CLIENT):
             raise am.SchemaError(
@@ -96,10 +100,17 @@ class Server:
         self.hello_timeout = hello_timeout
         #: connections that may wait for their Hello besides the current one; more are closed
         self.max_candidates = max_candidates
+        #: per-connection bounds (frame sizes by message kind, decoded values, timeouts)
+        self.limits = limits.with_(max_frame=max_frame, max_hello_frame=max_hello_frame)
         #: frame size limit of a connection until its valid Hello
-        self.max_hello_frame = max_hello_frame
+        self.max_hello_frame = self.limits.max_hello_frame
         self.delivery_timeout = delivery_timeout
-        self.codec = Codec(registry, max_frame)
+        #: the only states the client may mutate (None: all); see `NoAccessError`
+        self.mutable_states: frozenset[str] | None = (
+            None if mutable_states is None else frozenset(mutable_states))
+        lim = self.limits
+        self.codec = Codec(registry, lim.max_frame, max_objects=lim.max_objects,
+                           max_typed_depth=lim.max_typed_depth)
         self.mutation_log = mutation_log if mutation_log is not None else MutationLog()
         #: frames pushed to the client (clock updates and schema changes)
         self.push_count = 0
@@ -111,13 +122,16 @@ class Server:
         #: connections accepted while another client is connected, until their Hello
         self._candidates: set[Connection] = set()
         self._client_id = ""
-        self._client_nonce = 0
+        #: the session secret of the handshaken client (keys its mutation ids)
+        self._session = ""
+        #: Hello deadlines of connections that have not sent a valid Hello yet
+        self._hello_timers: dict[Connection, asyncio.TimerHandle] = {}
         self._push_timer: asyncio.TimerHandle | None = None
         self._same_thread = source.owner_thread_id == threading.get_ident()
         self._tasks: set[asyncio.Future[Any]] = set()
         if conn is not None:
             conn.handler = self
-            conn.reader.max_frame = min(self.codec.max_frame, max_hello_frame)
+            conn.reader.max_frame = min(self.codec.max_frame, self.max_hello_frame)
 
         name = name or source.id
         self.mach = am.Machine(ServerSchema, id="rs-" + name, parent=parent,
@@ -186,6 +200,7 @@ class Server:
             if cand is not None and cand is not conn:
                 cand.close("server stopping")
         self._candidates.clear()
+        self._cancel_hello_timers()
         self._listener.close()
         if not self.mach.is_disposed:
             self.mach.remove(ss.START)
@@ -198,6 +213,7 @@ class Server:
         if self._push_timer is not None:
             self._push_timer.cancel()
             self._push_timer = None
+        self._cancel_hello_timers()
         self._listener.close()
         for conn in [self._conn, self._preset_conn, *self._candidates]:
             if conn is not None:
@@ -290,7 +306,7 @@ class Server:
 
     def _new_connection(self) -> Connection:
         conn = server_connection(self.codec, self.mach.id, self.ping_interval,
-                                 self._on_conn_made, self.max_hello_frame)
+                                 self._on_conn_made, self.limits)
         conn.handler = self
         return conn
 
@@ -315,10 +331,24 @@ class Server:
         self.mach.add(ss.CLIENT_CONNECTED, {"addr": conn.peer})
 
     def _arm_hello_timeout(self, conn: Connection) -> None:
-        if self.hello_timeout > 0:
-            asyncio.get_running_loop().call_later(self.hello_timeout, self._check_hello, conn)
+        if self.hello_timeout > 0 and conn not in self._hello_timers:
+            self._hello_timers[conn] = asyncio.get_running_loop().call_later(
+                self.hello_timeout, self._check_hello, conn)
+
+    def _cancel_hello_timer(self, conn: Connection) -> None:
+        """The connection said Hello or closed: its deadline (and its reference to this server)
+        goes."""
+        timer = self._hello_timers.pop(conn, None)
+        if timer is not None:
+            timer.cancel()
+
+    def _cancel_hello_timers(self) -> None:
+        for timer in self._hello_timers.values():
+            timer.cancel()
+        self._hello_timers.clear()
 
     def _check_hello(self, conn: Connection) -> None:
+        self._hello_timers.pop(conn, None)
         if not conn.closed and conn.data is None:
             conn.violation(f"no Hello within {self.hello_timeout}s")
 
@@ -327,6 +357,7 @@ class Server:
     def on_closed(self, conn: Connection, reason: str, error: BaseException | None) -> None:
         """A connection closed: drop its client (or a candidate); record protocol errors."""
         self._candidates.discard(conn)
+        self._cancel_hello_timer(conn)
         mach = self.mach
         if isinstance(error, ProtocolViolation) and not mach.is_disposed:
             mach.add_err_state(ss.ERR_RPC, error)
@@ -391,7 +422,7 @@ class Server:
             conn.reply_error(seq, err)
             conn.violation(f"wrong protocol version {version!r}", err)
             return
-        hello = Hello.from_wire(body)
+        hello = Hello.from_wire(body, self.limits.max_heartbeat)
         if not mach.is_active(ss.START):
             raise CanceledError("server stopping")
         if self.allow_id and hello.id != self.allow_id:
@@ -421,13 +452,17 @@ class Server:
         if hello.sync_schema and (not hello.schema_hash
                                   or hello.schema_hash != am.schema_hash(full, sorted(full))):
             schema = full
+        session = self.mutation_log.session(hello.id, hello.nonce, hello.session)
+        mutable = self.mutable_states
         welcome = Welcome(self.source.id, sync.client_names, sync.client_time(snap[0]), snap[1],
-                          snap[2], len(names), schema, base, self.ping_interval)
+                          snap[2], len(names), schema, base, self.ping_interval, session,
+                          None if mutable is None else sorted(mutable))
         conn.data = sync
+        self._cancel_hello_timer(conn)
         conn.reader.max_frame = self.codec.max_frame
         conn.peer_heartbeat = hello.heartbeat
         self._client_id = hello.id
-        self._client_nonce = hello.nonce
+        self._session = session
         sub = self._sub
         sub.record_mutations(False)
         sub.record_mutations(hello.sync_mutations)
@@ -462,11 +497,13 @@ class Server:
             if i >= size:
                 raise ProtocolViolation(f"state index {i} out of range ({size} states)")
             names.append(src_names[in_map[i]])
+        if self.mutable_states is not None and not self._allowed(seq, mtype, names, src_names):
+            return
         if not self.mach.is_active(ss.START):
             if seq:
                 raise CanceledError("server stopping")
             return
-        key: MutationKey | None = (self._client_id, self._client_nonce, mid) if mid else None
+        key: MutationKey | None = (self._session, mid) if mid else None
         if key is not None and self.mutation_log.lookup(
                 key, lambda res: self._reply_mutation(conn, seq, res, replay=True)):
             return
@@ -481,6 +518,29 @@ class Server:
             self._reply_mutation(conn, seq, res)
             return
         self._execute_threadsafe(conn, seq, key, mtype, names, args, ev)
+
+    def _allowed(self, seq: int, mtype: int, names: list[str], src_names: list[str]) -> bool:
+        """False for a notification outside `mutable_states` (logged); a call outside them
+        raises NoAccessError (logged, answered to the client).
+
+        Add and Remove may name only mutable states; Set also removes every state it does not
+        name, so it needs every state of the source to be mutable.
+        """
+        allowed = self.mutable_states
+        assert allowed is not None
+        verb = ("add", "remove", "set")[mtype]
+        refused = [n for n in (src_names if mtype == 2 else names) if n not in allowed]
+        if not refused:
+            return True
+        shown = ", ".join(refused[:5]) + (f" (+{len(refused) - 5} more)" if len(refused) > 5
+                                           else "")
+        why = (f"may not {verb} {shown}" if mtype != 2
+               else f"may not set states: set also changes {shown}")
+        log.warning("%s: refused %s%s from client %s: %s", self.mach.id, verb.upper(),
+                    "" if seq else "_NS", self._client_id, why)
+        if seq:
+            raise NoAccessError(f"{self.source.id}: {self._client_id} {why}")
+        return False
 
     def _execute(self, mtype: int, names: list[str], args: dict[str, Any] | None,
                  ev: am.MutSource | None) -> int:
@@ -650,9 +710,10 @@ class Server:
         base = sync.reset(snap)
         self._sub.mutations.clear()
         conn.data = sync
+        mutable = self.mutable_states
         welcome = Welcome(self.source.id, sync.client_names, sync.client_time(snap[0]), snap[1],
                           snap[2], len(names), schema if sync.sync_schema else None, base,
-                          self.ping_interval)
+                          self.ping_interval, "", None if mutable is None else sorted(mutable))
         try:
             conn.notify(Method.SCHEMA_CHANGE, welcome.to_wire())
             self.push_count += 1
@@ -673,13 +734,15 @@ class Server:
 
 def server_connection(codec: Codec, name: str, ping_interval: float,
                       on_made: Callable[[Connection], None] | None = None,
-                      max_hello_frame: int = MAX_HELLO_FRAME) -> Connection:
+                      limits: Limits = SERVER_LIMITS) -> Connection:
     """A server-side connection (accepts client methods, pings as the server); until its
-    valid Hello it takes frames of at most `max_hello_frame` bytes."""
+    valid Hello it takes frames of at most `limits.max_hello_frame` bytes, and always frames
+    of at most the limit of their message kind."""
     conn = Connection(codec, name=name, requests=SERVER_CALLS, notifies=SERVER_NOTIFIES,
                       ping_out=Method.SERVER_PING, ping_in=Method.PING,
-                      ping_interval=ping_interval, on_made=on_made)
-    conn.reader.max_frame = min(codec.max_frame, max_hello_frame)
+                      ping_interval=ping_interval, on_made=on_made,
+                      frame_limit=server_frame_limit(limits), frame_timeout=limits.frame_timeout)
+    conn.reader.max_frame = min(codec.max_frame, limits.max_hello_frame)
     return conn
 
 
