@@ -114,6 +114,10 @@ class Codec:
         except DecodeError:
             raise
         except Exception as err:
+            if budget is not None and isinstance(err, ValueError) and "exceeds max_" in str(err):
+                # msgpack's own per-container limit (the budget's size) stopped it
+                raise DecodeLimitError(f"frame decodes into more than {self.max_objects} values"
+                                       f" ({err})") from None
             raise DecodeError(f"undecodable frame: {type(err).__name__}: {err}") from None
 
 

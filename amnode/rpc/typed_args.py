@@ -147,7 +147,7 @@ class ArgsRegistry:
                 wire, body = msgpack.unpackb(data, ext_hook=nested, raw=False,
                                              strict_map_key=True, **opts)
             except (ValueError, TypeError, msgpack.UnpackException) as err:
-                raise DecodeError(f"malformed typed args: {err}") from None
+                raise _decode_error("malformed typed args", err, budget) from None
             cls = self._by_name.get(wire) if isinstance(wire, str) else None
             if cls is None or not isinstance(body, dict):
                 raise DecodeError(f"unknown typed args {wire!r}")
@@ -164,11 +164,18 @@ class ArgsRegistry:
             try:
                 type_name, message = msgpack.unpackb(data, raw=False, **opts)
             except (ValueError, TypeError, msgpack.UnpackException) as err:
-                raise DecodeError(f"malformed error: {err}") from None
+                raise _decode_error("malformed error", err, budget) from None
             if not isinstance(type_name, str) or not isinstance(message, str):
                 raise DecodeError("malformed error")
             return RemoteError(message, type_name)
         raise DecodeError(f"ext type {code} is not allowed")
+
+
+def _decode_error(what: str, err: Exception, budget: DecodeBudget | None) -> DecodeError:
+    """msgpack's per-container limit (set by a budget) is a limit error, the rest malformed."""
+    if budget is not None and isinstance(err, ValueError) and "exceeds max_" in str(err):
+        return DecodeLimitError(f"frame decodes into more than {budget.limit} values ({err})")
+    return DecodeError(f"{what}: {err}")
 
 
 #: The process-wide registry used by servers and clients unless given their own.

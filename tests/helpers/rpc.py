@@ -305,3 +305,17 @@ async def wait_closed(reader: asyncio.StreamReader, timeout: float = 2.0) -> boo
 def hello(id: str = "rc-raw", **kw: Any) -> dict[str, Any]:
     """A valid Hello body."""
     return {"v": 1, "id": id, "ss": True, **kw}
+
+
+def nested_typed(depth: int) -> msgpack.ExtType:
+    """A typed value (ext 1) whose name element is itself a typed value, `depth` levels deep:
+    about 6 bytes a level, and a decoder that recurses per level without a bound crashes."""
+    inner = msgpack.packb(["x", {}])
+    for _ in range(depth - 1):
+        inner = msgpack.packb([msgpack.ExtType(1, inner), {}])
+    return msgpack.ExtType(1, inner)
+
+
+def raw_frame(payload: bytes) -> bytes:
+    """A frame around already encoded bytes."""
+    return len(payload).to_bytes(4, "big") + payload
