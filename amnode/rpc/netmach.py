@@ -304,15 +304,16 @@ class NetworkMachine(am.Machine):
         if (err is None or isinstance(err, asyncio.CancelledError)
                 or self._refused(_NO_NAMES, backoff=False, queue=False)):
             return self._resolved(am.CANCELED)
+        states = [state] if state == am.EXCEPTION else [state, am.EXCEPTION]
+        if ss.ERR_ON_CLIENT in self._remote_index:
+            states.append(ss.ERR_ON_CLIENT)
+        self._check_mutable(Method.ADD, states)
         self.err = err
         trace = ""
         if err.__traceback__ is not None:
             trace = "".join(traceback.format_exception(err))
         merged = dict(args) if args else {}
         merged[am.ARG_EXCEPTION] = am.AException(err=err, trace=trace)
-        states = [state] if state == am.EXCEPTION else [state, am.EXCEPTION]
-        if ss.ERR_ON_CLIENT in self._remote_index:
-            states.append(ss.ERR_ON_CLIENT)
         return self._send(Method.ADD, states, merged, event)
 
     def add_ns(self, states: StatesArg, args: dict[str, Any] | None = None) -> int:
