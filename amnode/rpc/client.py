@@ -459,7 +459,7 @@ class Client:
 
     def _on_welcome(self, body: Any) -> Welcome:
         """Adopt names, schema and clock from a Hello response or a SchemaChange."""
-        w = Welcome.from_wire(body, self.limits.max_heartbeat)
+        w = Welcome.from_wire(body)
         nm = self.netmach
         assert nm is not None
         sync_schema = not self.no_schema
@@ -485,7 +485,7 @@ class Client:
         nm.tags = [t for t in nm.tags if not t.startswith("src-id:")] + ["src-id:" + w.source_id]
         self.clock.set(w.time, w.queue_tick, w.machine_tick, w.base)
         if self._conn is not None:
-            self._conn.peer_heartbeat = w.heartbeat
+            self._conn.peer_heartbeat = min(w.heartbeat, self.limits.max_heartbeat)
         return w
 
     def _schema_hash(self) -> str:

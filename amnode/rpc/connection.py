@@ -34,6 +34,7 @@ from .typed_args import DecodeLimitError
 
 log = logging.getLogger("amnode.rpc")
 
+#: the heartbeat's clock (a hook for tests: a fake clock makes heartbeats deterministic)
 _now = time.monotonic
 
 #: Reply callback: (error or None, body). Called inline when the response frame is processed.
@@ -394,6 +395,9 @@ class Connection(asyncio.Protocol):
         return 3 * max(self.ping_interval, self.peer_heartbeat)
 
     def _arm_heartbeat(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         if self.ping_interval > 0 and not self.closed:
             loop = asyncio.get_running_loop()
             self._timer = loop.call_later(self.ping_interval / 2, self._heartbeat)

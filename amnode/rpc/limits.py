@@ -55,6 +55,7 @@ class Limits:
     max_objects: int = MAX_OBJECTS_SERVER
     max_typed_depth: int = MAX_TYPED_DEPTH
     frame_timeout: float = FRAME_TIMEOUT
+    #: a peer's announced heartbeat interval is clamped to this (its idle timeout is 3x)
     max_heartbeat: float = MAX_HEARTBEAT
 
     def __post_init__(self) -> None:

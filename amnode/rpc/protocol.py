@@ -31,8 +31,8 @@ MAX_STATES = 65535
 MAX_TOKEN = 64
 #: Largest client nonce (`n`).
 MAX_NONCE = (1 << 63) - 1
-#: The longest heartbeat interval (`hb`, seconds) accepted by default; a Server's or Client's
-#: `Limits.max_heartbeat` may change it.
+#: The longest heartbeat interval (`hb`, seconds) a peer's idle timeout is based on by default;
+#: a longer announced one is clamped to it (`Limits.max_heartbeat`).
 MAX_HEARTBEAT = 60.0
 
 
@@ -189,9 +189,9 @@ def _bool(v: Any, what: str) -> bool:
     return v
 
 
-def _num(v: Any, what: str, maximum: float) -> float:
-    if type(v) not in (int, float) or not math.isfinite(v) or not 0 <= v <= maximum:
-        raise ProtocolViolation(f"{what}: expected a number from 0 to {maximum}")
+def _num(v: Any, what: str) -> float:
+    if type(v) not in (int, float) or not math.isfinite(v) or v < 0:
+        raise ProtocolViolation(f"{what}: expected a finite number >= 0")
     return float(v)
 
 
@@ -289,9 +289,9 @@ class Hello:
         return d
 
     @classmethod
-    def from_wire(cls, v: Any, max_heartbeat: float = MAX_HEARTBEAT) -> Hello:
-        """Validate a Hello body, every field within its bounds; the version is checked by the
-        caller."""
+    def from_wire(cls, v: Any) -> Hello:
+        """Validate a Hello body, every field within its bounds (a server clamps `heartbeat` to
+        its `Limits.max_heartbeat`); the version is checked by the caller."""
         if type(v) is not dict:
             raise ProtocolViolation("hello: expected a map")
         version = v.get("v")
@@ -306,7 +306,7 @@ class Hello:
             sync_mutations=_bool(v.get("sm", False), "hello.sm"),
             allowed=None if allowed is None else _names(allowed, "hello.al"),
             skipped=_names(v.get("sk", []), "hello.sk"),
-            heartbeat=_num(v.get("hb", 0), "hello.hb", max_heartbeat),
+            heartbeat=_num(v.get("hb", 0), "hello.hb"),
             nonce=_int(v.get("n", 0), "hello.n", 0, MAX_NONCE),
             session=_str(v.get("sid", ""), "hello.sid", allow_empty=True, max_len=MAX_TOKEN),
         )
@@ -346,8 +346,9 @@ class Welcome:
         return d
 
     @classmethod
-    def from_wire(cls, v: Any, max_heartbeat: float = MAX_HEARTBEAT) -> Welcome:
-        """Validate a Hello response / SchemaChange body, every field within its bounds."""
+    def from_wire(cls, v: Any) -> Welcome:
+        """Validate a Hello response / SchemaChange body, every field within its bounds (a
+        client clamps `heartbeat` to its `Limits.max_heartbeat`)."""
         if type(v) is not dict:
             raise ProtocolViolation("welcome: expected a map")
         if v.get("v") != PROTOCOL_VERSION:
@@ -369,7 +370,7 @@ class Welcome:
             count=_int(v.get("count", len(names)), "welcome.count"),
             schema=None if raw_schema is None else schema_from_wire(raw_schema, names),
             base=_int(v.get("base", 0), "welcome.base"),
-            heartbeat=_num(v.get("hb", 0), "welcome.hb", max_heartbeat),
+            heartbeat=_num(v.get("hb", 0), "welcome.hb"),
             session=_str(v.get("sid", ""), "welcome.sid", allow_empty=True, max_len=MAX_TOKEN),
             mutable=None if mutable is None else _names(mutable, "welcome.mu"),
         )

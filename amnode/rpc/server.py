@@ -422,7 +422,7 @@ class Server:
             conn.reply_error(seq, err)
             conn.violation(f"wrong protocol version {version!r}", err)
             return
-        hello = Hello.from_wire(body, self.limits.max_heartbeat)
+        hello = Hello.from_wire(body)
         if not mach.is_active(ss.START):
             raise CanceledError("server stopping")
         if self.allow_id and hello.id != self.allow_id:
@@ -460,7 +460,8 @@ class Server:
         conn.data = sync
         self._cancel_hello_timer(conn)
         conn.reader.max_frame = self.codec.max_frame
-        conn.peer_heartbeat = hello.heartbeat
+        # a longer announced interval would keep a silent peer's connection for that long
+        conn.peer_heartbeat = min(hello.heartbeat, self.limits.max_heartbeat)
         self._client_id = hello.id
         self._session = session
         sub = self._sub

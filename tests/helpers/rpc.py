@@ -42,7 +42,7 @@ def new_source(schema: Mapping[str, Any] | None = None, active: Iterable[str] = 
     return m
 
 
-async def wait_until(cond: Callable[[], bool], timeout: float = 5.0, what: str = "") -> None:
+async def wait_until(cond: Callable[[], bool], timeout: float = 30.0, what: str = "") -> None:
     """Poll `cond` on the loop until it holds; fail after a generous `timeout` (never a fixed
     sleep: a loaded machine only makes this slower, not wrong)."""
     async with asyncio.timeout(timeout):
@@ -241,8 +241,8 @@ async def rpc_pair(source: am.Machine | None = None, *, push_interval: float = 0
     try:
         if start:
             await client.start()
-            await client.mach.when("Ready", timeout=5)
-            await server.mach.when("Ready", timeout=5)
+            await client.mach.when("Ready", timeout=30)
+            await server.mach.when("Ready", timeout=30)
         yield pair
         if check_errors:
             assert no_errors_ever(client.mach), client.mach.string_all()

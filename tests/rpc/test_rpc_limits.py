@@ -301,8 +301,8 @@ async def test_a_stalled_frame_is_dropped(rpc_log: pytest.LogCaptureFixture) -> 
 
 
 @pytest.mark.parametrize("field,value", [
-    ("hb", 1e9), ("hb", float("nan")), ("hb", float("inf")), ("hb", -1), ("n", 1 << 63),
-    ("sh", "x" * 65), ("sid", "s" * 65), ("id", "i" * 1025)])
+    ("hb", float("nan")), ("hb", float("inf")), ("hb", -1), ("hb", "5"), ("n", 1 << 63),
+    ("n", -1), ("sh", "x" * 65), ("sid", "s" * 65), ("id", "i" * 1025), ("id", "")])
 async def test_every_hello_field_is_bounded(field: str, value: Any,
                                             rpc_log: pytest.LogCaptureFixture) -> None:
     async with rpc_pair(check_errors=False) as t:
@@ -314,6 +314,23 @@ async def test_every_hello_field_is_bounded(field: str, value: Any,
         assert await wait_closed(reader, timeout=30)
         writer.close()
         assert t.client.mach.is_active("Ready")
+
+
+async def test_a_long_heartbeat_is_clamped() -> None:
+    """`hb=1e9` used to keep a silent connection for 3e9 s; the server bases its idle timeout
+    on at most `Limits.max_heartbeat` (60 s) of the peer's."""
+    src = new_source()
+    mux = Mux(src, ping_interval=5)
+    await mux.start()
+    try:
+        reader, writer = await raw_conn(mux.addr)
+        await _handshake(reader, writer, hb=1e9)
+        server = next(iter(mux.servers.values()))
+        assert server.conn is not None
+        assert server.conn.idle_timeout == 3 * 60
+        writer.close()
+    finally:
+        await mux.stop(dispose=True)
 
 
 async def test_idle_clients_share_one_tracer_and_cost_no_wakeups(rpc_log: Any) -> None:
