@@ -503,7 +503,8 @@ class Client:
                           requests=CLIENT_CALLS, notifies=CLIENT_NOTIFIES,
                           ping_out=Method.PING, ping_in=Method.SERVER_PING,
                           ping_interval=self.ping_interval,
-                          frame_limit=client_frame_limit(lim), frame_timeout=lim.frame_timeout)
+                          frame_limit=client_frame_limit(lim), frame_timeout=lim.frame_timeout,
+                          check_above=lim.max_control_frame)
 
     # --- ConnHandler: the connection's frames, in wire order ---
 

@@ -28,7 +28,7 @@ from .errors import (
     error_from_wire,
 )
 from .frames import Codec, FrameError, FrameReader
-from .limits import FrameLimit
+from .limits import FrameLimit, describe
 from .protocol import NOTIFY, REQUEST, RESPONSE, peek_envelope
 from .typed_args import DecodeLimitError
 
@@ -64,7 +64,8 @@ class Connection(asyncio.Protocol):
                  requests: frozenset[int] = frozenset(), notifies: frozenset[int] = frozenset(),
                  ping_out: int = 0, ping_in: int = 0, ping_interval: float = 5.0,
                  on_made: Callable[[Connection], None] | None = None,
-                 frame_limit: FrameLimit | None = None, frame_timeout: float = 0.0) -> None:
+                 frame_limit: FrameLimit | None = None, frame_timeout: float = 0.0,
+                 check_above: int = 0) -> None:
         self.codec = codec
         self.name = name
         self.handler = handler
@@ -84,7 +85,8 @@ class Connection(asyncio.Protocol):
         #: seconds a started frame may take to arrive (0: no limit)
         self.frame_timeout = frame_timeout
         self.reader = FrameReader(codec.max_frame,
-                                  self._check_head if frame_limit is not None else None)
+                                  self._check_head if frame_limit is not None else None,
+                                  check_above)
         self.bytes_in = 0
         self.bytes_out = 0
         #: pings received from the peer
@@ -146,10 +148,10 @@ class Connection(asyncio.Protocol):
         request gets an `invalid_params` reply first, so its caller learns why."""
         assert self.frame_limit is not None
         env = peek_envelope(head)
-        limit, what = self.frame_limit(env)
+        limit = self.frame_limit(env)
         if n <= limit:
             return
-        reason = f"{what} of {n} bytes exceeds the limit of {limit} for it"
+        reason = f"{describe(env)} of {n} bytes exceeds the limit of {limit} for it"
         if env is not None and env[0] == REQUEST and env[1] > 0:
             try:
                 self.reply_error(env[1], InvalidParamsError(reason))

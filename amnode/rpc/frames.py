@@ -29,7 +29,8 @@ from .typed_args import (
 HEADER_SIZE = 4
 
 #: `check(head, n)`: called once the first min(n, ENVELOPE_HEAD) payload bytes of an n-byte
-#: frame are in, before the rest is buffered; raises FrameError to refuse the frame.
+#: frame are in, before the rest is buffered; raises FrameError to refuse the frame. Frames of
+#: at most `check_above` bytes (the smallest limit of any kind) skip it.
 HeadCheck = Callable[[bytes, int], None]
 
 
@@ -80,7 +81,16 @@ class Codec:
     def unpack(self, payload: bytes | memoryview) -> Any:
         """Decode one frame payload strictly; raises DecodeError on anything not allowed
         (DecodeLimitError past a limit: the frame is hostile)."""
-        return self._decode(payload, True)
+        if len(payload) > self.max_objects:
+            return self._decode(payload, True)
+        # every value takes at least one byte: the budget cannot run out, no hooks needed
+        try:
+            return msgpack.unpackb(payload, raw=False, strict_map_key=True,
+                                   ext_hook=self._ext_hook)
+        except DecodeError:
+            raise
+        except Exception as err:
+            raise DecodeError(f"undecodable frame: {type(err).__name__}: {err}") from None
 
     def unpack_lenient(self, payload: bytes | memoryview) -> Any:
         """Best-effort decode (ext types as None, any map keys), within the same limits; used
@@ -128,12 +138,15 @@ def _ignore_ext(code: int, data: bytes) -> None:
 class FrameReader:
     """Incremental splitter of a byte stream into frame payloads."""
 
-    __slots__ = ("_buf", "_need", "check", "completed", "max_frame")
+    __slots__ = ("_buf", "_need", "check", "check_above", "completed", "max_frame")
 
-    def __init__(self, max_frame: int = MAX_FRAME, check: HeadCheck | None = None) -> None:
+    def __init__(self, max_frame: int = MAX_FRAME, check: HeadCheck | None = None,
+                 check_above: int = 0) -> None:
         self.max_frame = max_frame
         #: per-frame check of the envelope head (see HeadCheck)
         self.check = check
+        #: frames of at most this many bytes are never checked (no kind's limit is smaller)
+        self.check_above = check_above
         #: payloads returned so far
         self.completed = 0
         self._buf = bytearray()
@@ -160,11 +173,12 @@ class FrameReader:
         size = len(data)
         pos = 0
         check = self.check
+        check_above = self.check_above
         while size - pos >= HEADER_SIZE:
             n = int.from_bytes(data[pos:pos + HEADER_SIZE], "big")
             self._check(n)
             start = pos + HEADER_SIZE
-            if check is not None:
+            if check is not None and n > check_above:
                 head_end = start + min(n, ENVELOPE_HEAD)
                 if head_end > size:
                     self._need = head_end - pos

@@ -19,7 +19,6 @@ from .protocol import (
     MAX_HEARTBEAT,
     MUTATION_CALLS,
     MUTATION_NOTIFIES,
-    NOTIFY,
     REQUEST,
     RESPONSE,
     Envelope,
@@ -78,35 +77,39 @@ class Limits:
 SERVER_LIMITS = Limits()
 CLIENT_LIMITS = Limits(max_objects=MAX_OBJECTS_CLIENT)
 
-#: (limit in bytes, what the frame is) for a frame's envelope head (None: not an envelope)
-FrameLimit = Callable[[Envelope | None], tuple[int, str]]
+#: the limit in bytes of a frame with this envelope head (None: not an envelope)
+FrameLimit = Callable[[Envelope | None], int]
 
 _SERVER_MUTATIONS = frozenset(MUTATION_CALLS) | frozenset(MUTATION_NOTIFIES)
-_CLIENT_CONTROL = frozenset({Method.SERVER_BYE, Method.SERVER_PING})
+_CLIENT_DATA = frozenset({Method.SET_CLOCK, Method.SET_CLOCK_MANY, Method.SCHEMA_CHANGE,
+                          Method.SENDING_PAYLOAD, Method.SEND_PAYLOAD})
 
 
-def _name(method: int) -> str:
+def describe(env: Envelope | None) -> str:
+    """What a frame is, for a log line: "ADD frame", "response", ..."""
+    if env is None:
+        return "frame"
+    if env[0] == RESPONSE:
+        return "response"
     try:
-        return Method(method).name
+        return Method(env[2]).name + " frame"
     except ValueError:
-        return f"method {method}"
+        return f"method {env[2]} frame"
 
 
 def server_frame_limit(limits: Limits) -> FrameLimit:
     """What a server accepts from a client, by message kind."""
     big, hello, small = limits.max_frame, limits.max_hello_frame, limits.max_control_frame
 
-    def limit(env: Envelope | None) -> tuple[int, str]:
-        if env is None:
-            return small, "frame"
-        kind, _, method = env
-        if kind == RESPONSE:
-            return small, "response"
+    def limit(env: Envelope | None) -> int:
+        if env is None or env[0] == RESPONSE:
+            return small
+        method = env[2]
         if method in _SERVER_MUTATIONS:
-            return big, _name(method) + " frame"
-        if method == Method.HELLO and kind == REQUEST:
-            return hello, "HELLO frame"
-        return small, _name(method) + " frame"
+            return big
+        if method == Method.HELLO and env[0] == REQUEST:
+            return hello
+        return small
 
     return limit
 
@@ -115,22 +118,16 @@ def client_frame_limit(limits: Limits) -> FrameLimit:
     """What a client accepts from a server, by message kind."""
     big, small = limits.max_frame, limits.max_control_frame
 
-    def limit(env: Envelope | None) -> tuple[int, str]:
+    def limit(env: Envelope | None) -> int:
         if env is None:
-            return small, "frame"
-        kind, _, method = env
-        if kind == RESPONSE:
-            return big, "response"
-        if kind == NOTIFY and method in _CLIENT_CONTROL:
-            return small, _name(method) + " frame"
-        if method in (Method.SET_CLOCK, Method.SET_CLOCK_MANY, Method.SCHEMA_CHANGE,
-                      Method.SENDING_PAYLOAD, Method.SEND_PAYLOAD):
-            return big, _name(method) + " frame"
-        return small, _name(method) + " frame"
+            return small
+        if env[0] == RESPONSE or env[2] in _CLIENT_DATA:
+            return big
+        return small
 
     return limit
 
 
 __all__ = ["CLIENT_LIMITS", "FRAME_TIMEOUT", "MAX_CONTROL_FRAME", "MAX_FRAME", "MAX_HEARTBEAT",
            "MAX_HELLO_FRAME", "MAX_OBJECTS_CLIENT", "MAX_OBJECTS_SERVER", "SERVER_LIMITS",
-           "FrameLimit", "Limits", "client_frame_limit", "server_frame_limit"]
+           "FrameLimit", "Limits", "client_frame_limit", "describe", "server_frame_limit"]

@@ -742,7 +742,8 @@ def server_connection(codec: Codec, name: str, ping_interval: float,
     conn = Connection(codec, name=name, requests=SERVER_CALLS, notifies=SERVER_NOTIFIES,
                       ping_out=Method.SERVER_PING, ping_in=Method.PING,
                       ping_interval=ping_interval, on_made=on_made,
-                      frame_limit=server_frame_limit(limits), frame_timeout=limits.frame_timeout)
+                      frame_limit=server_frame_limit(limits), frame_timeout=limits.frame_timeout,
+                      check_above=min(limits.max_control_frame, limits.max_hello_frame))
     conn.reader.max_frame = min(codec.max_frame, limits.max_hello_frame)
     return conn
 
