@@ -6,9 +6,13 @@ Measures, in one run and one process:
   - aRPC `await mirror.add(...)` round trips/s (the source runs the transition, the reply carries
     the clock diff, the mirror applies it before the caller resumes);
   - `add_ns` throughput (no-reply mutations followed by one `sync()`);
-  - bytes on the wire per mutation (both directions, framing included).
+  - bytes on the wire per mutation (both directions, framing included);
+  - `idle_clients_cost_ratio`: the cost of one `await mirror.add(...)` through a `Mux` while 200
+    other clients are connected and idle, divided by its cost with no other client (goal <= 1.5).
+    The idle clients run on the same loop, so their own handling of the pushes they receive is
+    included: the ratio is an upper bound of what they cost the server.
 
-Usage: python benchmarks/bench_rpc.py [-n 5000] [--json]
+Usage: python benchmarks/bench_rpc.py [-n 5000] [--idle-clients 200] [--json]
 The --json flag prints a last line with a JSON object; `ratio` = aRPC mutations/s / echo RT/s.
 """
 
@@ -24,7 +28,7 @@ from typing import Any
 import msgpack
 
 import amnode as am
-from amnode.rpc import Client, Server
+from amnode.rpc import Client, Mux, Server
 from amnode.rpc.frames import Codec, FrameReader
 from amnode.states import StateSourceSchema
 
@@ -140,11 +144,55 @@ async def bench_arpc(n: int) -> dict[str, float]:
             "bytes_per_mutation": bytes_per_mut, "bytes_per_add_ns": bytes_ns}
 
 
-async def main(n: int, as_json: bool) -> None:
+async def _add_cost(mirror: Any, n: int) -> float:
+    """Seconds per `await mirror.add("Tick")`, the best of three rounds of `n // 3`."""
+    best = float("inf")
+    for _ in range(3):
+        k = max(1, n // 3)
+        t0 = time.perf_counter()
+        for _ in range(k):
+            await mirror.add("Tick")
+        best = min(best, (time.perf_counter() - t0) / k)
+    return best
+
+
+async def bench_idle_clients(n: int, idle: int) -> dict[str, float]:
+    """Cost of one add with `idle` other clients connected to the same Mux, vs none."""
+    source = am.Machine(SCHEMA, id="bench-idle-source")
+    source.verify_states(NAMES)
+    source.add("Start")
+    mux = Mux(source, push_interval=0.25)
+    await mux.start()
+    client = Client(mux.addr, id="bench-idle", schema=source.schema)
+    await client.start()
+    await client.mach.when("Ready", timeout=30)
+    mirror = client.netmach
+    assert mirror is not None
+    for _ in range(200):  # warm up
+        await mirror.add("Tick")
+    alone = await _add_cost(mirror, n)
+    others = [Client(mux.addr, id=f"bench-idle-{i}", schema=source.schema) for i in range(idle)]
+    for c in others:
+        await c.start()
+    for c in others:
+        await c.mach.when("Ready", timeout=60)
+    for _ in range(200):
+        await mirror.add("Tick")
+    crowded = await _add_cost(mirror, n)
+    assert len(mux.servers) == idle + 1
+    for c in [client, *others]:
+        await c.stop(dispose=True)
+    await mux.stop(dispose=True)
+    return {"add_s_alone": alone, "add_s_idle": crowded, "idle_ratio": crowded / alone}
+
+
+async def main(n: int, as_json: bool, idle: int = 200) -> None:
     gc.collect()
     echo = await bench_echo(n)
     res = await bench_arpc(n)
     ratio = res["arpc_rps"] / echo
+    gc.collect()
+    idle_res = await bench_idle_clients(min(n, 3000), idle)
     rows = [
         ("raw echo (framing + msgpack)", f"{echo:,.0f} round trips/s"),
         ("aRPC await mirror.add()", f"{res['arpc_rps']:,.0f} mutations/s"),
@@ -152,6 +200,9 @@ async def main(n: int, as_json: bool) -> None:
         ("aRPC mirror.add_ns() + sync()", f"{res['add_ns_rps']:,.0f} mutations/s"),
         ("bytes per add round trip", f"{res['bytes_per_mutation']:.1f} B"),
         ("bytes per add_ns", f"{res['bytes_per_add_ns']:.1f} B"),
+        ("add via a Mux, no other client", f"{idle_res['add_s_alone'] * 1e6:,.0f} us"),
+        (f"add via a Mux, {idle} idle clients", f"{idle_res['add_s_idle'] * 1e6:,.0f} us"),
+        ("idle_clients_cost_ratio (goal <= 1.5)", f"{idle_res['idle_ratio']:.2f}"),
     ]
     width = max(len(r[0]) for r in rows)
     print(f"aRPC benchmark, {n} sequential operations each, msgpack {msgpack.version}")
@@ -162,12 +213,18 @@ async def main(n: int, as_json: bool) -> None:
                           "arpc_rps": round(res["arpc_rps"], 1),
                           "ratio": round(ratio, 4), "add_ns_rps": round(res["add_ns_rps"], 1),
                           "bytes_per_mutation": round(res["bytes_per_mutation"], 2),
-                          "bytes_per_add_ns": round(res["bytes_per_add_ns"], 2)}))
+                          "bytes_per_add_ns": round(res["bytes_per_add_ns"], 2),
+                          "idle_clients": idle,
+                          "add_us_alone": round(idle_res["add_s_alone"] * 1e6, 1),
+                          "add_us_idle": round(idle_res["add_s_idle"] * 1e6, 1),
+                          "idle_clients_cost_ratio": round(idle_res["idle_ratio"], 3)}))
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-n", type=int, default=5000, help="operations per measurement")
+    parser.add_argument("--idle-clients", type=int, default=200,
+                        help="idle clients for idle_clients_cost_ratio")
     parser.add_argument("--json", action="store_true", help="print a JSON summary last")
     ns = parser.parse_args()
-    asyncio.run(main(ns.n, ns.json))
+    asyncio.run(main(ns.n, ns.json, ns.idle_clients))

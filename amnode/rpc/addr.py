@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from .errors import RpcConfigError
+
 DEFAULT_HOST = "127.0.0.1"
 
 
@@ -9,15 +11,15 @@ def parse_addr(addr: str) -> tuple[str, int]:
     """Split `host:port`, `[v6]:port` or `:port` into (host, port)."""
     host, sep, port = addr.rpartition(":")
     if not sep:
-        raise ValueError(f"address {addr!r} has no port")
+        raise RpcConfigError(f"address {addr!r} has no port")
     if host.startswith("[") and host.endswith("]"):
         host = host[1:-1]
     try:
         num = int(port)
     except ValueError:
-        raise ValueError(f"address {addr!r} has an invalid port") from None
+        raise RpcConfigError(f"address {addr!r} has an invalid port") from None
     if not 0 <= num <= 65535:
-        raise ValueError(f"address {addr!r} has an invalid port")
+        raise RpcConfigError(f"address {addr!r} has an invalid port")
     return host or DEFAULT_HOST, num
 
 

@@ -11,11 +11,13 @@ from typing import Any
 from amnode.states import pipes
 from amnode.states import rpc as ss
 
+from .errors import RpcConfigError
+
 
 def bind_server(source: Any, target: Any, rpc_ready: str, client_ready: str) -> str:
     """`RpcReady` <-> `rpc_ready` and `HandshakeDone` <-> `client_ready` (add/remove)."""
     if not rpc_ready or not client_ready:
-        raise ValueError("rpc_ready and client_ready must be set")
+        raise RpcConfigError("rpc_ready and client_ready must be set")
     return pipes.bind_handlers(source, {
         ss.RPC_READY + "State": pipes.pipe_add(target, rpc_ready),
         ss.RPC_READY + "End": pipes.pipe_remove(target, rpc_ready),
@@ -29,7 +31,7 @@ def bind_server_multi(source: Any, target: Any, rpc_ready: str, client_conn: str
     """`RpcReady` <-> `rpc_ready`; a handshake adds `client_conn`, its end adds `client_disconn`
     (both usually Multi states)."""
     if not rpc_ready or not client_conn or not client_disconn:
-        raise ValueError("rpc_ready, client_conn and client_disconn must be set")
+        raise RpcConfigError("rpc_ready, client_conn and client_disconn must be set")
     return pipes.bind_handlers(source, {
         ss.RPC_READY + "State": pipes.pipe_add(target, rpc_ready),
         ss.RPC_READY + "End": pipes.pipe_remove(target, rpc_ready),
@@ -46,7 +48,7 @@ def bind_server_rpc_ready(source: Any, target: Any, rpc_ready: str) -> str:
 def bind_mux(source: Any, target: Any, active: str, inactive: str | None = None) -> str:
     """Pipe the mux's `HasClients` to `active` (or add `inactive` when it ends)."""
     if not active:
-        raise ValueError("active state must be set")
+        raise RpcConfigError("active state must be set")
     return pipes.bind(source, target, ss.HAS_CLIENTS, active, inactive)
 
 

@@ -1,23 +1,25 @@
 """aRPC client: connects to a Server and keeps `netmach`, a live mirror of its source (Go Client).
 
-The client's own machine (`client.mach`, rpc.md §2.3) drives the lifecycle: `Start` ->
-`Connecting` -> `Connected` -> `Handshaking` -> `HandshakeDone` -> `Ready` (auto). A connection
+The client's own machine (`client.mach`, see docs/arpc-protocol.md "Endpoint machines") drives
+the lifecycle: `Start` -> `Connecting` -> `Connected` -> `Handshaking` -> `HandshakeDone` ->
+`Ready` (auto). A connection
 lost without `stop()` (including a server that stops or restarts) becomes `Disconnected` ->
-`RetryingConn`, which reconnects with exponential backoff. Mutations have a real timeout and are
-retried with the same mutation id, so the server never executes one twice.
+`RetryingConn`, which reconnects as its `conn_retry` policy says. Mutations have a real timeout
+and are retried (`call_retry`) with the same mutation id, so the server never executes one twice
+(see docs/arpc-protocol.md "Timeouts, retries and mutation ids" for what that covers).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import random
 import secrets
-import time
 from collections.abc import Callable
+from time import time as _wall_time
 from typing import Any
 
-import amnode as am
+import amnode.machine as am
+from amnode.machine.schema import SchemaLike
 from amnode.states import CLIENT_STATES, ClientSchema
 from amnode.states import rpc as ss
 
@@ -26,12 +28,14 @@ from .clock import RemoteClock
 from .connection import Connection
 from .errors import (
     ConnectionLostError,
+    NoAccessError,
     NotConnectedError,
     ProtocolViolation,
     RpcError,
     RpcTimeoutError,
 )
-from .frames import MAX_FRAME, Codec
+from .frames import Codec
+from .limits import CLIENT_LIMITS, Limits, client_frame_limit
 from .netmach import PREFIX_NETMACH, TAG_NETMACH, NetworkMachine
 from .protocol import (
     CLIENT_CALLS,
@@ -46,6 +50,7 @@ from .protocol import (
     sync_resp_from_wire,
     update_from_wire,
 )
+from .retry import CALL_RETRY, CONN_RETRY, Backoff, RetryPolicy, legacy_policy
 from .typed_args import ArgsRegistry
 
 log = logging.getLogger("amnode.rpc")
@@ -54,10 +59,6 @@ TAG_RPC_CLIENT = "rpc-client"
 PREFIX_CLIENT = "rc-"
 
 _CANCELED = am.CANCELED
-
-
-def _jitter(delay: float) -> float:
-    return delay * random.uniform(0.8, 1.2)
 
 
 class _Call:
@@ -75,19 +76,30 @@ class _Call:
 
 
 class Client:
-    """Connects to `addr` and mirrors the server's source in `client.netmach`."""
+    """Connects to `addr` and mirrors the server's source in `client.netmach`.
 
-    def __init__(self, addr: str, id: str | None = None, schema: am.SchemaLike | None = None,
+    `call_timeout` bounds one attempt of a mutation call and `call_retry` says how the call is
+    retried after a timeout or a lost connection; `conn_timeout` bounds one dial and
+    `conn_retry` how a lost connection is re-dialed. The older keywords (`call_retries`,
+    `call_retry_delay`, `call_retry_backoff`, `call_retry_timeout` and their `conn_*` twins)
+    still work and are applied on top of the policies (see `retry.legacy_policy`).
+    """
+
+    def __init__(self, addr: str, id: str | None = None, schema: SchemaLike | None = None,
                  consumer: am.Machine | None = None, *, no_schema: bool = False,
                  allowed_states: list[str] | None = None, skipped_states: list[str] | None = None,
                  sync_mutations: bool = False, parent: am.Machine | str | None = None,
-                 registry: ArgsRegistry | None = None, max_frame: int = MAX_FRAME,
-                 ping_interval: float = 5.0, call_timeout: float = 3.0, call_retries: int = 15,
-                 call_retry_delay: float = 0.1, call_retry_backoff: float = 10.0,
-                 call_retry_timeout: float = 60.0, conn_timeout: float = 3.0,
-                 conn_retries: int = 50, conn_retry_delay: float = 1.0,
-                 conn_retry_backoff: float = 10.0, conn_retry_timeout: float = 300.0,
-                 reconnect: bool = True, log_level: am.LogLevel | int | None = None) -> None:
+                 registry: ArgsRegistry | None = None, max_frame: int | None = None,
+                 limits: Limits = CLIENT_LIMITS, ping_interval: float = 5.0,
+                 call_timeout: float = 3.0,
+                 call_retry: RetryPolicy = CALL_RETRY, conn_timeout: float = 3.0,
+                 conn_retry: RetryPolicy = CONN_RETRY, reconnect: bool = True,
+                 log_level: am.LogLevel | int | None = None,
+                 call_retries: int | None = None, call_retry_delay: float | None = None,
+                 call_retry_backoff: float | None = None,
+                 call_retry_timeout: float | None = None, conn_retries: int | None = None,
+                 conn_retry_delay: float | None = None, conn_retry_backoff: float | None = None,
+                 conn_retry_timeout: float | None = None) -> None:
         self.addr = addr
         self.id = id or secrets.token_hex(3)[:5]
         #: optional machine with `ServerPayload`, receiving the server's payloads
@@ -99,18 +111,22 @@ class Client:
         self.ping_interval = ping_interval
         #: seconds a call waits for its reply before it is retried
         self.call_timeout = call_timeout
-        self.call_retries = call_retries
-        self.call_retry_delay = call_retry_delay
-        self.call_retry_backoff = call_retry_backoff
-        self.call_retry_timeout = call_retry_timeout
+        #: how a mutation call is retried (same mutation id) after a timeout or lost connection
+        self.call_retry = legacy_policy(call_retry, tries=call_retries, delay=call_retry_delay,
+                                        backoff=call_retry_backoff, timeout=call_retry_timeout)
+        #: seconds one dial may take
         self.conn_timeout = conn_timeout
-        self.conn_retries = conn_retries
-        self.conn_retry_delay = conn_retry_delay
-        self.conn_retry_backoff = conn_retry_backoff
-        self.conn_retry_timeout = conn_retry_timeout
+        #: how a lost connection is re-dialed (`RetryingConn`); exhausted: `ConnRetryFailed`
+        self.conn_retry = legacy_policy(conn_retry, tries=conn_retries, delay=conn_retry_delay,
+                                        backoff=conn_retry_backoff, timeout=conn_retry_timeout,
+                                        zero_timeout_is_none=True)
         #: reconnect when the connection is lost without `stop()`
         self.reconnect = reconnect
-        self.codec = Codec(registry, max_frame)
+        #: per-connection bounds on what the server sends (frame sizes, decoded values, ...)
+        self.limits = limits.with_(max_frame=max_frame)
+        lim = self.limits
+        self.codec = Codec(registry, lim.max_frame, max_objects=lim.max_objects,
+                           max_typed_depth=lim.max_typed_depth)
         #: requests and notifications sent (handshake included)
         self.call_count = 0
         #: the clock as received from the server (the mirror shows it once `HandshakeDone`)
@@ -120,10 +136,13 @@ class Client:
         self._log_level = log_level
         self._conn: Connection | None = None
         self._nonce = secrets.randbits(31) | 1
+        #: the session secret of the last Welcome, presented in the next Hello
+        self._session = ""
         self._mid = 0
         self._live = False
         self._retrying = 0
-        self._conn_round = 0
+        #: the reconnect run since the last `Connected` (None: the next loss starts a new one)
+        self._conn_backoff: Backoff | None = None
         self._stopping = False
         self._sync_task: asyncio.Task[list[int] | None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -145,6 +164,7 @@ class Client:
     async def start(self) -> None:
         """Start connecting; wait for `client.mach.when("Ready")` to use the mirror."""
         self._stopping = False
+        self._conn_backoff = None
         self.mach.add([ss.START, ss.CONNECTING])
         await asyncio.sleep(0)
 
@@ -234,6 +254,8 @@ class Client:
         timer[0] = loop.call_later(limit, on_timeout)
         return fut
 
+    # --- MutationSender: what the mirror sends through ---
+
     def _ready_conn(self, method: int) -> Connection | None:
         """The connection to send a mutation on; None (logged) while not `Ready`."""
         conn = self._conn
@@ -242,14 +264,16 @@ class Client:
             return None
         return conn
 
-    def _mutate(self, conn: Connection, method: int, idxs: list[int],
-                args: dict[str, Any] | None, event: am.Event | am.MutSource | None
-                ) -> asyncio.Future[int]:
-        """Send a mutation call now (see `NetworkMachine._send`); the future gets the source's
-        Result, after retries if needed."""
+    def send_mutation(self, method: Method, states: list[int], args: dict[str, Any] | None,
+                      event: am.Event | am.MutSource | None) -> asyncio.Future[int] | None:
+        """Send Add/Remove/Set now (states as source indexes); a future with the source's
+        Result after retries if needed, or None when not `Ready` (nothing sent)."""
+        conn = self._ready_conn(method)
+        if conn is None:
+            return None
         fut: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         self._mid += 1
-        body = mutation_to_wire(idxs, self._mid, args, self._event(event))
+        body = mutation_to_wire(states, self._mid, args, self._event(event))
         call = _Call(method, body, fut)
         call.fail = lambda: self._start_retry(call)
         self._attempt(call, conn)
@@ -281,6 +305,10 @@ class Client:
                 self._on_mutation_reply(call, body)
             elif isinstance(err, ConnectionLostError):
                 failed()
+            elif isinstance(err, NoAccessError):
+                # the server refused this mutation (`mutable_states`): the caller's error
+                if not call.fut.done():
+                    call.fut.set_exception(err)
             elif not call.fut.done():
                 self._add_err(err)
                 call.fut.set_result(_CANCELED)
@@ -336,16 +364,18 @@ class Client:
         self._retrying += 1
         if self._retrying == 1 and mach.is_active(ss.START):
             mach.add(ss.RETRYING_CALL, {"method": Method(call.method).name,
-                                        "started_at": time.time()})
-        delay = self.call_retry_delay
-        start = time.monotonic()
+                                        "started_at": _wall_time()})
+        policy = self.call_retry
+        backoff = policy.backoff()
         try:
-            for _ in range(self.call_retries):
-                await asyncio.sleep(_jitter(delay))
+            while (delay := backoff.next_delay()) is not None:
+                await asyncio.sleep(delay)
                 if call.fut.done():
                     return
-                remaining = self.call_retry_timeout - (time.monotonic() - start)
-                if self._stopping or remaining <= 0 or not mach.is_active(ss.START):
+                remaining = (None if policy.timeout is None
+                             else policy.timeout - backoff.elapsed)
+                if (self._stopping or (remaining is not None and remaining <= 0)
+                        or not mach.is_active(ss.START)):
                     break
                 if not mach.is_active(ss.READY):
                     try:
@@ -360,12 +390,11 @@ class Client:
                 failed: asyncio.Future[None] = loop.create_future()
                 call.fail = lambda f=failed: f.done() or f.set_result(None)
                 self._attempt(call, conn)
-                await asyncio.wait({failed, call.fut}, return_when=asyncio.FIRST_COMPLETED)
+                waits: set[asyncio.Future[Any]] = {failed, call.fut}
+                await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
                 call.fail = None
                 if call.fut.done():
                     return
-                if self.call_retry_backoff:
-                    delay = min(delay * 2, self.call_retry_backoff)
             if not call.fut.done():
                 call.fut.set_result(_CANCELED)
                 if not mach.is_disposed and mach.is_active(ss.START):
@@ -376,12 +405,15 @@ class Client:
             if self._retrying == 0 and not mach.is_disposed:
                 mach.remove(ss.RETRYING_CALL)
 
-    def _notify_mutation(self, conn: Connection, method: int, idxs: list[int],
-                         args: dict[str, Any] | None,
-                         event: am.Event | am.MutSource | None) -> None:
-        """Send a mutation notification (no reply) now."""
-        conn.notify(method, mutation_to_wire(idxs, 0, args, self._event(event)))
+    def notify_mutation(self, method: Method, states: list[int], args: dict[str, Any] | None,
+                        event: am.Event | am.MutSource | None) -> bool:
+        """Send AddNS/RemoveNS/SetNS now (no reply); False when not `Ready` (nothing sent)."""
+        conn = self._ready_conn(method)
+        if conn is None:
+            return False
+        conn.notify(method, mutation_to_wire(states, 0, args, self._event(event)))
         self.call_count += 1
+        return True
 
     # --- clocks ---
 
@@ -394,7 +426,7 @@ class Client:
                      update[3], clock.version)
             return False
         if self._live and self.netmach is not None:
-            self.netmach._apply_time(clock.time, clock.queue_tick, clock.machine_tick, mtype,
+            self.netmach.apply_remote_time(clock.time, clock.queue_tick, clock.machine_tick, mtype,
                                      called)
         return True
 
@@ -422,7 +454,7 @@ class Client:
             raise ProtocolViolation("sync: wrong clock length")
         self.clock.set(time_, qt, mt, base)
         if self._live and self.netmach is not None:
-            self.netmach._apply_time(time_, qt, mt)
+            self.netmach.apply_remote_time(time_, qt, mt)
         return list(time_)
 
     def _on_welcome(self, body: Any) -> Welcome:
@@ -445,12 +477,15 @@ class Client:
             else:
                 raise ProtocolViolation("welcome: schema missing")
         partial = bool(self.allowed_states is not None or self.skipped_states)
-        nm._set_remote(w.names, schema, infer=partial and schema is not None)
+        nm.set_remote_states(w.names, schema, infer=partial and schema is not None,
+                             mutable=w.mutable)
+        if w.session:
+            self._session = w.session
         nm.remote_id = w.source_id
         nm.tags = [t for t in nm.tags if not t.startswith("src-id:")] + ["src-id:" + w.source_id]
         self.clock.set(w.time, w.queue_tick, w.machine_tick, w.base)
         if self._conn is not None:
-            self._conn.peer_heartbeat = w.heartbeat
+            self._conn.peer_heartbeat = min(w.heartbeat, self.limits.max_heartbeat)
         return w
 
     def _schema_hash(self) -> str:
@@ -463,10 +498,13 @@ class Client:
     # --- connection ---
 
     def _new_connection(self) -> Connection:
+        lim = self.limits
         return Connection(self.codec, name=self.mach.id, handler=self,
                           requests=CLIENT_CALLS, notifies=CLIENT_NOTIFIES,
                           ping_out=Method.PING, ping_in=Method.SERVER_PING,
-                          ping_interval=self.ping_interval)
+                          ping_interval=self.ping_interval,
+                          frame_limit=client_frame_limit(lim), frame_timeout=lim.frame_timeout,
+                          check_above=lim.max_control_frame)
 
     # --- ConnHandler: the connection's frames, in wire order ---
 
@@ -493,7 +531,7 @@ class Client:
             self._on_welcome(body)
             if self._live and self.netmach is not None:
                 c = self.clock
-                self.netmach._apply_time(c.time, c.queue_tick, c.machine_tick)
+                self.netmach.apply_remote_time(c.time, c.queue_tick, c.machine_tick)
         elif method == Method.SERVER_BYE:
             reason = body if isinstance(body, str) else ""
             self.mach.log("server said bye: %s", reason)
@@ -543,7 +581,7 @@ class Client:
         hello = Hello(id=mach.id, sync_schema=not self.no_schema, schema_hash=self._schema_hash(),
                       sync_mutations=self.sync_mutations, allowed=self.allowed_states,
                       skipped=self.skipped_states, heartbeat=self.ping_interval,
-                      nonce=self._nonce)
+                      nonce=self._nonce, session=self._session)
         try:
             welcome: Welcome = await self._call_raw(conn, Method.HELLO, hello.to_wire(),
                                                     self._on_welcome)
@@ -570,13 +608,13 @@ class Client:
             mach.add_err_state(ss.ERR_RPC, err)
 
     async def _reconnect(self) -> None:
-        """The RetryingConn loop: dial with exponential backoff until Connected."""
+        """The RetryingConn loop: dial as `conn_retry` says until Connected, or give up."""
         mach = self.mach
-        delay = self.conn_retry_delay
-        start = time.monotonic()
-        while self._conn_round < self.conn_retries:
-            self._conn_round += 1
-            await asyncio.sleep(_jitter(delay))
+        backoff = self._conn_backoff
+        if backoff is None:
+            backoff = self._conn_backoff = self.conn_retry.backoff()
+        while (delay := backoff.next_delay()) is not None:
+            await asyncio.sleep(delay)
             if self._stopping:
                 return
             mach.add(ss.CONNECTING)
@@ -587,10 +625,6 @@ class Client:
             if mach.is_active(ss.CONNECTED):
                 return
             mach.remove(am.EXCEPTION)
-            if self.conn_retry_backoff:
-                delay = min(delay * 2, self.conn_retry_backoff)
-            if self.conn_retry_timeout and time.monotonic() - start > self.conn_retry_timeout:
-                break
         mach.remove(ss.RETRYING_CONN)
         mach.add(ss.CONN_RETRY_FAILED)
 
@@ -599,7 +633,7 @@ class Client:
 
 
 class _ClientHandlers:
-    """State handlers of the client machine (rpc.md §2.3)."""
+    """State handlers of the client machine (docs/arpc-protocol.md "Endpoint machines")."""
 
     def __init__(self, client: Client) -> None:
         self.c = client
@@ -635,7 +669,7 @@ class _ClientHandlers:
 
     def ConnectedState(self, e: am.Event) -> None:
         """A new connection resets the reconnect budget."""
-        self.c._conn_round = 0
+        self.c._conn_backoff = None
 
     def HandshakingState(self, e: am.Event) -> None:
         """Hello + Handshake in a task bound to `Connected`."""
@@ -652,7 +686,7 @@ class _ClientHandlers:
         nm = c.netmach
         if nm is not None:
             clock = c.clock
-            nm._apply_time(clock.time, clock.queue_tick, clock.machine_tick)
+            nm.apply_remote_time(clock.time, clock.queue_tick, clock.machine_tick)
             c.mach.log("connected to %s (t%d q%d)", nm.remote_id, sum(clock.time),
                        clock.queue_tick)
 

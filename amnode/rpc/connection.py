@@ -3,7 +3,9 @@
 Incoming frames are processed inline and in wire order: responses call their reply callback,
 requests and notifications go to the handler (server or client). Writes go straight to the
 transport, so frames leave in the order they are produced. Hostile input closes the connection
-with a logged reason; the handler learns why in `on_closed`.
+with a logged reason; the handler learns why in `on_closed`. A frame is refused before its body
+is buffered when it is longer than its message kind allows (`frame_limit`), and a frame still
+incomplete after `frame_timeout` closes the connection (docs/arpc-protocol.md "Limits").
 """
 
 from __future__ import annotations
@@ -26,10 +28,13 @@ from .errors import (
     error_from_wire,
 )
 from .frames import Codec, FrameError, FrameReader
-from .protocol import NOTIFY, REQUEST, RESPONSE
+from .limits import FrameLimit, describe
+from .protocol import NOTIFY, REQUEST, RESPONSE, peek_envelope
+from .typed_args import DecodeLimitError
 
 log = logging.getLogger("amnode.rpc")
 
+#: the heartbeat's clock (a hook for tests: a fake clock makes heartbeats deterministic)
 _now = time.monotonic
 
 #: Reply callback: (error or None, body). Called inline when the response frame is processed.
@@ -58,7 +63,9 @@ class Connection(asyncio.Protocol):
     def __init__(self, codec: Codec, *, name: str = "conn", handler: ConnHandler | None = None,
                  requests: frozenset[int] = frozenset(), notifies: frozenset[int] = frozenset(),
                  ping_out: int = 0, ping_in: int = 0, ping_interval: float = 5.0,
-                 on_made: Callable[[Connection], None] | None = None) -> None:
+                 on_made: Callable[[Connection], None] | None = None,
+                 frame_limit: FrameLimit | None = None, frame_timeout: float = 0.0,
+                 check_above: int = 0) -> None:
         self.codec = codec
         self.name = name
         self.handler = handler
@@ -73,7 +80,13 @@ class Connection(asyncio.Protocol):
         self.on_made = on_made
         self.transport: asyncio.Transport | None = None
         self.peer = ""
-        self.reader = FrameReader(codec.max_frame)
+        #: bytes a frame of each message kind may have (None: only `reader.max_frame`)
+        self.frame_limit = frame_limit
+        #: seconds a started frame may take to arrive (0: no limit)
+        self.frame_timeout = frame_timeout
+        self.reader = FrameReader(codec.max_frame,
+                                  self._check_head if frame_limit is not None else None,
+                                  check_above)
         self.bytes_in = 0
         self.bytes_out = 0
         #: pings received from the peer
@@ -88,6 +101,8 @@ class Connection(asyncio.Protocol):
         self._last_recv = _now()
         self._last_send = self._last_recv
         self._timer: asyncio.TimerHandle | None = None
+        self._frame_timer: asyncio.TimerHandle | None = None
+        self._abort_timer: asyncio.TimerHandle | None = None
         self._lost = False
 
     def __repr__(self) -> str:
@@ -115,15 +130,53 @@ class Connection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         self.bytes_in += len(data)
         self._last_recv = _now()
+        reader = self.reader
         try:
-            payloads = self.reader.feed(data)
+            payloads = reader.feed(data)
         except FrameError as err:
             self.violation(str(err), err)
             return
+        if reader.buffered and self._frame_timer is None and self.frame_timeout > 0:
+            self._arm_frame_timer()
         for payload in payloads:
             if self.closed:
                 return
             self._dispatch(payload)
+
+    def _check_head(self, head: bytes, n: int) -> None:
+        """Refuse a frame longer than its message kind allows, before buffering its body; a
+        request gets an `invalid_params` reply first, so its caller learns why."""
+        assert self.frame_limit is not None
+        env = peek_envelope(head)
+        limit = self.frame_limit(env)
+        if n <= limit:
+            return
+        reason = f"{describe(env)} of {n} bytes exceeds the limit of {limit} for it"
+        if env is not None and env[0] == REQUEST and env[1] > 0:
+            try:
+                self.reply_error(env[1], InvalidParamsError(reason))
+            except RpcError:
+                pass
+        raise FrameError(reason)
+
+    def _arm_frame_timer(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._frame_timer = loop.call_later(self.frame_timeout, self._frame_deadline,
+                                            self.reader.completed)
+
+    def _frame_deadline(self, completed: int) -> None:
+        """A frame started `frame_timeout` ago: closed if it is still the same one, incomplete."""
+        self._frame_timer = None
+        reader = self.reader
+        if self.closed or not reader.buffered:
+            return
+        if reader.completed != completed:
+            self._arm_frame_timer()  # another frame is arriving now: it gets its own time
+            return
+        log.warning("%s: closing connection from %s: a frame of %s bytes still incomplete after "
+                    "%ss", self.name, self.peer, f"{reader.buffered}+", self.frame_timeout)
+        self.close(f"frame incomplete after {self.frame_timeout}s",
+                   RpcTimeoutError(f"frame incomplete after {self.frame_timeout}s"))
 
     def eof_received(self) -> bool | None:
         self.close("peer closed the connection")
@@ -135,9 +188,10 @@ class Connection(asyncio.Protocol):
             self.closed = True
             self.close_reason = f"connection lost: {exc}" if exc else "connection closed by peer"
             self.close_error = exc
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        for timer in (self._timer, self._frame_timer, self._abort_timer):
+            if timer is not None:
+                timer.cancel()
+        self._timer = self._frame_timer = self._abort_timer = None
         pending, self._pending = self._pending, {}
         lost = ConnectionLostError(self.close_reason)
         for cb in pending.values():
@@ -154,6 +208,9 @@ class Connection(asyncio.Protocol):
         codec = self.codec
         try:
             msg = codec.unpack(payload)
+        except DecodeLimitError as err:
+            self.violation(str(err), err)
+            return
         except ProtocolViolation as err:
             loose = codec.unpack_lenient(payload)
             if (type(loose) is list and len(loose) == 4 and loose[0] == REQUEST
@@ -323,11 +380,12 @@ class Connection(asyncio.Protocol):
         transport.close()
         # a peer that never reads would keep a graceful close pending forever
         try:
-            asyncio.get_running_loop().call_later(1.0, self._force_abort)
+            self._abort_timer = asyncio.get_running_loop().call_later(1.0, self._force_abort)
         except RuntimeError:
             transport.abort()
 
     def _force_abort(self) -> None:
+        self._abort_timer = None
         if not self._lost and self.transport is not None:
             self.transport.abort()
 
@@ -339,6 +397,9 @@ class Connection(asyncio.Protocol):
         return 3 * max(self.ping_interval, self.peer_heartbeat)
 
     def _arm_heartbeat(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         if self.ping_interval > 0 and not self.closed:
             loop = asyncio.get_running_loop()
             self._timer = loop.call_later(self.ping_interval / 2, self._heartbeat)

@@ -1,8 +1,16 @@
-"""aRPC errors: one exception class per wire error code (Go's sentinel errors)."""
+"""aRPC errors: one exception class per wire error code (Go's sentinel errors).
+
+Every class derives from `amnode.machine.errors.AmnodeError` through `RpcError`. `CanceledError`
+is both an `RpcError` (wire code `canceled`) and the machine's `CanceledError`, so
+`except amnode.CanceledError` also catches a request the peer canceled.
+"""
 
 from __future__ import annotations
 
 from enum import IntEnum
+
+from amnode.machine.errors import AmnodeError
+from amnode.machine.errors import CanceledError as MachineCanceledError
 
 
 class ErrorCode(IntEnum):
@@ -20,7 +28,7 @@ class ErrorCode(IntEnum):
     PROTOCOL_VERSION = 10
 
 
-class RpcError(Exception):
+class RpcError(AmnodeError):
     """Base of every aRPC error; `code` is the wire error code."""
 
     code: ErrorCode = ErrorCode.RPC
@@ -39,7 +47,8 @@ class InvalidResponseError(RpcError):
 
 
 class NoAccessError(RpcError):
-    """The server refused the client id (`allow_id`)."""
+    """The server refused the client id (`allow_id`) or a mutation of a state outside its
+    allowlist (`mutable_states`)."""
 
     code = ErrorCode.NO_ACCESS
 
@@ -56,8 +65,11 @@ class WrongDestinationError(RpcError):
     code = ErrorCode.WRONG_DESTINATION
 
 
-class CanceledError(RpcError):
-    """The peer is stopping and canceled the request (Go am.ErrCanceled)."""
+class CanceledError(RpcError, MachineCanceledError):
+    """The peer is stopping and canceled the request (Go am.ErrCanceled).
+
+    Also an `amnode.CanceledError` (the machine's): one `except` catches both kinds of cancel.
+    """
 
     code = ErrorCode.CANCELED
 
@@ -92,6 +104,23 @@ class ProtocolViolation(RpcError):
     code = ErrorCode.INVALID_PARAMS
 
 
+class ListenError(RpcError, ConnectionError):
+    """A server or mux could not start listening (address taken or invalid, source gone,
+    timeout); a `ConnectionError` too."""
+
+
+class RpcConfigError(RpcError, ValueError):
+    """An aRPC object was given an invalid setting (address, retry policy, binding, limit)."""
+
+
+class TypedArgsError(RpcError, TypeError):
+    """A class cannot be registered as typed args (only dataclasses can)."""
+
+
+class MirrorUnsupportedError(RpcError, NotImplementedError):
+    """An `am.Machine` operation a network mirror cannot do (its clock comes from the source)."""
+
+
 _BY_CODE: dict[int, type[RpcError]] = {
     ErrorCode.INVALID_PARAMS: InvalidParamsError,
     ErrorCode.INVALID_RESPONSE: InvalidResponseError,
@@ -113,7 +142,8 @@ def error_from_wire(code: int, message: str) -> RpcError:
 
 __all__ = [
     "CanceledError", "ConnectionLostError", "ErrorCode", "InvalidParamsError",
-    "InvalidResponseError", "NoAccessError", "NotConnectedError", "ProtocolVersionError",
-    "ProtocolViolation", "RpcError", "RpcTimeoutError", "UnknownMethodError",
+    "InvalidResponseError", "ListenError", "MirrorUnsupportedError", "NoAccessError",
+    "NotConnectedError", "ProtocolVersionError", "ProtocolViolation", "RpcConfigError",
+    "RpcError", "RpcTimeoutError", "TypedArgsError", "UnknownMethodError",
     "WrongDestinationError", "error_from_wire",
 ]

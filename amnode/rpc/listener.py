@@ -11,10 +11,11 @@ import asyncio
 import logging
 from collections.abc import Callable
 
-import amnode as am
+import amnode.machine as am
 from amnode.states import rpc as ss
 
 from .addr import format_addr, parse_addr
+from .errors import ListenError
 
 log = logging.getLogger("amnode.rpc")
 
@@ -84,7 +85,7 @@ async def start_and_wait(mach: am.Machine, start: Callable[[], object], ready: s
     if mach.is_active(ready):
         return
     why = f"not {ready} after {timeout}s" if not done else str(mach.err)
-    raise ConnectionError(f"{mach.id}: cannot listen on {addr()}: {why}")
+    raise ListenError(f"{mach.id}: cannot listen on {addr()}: {why}")
 
 
 __all__ = ["Listener", "start_and_wait"]

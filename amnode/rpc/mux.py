@@ -1,9 +1,10 @@
 """aRPC multiplexer: one listening port, one `Server` per accepted connection (Go rpc.Mux).
 
-`mux.mach` (rpc.md §5) is `Ready` while accepting; `ClientConnected` ticks once per accepted
-connection and `HasClients` is active while any per-connection server lives. A server is disposed
-as soon as its client goes away. All servers share one mutation log, so a client that reconnects
-and retries a mutation through another server still gets it executed once.
+`mux.mach` (see docs/arpc-protocol.md "Endpoint machines") is `Ready` while accepting;
+`ClientConnected` ticks once per accepted connection and `HasClients` is active while any
+per-connection server lives. A server is disposed as soon as its client goes away. All servers
+share one mutation log, so a client that reconnects and retries a mutation through another
+server still gets it executed once.
 """
 
 from __future__ import annotations
@@ -13,13 +14,15 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-import amnode as am
+import amnode.machine as am
 from amnode.states import MUX_STATES, MuxSchema
 from amnode.states import rpc as ss
 
 from .connection import Connection
 from .dedupe import MutationLog
-from .frames import MAX_FRAME, Codec
+from .errors import RpcConfigError
+from .frames import Codec
+from .limits import SERVER_LIMITS, Limits
 from .listener import Listener, start_and_wait
 from .server import Server, server_connection
 from .typed_args import ArgsRegistry
@@ -32,24 +35,39 @@ TAG_RPC_MUX = "rpc-mux"
 NewServerFn = Callable[["Mux", str, Connection], Server]
 
 
+#: Default most connections a Mux serves at once.
+MAX_CONNS = 256
+
+
 class Mux:
-    """Serves `source` to any number of clients on one port."""
+    """Serves `source` to any number of clients on one port, at most `max_conns` at once.
+
+    Every per-connection server gets `limits` and `server_opts` (e.g. `mutable_states`,
+    `hello_timeout`, `allow_id`).
+    """
 
     def __init__(self, source: am.Machine | None, addr: str = "127.0.0.1:0", *,
                  name: str | None = None, parent: am.Machine | str | None = None,
                  new_server: NewServerFn | None = None, push_interval: float = 0.25,
-                 registry: ArgsRegistry | None = None, max_frame: int = MAX_FRAME,
-                 ping_interval: float = 5.0, log_level: am.LogLevel | int | None = None,
-                 **server_opts: Any) -> None:
+                 registry: ArgsRegistry | None = None, max_frame: int | None = None,
+                 max_hello_frame: int | None = None, limits: Limits = SERVER_LIMITS,
+                 max_conns: int = MAX_CONNS, ping_interval: float = 5.0,
+                 log_level: am.LogLevel | int | None = None, **server_opts: Any) -> None:
         if source is None and new_server is None:
-            raise ValueError("Mux needs a source machine or a new_server factory")
+            raise RpcConfigError("Mux needs a source machine or a new_server factory")
         self.source = source
         self.name = name or (source.id if source is not None else "mux")
         self.push_interval = push_interval
         self.ping_interval = ping_interval
         self.new_server = new_server
         self.server_opts = server_opts
-        self.codec = Codec(registry, max_frame)
+        #: per-connection bounds, shared by every per-connection server
+        self.limits = limits.with_(max_frame=max_frame, max_hello_frame=max_hello_frame)
+        #: connections served at once; one more is closed at once (logged)
+        self.max_conns = max_conns
+        lim = self.limits
+        self.codec = Codec(registry, lim.max_frame, max_objects=lim.max_objects,
+                           max_typed_depth=lim.max_typed_depth)
         self.mutation_log = MutationLog()
         #: live per-connection servers by connection number
         self.servers: dict[str, Server] = {}
@@ -94,12 +112,18 @@ class Mux:
             mach.remove(ss.START)
 
     def _new_connection(self) -> Connection:
-        return server_connection(self.codec, self.mach.id, self.ping_interval, self._on_made)
+        return server_connection(self.codec, self.mach.id, self.ping_interval, self._on_made,
+                                 self.limits)
 
     def _on_made(self, conn: Connection) -> None:
         mach = self.mach
         if not mach.is_active(ss.READY):
             conn.close("mux not ready")
+            return
+        if len(self.servers) >= self.max_conns:
+            log.warning("%s: refused %s: %d connections already (max_conns)", mach.id,
+                        conn.peer, len(self.servers))
+            conn.close("too many connections")
             return
         self._count += 1
         sid = str(self._count)
@@ -111,7 +135,7 @@ class Mux:
                 assert self.source is not None
                 server = Server(self.source, push_interval=self.push_interval,
                                 name=f"{self.name}-{sid}", parent=mach, conn=conn,
-                                registry=self.codec.registry, max_frame=self.codec.max_frame,
+                                registry=self.codec.registry, limits=self.limits,
                                 ping_interval=self.ping_interval,
                                 mutation_log=self.mutation_log, log_level=self._log_level,
                                 **self.server_opts)
@@ -185,4 +209,4 @@ class _MuxHandlers:
         self.m.mach.log("error: %s", self.m.mach.err)
 
 
-__all__ = ["TAG_RPC_MUX", "Mux", "NewServerFn"]
+__all__ = ["MAX_CONNS", "TAG_RPC_MUX", "Mux", "NewServerFn"]

@@ -7,9 +7,16 @@ are sent to the source at once and return an awaitable future with the source's 
 transitions: tracers, final handlers (`FooState`, `FooEnd`, `AnyState`) and waits fire exactly as
 on a local machine; relations are never evaluated here.
 
-The mirror overrides the public mutations (all through `_send`) and two machine hooks: errors
-the machine catches itself go to `_report_error`, which keeps them local, and `_dispose_start`
-does nothing, so disposing never stops the source. Everything else is `am.Machine`.
+Two narrow seams connect the mirror and its client: the mirror sends through a `MutationSender`
+(which `Client` implements), and the client feeds it with `apply_remote_time` and
+`set_remote_states`. Neither touches the other's internals.
+
+A mirror is a `Machine` (handlers, tracers and recorders see it as one, and `e.machine` in its
+handlers is the mirror), but its mutations return awaitables where `Machine`'s return results:
+that is the one deliberate break of substitutability, so the overrides below carry
+`type: ignore[override]`. Code that must not confuse the two takes the structural types of
+`amnode.machine.protocols`: `RemoteMachine` (which a mirror satisfies) or `LocalMachine` (which it
+does not).
 """
 
 from __future__ import annotations
@@ -18,16 +25,17 @@ import asyncio
 import logging
 import traceback
 from collections.abc import Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-import amnode as am
-from amnode.machine.schema import StatesArg
+import amnode.machine as am
+from amnode.machine.schema import SchemaLike, StatesArg
 from amnode.states import rpc as ss
 
+from .errors import MirrorUnsupportedError, NoAccessError
 from .protocol import Method
 
 if TYPE_CHECKING:
-    from .client import Client
+    from amnode.machine.protocols import RemoteMachine
 
 log = logging.getLogger("amnode.rpc")
 
@@ -36,18 +44,37 @@ TAG_NETMACH = "rpc-netmach"
 
 _SET = am.MutationType.SET
 _CHANGES = int(am.LogLevel.CHANGES)
-_NS = frozenset({Method.ADD_NS, Method.REMOVE_NS, Method.SET_NS})
 _NO_NAMES: list[str] = []
 
 
-class NetworkMachine(am.Machine):
-    """Client-side mirror of a remote machine; created by `Client` (see `client.netmach`)."""
+class MutationSender(Protocol):
+    """What a mirror needs from its connection to the source (implemented by `Client`).
 
-    def __init__(self, client: Client, schema: am.SchemaLike | None, id: str,
+    Both methods send at once, so call order is wire order; states are indexes in the source's
+    (wire) order; `event` is the mutation's source, recorded by the server.
+    """
+
+    def send_mutation(self, method: Method, states: list[int], args: dict[str, Any] | None,
+                      event: am.Event | am.MutSource | None) -> asyncio.Future[int] | None:
+        """Send Add, Remove or Set; a future with the source's Result (after retries), or None
+        when not connected and `Ready` (nothing was sent)."""
+
+    def notify_mutation(self, method: Method, states: list[int], args: dict[str, Any] | None,
+                        event: am.Event | am.MutSource | None) -> bool:
+        """Send AddNS, RemoveNS or SetNS (no reply); False when not `Ready` (nothing sent)."""
+
+
+class NetworkMachine(am.Machine):
+    """Client-side mirror of a remote machine; created by `Client` (see `client.netmach`).
+
+    Its mutations return awaitables (see the module docstring and `RemoteMachine`).
+    """
+
+    def __init__(self, sender: MutationSender, schema: SchemaLike | None, id: str,
                  parent: am.Machine | str | None = None, tags: Iterable[str] = (),
                  log_level: am.LogLevel | int | None = None) -> None:
         super().__init__(schema or {}, id=id, parent=parent, tags=tags, log_level=log_level)
-        self._client = client
+        self._sender = sender
         #: id of the source machine (after the first handshake)
         self.remote_id = ""
         #: True when the schema came from the source or the client (not inferred from names)
@@ -56,12 +83,17 @@ class NetworkMachine(am.Machine):
         self._remote_index: dict[str, int] = {n: i for i, n in enumerate(self._remote_names)}
         #: mark states required by active ones as active (partial sync with a schema)
         self._infer = False
+        #: the only states the source lets this mirror mutate (None: all)
+        self.mutable_states: frozenset[str] | None = None
 
     # --- schema and names from the source ---
 
-    def _set_remote(self, names: Sequence[str], schema: Mapping[str, am.State] | None,
-                    infer: bool) -> None:
-        """Adopt the source's state names (and schema; None: relations unknown)."""
+    def set_remote_states(self, names: Sequence[str], schema: Mapping[str, am.State] | None,
+                          infer: bool, mutable: Iterable[str] | None = None) -> None:
+        """Adopt the source's state names (and schema; None: relations unknown) from a
+        handshake or schema change; with `infer`, states required by active ones show active;
+        `mutable` are the only states the source lets this mirror mutate (None: all)."""
+        self.mutable_states = None if mutable is None else frozenset(mutable)
         names = list(names)
         if schema is None:
             schema = {n: am.State() for n in names}
@@ -102,9 +134,11 @@ class NetworkMachine(am.Machine):
 
     # --- applying received clocks ---
 
-    def _apply_time(self, time_: Sequence[int], queue_tick: int, machine_tick: int,
-                    mtype: am.MutationType = _SET, called: Sequence[int] | None = None) -> None:
-        """Make the mirror show `time_` (in the source's index space) as one transition."""
+    def apply_remote_time(self, time_: Sequence[int], queue_tick: int, machine_tick: int,
+                          mtype: am.MutationType = _SET, called: Sequence[int] | None = None
+                          ) -> None:
+        """Show the source's clock `time_` (in the source's index space) as one transition;
+        `mtype` and `called` (source indexes) describe it when known (SyncMutations)."""
         if self.is_disposed:
             return
         active = None
@@ -148,7 +182,7 @@ class NetworkMachine(am.Machine):
 
     def import_data(self, data: Mapping[str, Any]) -> None:
         """Not supported: a mirror's clock comes from its source."""
-        raise NotImplementedError("a network mirror cannot import data")
+        raise MirrorUnsupportedError("a network mirror cannot import data")
 
     # --- remote mutations ---
 
@@ -169,62 +203,83 @@ class NetworkMachine(am.Machine):
             out.append(i)
         return out
 
+    def _check_mutable(self, method: Method, states: StatesArg) -> None:
+        """Raise NoAccessError, sending nothing, for a mutation the source would refuse: a state
+        outside its `mutable_states` (a Set changes every state, so it needs all of them)."""
+        allowed = self.mutable_states
+        if allowed is None:
+            return
+        if method in (Method.SET, Method.SET_NS):
+            refused = [n for n in self._remote_names if n not in allowed]
+        else:
+            names = [states] if isinstance(states, str) else list(dict.fromkeys(states))
+            refused = [n for n in names if n not in allowed]
+        if refused:
+            verb = method.name.lower()
+            raise NoAccessError(f"{self.remote_id}: {self.id} may not {verb} {', '.join(refused)}"
+                                " (not in the source's mutable states)")
+
     def _resolved(self, result: int) -> asyncio.Future[int]:
         """A future already holding `result`. Needs no running loop: without one it belongs to
         the mirror's loop (awaiting a done future never runs that loop)."""
+        loop: asyncio.AbstractEventLoop | None
         try:
-            loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+            loop = asyncio.get_running_loop()
         except RuntimeError:
             loop = self._loop
-            if loop is None:  # a mirror made outside any loop: any loop object will do
-                loop = asyncio.new_event_loop()
-                loop.close()
+        if loop is None:  # a mirror made outside any loop: any loop object will do
+            loop = asyncio.new_event_loop()
+            loop.close()
         fut: asyncio.Future[int] = loop.create_future()
         fut.set_result(result)
         return fut
 
     def _send(self, method: Method, states: StatesArg, args: dict[str, Any] | None,
-              event: am.Event | am.MutSource | None) -> Any:
-        """Send one mutation to the source (the only path there is).
-
-        Add/Remove/Set return a future with the source's Result, the NS notifications EXECUTED
-        (sent) or CANCELED at once. Unknown states raise StateUnknownError and another thread
+              event: am.Event | am.MutSource | None) -> asyncio.Future[int]:
+        """Send Add, Remove or Set to the source (the only path there is): a future with the
+        source's Result. Unknown states raise StateUnknownError and another thread
         WrongThreadError (the machine's guards); a disposed mirror or a client that is not
-        `Ready` sends nothing and cancels.
-        """
+        `Ready` sends nothing and cancels."""
         idxs = self._remote_idxs(states)
-        ns = method in _NS
-        client = self._client
-        conn = None if self._refused(_NO_NAMES, backoff=False, queue=False) else \
-            client._ready_conn(method)
-        if conn is None:
-            return am.CANCELED if ns else self._resolved(am.CANCELED)
-        if ns:
-            client._notify_mutation(conn, method, idxs, args, event)
-            return am.EXECUTED
-        return client._mutate(conn, method, idxs, args, event)
+        self._check_mutable(method, states)
+        fut = None
+        if not self._refused(_NO_NAMES, backoff=False, queue=False):
+            fut = self._sender.send_mutation(method, idxs, args, event)
+        return self._resolved(am.CANCELED) if fut is None else fut
 
-    def add(self, states: StatesArg, args: dict[str, Any] | None = None, *,
-            event: am.Event | am.MutSource | None = None
-            ) -> asyncio.Future[int]:  # type: ignore[override]
+    def _send_ns(self, method: Method, states: StatesArg, args: dict[str, Any] | None) -> int:
+        """Send AddNS, RemoveNS or SetNS: EXECUTED when sent, CANCELED otherwise (as `_send`)."""
+        idxs = self._remote_idxs(states)
+        self._check_mutable(method, states)
+        if self._refused(_NO_NAMES, backoff=False, queue=False):
+            return am.CANCELED
+        return am.EXECUTED if self._sender.notify_mutation(method, idxs, args, None) \
+            else am.CANCELED
+
+    # The mutations below return awaitables where Machine's return results: a deliberate,
+    # documented break of substitutability (see the module docstring), hence the ignores.
+
+    def add(  # type: ignore[override]
+            self, states: StatesArg, args: dict[str, Any] | None = None, *,
+            event: am.Event | am.MutSource | None = None) -> asyncio.Future[int]:
         """Activate states on the source; await the future for its Result."""
         return self._send(Method.ADD, states, args, event)
 
-    def remove(self, states: StatesArg, args: dict[str, Any] | None = None, *,
-               event: am.Event | am.MutSource | None = None
-               ) -> asyncio.Future[int]:  # type: ignore[override]
+    def remove(  # type: ignore[override]
+            self, states: StatesArg, args: dict[str, Any] | None = None, *,
+            event: am.Event | am.MutSource | None = None) -> asyncio.Future[int]:
         """Deactivate states on the source; await the future for its Result."""
         return self._send(Method.REMOVE, states, args, event)
 
-    def set(self, states: StatesArg, args: dict[str, Any] | None = None, *,
-            event: am.Event | am.MutSource | None = None
-            ) -> asyncio.Future[int]:  # type: ignore[override]
+    def set(  # type: ignore[override]
+            self, states: StatesArg, args: dict[str, Any] | None = None, *,
+            event: am.Event | am.MutSource | None = None) -> asyncio.Future[int]:
         """Set exactly these states on the source; await the future for its Result."""
         return self._send(Method.SET, states, args, event)
 
-    def toggle(self, states: StatesArg, args: dict[str, Any] | None = None, *,
-               event: am.Event | am.MutSource | None = None
-               ) -> asyncio.Future[int]:  # type: ignore[override]
+    def toggle(  # type: ignore[override]
+            self, states: StatesArg, args: dict[str, Any] | None = None, *,
+            event: am.Event | am.MutSource | None = None) -> asyncio.Future[int]:
         """Remove if all are active (locally), else add; decided locally like Go (not atomic)."""
         names = [states] if isinstance(states, str) else list(states)
         self._remote_idxs(names)
@@ -232,33 +287,33 @@ class NetworkMachine(am.Machine):
             return self.remove(names, args, event=event)
         return self.add(names, args, event=event)
 
-    add1 = add
-    remove1 = remove
-    toggle1 = toggle
+    add1 = add  # type: ignore[assignment]
+    remove1 = remove  # type: ignore[assignment]
+    toggle1 = toggle  # type: ignore[assignment]
 
-    def add_err(self, err: BaseException | None, args: dict[str, Any] | None = None, *,
-                event: am.Event | am.MutSource | None = None
-                ) -> asyncio.Future[int]:  # type: ignore[override]
+    def add_err(  # type: ignore[override]
+            self, err: BaseException | None, args: dict[str, Any] | None = None, *,
+            event: am.Event | am.MutSource | None = None) -> asyncio.Future[int]:
         """Remember `err` locally and add `Exception` (+`ErrOnClient`) on the source."""
         return self.add_err_state(am.EXCEPTION, err, args, event=event)
 
-    def add_err_state(self, state: str, err: BaseException | None,
-                      args: dict[str, Any] | None = None, *,
-                      event: am.Event | am.MutSource | None = None
-                      ) -> asyncio.Future[int]:  # type: ignore[override]
+    def add_err_state(  # type: ignore[override]
+            self, state: str, err: BaseException | None, args: dict[str, Any] | None = None, *,
+            event: am.Event | am.MutSource | None = None) -> asyncio.Future[int]:
         """Remember `err` locally and add `[state, Exception, ErrOnClient]` on the source."""
         if (err is None or isinstance(err, asyncio.CancelledError)
                 or self._refused(_NO_NAMES, backoff=False, queue=False)):
             return self._resolved(am.CANCELED)
+        states = [state] if state == am.EXCEPTION else [state, am.EXCEPTION]
+        if ss.ERR_ON_CLIENT in self._remote_index:
+            states.append(ss.ERR_ON_CLIENT)
+        self._check_mutable(Method.ADD, states)
         self.err = err
         trace = ""
         if err.__traceback__ is not None:
             trace = "".join(traceback.format_exception(err))
         merged = dict(args) if args else {}
         merged[am.ARG_EXCEPTION] = am.AException(err=err, trace=trace)
-        states = [state] if state == am.EXCEPTION else [state, am.EXCEPTION]
-        if ss.ERR_ON_CLIENT in self._remote_index:
-            states.append(ss.ERR_ON_CLIENT)
         return self._send(Method.ADD, states, merged, event)
 
     def add_ns(self, states: StatesArg, args: dict[str, Any] | None = None) -> int:
@@ -267,15 +322,15 @@ class NetworkMachine(am.Machine):
         Returns EXECUTED when sent, CANCELED when not connected or disposed. Call
         `client.sync()` (or wait for a push) to see the effect.
         """
-        return self._send(Method.ADD_NS, states, args, None)
+        return self._send_ns(Method.ADD_NS, states, args)
 
     def remove_ns(self, states: StatesArg, args: dict[str, Any] | None = None) -> int:
         """`remove` without a reply (see `add_ns`)."""
-        return self._send(Method.REMOVE_NS, states, args, None)
+        return self._send_ns(Method.REMOVE_NS, states, args)
 
     def set_ns(self, states: StatesArg, args: dict[str, Any] | None = None) -> int:
         """`set` without a reply (see `add_ns`)."""
-        return self._send(Method.SET_NS, states, args, None)
+        return self._send_ns(Method.SET_NS, states, args)
 
     add1_ns = add_ns
 
@@ -285,12 +340,18 @@ class NetworkMachine(am.Machine):
         return 0
 
     @property
-    def client(self) -> Client:
-        """The aRPC client feeding this mirror."""
-        return self._client
+    def client(self) -> MutationSender:
+        """The aRPC client feeding this mirror (seen through its `MutationSender` side)."""
+        return self._sender
 
     def __repr__(self) -> str:
         return f"NetworkMachine({self.id} <- {self.remote_id} {self})"
 
 
-__all__ = ["PREFIX_NETMACH", "TAG_NETMACH", "NetworkMachine"]
+if TYPE_CHECKING:
+    def _mirror_is_remote(m: NetworkMachine) -> RemoteMachine:
+        """Checked by mypy: a mirror satisfies `RemoteMachine`."""
+        return m
+
+
+__all__ = ["PREFIX_NETMACH", "TAG_NETMACH", "MutationSender", "NetworkMachine"]

@@ -7,6 +7,7 @@ maps with short keys; hot-path bodies are positional arrays. See docs/arpc-proto
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any
@@ -26,6 +27,13 @@ NOTIFY = 2
 MAX_NAME = 1024
 #: Most states a schema may have on the wire (indexes are uint16 in Go).
 MAX_STATES = 65535
+#: Longest schema hash (`sh`) and session secret (`sid`) accepted on the wire.
+MAX_TOKEN = 64
+#: Largest client nonce (`n`).
+MAX_NONCE = (1 << 63) - 1
+#: The longest heartbeat interval (`hb`, seconds) a peer's idle timeout is based on by default;
+#: a longer announced one is clamped to it (`Limits.max_heartbeat`).
+MAX_HEARTBEAT = 60.0
 
 
 class Method(IntEnum):
@@ -65,8 +73,73 @@ CLIENT_CALLS = frozenset({Method.SEND_PAYLOAD})
 CLIENT_NOTIFIES = frozenset({Method.SET_CLOCK, Method.SET_CLOCK_MANY, Method.SCHEMA_CHANGE,
                              Method.SERVER_BYE, Method.SENDING_PAYLOAD, Method.SERVER_PING})
 
-MUTATION_CALLS = {Method.ADD: 0, Method.REMOVE: 1, Method.SET: 2}
-MUTATION_NOTIFIES = {Method.ADD_NS: 0, Method.REMOVE_NS: 1, Method.SET_NS: 2}
+#: mutation method id -> mutation type (0 add, 1 remove, 2 set)
+MUTATION_CALLS: dict[int, int] = {Method.ADD: 0, Method.REMOVE: 1, Method.SET: 2}
+MUTATION_NOTIFIES: dict[int, int] = {Method.ADD_NS: 0, Method.REMOVE_NS: 1, Method.SET_NS: 2}
+
+
+# --- envelope heads, read before the body is buffered or decoded ---
+
+#: (kind, seq, method) of an envelope: seq 0 for notifications, method -1 for responses
+Envelope = tuple[int, int, int]
+
+#: Bytes that always hold an envelope's head: an array header and three integers.
+ENVELOPE_HEAD = 32
+
+_INT_SIZES = {0xcc: (1, False), 0xcd: (2, False), 0xce: (4, False), 0xcf: (8, False),
+              0xd0: (1, True), 0xd1: (2, True), 0xd2: (4, True), 0xd3: (8, True)}
+
+
+def _head_int(b: bytes, pos: int) -> tuple[int, int] | None:
+    """A msgpack integer at `pos`: (value, next position), None if it is not one (or cut)."""
+    if pos >= len(b):
+        return None
+    c = b[pos]
+    if c < 0x80:
+        return c, pos + 1
+    if c >= 0xe0:
+        return c - 0x100, pos + 1
+    spec = _INT_SIZES.get(c)
+    if spec is None:
+        return None
+    size, signed = spec
+    end = pos + 1 + size
+    if end > len(b):
+        return None
+    return int.from_bytes(b[pos + 1:end], "big", signed=signed), end
+
+
+def peek_envelope(head: bytes) -> Envelope | None:
+    """The kind, seq and method from the first bytes of a frame (`ENVELOPE_HEAD` are always
+    enough), without decoding the rest; None if they are not the head of an envelope (see
+    docs/arpc-protocol.md, 3. Envelopes)."""
+    if not head:
+        return None
+    c = head[0]
+    if 0x90 <= c <= 0x9f:
+        size, pos = c - 0x90, 1
+    elif c == 0xdc and len(head) >= 3:
+        size, pos = int.from_bytes(head[1:3], "big"), 3
+    elif c == 0xdd and len(head) >= 5:
+        size, pos = int.from_bytes(head[1:5], "big"), 5
+    else:
+        return None
+    first = _head_int(head, pos)
+    if first is None:
+        return None
+    kind, pos = first
+    if kind == NOTIFY and size == 3:
+        method = _head_int(head, pos)
+        return None if method is None else (kind, 0, method[0])
+    if kind not in (REQUEST, RESPONSE) or size != 4:
+        return None
+    seq = _head_int(head, pos)
+    if seq is None:
+        return None
+    if kind == RESPONSE:
+        return kind, seq[0], -1
+    method = _head_int(head, seq[1])
+    return None if method is None else (kind, seq[0], method[0])
 
 
 # --- validation helpers ---
@@ -76,9 +149,10 @@ def is_int(v: Any) -> bool:
     return type(v) is int
 
 
-def _str(v: Any, what: str, allow_empty: bool = False) -> str:
-    if type(v) is not str or len(v) > MAX_NAME or (not allow_empty and not v):
-        raise ProtocolViolation(f"{what}: expected a non-empty string")
+def _str(v: Any, what: str, allow_empty: bool = False, max_len: int = MAX_NAME) -> str:
+    if type(v) is not str or len(v) > max_len or (not allow_empty and not v):
+        raise ProtocolViolation(f"{what}: expected a {'' if allow_empty else 'non-empty '}"
+                                f"string of at most {max_len} characters")
     return v
 
 
@@ -101,9 +175,11 @@ def _ints(v: Any, what: str, minimum: int | None = 0) -> list[int]:
     return v
 
 
-def _int(v: Any, what: str, minimum: int | None = 0) -> int:
-    if type(v) is not int or (minimum is not None and v < minimum):
-        raise ProtocolViolation(f"{what}: expected an integer >= {minimum}")
+def _int(v: Any, what: str, minimum: int | None = 0, maximum: int | None = None) -> int:
+    if (type(v) is not int or (minimum is not None and v < minimum)
+            or (maximum is not None and v > maximum)):
+        raise ProtocolViolation(f"{what}: expected an integer >= {minimum}"
+                                + (f" and <= {maximum}" if maximum is not None else ""))
     return v
 
 
@@ -114,8 +190,8 @@ def _bool(v: Any, what: str) -> bool:
 
 
 def _num(v: Any, what: str) -> float:
-    if type(v) not in (int, float) or v < 0:
-        raise ProtocolViolation(f"{what}: expected a non-negative number")
+    if type(v) not in (int, float) or not math.isfinite(v) or v < 0:
+        raise ProtocolViolation(f"{what}: expected a finite number >= 0")
     return float(v)
 
 
@@ -190,6 +266,8 @@ class Hello:
     skipped: list[str] | None = None
     heartbeat: float = 0.0
     nonce: int = 0
+    #: the session secret of an earlier Welcome ("" = a new session)
+    session: str = ""
 
     def to_wire(self) -> dict[str, Any]:
         """The wire form (a map; unset optional keys are omitted)."""
@@ -206,11 +284,14 @@ class Hello:
             d["hb"] = _compact(self.heartbeat)
         if self.nonce:
             d["n"] = self.nonce
+        if self.session:
+            d["sid"] = self.session
         return d
 
     @classmethod
     def from_wire(cls, v: Any) -> Hello:
-        """Validate a Hello body; the version is checked by the caller."""
+        """Validate a Hello body, every field within its bounds (a server clamps `heartbeat` to
+        its `Limits.max_heartbeat`); the version is checked by the caller."""
         if type(v) is not dict:
             raise ProtocolViolation("hello: expected a map")
         version = v.get("v")
@@ -221,12 +302,13 @@ class Hello:
             id=_str(v.get("id"), "hello.id"),
             version=version,
             sync_schema=_bool(v.get("ss", True), "hello.ss"),
-            schema_hash=_str(v.get("sh", ""), "hello.sh", allow_empty=True),
+            schema_hash=_str(v.get("sh", ""), "hello.sh", allow_empty=True, max_len=MAX_TOKEN),
             sync_mutations=_bool(v.get("sm", False), "hello.sm"),
             allowed=None if allowed is None else _names(allowed, "hello.al"),
             skipped=_names(v.get("sk", []), "hello.sk"),
             heartbeat=_num(v.get("hb", 0), "hello.hb"),
-            nonce=_int(v.get("n", 0), "hello.n"),
+            nonce=_int(v.get("n", 0), "hello.n", 0, MAX_NONCE),
+            session=_str(v.get("sid", ""), "hello.sid", allow_empty=True, max_len=MAX_TOKEN),
         )
 
 
@@ -243,6 +325,10 @@ class Welcome:
     schema: dict[str, State] | None = None
     base: int = 0
     heartbeat: float = 0.0
+    #: the session secret to present in the next Hello ("" in a SchemaChange)
+    session: str = ""
+    #: the only states the client may mutate (None = all)
+    mutable: list[str] | None = None
 
     def to_wire(self) -> dict[str, Any]:
         """The wire form (a map; unset optional keys are omitted)."""
@@ -253,11 +339,16 @@ class Welcome:
             d["schema"] = schema_to_wire(self.schema)
         if self.heartbeat:
             d["hb"] = _compact(self.heartbeat)
+        if self.session:
+            d["sid"] = self.session
+        if self.mutable is not None:
+            d["mu"] = list(self.mutable)
         return d
 
     @classmethod
     def from_wire(cls, v: Any) -> Welcome:
-        """Validate a Hello response / SchemaChange body."""
+        """Validate a Hello response / SchemaChange body, every field within its bounds (a
+        client clamps `heartbeat` to its `Limits.max_heartbeat`)."""
         if type(v) is not dict:
             raise ProtocolViolation("welcome: expected a map")
         if v.get("v") != PROTOCOL_VERSION:
@@ -269,6 +360,7 @@ class Welcome:
         if len(time) != len(names):
             raise ProtocolViolation("welcome: time and names differ in length")
         raw_schema = v.get("schema")
+        mutable = v.get("mu")
         return cls(
             source_id=_str(v.get("id"), "welcome.id"),
             names=names,
@@ -279,6 +371,8 @@ class Welcome:
             schema=None if raw_schema is None else schema_from_wire(raw_schema, names),
             base=_int(v.get("base", 0), "welcome.base"),
             heartbeat=_num(v.get("hb", 0), "welcome.hb"),
+            session=_str(v.get("sid", ""), "welcome.sid", allow_empty=True, max_len=MAX_TOKEN),
+            mutable=None if mutable is None else _names(mutable, "welcome.mu"),
         )
 
 
@@ -402,10 +496,11 @@ class Payload:
 
 
 __all__ = [
-    "CLIENT_CALLS", "CLIENT_NOTIFIES", "MAX_NAME", "MAX_STATES", "MUTATION_CALLS",
+    "CLIENT_CALLS", "CLIENT_NOTIFIES", "ENVELOPE_HEAD", "MAX_HEARTBEAT", "MAX_NAME", "MAX_NONCE",
+    "MAX_STATES", "MAX_TOKEN", "MUTATION_CALLS",
     "MUTATION_NOTIFIES", "NOTIFY", "PROTOCOL_VERSION", "REQUEST", "RESPONSE", "SERVER_CALLS",
-    "SERVER_NOTIFIES", "Hello", "Method", "Payload", "Update", "Welcome", "is_int",
+    "SERVER_NOTIFIES", "Envelope", "Hello", "Method", "Payload", "Update", "Welcome", "is_int",
     "mut_update_from_wire", "mutation_from_wire", "mutation_resp_from_wire", "mutation_to_wire",
-    "schema_from_wire", "schema_to_wire", "sync_resp_from_wire", "update_from_wire",
-    "update_to_wire",
+    "peek_envelope", "schema_from_wire", "schema_to_wire", "sync_resp_from_wire",
+    "update_from_wire", "update_to_wire",
 ]

@@ -15,6 +15,8 @@ from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, replace
 from typing import TypeVar
 
+from .errors import RpcConfigError
+
 T = TypeVar("T")
 
 Clock = Callable[[], float]
@@ -39,15 +41,15 @@ class RetryPolicy:
 
     def __post_init__(self) -> None:
         if self.first_delay < 0 or (self.max_delay is not None and self.max_delay < 0):
-            raise ValueError("RetryPolicy: delays must not be negative")
+            raise RpcConfigError("RetryPolicy: delays must not be negative")
         if self.factor < 1:
-            raise ValueError("RetryPolicy: factor must be at least 1")
+            raise RpcConfigError("RetryPolicy: factor must be at least 1")
         if self.max_tries < 0:
-            raise ValueError("RetryPolicy: max_tries must not be negative (0 = unlimited)")
+            raise RpcConfigError("RetryPolicy: max_tries must not be negative (0 = unlimited)")
         if not 0 <= self.jitter < 1:
-            raise ValueError("RetryPolicy: jitter must be in [0, 1)")
+            raise RpcConfigError("RetryPolicy: jitter must be in [0, 1)")
         if self.timeout is not None and self.timeout < 0:
-            raise ValueError("RetryPolicy: timeout must not be negative (None = no limit)")
+            raise RpcConfigError("RetryPolicy: timeout must not be negative (None = no limit)")
 
     def with_(self, **changes: float | int | None) -> RetryPolicy:
         """A copy with some fields changed, e.g. `policy.with_(max_tries=3)`."""
@@ -158,3 +160,32 @@ class Backoff:
 CALL_RETRY = RetryPolicy(first_delay=0.1, factor=2.0, max_delay=10.0, max_tries=15, timeout=60.0)
 CONN_RETRY = RetryPolicy(first_delay=1.0, factor=2.0, max_delay=10.0, max_tries=50,
                          timeout=300.0)
+
+
+def legacy_policy(base: RetryPolicy, *, tries: int | None = None, delay: float | None = None,
+                  backoff: float | None = None, timeout: float | None = None,
+                  zero_timeout_is_none: bool = False) -> RetryPolicy:
+    """`base` with the old `Client` keywords applied (`call_retries`, `call_retry_delay`, ...).
+
+    `tries` is the number of retries (0 = none, unlike `max_tries`, where 0 means unlimited),
+    `backoff` the cap of a doubling delay (0 = a constant delay, factor 1) and `timeout` the
+    time budget (0 = no retries, or no limit with `zero_timeout_is_none`, as `conn_retry_timeout`
+    always meant).
+    """
+    changes: dict[str, float | int | None] = {}
+    if delay is not None:
+        changes["first_delay"] = delay
+    if backoff is not None:
+        changes.update({"factor": 1.0, "max_delay": None} if not backoff
+                       else {"factor": 2.0, "max_delay": backoff})
+    if timeout is not None:
+        changes["timeout"] = None if zero_timeout_is_none and not timeout else timeout
+    if tries is not None:
+        if tries <= 0:
+            changes["timeout"] = 0.0  # an exhausted budget: no retry at all
+        else:
+            changes["max_tries"] = tries
+    return base.with_(**changes) if changes else base
+
+
+__all__ = ["CALL_RETRY", "CONN_RETRY", "Backoff", "Clock", "RetryPolicy", "legacy_policy"]

@@ -1,17 +1,19 @@
 """aRPC server: exposes one state-source machine to one client (Go rpc.Server).
 
-The server's own machine (`server.mach`, states of rpc.md §2.2) drives the lifecycle: `Start` ->
-`RpcStarting` (listen) -> `RpcAccepting` -> `RpcReady`; a connected peer is `ClientConnected`,
-its `Hello` is `Handshaking`, its `Handshake` is `HandshakeDone` and then `Ready` (auto).
+The server's own machine (`server.mach`, see docs/arpc-protocol.md "Endpoint machines") drives
+the lifecycle: `Start` -> `RpcStarting` (listen) -> `RpcAccepting` -> `RpcReady`; a connected
+peer is `ClientConnected`, its `Hello` is `Handshaking`, its `Handshake` is `HandshakeDone` and
+then `Ready` (auto).
 
 Client mutations run inline, in arrival order, as soon as their frame is read, and the reply
 carries the clock diff. Source changes made by anyone else are pushed as diffs, at most one per
 `push_interval` (leading edge plus a trailing flush).
 
-A source owned by another thread is never read from the server's thread: its tracer keeps the
-source's names, schema and clock up to date on the source's thread (`SourceTracer.view`), and
-mutations go through the source's `threadsafe` proxy. Binding that tracer is scheduled there
-too; the server listens (or, given a connection, reads from it) only once it is bound.
+A source owned by another thread is never read from the server's thread: the source's one hub
+tracer (shared by every server of that source) keeps its names, schema and clock up to date on
+the source's thread (`SourceHub.view`), and mutations go through the source's `threadsafe`
+proxy. Binding that tracer is scheduled there too; the server listens (or, given a connection,
+reads from it) only once it is bound.
 """
 
 from __future__ import annotations
@@ -21,10 +23,10 @@ import logging
 import secrets
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any
 
-import amnode as am
+import amnode.machine as am
 from amnode.states import SERVER_STATES, ServerSchema
 from amnode.states import rpc as ss
 
@@ -42,7 +44,8 @@ from .errors import (
     RpcTimeoutError,
     WrongDestinationError,
 )
-from .frames import MAX_FRAME, MAX_HELLO_FRAME, Codec
+from .frames import Codec
+from .limits import SERVER_LIMITS, Limits, server_frame_limit
 from .listener import Listener, start_and_wait
 from .protocol import (
     MUTATION_CALLS,
@@ -56,7 +59,7 @@ from .protocol import (
     Welcome,
     mutation_from_wire,
 )
-from .source import SourceTracer, SourceView, snapshot
+from .source import SourceHub, SourceView, snapshot
 from .typed_args import ArgsRegistry
 
 log = logging.getLogger("amnode.rpc")
@@ -68,18 +71,21 @@ class Server:
     """Exposes `source` to one client at a time; many servers may share one source.
 
     Implements `ConnHandler` for its connections. Connections waiting for their Hello are
-    limited to `max_candidates` (besides the current one) and to frames of `max_hello_frame`
-    bytes.
+    limited to `max_candidates` (besides the current one), to `hello_timeout` seconds and to
+    frames of `max_hello_frame` bytes; every other bound a peer meets is in `limits`
+    (docs/arpc-protocol.md "Limits"). With `mutable_states`, the client may mutate only these
+    states: any other mutation is refused with `NoAccessError` (logged, nothing else happens).
     """
 
     def __init__(self, source: am.Machine, addr: str = "127.0.0.1:0",
                  push_interval: float = 0.25, *, name: str | None = None,
                  parent: am.Machine | str | None = None, allow_id: str | None = None,
-                 registry: ArgsRegistry | None = None, max_frame: int = MAX_FRAME,
+                 registry: ArgsRegistry | None = None, max_frame: int | None = None,
                  ping_interval: float = 5.0, hello_timeout: float = 10.0,
                  delivery_timeout: float = 5.0, mutation_log: MutationLog | None = None,
                  conn: Connection | None = None, max_candidates: int = 4,
-                 max_hello_frame: int = MAX_HELLO_FRAME,
+                 max_hello_frame: int | None = None, limits: Limits = SERVER_LIMITS,
+                 mutable_states: Collection[str] | None = None,
                  log_level: am.LogLevel | int | None = None) -> None:
         if source.handlers() and not source.has(ss.ERR_ON_CLIENT):
             raise am.SchemaError(
@@ -94,10 +100,17 @@ class Server:
         self.hello_timeout = hello_timeout
         #: connections that may wait for their Hello besides the current one; more are closed
         self.max_candidates = max_candidates
+        #: per-connection bounds (frame sizes by message kind, decoded values, timeouts)
+        self.limits = limits.with_(max_frame=max_frame, max_hello_frame=max_hello_frame)
         #: frame size limit of a connection until its valid Hello
-        self.max_hello_frame = max_hello_frame
+        self.max_hello_frame = self.limits.max_hello_frame
         self.delivery_timeout = delivery_timeout
-        self.codec = Codec(registry, max_frame)
+        #: the only states the client may mutate (None: all); see `NoAccessError`
+        self.mutable_states: frozenset[str] | None = (
+            None if mutable_states is None else frozenset(mutable_states))
+        lim = self.limits
+        self.codec = Codec(registry, lim.max_frame, max_objects=lim.max_objects,
+                           max_typed_depth=lim.max_typed_depth)
         self.mutation_log = mutation_log if mutation_log is not None else MutationLog()
         #: frames pushed to the client (clock updates and schema changes)
         self.push_count = 0
@@ -109,13 +122,16 @@ class Server:
         #: connections accepted while another client is connected, until their Hello
         self._candidates: set[Connection] = set()
         self._client_id = ""
-        self._client_nonce = 0
+        #: the session secret of the handshaken client (keys its mutation ids)
+        self._session = ""
+        #: Hello deadlines of connections that have not sent a valid Hello yet
+        self._hello_timers: dict[Connection, asyncio.TimerHandle] = {}
         self._push_timer: asyncio.TimerHandle | None = None
         self._same_thread = source.owner_thread_id == threading.get_ident()
         self._tasks: set[asyncio.Future[Any]] = set()
         if conn is not None:
             conn.handler = self
-            conn.reader.max_frame = min(self.codec.max_frame, max_hello_frame)
+            conn.reader.max_frame = min(self.codec.max_frame, self.max_hello_frame)
 
         name = name or source.id
         self.mach = am.Machine(ServerSchema, id="rs-" + name, parent=parent,
@@ -123,11 +139,9 @@ class Server:
         self.mach.verify_states(SERVER_STATES)
         self._handlers = _ServerHandlers(self)
         self.mach.bind_handlers(self._handlers, id="rpc-server")
-        self._tracer = SourceTracer(self.mach.id, self._on_source_change, self._on_schema_change,
-                                    self._on_source_dispose)
-        tracer = self._tracer
         # never blocks: on another thread the bind is scheduled there and awaited by `_listen`
-        self._bound = self._on_source_thread(lambda: tracer.bind(source))
+        self._sub = SourceHub.subscribe(source, self._on_source_change, self._on_schema_change,
+                                        self._on_source_dispose)
 
     # --- public API ---
 
@@ -163,8 +177,7 @@ class Server:
         """Add `Start` (synchronous part of `start`); a mux calls this from its protocol
         callback, so it never blocks."""
         self._loop = asyncio.get_running_loop()
-        self._tracer.loop = self._loop
-        self._tracer.thread_id = threading.get_ident()
+        self._sub.set_loop(self._loop)
         self._same_thread = self.source.owner_thread_id == threading.get_ident()
         res = self.mach.add(ss.START)
         conn = self._preset_conn
@@ -187,6 +200,7 @@ class Server:
             if cand is not None and cand is not conn:
                 cand.close("server stopping")
         self._candidates.clear()
+        self._cancel_hello_timers()
         self._listener.close()
         if not self.mach.is_disposed:
             self.mach.remove(ss.START)
@@ -199,30 +213,13 @@ class Server:
         if self._push_timer is not None:
             self._push_timer.cancel()
             self._push_timer = None
+        self._cancel_hello_timers()
         self._listener.close()
         for conn in [self._conn, self._preset_conn, *self._candidates]:
             if conn is not None:
                 conn.close("server disposed")
-        tracer = self._tracer
-        tracer.active = False
-
-        def detach() -> None:
-            try:
-                self.source.detach_tracer(tracer)
-            except KeyError:
-                pass
-
-        if not self.source.is_disposed:
-            self._on_source_thread(detach)
+        self._sub.close()
         self.mach.dispose()
-
-    def _on_source_thread(self, fn: Callable[[], Any]) -> Any:
-        """Run `fn` now on the source's thread, or schedule it there (returns its future, which
-        nobody needs to block on)."""
-        if self.source.owner_thread_id == threading.get_ident():
-            fn()
-            return None
-        return self.source.threadsafe.eval(fn, self.mach.id)
 
     async def send_payload(self, name: str, data: Any = None, dest: str | None = None, *,
                            event: am.Event | None = None, timeout: float | None = None,
@@ -270,17 +267,17 @@ class Server:
     async def _await_bound(self) -> bool:
         """Wait for the tracer's bind on the source's thread; False (`Exception` added, `Start`
         removed) if the source cannot take it, e.g. it is disposed."""
-        tracer = self._tracer
-        if tracer.view is not None:
+        sub = self._sub
+        if sub.view is not None:
             return True
         err: BaseException | None = None
-        if self._bound is not None:
+        bound = sub.bound
+        if bound is not None:
             try:
-                await asyncio.wrap_future(self._bound)
+                await asyncio.wrap_future(bound)
             except Exception as exc:
                 err = exc
-        if tracer.view is not None:
-            self._bound = None
+        if sub.view is not None:
             return True
         mach = self.mach
         mach.add_err(RpcError(f"cannot bind to source {self.source.id}: {err or 'disposed'}"))
@@ -309,7 +306,7 @@ class Server:
 
     def _new_connection(self) -> Connection:
         conn = server_connection(self.codec, self.mach.id, self.ping_interval,
-                                 self._on_conn_made, self.max_hello_frame)
+                                 self._on_conn_made, self.limits)
         conn.handler = self
         return conn
 
@@ -334,10 +331,24 @@ class Server:
         self.mach.add(ss.CLIENT_CONNECTED, {"addr": conn.peer})
 
     def _arm_hello_timeout(self, conn: Connection) -> None:
-        if self.hello_timeout > 0:
-            asyncio.get_running_loop().call_later(self.hello_timeout, self._check_hello, conn)
+        if self.hello_timeout > 0 and conn not in self._hello_timers:
+            self._hello_timers[conn] = asyncio.get_running_loop().call_later(
+                self.hello_timeout, self._check_hello, conn)
+
+    def _cancel_hello_timer(self, conn: Connection) -> None:
+        """The connection said Hello or closed: its deadline (and its reference to this server)
+        goes."""
+        timer = self._hello_timers.pop(conn, None)
+        if timer is not None:
+            timer.cancel()
+
+    def _cancel_hello_timers(self) -> None:
+        for timer in self._hello_timers.values():
+            timer.cancel()
+        self._hello_timers.clear()
 
     def _check_hello(self, conn: Connection) -> None:
+        self._hello_timers.pop(conn, None)
         if not conn.closed and conn.data is None:
             conn.violation(f"no Hello within {self.hello_timeout}s")
 
@@ -346,6 +357,7 @@ class Server:
     def on_closed(self, conn: Connection, reason: str, error: BaseException | None) -> None:
         """A connection closed: drop its client (or a candidate); record protocol errors."""
         self._candidates.discard(conn)
+        self._cancel_hello_timer(conn)
         mach = self.mach
         if isinstance(error, ProtocolViolation) and not mach.is_disposed:
             mach.add_err_state(ss.ERR_RPC, error)
@@ -354,8 +366,8 @@ class Server:
                 mach.remove(ss.START)  # the mux's client left before it was served
             return
         self._conn = None
-        self._tracer.active = False
-        self._tracer.mutations.clear()
+        self._sub.active = False
+        self._sub.record_mutations(False)
         if mach.is_disposed:
             return
         mach.log("client %s disconnected: %s", self._client_id or conn.peer, reason)
@@ -394,7 +406,7 @@ class Server:
         if self._same_thread:
             src = self.source
             return src.state_names, src.schema if with_schema else {}, snapshot(src)
-        view = self._tracer.view
+        view = self._sub.view
         if view is None:
             raise CanceledError("server not bound to its source yet")
         return view
@@ -440,17 +452,22 @@ class Server:
         if hello.sync_schema and (not hello.schema_hash
                                   or hello.schema_hash != am.schema_hash(full, sorted(full))):
             schema = full
+        session = self.mutation_log.session(hello.id, hello.nonce, hello.session)
+        mutable = self.mutable_states
         welcome = Welcome(self.source.id, sync.client_names, sync.client_time(snap[0]), snap[1],
-                          snap[2], len(names), schema, base, self.ping_interval)
+                          snap[2], len(names), schema, base, self.ping_interval, session,
+                          None if mutable is None else sorted(mutable))
         conn.data = sync
+        self._cancel_hello_timer(conn)
         conn.reader.max_frame = self.codec.max_frame
-        conn.peer_heartbeat = hello.heartbeat
+        # a longer announced interval would keep a silent peer's connection for that long
+        conn.peer_heartbeat = min(hello.heartbeat, self.limits.max_heartbeat)
         self._client_id = hello.id
-        self._client_nonce = hello.nonce
-        tracer = self._tracer
-        tracer.mutations.clear()
-        tracer.record_mutations = hello.sync_mutations
-        tracer.active = True
+        self._session = session
+        sub = self._sub
+        sub.record_mutations(False)
+        sub.record_mutations(hello.sync_mutations)
+        sub.active = True
         mach.add(ss.HANDSHAKING, {"id": hello.id})
         conn.reply(seq, welcome.to_wire())
 
@@ -481,11 +498,13 @@ class Server:
             if i >= size:
                 raise ProtocolViolation(f"state index {i} out of range ({size} states)")
             names.append(src_names[in_map[i]])
+        if self.mutable_states is not None and not self._allowed(seq, mtype, names, src_names):
+            return
         if not self.mach.is_active(ss.START):
             if seq:
                 raise CanceledError("server stopping")
             return
-        key: MutationKey | None = (self._client_id, self._client_nonce, mid) if mid else None
+        key: MutationKey | None = (self._session, mid) if mid else None
         if key is not None and self.mutation_log.lookup(
                 key, lambda res: self._reply_mutation(conn, seq, res, replay=True)):
             return
@@ -493,18 +512,36 @@ class Server:
         ev = (am.MutSource(*event) if event is not None
               else am.MutSource(self._client_id, "", 0))
         if self._same_thread:
-            tracer = self._tracer
-            tracer.quiet = True
-            try:
-                res = self._execute(mtype, names, args, ev)
-            finally:
-                tracer.quiet = False
+            res = self._execute(mtype, names, args, ev)
             if key is not None:
                 self.mutation_log.begin(key)
                 self.mutation_log.finish(key, res)
             self._reply_mutation(conn, seq, res)
             return
         self._execute_threadsafe(conn, seq, key, mtype, names, args, ev)
+
+    def _allowed(self, seq: int, mtype: int, names: list[str], src_names: list[str]) -> bool:
+        """False for a notification outside `mutable_states` (logged); a call outside them
+        raises NoAccessError (logged, answered to the client).
+
+        Add and Remove may name only mutable states; Set also removes every state it does not
+        name, so it needs every state of the source to be mutable.
+        """
+        allowed = self.mutable_states
+        assert allowed is not None
+        verb = ("add", "remove", "set")[mtype]
+        refused = [n for n in (src_names if mtype == 2 else names) if n not in allowed]
+        if not refused:
+            return True
+        shown = ", ".join(refused[:5]) + (f" (+{len(refused) - 5} more)" if len(refused) > 5
+                                           else "")
+        why = (f"may not {verb} {shown}" if mtype != 2
+               else f"may not set states: set also changes {shown}")
+        log.warning("%s: refused %s%s from client %s: %s", self.mach.id, verb.upper(),
+                    "" if seq else "_NS", self._client_id, why)
+        if seq:
+            raise NoAccessError(f"{self.source.id}: {self._client_id} {why}")
+        return False
 
     def _execute(self, mtype: int, names: list[str], args: dict[str, Any] | None,
                  ev: am.MutSource | None) -> int:
@@ -564,7 +601,7 @@ class Server:
             if muts:
                 body += [None, muts]
         else:
-            latest = self._tracer.latest
+            latest = self._sub.latest
             update = sync.diff(latest, replay) if latest is not None and sync.fits(latest) \
                 else None
             if update is not None:
@@ -575,11 +612,11 @@ class Server:
     def _mutation_updates(self, sync: ClockSync, force: bool = False) -> list[Any]:
         """Per-transition updates for a SyncMutations client; the queue is emptied."""
         out: list[Any] = []
-        for mtype, called, snap in self._tracer.take_mutations():
+        for mtype, called, snap in self._sub.take_mutations():
             update = sync.diff(snap) if sync.fits(snap) else None
             if update is not None:
                 out.append([mtype, sync.called_out(called), update])
-        latest = self._tracer.latest
+        latest = self._sub.latest
         if latest is not None and sync.fits(latest) and (sync.changed(latest)
                                                          or (force and not out)):
             update = sync.diff(latest, force)
@@ -598,14 +635,15 @@ class Server:
         if names != sync.names:
             # the schema changed and its SchemaChange is still on its way: send it first
             sync = self._send_schema(conn, sync, names, schema, snap)
-        self._tracer.mutations.clear()
+        self._sub.mutations.clear()
         version = sync.reset(snap)
         conn.reply(seq, [sync.client_time(snap[0]), snap[1], snap[2], version])
 
     # --- pushes ---
 
     def _on_source_change(self) -> None:
-        """The source changed: push now, or schedule the trailing flush of this interval."""
+        """The source changed (or may have): push now, or arm the trailing flush of this
+        interval; then ask the hub for the next change unless that flush is armed."""
         conn = self._conn
         interval = self.push_interval
         if conn is None or conn.closed or interval <= 0 or conn.data is None:
@@ -613,15 +651,23 @@ class Server:
         if not self.mach.is_active(ss.HANDSHAKE_DONE):
             return
         sync: ClockSync = conn.data
-        latest = self._tracer.latest
-        if latest is None or not sync.fits(latest) or not sync.changed(latest):
-            return
-        wait = sync.last_send + interval - time.monotonic()
-        if wait > 0:
-            if self._push_timer is None and self._loop is not None:
-                self._push_timer = self._loop.call_later(wait, self._flush_push)
-            return
-        self._push(conn, sync)
+        sub = self._sub
+        latest = sub.latest
+        if latest is not None and sync.fits(latest) and sync.changed(latest):
+            wait = sync.last_send + interval - time.monotonic()
+            if wait > 0:
+                if self._push_timer is None and self._loop is not None:
+                    self._push_timer = self._loop.call_later(wait, self._flush_push)
+                return
+            self._push(conn, sync)
+            if self._push_timer is not None:  # an early push (e.g. a shorter interval)
+                self._push_timer.cancel()
+                self._push_timer = None
+        if self._push_timer is None and self._loop is not None:
+            sub.want_change()
+            if sub.latest is not latest:
+                # changed on the source's thread before the registration: look again
+                self._loop.call_soon(self._on_source_change)
 
     def _flush_push(self) -> None:
         self._push_timer = None
@@ -635,7 +681,7 @@ class Server:
                     return
                 conn.notify(Method.SET_CLOCK_MANY, muts)
             else:
-                latest = self._tracer.latest
+                latest = self._sub.latest
                 update = sync.diff(latest) if latest is not None and sync.fits(latest) \
                     else None
                 if update is None:
@@ -663,11 +709,12 @@ class Server:
         sync = ClockSync(names, old.sync_schema, old.allowed, old.skipped, old.sync_mutations)
         sync.version = old.version
         base = sync.reset(snap)
-        self._tracer.mutations.clear()
+        self._sub.mutations.clear()
         conn.data = sync
+        mutable = self.mutable_states
         welcome = Welcome(self.source.id, sync.client_names, sync.client_time(snap[0]), snap[1],
                           snap[2], len(names), schema if sync.sync_schema else None, base,
-                          self.ping_interval)
+                          self.ping_interval, "", None if mutable is None else sorted(mutable))
         try:
             conn.notify(Method.SCHEMA_CHANGE, welcome.to_wire())
             self.push_count += 1
@@ -688,18 +735,21 @@ class Server:
 
 def server_connection(codec: Codec, name: str, ping_interval: float,
                       on_made: Callable[[Connection], None] | None = None,
-                      max_hello_frame: int = MAX_HELLO_FRAME) -> Connection:
+                      limits: Limits = SERVER_LIMITS) -> Connection:
     """A server-side connection (accepts client methods, pings as the server); until its
-    valid Hello it takes frames of at most `max_hello_frame` bytes."""
+    valid Hello it takes frames of at most `limits.max_hello_frame` bytes, and always frames
+    of at most the limit of their message kind."""
     conn = Connection(codec, name=name, requests=SERVER_CALLS, notifies=SERVER_NOTIFIES,
                       ping_out=Method.SERVER_PING, ping_in=Method.PING,
-                      ping_interval=ping_interval, on_made=on_made)
-    conn.reader.max_frame = min(codec.max_frame, max_hello_frame)
+                      ping_interval=ping_interval, on_made=on_made,
+                      frame_limit=server_frame_limit(limits), frame_timeout=limits.frame_timeout,
+                      check_above=min(limits.max_control_frame, limits.max_hello_frame))
+    conn.reader.max_frame = min(codec.max_frame, limits.max_hello_frame)
     return conn
 
 
 class _ServerHandlers:
-    """State handlers of the server machine (rpc.md §2.2)."""
+    """State handlers of the server machine (docs/arpc-protocol.md "Endpoint machines")."""
 
     def __init__(self, server: Server) -> None:
         self.s = server
@@ -713,7 +763,7 @@ class _ServerHandlers:
         """Bind (if still pending) and listen in a task bound to `Start`; a mux connection on a
         bound server needs neither."""
         s = self.s
-        if s._preset_conn is not None and s._tracer.view is not None:
+        if s._preset_conn is not None and s._sub.view is not None:
             s.mach.add(ss.RPC_ACCEPTING)
             return
         s.mach.fork(s._listen(), ss.START)

@@ -3,6 +3,10 @@
 Only msgpack-native values and registered dataclasses cross the wire; nothing is ever unpickled.
 A registered dataclass travels as msgpack ext type 1 `[name, {field: value}]`, an exception as
 ext type 2 `[type_name, message]` and arrives as `RemoteError`.
+
+Decoding an ext type decodes its data with another msgpack call, one level of C stack each, so
+typed values nest at most `max_depth` deep (`MAX_TYPED_DEPTH`); deeper ones are refused with
+`DecodeLimitError` before they can exhaust the stack (docs/arpc-protocol.md "Limits").
 """
 
 from __future__ import annotations
@@ -14,18 +18,22 @@ from typing import Any, TypeVar
 import msgpack
 
 from amnode.machine import AException
+from amnode.machine.errors import AmnodeError
 
-from .errors import ProtocolViolation
+from .errors import ProtocolViolation, TypedArgsError
 
 #: msgpack ext code of a registered dataclass.
 EXT_TYPED = 1
 #: msgpack ext code of an exception.
 EXT_ERROR = 2
+#: How deep typed values may nest in one another (a typed value in a field of a typed value
+#: is depth 2); real args need a few levels, a hostile frame needs hundreds to crash a decoder.
+MAX_TYPED_DEPTH = 8
 
 T = TypeVar("T")
 
 
-class RemoteError(Exception):
+class RemoteError(AmnodeError):
     """An exception that happened (or was passed as args) on the other side of a connection."""
 
     def __init__(self, message: str = "", type_name: str = "Exception") -> None:
@@ -38,6 +46,42 @@ class RemoteError(Exception):
 
 class DecodeError(ProtocolViolation):
     """A frame holds something that is not allowed on the wire (unknown ext, bad typed args)."""
+
+
+class DecodeLimitError(DecodeError):
+    """A frame goes past a decoding limit (too many values, typed values nested too deep): it is
+    hostile, and the connection that sent it is closed."""
+
+
+class DecodeBudget:
+    """Counts the values one frame decodes into and stops past `limit`; its hooks are given to
+    msgpack (`list_hook`, `object_hook`), which calls them as each container completes."""
+
+    __slots__ = ("left", "limit")
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.left = limit
+
+    def _spend(self, n: int) -> None:
+        self.left -= n
+        if self.left < 0:
+            raise DecodeLimitError(f"frame decodes into more than {self.limit} values")
+
+    def list_hook(self, v: list[Any]) -> list[Any]:
+        """A decoded array: itself and its elements."""
+        self._spend(len(v) + 1)
+        return v
+
+    def object_hook(self, v: dict[str, Any]) -> dict[str, Any]:
+        """A decoded map: itself, its keys and its values."""
+        self._spend(2 * len(v) + 1)
+        return v
+
+    def options(self) -> dict[str, Any]:
+        """msgpack `unpackb` keyword arguments applying this budget."""
+        return {"list_hook": self.list_hook, "object_hook": self.object_hook,
+                "max_array_len": self.limit, "max_map_len": self.limit}
 
 
 class ArgsRegistry:
@@ -53,7 +97,7 @@ class ArgsRegistry:
         Usable as a class decorator. Both peers must register the same name.
         """
         if not dataclasses.is_dataclass(cls) or not isinstance(cls, type):
-            raise TypeError(f"only dataclasses can be registered as typed args, got {cls!r}")
+            raise TypedArgsError(f"only dataclasses can be registered as typed args, got {cls!r}")
         wire = name or f"{cls.__module__}.{cls.__qualname__}"
         fields = tuple(f.name for f in dataclasses.fields(cls) if f.init)
         self._by_name[wire] = cls
@@ -81,13 +125,29 @@ class ArgsRegistry:
                         "values or register the dataclass with amnode.rpc.register_args")
 
     def ext_hook(self, code: int, data: bytes) -> Any:
-        """msgpack `ext_hook`: decode ext types 1 and 2, refuse every other one."""
+        """msgpack `ext_hook`: decode ext types 1 and 2 (typed values nested at most
+        `MAX_TYPED_DEPTH` deep), refuse every other one."""
+        return self.decode_ext(code, data)
+
+    def decode_ext(self, code: int, data: bytes, *, depth: int = 1,
+                   max_depth: int = MAX_TYPED_DEPTH, budget: DecodeBudget | None = None) -> Any:
+        """Decode one ext value found at nesting `depth` (1 = not inside another ext value);
+        nested values count against `budget` too. Raises DecodeError (DecodeLimitError past
+        `max_depth` or the budget)."""
         if code == EXT_TYPED:
+            if depth > max_depth:
+                raise DecodeLimitError(f"typed values nested deeper than {max_depth}")
+
+            def nested(c: int, d: bytes) -> Any:
+                return self.decode_ext(c, d, depth=depth + 1, max_depth=max_depth,
+                                       budget=budget)
+
+            opts = budget.options() if budget is not None else {}
             try:
-                wire, body = msgpack.unpackb(data, ext_hook=self.ext_hook, raw=False,
-                                             strict_map_key=True)
+                wire, body = msgpack.unpackb(data, ext_hook=nested, raw=False,
+                                             strict_map_key=True, **opts)
             except (ValueError, TypeError, msgpack.UnpackException) as err:
-                raise DecodeError(f"malformed typed args: {err}") from None
+                raise _decode_error("malformed typed args", err, budget) from None
             cls = self._by_name.get(wire) if isinstance(wire, str) else None
             if cls is None or not isinstance(body, dict):
                 raise DecodeError(f"unknown typed args {wire!r}")
@@ -100,14 +160,22 @@ class ArgsRegistry:
             except Exception as err:
                 raise DecodeError(f"typed args {wire} rejected its fields: {err}") from None
         if code == EXT_ERROR:
+            opts = budget.options() if budget is not None else {}
             try:
-                type_name, message = msgpack.unpackb(data, raw=False)
+                type_name, message = msgpack.unpackb(data, raw=False, **opts)
             except (ValueError, TypeError, msgpack.UnpackException) as err:
-                raise DecodeError(f"malformed error: {err}") from None
+                raise _decode_error("malformed error", err, budget) from None
             if not isinstance(type_name, str) or not isinstance(message, str):
                 raise DecodeError("malformed error")
             return RemoteError(message, type_name)
         raise DecodeError(f"ext type {code} is not allowed")
+
+
+def _decode_error(what: str, err: Exception, budget: DecodeBudget | None) -> DecodeError:
+    """msgpack's per-container limit (set by a budget) is a limit error, the rest malformed."""
+    if budget is not None and isinstance(err, ValueError) and "exceeds max_" in str(err):
+        return DecodeLimitError(f"frame decodes into more than {budget.limit} values ({err})")
+    return DecodeError(f"{what}: {err}")
 
 
 #: The process-wide registry used by servers and clients unless given their own.
@@ -123,5 +191,5 @@ def register_args(cls: type[T] | None = None, *, name: str | None = None
     return DEFAULT_REGISTRY.register(cls, name)
 
 
-__all__ = ["DEFAULT_REGISTRY", "EXT_ERROR", "EXT_TYPED", "ArgsRegistry", "DecodeError",
-           "RemoteError", "register_args"]
+__all__ = ["DEFAULT_REGISTRY", "EXT_ERROR", "EXT_TYPED", "MAX_TYPED_DEPTH", "ArgsRegistry",
+           "DecodeBudget", "DecodeError", "DecodeLimitError", "RemoteError", "register_args"]

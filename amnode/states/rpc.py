@@ -1,5 +1,6 @@
 """Schemas of the aRPC machines: state source, server, client, mux and payload consumer (Go
-pkg/rpc/states). Relations are the *effective* ones of rpc.md §2 after merging.
+pkg/rpc/states). Relations are the *effective* ones after merging; the lifecycles are in
+docs/arpc-protocol.md "Endpoint machines".
 """
 
 from __future__ import annotations

@@ -42,7 +42,7 @@ def new_source(schema: Mapping[str, Any] | None = None, active: Iterable[str] = 
     return m
 
 
-async def wait_until(cond: Callable[[], bool], timeout: float = 5.0, what: str = "") -> None:
+async def wait_until(cond: Callable[[], bool], timeout: float = 30.0, what: str = "") -> None:
     """Poll `cond` on the loop until it holds; fail after a generous `timeout` (never a fixed
     sleep: a loaded machine only makes this slower, not wrong)."""
     async with asyncio.timeout(timeout):
@@ -241,8 +241,8 @@ async def rpc_pair(source: am.Machine | None = None, *, push_interval: float = 0
     try:
         if start:
             await client.start()
-            await client.mach.when("Ready", timeout=5)
-            await server.mach.when("Ready", timeout=5)
+            await client.mach.when("Ready", timeout=30)
+            await server.mach.when("Ready", timeout=30)
         yield pair
         if check_errors:
             assert no_errors_ever(client.mach), client.mach.string_all()
@@ -305,3 +305,17 @@ async def wait_closed(reader: asyncio.StreamReader, timeout: float = 2.0) -> boo
 def hello(id: str = "rc-raw", **kw: Any) -> dict[str, Any]:
     """A valid Hello body."""
     return {"v": 1, "id": id, "ss": True, **kw}
+
+
+def nested_typed(depth: int) -> msgpack.ExtType:
+    """A typed value (ext 1) whose name element is itself a typed value, `depth` levels deep:
+    about 6 bytes a level, and a decoder that recurses per level without a bound crashes."""
+    inner = msgpack.packb(["x", {}])
+    for _ in range(depth - 1):
+        inner = msgpack.packb([msgpack.ExtType(1, inner), {}])
+    return msgpack.ExtType(1, inner)
+
+
+def raw_frame(payload: bytes) -> bytes:
+    """A frame around already encoded bytes."""
+    return len(payload).to_bytes(4, "big") + payload

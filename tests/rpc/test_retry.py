@@ -102,3 +102,58 @@ async def test_run_retries_until_success_and_reraises_when_exhausted() -> None:
 
     with pytest.raises(KeyError):
         await p.run(wrong, retry_on=ConnectionError, sleep=sleep)
+
+
+# --- the aRPC client's policies ---
+
+def test_legacy_keywords_map_onto_a_policy() -> None:
+    from amnode.rpc.retry import legacy_policy
+
+    p = legacy_policy(CALL_RETRY, tries=3, delay=0.5, backoff=4, timeout=9)
+    assert (p.max_tries, p.first_delay, p.factor, p.max_delay, p.timeout) == (3, 0.5, 2, 4, 9)
+    constant = legacy_policy(CONN_RETRY, backoff=0)
+    assert (constant.factor, constant.max_delay) == (1, None)
+    assert constant.first_delay == CONN_RETRY.first_delay
+    # 0 retries: exhausted at once (max_tries=0 would mean unlimited)
+    assert legacy_policy(CALL_RETRY, tries=0).backoff(FakeClock()).next_delay() is None
+    # conn_retry_timeout=0 always meant "no time limit", call_retry_timeout=0 "no retry"
+    assert legacy_policy(CONN_RETRY, timeout=0, zero_timeout_is_none=True).timeout is None
+    assert legacy_policy(CALL_RETRY, timeout=0).timeout == 0
+    assert legacy_policy(CALL_RETRY) is CALL_RETRY
+
+
+def test_client_takes_policies_and_old_keywords() -> None:
+    from amnode.rpc import Client
+
+    default = Client("127.0.0.1:1", id="policies-default")
+    assert default.call_retry == CALL_RETRY and default.conn_retry == CONN_RETRY
+    mine = RetryPolicy(first_delay=0.2, factor=3, max_tries=4, timeout=None)
+    c = Client("127.0.0.1:1", id="policies", call_retry=mine, conn_retries=7,
+               conn_retry_backoff=0)
+    assert c.call_retry is mine
+    assert (c.conn_retry.max_tries, c.conn_retry.factor) == (7, 1)
+    assert c.conn_retry.first_delay == CONN_RETRY.first_delay
+    for client in (default, c):
+        client.dispose()
+
+
+async def test_client_reconnects_as_its_policy_says() -> None:
+    """A dead address: the first dial plus `max_tries` re-dials, then `ConnRetryFailed`."""
+    from helpers.rpc import new_source
+
+    from amnode.rpc import Client, Server
+
+    server = Server(new_source())
+    await server.start()
+    addr = server.addr
+    await server.stop(dispose=True)
+    client = Client(addr, id="policy-gives-up",
+                    conn_retry=RetryPolicy(first_delay=0.001, factor=1, max_tries=3,
+                                           timeout=None))
+    try:
+        await client.start()
+        await client.mach.when("ConnRetryFailed", timeout=30)
+        assert client.mach.tick("Connecting") == 8, "first dial + 3 re-dials, each on and off"
+        assert client.mach.is_inactive(["Start", "RetryingConn"])
+    finally:
+        await client.stop(dispose=True)

@@ -1,4 +1,4 @@
-"""aRPC mirror: the Go reference's netmach_test.go cases (rpc.md §7 #20-#30), ported to asyncio.
+"""aRPC mirror: the Go reference's netmach_test.go cases (#20-#30), ported to asyncio.
 
 Every mutation below is remote and awaited; every read is local and checked synchronously right
 after the await (read-your-writes).
