@@ -42,7 +42,8 @@ class Bootstrap:
         self.mach = am.Machine(ss.BootstrapSchema, id="nb-" + self.name,
                                parent=supervisor.mach,
                                tags=[TAG_BOOTSTRAP, f"kind:{supervisor.kind}"],
-                               log_level=supervisor.log_level)
+                               log_level=supervisor.log_level,
+                               handler_timeout=supervisor.mach.handler_timeout)
         self.mach.verify_states(ss.BOOTSTRAP_STATES)
         self.mach.bind_tracer(self.guard)
         self.server = GuardedServer(self.mach, f"{supervisor.host}:0", name=self.mach.id,

@@ -25,7 +25,7 @@ from amnode.states import node as ss
 from amnode.states import pipes
 
 from .args import ARG, LeaseRefused, ProvideWorkerArgs, WorkerGone, WorkerLease
-from .config import NodeTimeouts
+from .config import HANDLER_TIMEOUT, NodeTimeouts
 from .errors import (
     NodeError,
     SupervisorUnavailableError,
@@ -64,7 +64,8 @@ class Client:
                  schema: SchemaLike | None = None, names: Sequence[str] | None = None,
                  handlers: object | None = None, timeouts: NodeTimeouts | None = None,
                  parent: am.Machine | str | None = None, tags: Sequence[str] = (),
-                 name: str | None = None, log_level: am.LogLevel | int | None = None) -> None:
+                 name: str | None = None, log_level: am.LogLevel | int | None = None,
+                 handler_timeout: float | None = HANDLER_TIMEOUT) -> None:
         if not id or not kind:
             raise ValueError("a client needs an id and a worker kind")
         check_worker_schema(worker_schema, "the client's worker schema")
@@ -81,7 +82,8 @@ class Client:
         #: the id the worker sees in the handshake (what the lease allows)
         self.worker_rpc_id = "rc-" + worker_client_id(self.name)
         self.mach = am.Machine(schema, id="nc-" + self.name, parent=parent,
-                               tags=[TAG_CLIENT, f"kind:{kind}", *tags], log_level=log_level)
+                               tags=[TAG_CLIENT, f"kind:{kind}", *tags], log_level=log_level,
+                               handler_timeout=handler_timeout)
         self.mach.verify_states(client_names(schema, names))
         #: the aRPC client to the supervisor (its mirror: `supervisor`)
         self.super_rpc: RpcClient | None = None

@@ -15,6 +15,12 @@ from amnode.rpc.retry import RetryPolicy
 #: `AMNODE_DEBUG` multiplies every node timeout by this (slow stepping in a debugger)
 DEBUG_MULTIPLIER = 10.0
 
+#: the handler timeout of node machines. Node handlers only decide and fork (they take well
+#: under a millisecond), but the machine measures wall time: on a loaded host a process that
+#: is merely descheduled for 0.1 s would have a finished handler rolled back. Blocking work
+#: never belongs in a handler; a hung worker is caught by the supervisor's health checks.
+HANDLER_TIMEOUT = 1.0
+
 
 @dataclass(frozen=True)
 class PoolConfig:
@@ -138,4 +144,5 @@ def debug_enabled() -> bool:
     return os.environ.get("AMNODE_DEBUG", "") not in ("", "0", "false")
 
 
-__all__ = ["DEBUG_MULTIPLIER", "ErrorPolicy", "NodeTimeouts", "PoolConfig", "debug_enabled"]
+__all__ = ["DEBUG_MULTIPLIER", "HANDLER_TIMEOUT", "ErrorPolicy", "NodeTimeouts", "PoolConfig",
+           "debug_enabled"]

@@ -53,7 +53,7 @@ from .args import (
     get_args,
 )
 from .bootstrap import Bootstrap
-from .config import NodeTimeouts, PoolConfig
+from .config import HANDLER_TIMEOUT, NodeTimeouts, PoolConfig
 from .errors import (
     BootstrapError,
     NodeError,
@@ -110,6 +110,7 @@ class Supervisor:
                  host: str = "127.0.0.1", instance_num: int = 0, name: str | None = None,
                  parent: am.Machine | str | None = None, tags: Sequence[str] = (),
                  log_level: am.LogLevel | int | None = None,
+                 handler_timeout: float | None = HANDLER_TIMEOUT,
                  clock: Clock = time.monotonic) -> None:
         if not kind:
             raise ValueError("a supervisor needs a worker kind")
@@ -140,7 +141,8 @@ class Supervisor:
         self.guard = RemoteGuard()
         self.mach = am.Machine(ss.SupervisorSchema, id="ns-" + self.name, parent=parent,
                                tags=[TAG_SUPERVISOR, f"kind:{kind}", f"instance:{instance_num}",
-                                     f"host:{host}", *tags], log_level=log_level)
+                                     f"host:{host}", *tags], log_level=log_level,
+                               handler_timeout=handler_timeout)
         self.mach.verify_states(ss.SUPERVISOR_STATES)
         self.mach.set_groups({"PoolStatus": ss.POOL_STATUS_GROUP, "Errors": ss.ERRORS_GROUP,
                               "PoolNormalized": ss.POOL_NORMALIZED_GROUP})
@@ -187,7 +189,21 @@ class Supervisor:
         """Open both ports and start filling the pool; returns once both listen (wait for
         `PoolReady` or `Ready` on `mach` for the workers). Raises ConnectionError if a port
         cannot be opened."""
+        if self._stopped or self.mach.is_disposed:
+            raise NodeError(f"{self.mach.id}: stopped")
+        if self.mach.is_active(ss.START):
+            return
         self._listening = asyncio.get_running_loop().create_future()
+        # the endpoints are made here, not in a handler (handlers only decide and fork)
+        self.mux = Mux(None, addr, name="ns-pub-" + self.name, parent=self.mach,
+                       new_server=self._new_public_server, log_level=self.log_level)
+        pipes.bind(self.mux.mach, self.mach, ss.READY, ss.PUBLIC_RPC_READY)
+        self.local = GuardedServer(self.mach, local_addr or f"{self.host}:0",
+                                   name="ns-loc-" + self.name, parent=self.mach,
+                                   delivery_timeout=self.timeouts.delivery, guard=self.guard,
+                                   origin=Origin(PEER_POLICY, "local"), log_level=self.log_level)
+        bind_server_multi(self.local.mach, self.mach, ss.LOCAL_RPC_READY, ss.SUPER_CONNECTED,
+                          ss.SUPER_DISCONNECTED)
         res = self.mach.add(ss.START, {"public_addr": addr,
                                        "local_addr": local_addr or f"{self.host}:0"})
         if res == am.CANCELED:
@@ -424,7 +440,7 @@ class Supervisor:
 
     async def _spawn(self, entry: PoolEntry) -> None:
         """Open the bootstrap, then `ForkingWorker`."""
-        boot = entry.bootstrap
+        boot = entry.bootstrap = Bootstrap(self, entry.key)
         try:
             await boot.start(self.timeouts.connect)
         except ConnectionError as err:
@@ -789,22 +805,15 @@ class _SupervisorHandlers:
     # --- lifecycle ---
 
     def StartEnter(self, e: am.Event) -> bool:
-        """Needs the public address."""
+        """Needs the public address and the endpoints made by `start()`."""
+        s = self.s
         addr = e.args.get("public_addr")
-        return isinstance(addr, str) and bool(addr) and not self.s._stopped
+        return (isinstance(addr, str) and bool(addr) and not s._stopped
+                and s.mux is not None and s.local is not None)
 
     def StartState(self, e: am.Event) -> None:
-        """Open the public Mux and the local server (in a task), start the heartbeat."""
+        """Open both ports (in a task), start the heartbeat."""
         s = self.s
-        s.mux = Mux(None, e.args["public_addr"], name="ns-pub-" + s.name, parent=s.mach,
-                    new_server=s._new_public_server, log_level=s.log_level)
-        pipes.bind(s.mux.mach, s.mach, ss.READY, ss.PUBLIC_RPC_READY)
-        s.local = GuardedServer(s.mach, e.args.get("local_addr") or f"{s.host}:0",
-                                name="ns-loc-" + s.name, parent=s.mach,
-                                delivery_timeout=s.timeouts.delivery, guard=s.guard,
-                                origin=Origin(PEER_POLICY, "local"), log_level=s.log_level)
-        bind_server_multi(s.local.mach, s.mach, ss.LOCAL_RPC_READY, ss.SUPER_CONNECTED,
-                          ss.SUPER_DISCONNECTED)
         s._go(s._listen())
         s._go(s._ticker())
 
@@ -851,7 +860,7 @@ class _SupervisorHandlers:
         if args is None:
             return len(s.pool.entries) < s.pool.config.max and not s._stopping
         entry = s.pool.entries.get(args.key)
-        return entry is not None and entry.bootstrap is None and not entry.killing
+        return entry is not None and not entry.extra.get("forking") and not entry.killing
 
     def ForkWorkerState(self, e: am.Event) -> None:
         """Open a bootstrap for the worker (in a task), then `ForkingWorker`."""
@@ -861,7 +870,7 @@ class _SupervisorHandlers:
             used = {x.slot for x in s.pool.entries.values()}
             slot = next(i for i in range(s.pool.config.max) if i not in used)
             entry = s.pool.new_entry(slot)
-        entry.bootstrap = Bootstrap(s, entry.key)
+        entry.extra["forking"] = True
         s._go(s._spawn(entry), entry=entry)
         s.mach.remove(ss.FORK_WORKER)
 

@@ -31,7 +31,7 @@ from amnode.states import node as ss
 
 from .access import GuardedServer, Origin, Policy, RemoteGuard
 from .args import ARG, ServeClientArgs, WorkerAddrArgs, get_args
-from .config import NodeTimeouts
+from .config import HANDLER_TIMEOUT, NodeTimeouts
 from .errors import BootstrapError, NodeError
 from .naming import worker_name
 from .spawn import BOOT_ADDR_ENV, GRACE_ENV, PARENT_ENV
@@ -77,7 +77,7 @@ class Worker:
                  timeouts: NodeTimeouts | None = None, parent: am.Machine | str | None = None,
                  tags: Sequence[str] = (), name: str | None = None,
                  log_level: am.LogLevel | int | None = None,
-                 handler_timeout: float | None = 0.1,
+                 handler_timeout: float | None = HANDLER_TIMEOUT,
                  on_exit: Callable[[str], None] | None = None) -> None:
         if not kind:
             raise ValueError("a worker needs a kind")
@@ -403,7 +403,7 @@ def parse_boot_addr(argv: Sequence[str] | None = None) -> str:
 def run_worker(kind: str, schema: SchemaLike, handlers: object | None = None, *,
                names: Sequence[str] | None = None, argv: Sequence[str] | None = None,
                timeouts: NodeTimeouts | None = None, host: str = "127.0.0.1",
-               handler_timeout: float | None = 0.1) -> None:
+               handler_timeout: float | None = HANDLER_TIMEOUT) -> None:
     """Run a worker process until its supervisor is gone or it gets SIGTERM/SIGINT.
 
     The blocking entry point of a worker script: reads `-a ADDR` from the command line (or
