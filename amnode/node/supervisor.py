@@ -61,7 +61,7 @@ from .errors import (
     WorkerExitError,
     WorkerHealthError,
 )
-from .naming import supervisor_name
+from .naming import host_name, supervisor_name
 from .pool import Clock, Pool, PoolEntry, WorkerInfo
 from .spawn import GRACE_ENV, PARENT_ENV, ProcessSpawner, Spawner
 from .worker import check_worker_schema
@@ -141,7 +141,7 @@ class Supervisor:
         self.guard = RemoteGuard()
         self.mach = am.Machine(ss.SupervisorSchema, id="ns-" + self.name, parent=parent,
                                tags=[TAG_SUPERVISOR, f"kind:{kind}", f"instance:{instance_num}",
-                                     f"host:{host}", *tags], log_level=log_level,
+                                     f"host:{host_name()}", *tags], log_level=log_level,
                                handler_timeout=handler_timeout)
         self.mach.verify_states(ss.SUPERVISOR_STATES)
         self.mach.set_groups({"PoolStatus": ss.POOL_STATUS_GROUP, "Errors": ss.ERRORS_GROUP,
@@ -836,11 +836,27 @@ class _SupervisorHandlers:
         return pool.ready_count() >= pool.config.min
 
     def PoolReadyState(self, e: am.Event) -> None:
-        """A ready pool clears `ErrPool`."""
+        """A ready pool clears `ErrPool`; the supervisor may become `Ready`."""
         s = self.s
         s.pool_error = ""
         if s.mach.is_active(ss.ERR_POOL):
             s._clear_error(ss.ERR_POOL)
+        self._ready()
+
+    def LocalRpcReadyState(self, e: am.Event) -> None:
+        """The local port listens; the supervisor may become `Ready`."""
+        self._ready()
+
+    def PublicRpcReadyState(self, e: am.Event) -> None:
+        """The public port listens; the supervisor may become `Ready`."""
+        self._ready()
+
+    def _ready(self) -> None:
+        """`Ready` once both ports listen and the pool is ready (B6); it goes with any of
+        them (Require)."""
+        mach = self.s.mach
+        if mach.is_active([ss.LOCAL_RPC_READY, ss.PUBLIC_RPC_READY, ss.POOL_READY]):
+            mach.add(ss.READY)
 
     def HeartbeatState(self, e: am.Event) -> None:
         """Health-check the ready workers (in a task bound to `Heartbeat`)."""

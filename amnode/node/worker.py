@@ -33,7 +33,7 @@ from .access import GuardedServer, Origin, Policy, RemoteGuard
 from .args import ARG, ServeClientArgs, WorkerAddrArgs, get_args
 from .config import HANDLER_TIMEOUT, NodeTimeouts
 from .errors import BootstrapError, NodeError
-from .naming import worker_name
+from .naming import host_name, worker_name
 from .spawn import BOOT_ADDR_ENV, GRACE_ENV, PARENT_ENV
 
 log = logging.getLogger("amnode.node")
@@ -105,7 +105,8 @@ class Worker:
         if parent is None:
             parent = os.environ.get(PARENT_ENV) or None
         self.mach = am.Machine(schema, id="nw-" + self.name, parent=parent,
-                               tags=[TAG_WORKER, f"kind:{kind}", *tags], log_level=log_level,
+                               tags=[TAG_WORKER, f"kind:{kind}", f"host:{host_name()}", *tags],
+                               log_level=log_level,
                                handler_timeout=handler_timeout)
         self.mach.verify_states(worker_names(schema, names))
         self.mach.set_groups({"WorkStatus": ss.WORK_STATUS_GROUP})

@@ -70,8 +70,8 @@ SupervisorSchema: dict[str, State] = schema_merge(BasicSchema, StateSourceSchema
     ERR_WORKER: State(multi=True, require=[EXCEPTION], add=[NORMALIZING_POOL, HEARTBEAT]),
     ERR_POOL: State(require=[EXCEPTION], remove=[POOL_NORMALIZED], add=[NORMALIZING_POOL]),
     START: State(add=[POOL_STARTING]),
-    # fix (B6): really added, as an Auto state, once both ports listen and the pool is ready
-    READY: State(auto=True, require=[LOCAL_RPC_READY, PUBLIC_RPC_READY, POOL_READY]),
+    # fix (B6): really added by the supervisor once both ports listen and the pool is ready
+    READY: State(require=[LOCAL_RPC_READY, PUBLIC_RPC_READY, POOL_READY]),
     LOCAL_RPC_READY: State(require=[START]),
     PUBLIC_RPC_READY: State(require=[START]),
     HEARTBEAT: State(require=[START]),
