@@ -34,10 +34,11 @@ def sha256_file(path: str) -> tuple[str, int]:
 class Handlers:
     def WorkRequestedState(self, e: am.Event) -> None:
         """A client asked for work: `{"input": n}` is answered at once, `{"path": p}` is
-        hashed (WorkRequested -> Working -> WorkReady)."""
+        hashed (WorkRequested -> Working -> WorkReady; each removes the others)."""
         m = e.machine
         if "input" in e.args:
             m.add(ssnode.CLIENT_SEND_PAYLOAD, {"name": "square", "data": e.args["input"] ** 2})
+            m.add(ssnode.WORK_READY)  # done; the next WorkRequested is a new job
             return
         m.add(ssnode.WORKING, {"path": e.args.get("path", "")})
 
@@ -56,7 +57,6 @@ class Handlers:
         m.add(ssnode.CLIENT_SEND_PAYLOAD, {"name": "sha256", "data": {
             "path": path, "sha256": digest, "bytes": size}})
         m.add(ssnode.WORK_READY)
-        m.remove(ssnode.WORK_READY)
 
 
 if __name__ == "__main__":

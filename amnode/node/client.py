@@ -157,11 +157,19 @@ class Client:
             fut: asyncio.Future[Payload] = loop.create_future()
             self._work = (fut, name)
             try:
+                before = worker.tick(ss.WORK_REQUESTED)
                 res = await worker.add(ss.WORK_REQUESTED, args)
                 if res == am.CANCELED:
                     raise NodeError(f"worker {worker.remote_id} did not accept WorkRequested")
+                if worker.tick(ss.WORK_REQUESTED) == before:
+                    # the reply carries the worker's clock: WorkRequested was still active
+                    raise NodeError(
+                        f"worker {worker.remote_id} still shows WorkRequested from the previous "
+                        "job, so this one never started: a worker must leave WorkRequested "
+                        "(e.g. add WorkReady, then remove it) once a job is done")
                 try:
-                    return await asyncio.wait_for(fut, max(0.0, deadline - loop.time()))
+                    async with asyncio.timeout_at(deadline):
+                        return await fut
                 except TimeoutError:
                     raise WorkerRequestTimeout(
                         f"no payload from worker {worker.remote_id} within {budget}s") from None
@@ -470,7 +478,6 @@ class _ClientHandlers:
             if (work is not None and not work[0].done() and worker is not None
                     and p.source == worker.remote_id and work[1] in (None, p.name)):
                 work[0].set_result(p)
-        c.mach.remove(ss.SERVER_PAYLOAD)
 
     def _lease(self, data: Any) -> None:
         c = self.c

@@ -366,11 +366,11 @@ class _WorkerHandlers:
         return isinstance(name, str) and bool(name)
 
     def ClientSendPayloadState(self, e: am.Event) -> None:
-        """Deliver to the leased client (failures: `ErrClient`)."""
+        """Deliver to the leased client (failures: `ErrClient`); a Multi state, each add is one
+        payload (it stays active: no extra transition per payload)."""
         w = self.w
         w.mach.fork(w._deliver(w.public, e.args["name"], e.args.get("data"),
                                w.lease_client or None, ss.ERR_CLIENT, e))
-        w.mach.remove(ss.CLIENT_SEND_PAYLOAD)
 
     def SuperSendPayloadEnter(self, e: am.Event) -> bool:
         """Needs `name` (a non-empty string)."""
@@ -382,7 +382,6 @@ class _WorkerHandlers:
         w = self.w
         w.mach.fork(w._deliver(w.local, e.args["name"], e.args.get("data"), None,
                                ss.ERR_SUPERVISOR, e))
-        w.mach.remove(ss.SUPER_SEND_PAYLOAD)
 
     def HealthcheckState(self, e: am.Event) -> None:
         """Alive: self-removing (the tick proves it)."""
