@@ -10,11 +10,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers.node import env_without_recording
 
 from amdbg.session import Session
 from amdbg.tui import ReplayApp
 from amnode.telemetry import open_recording
-from helpers.node import env_without_recording
 
 pytestmark = pytest.mark.timeout(120)
 
