@@ -31,7 +31,6 @@ from .bootstrap import Bootstrap
 from .client import Client
 from .config import ErrorPolicy, NodeTimeouts, PoolConfig
 from .errors import (
-    AccessDeniedError,
     BootstrapError,
     NodeError,
     PoolError,
@@ -53,7 +52,7 @@ from .supervisor import Supervisor
 from .worker import Worker, run_worker
 
 __all__ = [
-    "ARG", "BOOT_ADDR_ENV", "AccessDeniedError", "Bootstrap", "BootstrapError", "Client",
+    "ARG", "BOOT_ADDR_ENV", "Bootstrap", "BootstrapError", "Client",
     "ClientConnArgs", "ErrorPolicy", "GuardedServer", "InProcessSpawner", "LeaseRefused",
     "NodeError", "NodeTimeouts", "Origin", "Policy", "PoolConfig", "PoolError",
     "ProcessSpawner", "ProvideWorkerArgs", "RemoteGuard", "ServeClientArgs", "Spawner",

@@ -17,6 +17,8 @@ from amnode.states import node as ss
 
 from .access import GuardedServer, Origin, Policy, RemoteGuard
 from .args import ARG, WorkerAddrArgs, get_args
+from .config import adopt
+from .links import later
 from .naming import bootstrap_name
 
 if TYPE_CHECKING:
@@ -50,6 +52,7 @@ class Bootstrap:
                                     parent=self.mach, guard=self.guard,
                                     origin=Origin(WORKER_POLICY),
                                     log_level=supervisor.log_level)
+        adopt(self.server.mach, self.mach)
         #: what the worker reported (None until then)
         self.reported: WorkerAddrArgs | None = None
         self.mach.bind_handlers(_BootstrapHandlers(self), id="node-bootstrap")
@@ -105,9 +108,8 @@ class _BootstrapHandlers:
         args = get_args(e, WorkerAddrArgs)
         assert args is not None
         b.reported = args
-        sup = b.supervisor.mach
-        if not sup.is_disposed:
-            sup.add(ss.WORKER_CONNECTED, {ARG: dataclasses.replace(args, key=b.key)})
+        later(b.supervisor.mach, "add", ss.WORKER_CONNECTED,
+              {ARG: dataclasses.replace(args, key=b.key)}, e)
 
 
 __all__ = ["TAG_BOOTSTRAP", "WORKER_POLICY", "Bootstrap"]

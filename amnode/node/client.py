@@ -22,16 +22,16 @@ from amnode.machine.schema import SchemaLike
 from amnode.rpc import Client as RpcClient
 from amnode.rpc import NetworkMachine, Payload
 from amnode.states import node as ss
-from amnode.states import pipes
 
 from .args import ARG, LeaseRefused, ProvideWorkerArgs, WorkerGone, WorkerLease
-from .config import HANDLER_TIMEOUT, NodeTimeouts
+from .config import HANDLER_TIMEOUT, NodeTimeouts, adopt
 from .errors import (
     NodeError,
     SupervisorUnavailableError,
     WorkerRequestTimeout,
     WorkerUnavailableError,
 )
+from .links import pipe, pipe_err
 from .naming import client_name, super_client_id, worker_client_id
 from .worker import check_worker_schema
 
@@ -210,7 +210,7 @@ class Client:
     def _pipe_link(self, rpc: RpcClient, prefix: str) -> None:
         """An aRPC client's connection states -> `<prefix>Connecting` ... `<prefix>Ready`."""
         for state in _LINK_STATES:
-            pipes.bind(rpc.mach, self.mach, state, prefix + state)
+            pipe(rpc.mach, self.mach, state, prefix + state)
 
     async def _req_worker(self, timeout: float | None) -> NetworkMachine:
         loop = asyncio.get_running_loop()
@@ -301,8 +301,11 @@ class Client:
                         consumer=self.mach, parent=self.mach, conn_timeout=t.connect,
                         conn_retries=0, log_level=self.log_level)
         self.super_rpc = rpc
+        adopt(rpc.mach, self.mach)
         self._pipe_link(rpc, "Super")
         await rpc.start()
+        if rpc.netmach is not None:
+            adopt(rpc.netmach, self.mach)
         ready = asyncio.ensure_future(rpc.mach.when(ss.READY))
         gone = asyncio.ensure_future(rpc.mach.when_not(ss.START))
         try:
@@ -316,7 +319,7 @@ class Client:
             rpc.conn_retries = 20
             rpc.conn_retry_delay = 0.2
             rpc.conn_retry_backoff = 2.0
-            pipes.bind_err(rpc.mach, self.mach, ss.ERR_SUPERVISOR)
+            pipe_err(rpc.mach, self.mach, ss.ERR_SUPERVISOR)
             rpc.mach.bind_handlers(_SuperWatch(self), id="node-super")
             self.mach.log("connected to supervisor %s", addr)
             return None
@@ -351,9 +354,12 @@ class Client:
                         log_level=self.log_level)
         self.worker_rpc = rpc
         self._pipe_link(rpc, "Worker")
-        pipes.bind_err(rpc.mach, self.mach, ss.ERR_WORKER)
+        pipe_err(rpc.mach, self.mach, ss.ERR_WORKER)
         rpc.mach.bind_handlers(_WorkerWatch(self, rpc), id="node-worker-link")
+        adopt(rpc.mach, self.mach)
         await rpc.start()
+        if rpc.netmach is not None:
+            adopt(rpc.netmach, self.mach)
         ready = asyncio.ensure_future(rpc.mach.when(ss.READY))
         gone = asyncio.ensure_future(rpc.mach.when_not(ss.START))
         try:

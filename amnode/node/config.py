@@ -10,16 +10,19 @@ import os
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
+import amnode as am
 from amnode.rpc.retry import RetryPolicy
 
 #: `AMNODE_DEBUG` multiplies every node timeout by this (slow stepping in a debugger)
 DEBUG_MULTIPLIER = 10.0
 
-#: the handler timeout of node machines. Node handlers only decide and fork (they take well
-#: under a millisecond), but the machine measures wall time: on a loaded host a process that
-#: is merely descheduled for 0.1 s would have a finished handler rolled back. Blocking work
-#: never belongs in a handler; a hung worker is caught by the supervisor's health checks.
-HANDLER_TIMEOUT = 1.0
+#: the handler timeout of node machines (and of the aRPC machines they make). Node handlers
+#: only decide and fork (well under a millisecond), but the machine measures wall time, and a
+#: handler that overran is rolled back after it ran: a garbage collection of a big heap (0.4 s
+#: measured in the test suite, more on a loaded host) or a descheduled process would undo a
+#: finished handler and wedge a server. Blocking work never belongs in a handler; a hung worker
+#: is caught by the supervisor's health checks.
+HANDLER_TIMEOUT = 5.0
 
 
 @dataclass(frozen=True)
@@ -27,9 +30,10 @@ class PoolConfig:
     """How many workers a supervisor keeps.
 
     `min` ready workers make the pool ready (`PoolReady`); `warm` spare workers are kept on
-    top of `min` or of the leased ones, whichever is more; `max` caps the pool (every process,
-    starting or running); `max_client_workers` caps the workers one client may lease at once
-    (0 = `max`). A `min` above `max` is lowered to `max`.
+    top of `min` or of the wanted ones (leased, or asked for by a client that found none idle),
+    whichever is more; `max` caps the pool (every process, starting or running);
+    `max_client_workers` caps the workers one client may lease at once (0 = `max`). A `min`
+    above `max` is lowered to `max`.
     """
 
     min: int = 2
@@ -48,9 +52,9 @@ class PoolConfig:
         if self.max_client_workers == 0:
             object.__setattr__(self, "max_client_workers", self.max)
 
-    def target(self, leased: int = 0) -> int:
-        """How many workers the pool should have with `leased` of them leased."""
-        return min(self.max, max(self.min, leased) + self.warm)
+    def target(self, wanted: int = 0) -> int:
+        """How many workers the pool should have when `wanted` are leased or waited for."""
+        return min(self.max, max(self.min, wanted) + self.warm)
 
 
 @dataclass(frozen=True)
@@ -139,10 +143,18 @@ class NodeTimeouts:
         return self.scaled(DEBUG_MULTIPLIER)
 
 
+def adopt(machine: am.Machine, like: am.Machine) -> am.Machine:
+    """Give an aRPC machine made by a node object the handler timeout of that object's machine
+    (see `HANDLER_TIMEOUT`); timeouts turned off (`AMNODE_DEBUG`) stay off."""
+    if machine.handler_timeout is not None:
+        machine.handler_timeout = like.handler_timeout
+    return machine
+
+
 def debug_enabled() -> bool:
     """`AMNODE_DEBUG` is set (and not 0/false)."""
     return os.environ.get("AMNODE_DEBUG", "") not in ("", "0", "false")
 
 
 __all__ = ["DEBUG_MULTIPLIER", "HANDLER_TIMEOUT", "ErrorPolicy", "NodeTimeouts", "PoolConfig",
-           "debug_enabled"]
+           "adopt", "debug_enabled"]

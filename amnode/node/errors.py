@@ -52,11 +52,7 @@ class PoolError(NodeError):
     """The pool cannot reach its minimum size; the message says why."""
 
 
-class AccessDeniedError(NodeError, PermissionError):
-    """A remote peer tried a mutation it is not allowed to make."""
-
-
 __all__ = [
-    "AccessDeniedError", "BootstrapError", "NodeError", "PoolError", "SupervisorUnavailableError",
+    "BootstrapError", "NodeError", "PoolError", "SupervisorUnavailableError",
     "WorkerExitError", "WorkerHealthError", "WorkerRequestTimeout", "WorkerUnavailableError",
 ]

@@ -203,6 +203,8 @@ class Pool:
         self._backoff: dict[int, Backoff] = {}
         self._retry_at: dict[int, float] = {}
         self._seq = 0
+        #: clients refused for lack of an idle worker, until when they count as demand
+        self._demand: dict[str, float] = {}
 
     # --- entries ---
 
@@ -265,6 +267,26 @@ class Pool:
         """Entries with a lease (or one in flight)."""
         return sum(1 for e in self.entries.values() if e.lease is not None or e.leasing)
 
+    def want(self, client: str, until: float) -> None:
+        """A client found no idle worker: count it as demand (the pool grows for it, up to
+        `max`) until it gets a lease or the clock reaches `until`."""
+        self._demand[client] = until
+
+    def served(self, client: str) -> None:
+        """A client got its lease: no longer demand."""
+        self._demand.pop(client, None)
+
+    def demand(self) -> int:
+        """Clients still waiting for a worker."""
+        now = self.clock()
+        for client in [c for c, t in self._demand.items() if t <= now]:
+            del self._demand[client]
+        return len(self._demand)
+
+    def target(self) -> int:
+        """How many workers the pool wants now (leases and waiting clients count)."""
+        return self.config.target(self.leased_count() + self.demand())
+
     def slot_delay(self, slot: int) -> float:
         """Seconds until `slot` may be forked into again (0 = now)."""
         return max(0.0, self._retry_at.get(slot, 0.0) - self.clock())
@@ -282,7 +304,7 @@ class Pool:
         cfg = self.config
         entries = self.entries
         live = [e for e in entries.values() if not e.killing]
-        target = cfg.target(self.leased_count())
+        target = self.target()
         plan = Plan(target=target)
         missing = min(target - len(live), cfg.max - len(entries))
         if missing > 0:
@@ -306,7 +328,7 @@ class Pool:
     def normalized(self) -> bool:
         """Exactly the target, every one of them ready."""
         live = [e for e in self.entries.values() if not e.killing]
-        target = self.config.target(self.leased_count())
+        target = self.target()
         return (len(live) == target and len(live) == len(self.entries)
                 and all(e.is_ready() or e.lease is not None for e in live))
 

@@ -34,10 +34,10 @@ from typing import Any
 
 import amnode as am
 from amnode.machine.schema import SchemaLike
-from amnode.rpc import Client, Mux, bind_server_multi
+from amnode.rpc import Client, Mux
 from amnode.rpc.connection import Connection
 from amnode.states import node as ss
-from amnode.states import pipes
+from amnode.states import rpc as ssrpc
 
 from .access import GuardedServer, Origin, Policy, RemoteGuard
 from .args import (
@@ -53,7 +53,7 @@ from .args import (
     get_args,
 )
 from .bootstrap import Bootstrap
-from .config import HANDLER_TIMEOUT, NodeTimeouts, PoolConfig
+from .config import HANDLER_TIMEOUT, NodeTimeouts, PoolConfig, adopt
 from .errors import (
     BootstrapError,
     NodeError,
@@ -61,6 +61,7 @@ from .errors import (
     WorkerExitError,
     WorkerHealthError,
 )
+from .links import later, pipe
 from .naming import host_name, supervisor_name
 from .pool import Clock, Pool, PoolEntry, WorkerInfo
 from .spawn import GRACE_ENV, PARENT_ENV, ProcessSpawner, Spawner
@@ -163,6 +164,7 @@ class Supervisor:
         self._wake_at: float | None = None
         self._normalizing = False
         self._renormalize = False
+        self._status_pending = False
         self._stopping = False
         self._stopped = False
         self.mach.bind_handlers(_SupervisorHandlers(self), id="node-supervisor")
@@ -197,13 +199,16 @@ class Supervisor:
         # the endpoints are made here, not in a handler (handlers only decide and fork)
         self.mux = Mux(None, addr, name="ns-pub-" + self.name, parent=self.mach,
                        new_server=self._new_public_server, log_level=self.log_level)
-        pipes.bind(self.mux.mach, self.mach, ss.READY, ss.PUBLIC_RPC_READY)
+        adopt(self.mux.mach, self.mach)
+        pipe(self.mux.mach, self.mach, ss.READY, ss.PUBLIC_RPC_READY)
         self.local = GuardedServer(self.mach, local_addr or f"{self.host}:0",
                                    name="ns-loc-" + self.name, parent=self.mach,
                                    delivery_timeout=self.timeouts.delivery, guard=self.guard,
                                    origin=Origin(PEER_POLICY, "local"), log_level=self.log_level)
-        bind_server_multi(self.local.mach, self.mach, ss.LOCAL_RPC_READY, ss.SUPER_CONNECTED,
-                          ss.SUPER_DISCONNECTED)
+        adopt(self.local.mach, self.mach)
+        pipe(self.local.mach, self.mach, ssrpc.RPC_READY, ss.LOCAL_RPC_READY)
+        pipe(self.local.mach, self.mach, ssrpc.HANDSHAKE_DONE, ss.SUPER_CONNECTED,
+             ss.SUPER_DISCONNECTED)
         res = self.mach.add(ss.START, {"public_addr": addr,
                                        "local_addr": local_addr or f"{self.host}:0"})
         if res == am.CANCELED:
@@ -334,10 +339,8 @@ class Supervisor:
         """The heartbeat, and a periodic normalisation while the pool is short (B16)."""
         while True:
             await asyncio.sleep(self.timeouts.heartbeat)
-            mach = self.mach
-            if not mach.is_active(ss.POOL_NORMALIZED):
-                self._normalize()
-            mach.add(ss.HEARTBEAT)
+            self._normalize()  # cheap when nothing is to do; expired demand shrinks the pool
+            self.mach.add(ss.HEARTBEAT)
 
     # --- pool normalisation ---
 
@@ -393,6 +396,22 @@ class Supervisor:
 
         self._wake = self._go(wake())
 
+    def _status_soon(self) -> None:
+        """`_update_status()` on the next loop iteration (once, however often asked): for
+        handlers of other machines (worker mirrors and links), which must not drain ours."""
+        if self._status_pending:
+            return
+        self._status_pending = True
+
+        def run() -> None:
+            self._status_pending = False
+            self._update_status()
+
+        try:
+            asyncio.get_running_loop().call_soon(run)
+        except RuntimeError:
+            self._status_pending = False
+
     def _update_status(self) -> None:
         """PoolReady, WorkersAvailable and PoolNormalized/NormalizingPool from the pool (B7)."""
         mach = self.mach
@@ -444,7 +463,10 @@ class Supervisor:
         try:
             await boot.start(self.timeouts.connect)
         except ConnectionError as err:
-            self._fail(entry, BootstrapError(f"the bootstrap cannot listen: {err}"))
+            srv = boot.server.mach
+            self._fail(entry, BootstrapError(
+                f"the bootstrap cannot listen: {err} ({srv.string_all()}; "
+                f"{list(srv.err_internal)})"))
             return
         entry.boot_addr = boot.addr
         self.mach.add(ss.FORKING_WORKER, {ARG: WorkerRef(entry.key)})
@@ -534,9 +556,11 @@ class Supervisor:
                      call_retries=1, call_retry_delay=0.1, call_retry_timeout=t.connect,
                      log_level=self.log_level)
         entry.rpc = rpc
+        adopt(rpc.mach, self.mach)
         rpc.mach.bind_handlers(_LinkWatch(self, entry), id="node-link")
         await rpc.start()
         if rpc.netmach is not None:
+            adopt(rpc.netmach, self.mach)
             rpc.netmach.bind_handlers(_MirrorWatch(self), id="node-mirror")
         ready = asyncio.ensure_future(rpc.mach.when(ss.READY))
         gone = asyncio.ensure_future(rpc.mach.when_not(ss.START))
@@ -622,11 +646,14 @@ class Supervisor:
             return
         idle = pool.idle()
         if not idle:
+            # this client is demand now: the pool grows for it (up to max) while it asks again
+            pool.want(client, pool.clock() + self.timeouts.req_worker)
             self._refuse(origin, args, (
                 f"no idle worker ({pool.ready_count()} ready, {pool.leased_count()} leased, "
                 f"{len(pool.entries)} of max {cfg.max} workers)"), retry=True)
             self._normalize()
             return
+        pool.served(client)
         entry = idle[0]
         entry.lease = (origin.conn_id, client)
         entry.leasing = True
@@ -728,6 +755,7 @@ class Supervisor:
                                mutation_log=mux.mutation_log,
                                delivery_timeout=self.timeouts.delivery, guard=self.guard,
                                origin=origin, log_level=self.log_level)
+        adopt(server.mach, self.mach)
         self.conns[sid] = origin
         server.mach.bind_handlers(_PublicConnWatch(self, origin), id="node-public")
         return server
@@ -744,16 +772,12 @@ class _PublicConnWatch:
 
     def HandshakeDoneState(self, e: am.Event) -> None:
         self.handshaken = True
-        mach = self.s.mach
-        if not mach.is_disposed:
-            mach.add(ss.CLIENT_CONNECTED,
-                     {ARG: ClientConnArgs(self.origin.conn_id, self.origin.client_id)})
+        later(self.s.mach, "add", ss.CLIENT_CONNECTED,
+              {ARG: ClientConnArgs(self.origin.conn_id, self.origin.client_id)}, e)
 
     def HandshakeDoneEnd(self, e: am.Event) -> None:
-        mach = self.s.mach
-        if not mach.is_disposed:
-            mach.add(ss.CLIENT_DISCONNECTED,
-                     {ARG: ClientConnArgs(self.origin.conn_id, self.origin.client_id)})
+        later(self.s.mach, "add", ss.CLIENT_DISCONNECTED,
+              {ARG: ClientConnArgs(self.origin.conn_id, self.origin.client_id)}, e)
 
     def ClientConnectedEnd(self, e: am.Event) -> None:
         if not self.handshaken:
@@ -768,14 +792,15 @@ class _LinkWatch:
         self.entry = entry
 
     def ReadyState(self, e: am.Event) -> None:
-        self.s._update_status()
+        self.s._status_soon()
 
     def ReadyEnd(self, e: am.Event) -> None:
-        self.s._update_status()
+        self.s._status_soon()
 
     def ConnRetryFailedState(self, e: am.Event) -> None:
-        self.s._fail(self.entry, NodeError(
-            f"lost the link to worker {self.entry.id} at {self.entry.local_addr}"))
+        s, entry = self.s, self.entry
+        err = NodeError(f"lost the link to worker {entry.id} at {entry.local_addr}")
+        asyncio.get_running_loop().call_soon(s._fail, entry, err)
 
 
 class _MirrorWatch:
@@ -785,7 +810,7 @@ class _MirrorWatch:
         self.s = sup
 
     def AnyState(self, e: am.Event) -> None:
-        self.s._update_status()
+        self.s._status_soon()
 
 
 class _SupervisorHandlers:

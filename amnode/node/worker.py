@@ -26,13 +26,15 @@ from typing import Any
 
 import amnode as am
 from amnode.machine.schema import SchemaLike
-from amnode.rpc import Client, Server, bind_server
+from amnode.rpc import Client, Server
 from amnode.states import node as ss
+from amnode.states import rpc as ssrpc
 
 from .access import GuardedServer, Origin, Policy, RemoteGuard
 from .args import ARG, ServeClientArgs, WorkerAddrArgs, get_args
-from .config import HANDLER_TIMEOUT, NodeTimeouts
+from .config import HANDLER_TIMEOUT, NodeTimeouts, adopt
 from .errors import BootstrapError, NodeError
+from .links import pipe
 from .naming import host_name, worker_name
 from .spawn import BOOT_ADDR_ENV, GRACE_ENV, PARENT_ENV
 
@@ -117,8 +119,12 @@ class Worker:
                                     parent=self.mach, allow_id=_closed_token(),
                                     delivery_timeout=self.timeouts.delivery, guard=self.guard,
                                     origin=Origin(CLIENT_POLICY))
-        bind_server(self.local.mach, self.mach, ss.LOCAL_RPC_READY, ss.SUPER_CONNECTED)
-        bind_server(self.public.mach, self.mach, ss.PUBLIC_RPC_READY, ss.CLIENT_CONNECTED)
+        adopt(self.local.mach, self.mach)
+        adopt(self.public.mach, self.mach)
+        pipe(self.local.mach, self.mach, ssrpc.RPC_READY, ss.LOCAL_RPC_READY)
+        pipe(self.local.mach, self.mach, ssrpc.HANDSHAKE_DONE, ss.SUPER_CONNECTED)
+        pipe(self.public.mach, self.mach, ssrpc.RPC_READY, ss.PUBLIC_RPC_READY)
+        pipe(self.public.mach, self.mach, ssrpc.HANDSHAKE_DONE, ss.CLIENT_CONNECTED)
         self.boot_rpc: Client | None = None
         self._started: asyncio.Future[None] | None = None
         self._stopped = False
@@ -205,6 +211,7 @@ class Worker:
                         conn_retry_delay=0.1, call_timeout=self.timeouts.connect,
                         call_retries=2)
         self.boot_rpc = client
+        adopt(client.mach, mach)
         err: BaseException | None = None
         try:
             await client.start()

@@ -257,3 +257,24 @@ async def test_2_clients_worker(request: pytest.FixtureRequest) -> None:
         # the leases end with the clients; the workers return to the pool
         await wait_for(lambda: not sup.pool.leased_count() and len(sup.pool.idle()) >= 2,
                        what="leases released")
+
+
+async def test_a_client_without_an_idle_worker_makes_the_pool_grow() -> None:
+    """min 1, max 2, no spares: the second client is refused once, the pool grows for it, and
+    once it is gone the idle spare is retired again."""
+    sup = new_supervisor("GROW", (1, 2, 0, 0))
+    async with running(sup):
+        c1 = await connected_client(sup, "cli1")
+        c2 = await connected_client(sup, "cli2")
+        try:
+            w1 = await c1.req_worker(timeout=T)
+            assert len(sup.pool.entries) == 1
+            w2 = await c2.req_worker(timeout=T)  # refused, the pool grows, asked again
+            assert w2.remote_id != w1.remote_id
+            assert len(await sup.workers("leased")) == 2
+        finally:
+            await c2.stop()
+        await wait_for(lambda: len(sup.pool.entries) == 1
+                       and sup.mach.is_active(ssnode.POOL_NORMALIZED), what="shrunk to 1")
+        assert [w.id for w in await sup.workers()] == [w1.remote_id]
+        await c1.stop()

@@ -89,7 +89,7 @@ async def test_client_cannot_mutate_supervisor_states() -> None:
             # nothing changed
             assert sorted(w.id for w in await sup.workers()) == before
             assert sup.mach.is_active([ssnode.READY, ssnode.POOL_READY, ssnode.START])
-            assert sup.mach.tick(ssnode.KILLING_WORKER) == 0
+            assert sup.mach.tick(ssnode.KILLING_WORKER) == 0, sup.last_worker_error
             no_error(sup.mach)
             # and a real client is served as usual
             client = await connected_client(sup)

@@ -58,8 +58,8 @@ def test_pool_config() -> None:
     assert node.PoolConfig(7, 15, 0).target() == 7
     assert node.PoolConfig(2, 1, 5).min == 1  # min is lowered to max
     assert node.PoolConfig(1, 1, 0, 0).max_client_workers == 1  # 0 means max
-    assert node.PoolConfig(2, 10, 2).target(leased=6) == 8  # warm spares on top of leases
-    assert node.PoolConfig(2, 10, 2).target(leased=20) == 10  # never above max
+    assert node.PoolConfig(2, 10, 2).target(wanted=6) == 8  # warm spares on top of leases
+    assert node.PoolConfig(2, 10, 2).target(wanted=20) == 10  # never above max
     with pytest.raises(ValueError):
         node.PoolConfig(max=0)
     with pytest.raises(ValueError):
@@ -86,6 +86,19 @@ def test_plan_counts_in_flight_forks_and_never_exceeds_max() -> None:
     for e in pool.entries.values():
         e.lease = ("conn", f"c{e.key}")
     assert pool.plan().fork == []  # at max
+
+
+def test_waiting_clients_count_until_served_or_expired() -> None:
+    pool, clock = new_pool(1, 3, 0)
+    linked(pool.new_entry(0)).lease = ("conn", "c1")
+    assert pool.plan().fork == []
+    pool.want("c2", clock.now + 10)
+    assert pool.target() == 2 and pool.plan().fork == [1]
+    pool.served("c2")
+    assert pool.target() == 1
+    pool.want("c3", clock.now + 10)
+    clock.now += 10
+    assert pool.demand() == 0 and pool.target() == 1
 
 
 def test_plan_retires_idle_spares_above_the_target() -> None:
