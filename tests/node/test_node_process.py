@@ -192,3 +192,38 @@ async def test_hung_worker_is_killed_and_replaced() -> None:
         # it ignored SIGTERM (its loop was blocked): SIGKILL after the grace
         assert any("SIGKILL" in reason for reason in errors.killed), errors.killed
     assert not live_pids()
+
+
+async def test_cancelled_stop_still_leaves_no_process() -> None:
+    sup = new_supervisor("NTW", (2, 2, 0, 0), worker_cmd=worker_cmd())
+    await sup.start()
+    await sup.mach.when(ssnode.POOL_READY, timeout=T)
+    pids = [w.pid for w in await sup.workers()]
+    stopping = asyncio.ensure_future(sup.stop())
+    await asyncio.sleep(0)
+    stopping.cancel()  # stop() is cancelled half-way: its finally kills what is left
+    with pytest.raises(asyncio.CancelledError):
+        await stopping
+    await wait_for(lambda: all(p is not None and reaped(p) for p in pids), what=str(pids))
+
+
+@pytest.mark.parametrize("how", ["return", "cancel"])
+async def test_supervisor_loop_ending_without_stop_kills_its_workers(how: str) -> None:
+    """The supervisor's loop ends (or its main task is cancelled) without `stop()`: the workers
+    are killed at interpreter exit, long before their own 60 s grace would end them."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, str(WORKERS / "abandon_proc.py"), how, stdout=asyncio.subprocess.PIPE,
+        env=env_without_recording())
+    pids: list[int] = []
+    try:
+        assert proc.stdout is not None
+        pids = json.loads(await asyncio.wait_for(proc.stdout.readline(), 60))["pids"]
+        assert await asyncio.wait_for(proc.wait(), T) == 0
+        await wait_for(lambda: all(exited(p) for p in pids), what=f"workers {pids} left")
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+        for p in pids:
+            if not exited(p):
+                os.kill(p, signal.SIGKILL)
