@@ -166,7 +166,7 @@ class Client:
                     raise NodeError(
                         f"worker {worker.remote_id} still shows WorkRequested from the previous "
                         "job, so this one never started: a worker must leave WorkRequested "
-                        "(e.g. add WorkReady, then remove it) once a job is done")
+                        "once a job is done (e.g. by adding WorkReady)")
                 try:
                     async with asyncio.timeout_at(deadline):
                         return await fut
@@ -496,10 +496,13 @@ class _ClientHandlers:
             c.mach.add_err_state(ss.ERR_SUPERVISOR, NodeError(
                 f"invalid ProvideWorker payload: {data!r}"))
             return
-        if pending is None or pending[0] != data.request \
-                or not c.mach.is_active(ss.WORKER_REQUESTED):
-            c.mach.log("ignored a lease for request %d", data.request)
+        current = pending is not None and pending[0] == data.request \
+            and c.mach.is_active(ss.WORKER_REQUESTED)
+        if not current and c.lease is not None:
+            c.mach.log("ignored a lease for request %d: a worker is leased", data.request)
             return
+        # a late lease (its request timed out) is taken too: the supervisor holds it for this
+        # client anyway, and the next req_worker() finds the worker ready
         c.lease = data
         c.mach.fork(c._connect_worker(data), ss.START)
 

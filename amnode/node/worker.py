@@ -151,6 +151,9 @@ class Worker:
             await asyncio.wait_for(asyncio.shield(self._started), limit)
         except TimeoutError:
             raise NodeError(f"{self.mach.id}: not ready after {limit}s") from None
+        except asyncio.CancelledError:
+            self.dispose()  # nobody will stop a worker whose start was cancelled
+            raise
 
     async def stop(self, dispose: bool = True) -> None:
         """Close both ports (peers get a goodbye), stop, and dispose the machine."""
