@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
 from collections.abc import Sequence
 from typing import Any
 
@@ -79,8 +80,10 @@ class Client:
         self.timeouts = (timeouts or NodeTimeouts()).resolve()
         self.name = name or client_name(kind, id)
         self.log_level = log_level
-        #: the id the worker sees in the handshake (what the lease allows)
-        self.worker_rpc_id = "rc-" + worker_client_id(self.name)
+        # the id the worker admits is a capability: unguessable for other local processes
+        self._worker_link_id = worker_client_id(self.name, secrets.token_hex(8))
+        #: the id the worker sees in the handshake (the only one its lease admits)
+        self.worker_rpc_id = "rc-" + self._worker_link_id
         self.mach = am.Machine(schema, id="nc-" + self.name, parent=parent,
                                tags=[TAG_CLIENT, f"kind:{kind}", *tags], log_level=log_level,
                                handler_timeout=handler_timeout)
@@ -347,7 +350,7 @@ class Client:
         if old is not None and not old.mach.is_disposed:
             with contextlib.suppress(Exception):
                 await old.stop(dispose=True)
-        rpc = RpcClient(lease.public_addr, id=worker_client_id(self.name),
+        rpc = RpcClient(lease.public_addr, id=self._worker_link_id,
                         schema=self.worker_schema, consumer=self.mach, parent=self.mach,
                         conn_timeout=t.connect, conn_retries=10, conn_retry_delay=0.2,
                         conn_retry_backoff=2.0, conn_retry_timeout=t.connect * 6,

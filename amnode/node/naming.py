@@ -63,10 +63,11 @@ def client_name(kind: str, client_id: str) -> str:
     return f"{safe(kind)}-{safe(client_id)}-{hhmmss()}"
 
 
-def worker_client_id(client: str) -> str:
-    """The aRPC client id a node client uses towards its worker (`nc-worker-<name>`); the worker
-    sees `rc-` + this in the handshake."""
-    return f"nc-worker-{client}"
+def worker_client_id(client: str, secret: str = "") -> str:
+    """The aRPC client id a node client uses towards its worker (`nc-worker-<name>[-<secret>]`);
+    the worker sees `rc-` + this in the handshake and admits only its lease holder's id, so the
+    client adds a random secret: another local process cannot guess and present it."""
+    return f"nc-worker-{client}-{secret}" if secret else f"nc-worker-{client}"
 
 
 def super_client_id(client: str) -> str:

@@ -176,7 +176,8 @@ async def test_garbage_on_every_port() -> None:
 
 
 async def test_client_ids_are_not_shared() -> None:
-    """A second connection presenting a client id that holds a lease is refused for good."""
+    """Another connection asking for a worker for an id that holds a lease is refused for good
+    (and two clients of the same name have different worker ids)."""
     sup = new_supervisor("HOST", (2, 2, 0, 0))
     async with running(sup):
         client = await connected_client(sup)
@@ -184,6 +185,8 @@ async def test_client_ids_are_not_shared() -> None:
             await client.req_worker(timeout=T)
             copycat = node.Client("cli", "HOST", rels_worker_schema(), name=client.name,
                                   timeouts=client.timeouts)
+            assert copycat.worker_rpc_id != client.worker_rpc_id
+            copycat.worker_rpc_id = client.worker_rpc_id  # pretend to be the lease holder
             await copycat.start([sup.public_addr])
             try:
                 with pytest.raises(node.WorkerUnavailableError, match="in use"):
