@@ -33,6 +33,8 @@ BOOT_ADDR_ENV = "AMNODE_BOOT_ADDR"
 PARENT_ENV = "AMNODE_NODE_PARENT"
 #: seconds a worker waits without a supervisor before it exits
 GRACE_ENV = "AMNODE_NODE_GRACE"
+#: the aRPC client id of the supervisor's link, the only one the worker's local port admits
+SUPERVISOR_ENV = "AMNODE_NODE_SUPERVISOR"
 
 #: lines of stderr / stdout kept per worker
 TAIL_LINES = 40
@@ -277,7 +279,7 @@ def live_pids() -> list[int]:
 atexit.register(kill_all)
 
 __all__ = [
-    "BOOT_ADDR_ENV", "GRACE_ENV", "PARENT_ENV", "InProcessHandle", "InProcessSpawner",
-    "ProcessHandle", "ProcessSpawner", "Spawner", "Tail", "WorkerHandle", "kill_all",
-    "live_pids",
+    "BOOT_ADDR_ENV", "GRACE_ENV", "PARENT_ENV", "SUPERVISOR_ENV", "InProcessHandle",
+    "InProcessSpawner", "ProcessHandle", "ProcessSpawner", "Spawner", "Tail", "WorkerHandle",
+    "kill_all", "live_pids",
 ]

@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
 import signal
 import time
 from collections.abc import Coroutine, Sequence
@@ -64,7 +65,7 @@ from .errors import (
 from .links import later, pipe
 from .naming import host_name, supervisor_name
 from .pool import Clock, Pool, PoolEntry, WorkerInfo
-from .spawn import GRACE_ENV, PARENT_ENV, ProcessSpawner, Spawner
+from .spawn import GRACE_ENV, PARENT_ENV, SUPERVISOR_ENV, ProcessSpawner, Spawner
 from .worker import check_worker_schema
 
 log = logging.getLogger("amnode.node")
@@ -140,6 +141,8 @@ class Supervisor:
         self.pool = Pool(config, t.errors, t.crash_backoff, t.crash_window, clock)
         self.name = name or supervisor_name(kind, instance_num)
         self.guard = RemoteGuard()
+        # in the ids of its links to workers: no other local process can present them
+        self._secret = secrets.token_hex(6)
         self.mach = am.Machine(ss.SupervisorSchema, id="ns-" + self.name, parent=parent,
                                tags=[TAG_SUPERVISOR, f"kind:{kind}", f"instance:{instance_num}",
                                      f"host:{host_name()}", *tags], log_level=log_level,
@@ -317,8 +320,14 @@ class Supervisor:
             task.add_done_callback(tasks.discard)
         return task
 
-    def _worker_env(self) -> dict[str, str]:
-        return {PARENT_ENV: self.mach.id, GRACE_ENV: str(self.timeouts.supervisor_grace)}
+    def _link_id(self, entry: PoolEntry) -> str:
+        """The aRPC client id of the link to one worker (`rc-` + this is what its local port
+        admits): the supervisor's name, the entry and the supervisor's secret."""
+        return f"{self.name}-{entry.key}-{self._secret}"
+
+    def _worker_env(self, entry: PoolEntry) -> dict[str, str]:
+        return {PARENT_ENV: self.mach.id, GRACE_ENV: str(self.timeouts.supervisor_grace),
+                SUPERVISOR_ENV: "rc-" + self._link_id(entry)}
 
     async def _listen(self) -> None:
         """Open both ports (bound to `Start`)."""
@@ -475,7 +484,7 @@ class Supervisor:
         """Start the worker (PID recorded at once), watch its exit, await its report."""
         entry.extra["spawning"] = True
         try:
-            handle = await self.spawner.spawn(entry.boot_addr, self._worker_env())
+            handle = await self.spawner.spawn(entry.boot_addr, self._worker_env(entry))
         except asyncio.CancelledError:
             raise
         except Exception as err:
@@ -547,9 +556,8 @@ class Supervisor:
 
     async def _link(self, entry: PoolEntry) -> None:
         """Dial the worker's local port; `WorkerForked` once the link is ready."""
-        port = entry.local_addr.rsplit(":", 1)[-1]
         t = self.timeouts
-        rpc = Client(entry.local_addr, id=f"{self.name}-{port}", schema=self.worker_schema,
+        rpc = Client(entry.local_addr, id=self._link_id(entry), schema=self.worker_schema,
                      consumer=self.mach, parent=self.mach, conn_timeout=t.connect,
                      conn_retries=3, conn_retry_delay=0.2, conn_retry_backoff=1.0,
                      conn_retry_timeout=t.connect * 2, call_timeout=t.healthcheck,

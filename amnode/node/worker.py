@@ -36,7 +36,7 @@ from .config import HANDLER_TIMEOUT, NodeTimeouts, adopt
 from .errors import BootstrapError, NodeError
 from .links import pipe
 from .naming import host_name, worker_name
-from .spawn import BOOT_ADDR_ENV, GRACE_ENV, PARENT_ENV
+from .spawn import BOOT_ADDR_ENV, GRACE_ENV, PARENT_ENV, SUPERVISOR_ENV
 
 log = logging.getLogger("amnode.node")
 
@@ -80,6 +80,7 @@ class Worker:
                  tags: Sequence[str] = (), name: str | None = None,
                  log_level: am.LogLevel | int | None = None,
                  handler_timeout: float | None = HANDLER_TIMEOUT,
+                 supervisor_id: str | None = None,
                  on_exit: Callable[[str], None] | None = None) -> None:
         if not kind:
             raise ValueError("a worker needs a kind")
@@ -113,8 +114,11 @@ class Worker:
         self.mach.verify_states(worker_names(schema, names))
         self.mach.set_groups({"WorkStatus": ss.WORK_STATUS_GROUP})
         self.mach.bind_tracer(self.guard)
+        #: the supervisor's aRPC id, the only one the local port admits (None: anyone)
+        self.supervisor_id = supervisor_id or os.environ.get(SUPERVISOR_ENV) or None
         self.local = Server(self.mach, f"{host}:0", name="nw-loc-" + self.name,
-                            parent=self.mach, delivery_timeout=self.timeouts.delivery)
+                            parent=self.mach, delivery_timeout=self.timeouts.delivery,
+                            allow_id=self.supervisor_id)
         self.public = GuardedServer(self.mach, f"{host}:0", name="nw-pub-" + self.name,
                                     parent=self.mach, allow_id=_closed_token(),
                                     delivery_timeout=self.timeouts.delivery, guard=self.guard,

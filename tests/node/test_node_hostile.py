@@ -196,3 +196,23 @@ async def test_client_ids_are_not_shared() -> None:
             assert client.mach.is_active(ssnode.WORKER_READY)
         finally:
             await client.stop()
+
+
+async def test_a_worker_process_admits_only_its_supervisor() -> None:
+    """A worker process's local port admits only the link id its supervisor passed it."""
+    from helpers.node import worker_cmd
+
+    sup = new_supervisor("NTW", (1, 1, 0, 0), worker_cmd=worker_cmd())
+    async with running(sup):
+        (info,) = await sup.workers()
+        intruder = RpcClient(info.local_addr, id="intruder", conn_retries=0)
+        await intruder.start()
+        try:
+            await wait_for(lambda: isinstance(intruder.mach.err, NoAccessError),
+                           what="no_access")
+        finally:
+            await intruder.stop(dispose=True)
+        entry = sup.pool.by_id(info.id)
+        assert entry is not None and entry.linked  # the supervisor's link is untouched
+        assert len(await sup.workers("ready")) == 1
+        no_error(sup.mach)
