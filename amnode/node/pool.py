@@ -113,7 +113,14 @@ class PoolEntry:
     was_ready: bool = False
     #: when it became ready first (clock)
     ready_at: float | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    #: ForkWorker ran (its bootstrap is being opened)
+    forking: bool = False
+    #: the spawner is starting the process right now
+    spawning: bool = False
+    #: its exit was reported (`WorkerKilled` is on its way)
+    gone: bool = False
+    #: tasks working for this entry (cancelled when it goes)
+    tasks: set[Any] = field(default_factory=set)
 
     @property
     def mirror(self) -> NetworkMachine | None:

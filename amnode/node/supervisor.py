@@ -36,7 +36,6 @@ from typing import Any
 import amnode as am
 from amnode.machine.schema import SchemaLike
 from amnode.rpc import Client, Mux
-from amnode.rpc.connection import Connection
 from amnode.states import node as ss
 from amnode.states import rpc as ssrpc
 
@@ -44,12 +43,9 @@ from .access import GuardedServer, Origin, Policy, RemoteGuard
 from .args import (
     ARG,
     ClientConnArgs,
-    LeaseRefused,
     ProvideWorkerArgs,
-    ServeClientArgs,
     WorkerAddrArgs,
     WorkerGone,
-    WorkerLease,
     WorkerRef,
     get_args,
 )
@@ -62,7 +58,8 @@ from .errors import (
     WorkerExitError,
     WorkerHealthError,
 )
-from .links import later, pipe
+from .leases import CLIENT_POLICY, Leases
+from .links import pipe
 from .naming import host_name, supervisor_name
 from .pool import Clock, Pool, PoolEntry, WorkerInfo
 from .spawn import GRACE_ENV, PARENT_ENV, SUPERVISOR_ENV, ProcessSpawner, Spawner
@@ -72,8 +69,6 @@ log = logging.getLogger("amnode.node")
 
 TAG_SUPERVISOR = "node-supervisor"
 
-#: what a client may do on the supervisor's public port: request a worker
-CLIENT_POLICY = Policy("a client", allow=ss.SUPERVISOR_CLIENT_STATES)
 #: what a peer may do on the supervisor's local port (for now, the same as a client)
 PEER_POLICY = Policy("a peer", allow=ss.SUPERVISOR_CLIENT_STATES)
 
@@ -81,8 +76,6 @@ PEER_POLICY = Policy("a peer", allow=ss.SUPERVISOR_CLIENT_STATES)
 _OTHER_ERRORS = (ss.ERR_NETWORK, ss.ERR_HANDLER_TIMEOUT, ss.ERR_ON_CLIENT, ss.ERR_POOL)
 #: longest client id accepted in ProvideWorker
 _MAX_ID = 256
-#: workers tried for one ProvideWorker before giving up
-_LEASE_TRIES = 3
 
 
 def describe_exit(code: int | None) -> str:
@@ -155,8 +148,8 @@ class Supervisor:
         self.mux: Mux | None = None
         #: the local port (for peer supervisors)
         self.local: GuardedServer | None = None
-        #: live public connections by connection id
-        self.conns: dict[str, Origin] = {}
+        #: clients and their leases
+        self.leases = Leases(self)
         #: why the pool is not ready ("" when it is, or nothing failed yet)
         self.pool_error = ""
         #: the last worker error, with its stderr
@@ -201,7 +194,7 @@ class Supervisor:
         self._listening = asyncio.get_running_loop().create_future()
         # the endpoints are made here, not in a handler (handlers only decide and fork)
         self.mux = Mux(None, addr, name="ns-pub-" + self.name, parent=self.mach,
-                       new_server=self._new_public_server, log_level=self.log_level)
+                       new_server=self.leases.new_server, log_level=self.log_level)
         adopt(self.mux.mach, self.mach)
         pipe(self.mux.mach, self.mach, ss.READY, ss.PUBLIC_RPC_READY)
         self.local = GuardedServer(self.mach, local_addr or f"{self.host}:0",
@@ -315,9 +308,8 @@ class Supervisor:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         if entry is not None:
-            tasks: set[asyncio.Task[Any]] = entry.extra.setdefault("tasks", set())
-            tasks.add(task)
-            task.add_done_callback(tasks.discard)
+            entry.tasks.add(task)
+            task.add_done_callback(entry.tasks.discard)
         return task
 
     def _link_id(self, entry: PoolEntry) -> str:
@@ -482,16 +474,16 @@ class Supervisor:
 
     async def _exec(self, entry: PoolEntry) -> None:
         """Start the worker (PID recorded at once), watch its exit, await its report."""
-        entry.extra["spawning"] = True
+        entry.spawning = True
         try:
             handle = await self.spawner.spawn(entry.boot_addr, self._worker_env(entry))
         except asyncio.CancelledError:
             raise
         except Exception as err:
-            entry.extra["spawning"] = False
+            entry.spawning = False
             self._fail(entry, WorkerExitError(f"cannot start the worker: {err}"))
             return
-        entry.extra["spawning"] = False
+        entry.spawning = False
         entry.handle = handle
         entry.pid = handle.pid
         self.mach.log("worker %s started (pid %s)", entry.key, handle.pid)
@@ -519,9 +511,9 @@ class Supervisor:
 
     def _gone(self, entry: PoolEntry, code: int | None) -> None:
         """The worker exited: `ErrWorker` (unless killed on purpose), then `WorkerKilled`."""
-        if entry.key not in self.pool.entries or entry.extra.get("gone"):
+        if entry.key not in self.pool.entries or entry.gone:
             return
-        entry.extra["gone"] = True
+        entry.gone = True
         mach = self.mach
         if mach.is_disposed or self._stopping:
             return
@@ -541,7 +533,7 @@ class Supervisor:
         """A worker failed (before or after reporting): `ErrWorker`, then kill it (or free its
         slot at once when nothing runs)."""
         mach = self.mach
-        if entry.key not in self.pool.entries or entry.extra.get("gone") or mach.is_disposed \
+        if entry.key not in self.pool.entries or entry.gone or mach.is_disposed \
                 or self._stopping:
             return
         reason = str(err).split("\n", 1)[0]
@@ -586,7 +578,7 @@ class Supervisor:
 
     def _close_links(self, entry: PoolEntry) -> None:
         """Dispose the worker's aRPC client and bootstrap (no goodbye)."""
-        for task in list(entry.extra.get("tasks", ())):
+        for task in list(entry.tasks):
             task.cancel()
         rpc, entry.rpc = entry.rpc, None
         if rpc is not None and not rpc.mach.is_disposed:
@@ -627,170 +619,6 @@ class Supervisor:
             if delay is None:
                 return False
             await asyncio.sleep(delay)
-
-    # --- leases ---
-
-    def _provide(self, origin: Origin, args: ProvideWorkerArgs, tries: int = 0) -> None:
-        """Lease an idle worker to the connection `origin`, or refuse (and grow the pool)."""
-        pool = self.pool
-        cfg = pool.config
-        client = args.worker_client_id
-        for entry in pool.entries.values():
-            if entry.lease is None or entry.lease[1] != client:
-                continue
-            if entry.lease[0] != origin.conn_id:
-                if entry.lease[0] in self.conns:
-                    self._refuse(origin, args, f"client id {client} is in use by another "
-                                 "connection", retry=False)
-                    return
-                entry.lease = (origin.conn_id, client)  # the same client, reconnected
-            if not entry.leasing:
-                self._go(self._answer(entry, origin, args))
-            return
-        held = len(pool.leases_of(origin.conn_id))
-        if held >= cfg.max_client_workers:
-            self._refuse(origin, args, f"this client holds {held} workers "
-                         f"(max_client_workers={cfg.max_client_workers})", retry=False)
-            return
-        idle = pool.idle()
-        if not idle:
-            # this client is demand now: the pool grows for it (up to max) while it asks again
-            pool.want(client, pool.clock() + self.timeouts.req_worker)
-            self._refuse(origin, args, (
-                f"no idle worker ({pool.ready_count()} ready, {pool.leased_count()} leased, "
-                f"{len(pool.entries)} of max {cfg.max} workers)"), retry=True)
-            self._normalize()
-            return
-        pool.served(client)
-        entry = idle[0]
-        entry.lease = (origin.conn_id, client)
-        entry.leasing = True
-        self.mach.log("leasing %s to %s", entry.id, client)
-        self._update_status()
-        self._normalize()
-        self._go(self._lease(entry, origin, args, tries))
-
-    async def _lease(self, entry: PoolEntry, origin: Origin, args: ProvideWorkerArgs,
-                     tries: int) -> None:
-        """Confirm the lease with the worker (`ServeClient`), then answer the client."""
-        mirror = entry.mirror
-        res: int | None = None
-        if mirror is not None:
-            with contextlib.suppress(Exception):
-                res = await asyncio.wait_for(
-                    mirror.add(ss.SERVE_CLIENT, {ARG: ServeClientArgs(args.worker_client_id)}),
-                    self.timeouts.connect)
-        if entry.key not in self.pool.entries or entry.lease is None \
-                or entry.lease[1] != args.worker_client_id:
-            return  # released or gone meanwhile
-        entry.leasing = False
-        if res != am.EXECUTED:
-            entry.lease = None
-            self.mach.add_err_state(ss.ERR_WORKER, NodeError(
-                f"worker {entry.id} refused ServeClient {args.worker_client_id}"),
-                {ARG: WorkerRef(entry.key, "ServeClient refused")})
-            if tries + 1 < _LEASE_TRIES:
-                self._provide(origin, args, tries + 1)
-            else:
-                self._refuse(origin, args, "workers refused the lease", retry=True)
-            return
-        self._update_status()
-        await self._answer(entry, origin, args)
-
-    async def _answer(self, entry: PoolEntry, origin: Origin, args: ProvideWorkerArgs) -> None:
-        """Send the lease to the client; release it if the client cannot take it."""
-        lease = WorkerLease(entry.id, entry.public_addr, args.request, self.kind)
-        if not await self._send(origin, ss.PROVIDE_WORKER, lease):
-            self._release(entry, "the client did not take the lease")
-
-    def _refuse(self, origin: Origin, args: ProvideWorkerArgs, reason: str,
-                retry: bool) -> None:
-        self.mach.log("refused a worker to %s: %s", args.worker_client_id, reason)
-        self._go(self._send(origin, ss.PROVIDE_WORKER,
-                            LeaseRefused(reason, retry, args.request)))
-
-    async def _send(self, origin: Origin, name: str, data: Any) -> bool:
-        """A payload to one public connection; False if it could not be delivered."""
-        server = origin.server
-        if server is None or server.mach.is_disposed:
-            return False
-        try:
-            await server.send_payload(name, data, origin.client_id or None,
-                                      timeout=self.timeouts.delivery)
-        except Exception as err:
-            self.mach.log("payload %s to %s not delivered: %s", name, origin.client_id, err)
-            return False
-        return True
-
-    def _release(self, entry: PoolEntry, reason: str) -> None:
-        """End a lease: the worker drops its client and returns to `Idle` (or is killed if it
-        cannot be told)."""
-        if entry.lease is None:
-            return
-        client = entry.lease[1]
-        entry.lease = None
-        entry.leasing = False
-        self.mach.log("released %s from %s: %s", entry.id, client, reason)
-        if entry.linked and not entry.killing:
-            self._go(self._unreserve(entry))
-        elif not entry.killing:
-            entry.deliberate = True
-            self.mach.add(ss.KILLING_WORKER, {ARG: WorkerRef(entry.key, "released, unreachable")})
-        self._update_status()
-        self._normalize()
-
-    async def _unreserve(self, entry: PoolEntry) -> None:
-        mirror = entry.mirror
-        res: int | None = None
-        if mirror is not None:
-            with contextlib.suppress(Exception):
-                res = await asyncio.wait_for(mirror.remove(ss.RESERVED), self.timeouts.connect)
-        if entry.key not in self.pool.entries or entry.lease is not None:
-            return
-        if res != am.EXECUTED or mirror is None or mirror.is_active(ss.RESERVED):
-            entry.deliberate = True
-            self.mach.add(ss.KILLING_WORKER, {ARG: WorkerRef(entry.key, "lease not released")})
-        self._update_status()
-
-    # --- public connections ---
-
-    def _new_public_server(self, mux: Mux, sid: str, conn: Connection) -> GuardedServer:
-        """The Mux's factory: one guarded server per client connection."""
-        origin = Origin(CLIENT_POLICY, sid)
-        server = GuardedServer(self.mach, name=f"ns-pub-{sid}-{self.name}", parent=mux.mach,
-                               conn=conn, registry=mux.codec.registry,
-                               max_frame=mux.codec.max_frame, ping_interval=mux.ping_interval,
-                               mutation_log=mux.mutation_log,
-                               delivery_timeout=self.timeouts.delivery, guard=self.guard,
-                               origin=origin, log_level=self.log_level)
-        adopt(server.mach, self.mach)
-        self.conns[sid] = origin
-        server.mach.bind_handlers(_PublicConnWatch(self, origin), id="node-public")
-        return server
-
-
-class _PublicConnWatch:
-    """Bound on each per-connection server: `ClientConnected`/`ClientDisconnected` on the
-    supervisor, keyed by the connection (B8), abrupt disconnects included."""
-
-    def __init__(self, sup: Supervisor, origin: Origin) -> None:
-        self.s = sup
-        self.origin = origin
-        self.handshaken = False
-
-    def HandshakeDoneState(self, e: am.Event) -> None:
-        self.handshaken = True
-        later(self.s.mach, "add", ss.CLIENT_CONNECTED,
-              {ARG: ClientConnArgs(self.origin.conn_id, self.origin.client_id)}, e)
-
-    def HandshakeDoneEnd(self, e: am.Event) -> None:
-        later(self.s.mach, "add", ss.CLIENT_DISCONNECTED,
-              {ARG: ClientConnArgs(self.origin.conn_id, self.origin.client_id)}, e)
-
-    def ClientConnectedEnd(self, e: am.Event) -> None:
-        if not self.handshaken:
-            self.s.conns.pop(self.origin.conn_id, None)
-
 
 class _LinkWatch:
     """Bound on the supervisor's aRPC client to one worker."""
@@ -909,7 +737,7 @@ class _SupervisorHandlers:
         if args is None:
             return len(s.pool.entries) < s.pool.config.max and not s._stopping
         entry = s.pool.entries.get(args.key)
-        return entry is not None and not entry.extra.get("forking") and not entry.killing
+        return entry is not None and not entry.forking and not entry.killing
 
     def ForkWorkerState(self, e: am.Event) -> None:
         """Open a bootstrap for the worker (in a task), then `ForkingWorker`."""
@@ -919,7 +747,7 @@ class _SupervisorHandlers:
             used = {x.slot for x in s.pool.entries.values()}
             slot = next(i for i in range(s.pool.config.max) if i not in used)
             entry = s.pool.new_entry(slot)
-        entry.extra["forking"] = True
+        entry.forking = True
         s._go(s._spawn(entry), entry=entry)
         s.mach.remove(ss.FORK_WORKER)
 
@@ -1000,7 +828,7 @@ class _SupervisorHandlers:
     def KillingWorkerEnter(self, e: am.Event) -> bool:
         """A known worker not being killed already."""
         entry = self._entry(e)
-        return entry is not None and not entry.killing and not entry.extra.get("gone")
+        return entry is not None and not entry.killing and not entry.gone
 
     def KillingWorkerState(self, e: am.Event) -> None:
         """SIGTERM, then SIGKILL after the grace (in a task); `WorkerKilled` follows its exit."""
@@ -1012,8 +840,8 @@ class _SupervisorHandlers:
         s.mach.log("killing %s (pid %s): %s", entry.id or entry.key, entry.pid, entry.killing)
         if entry.handle is not None:
             s._go(s._terminate(entry))
-        elif not entry.extra.get("spawning"):
-            entry.extra["gone"] = True
+        elif not entry.spawning:
+            entry.gone = True
             s.mach.add(ss.WORKER_KILLED, {ARG: WorkerRef(entry.key, entry.killing)})
         s._update_status()
         s.mach.remove(ss.KILLING_WORKER)
@@ -1031,9 +859,9 @@ class _SupervisorHandlers:
         assert entry is not None
         s._close_links(entry)
         if entry.lease is not None:
-            origin = s.conns.get(entry.lease[0])
+            origin = s.leases.conns.get(entry.lease[0])
             if origin is not None:
-                s._go(s._send(origin, "WorkerGone", WorkerGone(entry.id, args.reason)))
+                s._go(s.leases.send(origin, "WorkerGone", WorkerGone(entry.id, args.reason)))
         s.mach.log("worker %s gone: %s", entry.id or entry.key, args.reason)
         if not entry.deliberate:
             s._pool_failed(f"worker {entry.id or entry.key} {args.reason}"
@@ -1055,7 +883,7 @@ class _SupervisorHandlers:
         log.warning("%s: %s", s.mach.id, err)
         entry = s.pool.entries.get(args.key) if args is not None else None
         if entry is not None and args is not None and args.reason != "exited" \
-                and not entry.killing and not entry.extra.get("gone"):
+                and not entry.killing and not entry.gone:
             count = entry.errors.add()
             if entry.errors.over_budget:
                 s.mach.add(ss.KILLING_WORKER, {ARG: WorkerRef(
@@ -1073,9 +901,9 @@ class _SupervisorHandlers:
         s = self.s
         args = get_args(e, ClientConnArgs)
         if args is not None:
-            s.conns.pop(args.conn_id, None)
+            s.leases.conns.pop(args.conn_id, None)
             for entry in s.pool.leases_of(args.conn_id):
-                s._release(entry, "client disconnected")
+                s.leases.release(entry, "client disconnected")
         s.mach.remove(ss.CLIENT_DISCONNECTED)
 
     def ProvideWorkerEnter(self, e: am.Event) -> bool:
@@ -1099,7 +927,7 @@ class _SupervisorHandlers:
         origin = s.guard.origin(e.mutation)
         args = get_args(e, ProvideWorkerArgs)
         assert origin is not None and args is not None
-        s._provide(origin, args)
+        s.leases.provide(origin, args)
         s.mach.remove(ss.PROVIDE_WORKER)
 
     def HealthcheckState(self, e: am.Event) -> None:
