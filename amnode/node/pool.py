@@ -119,6 +119,8 @@ class PoolEntry:
     spawning: bool = False
     #: its exit was reported (`WorkerKilled` is on its way)
     gone: bool = False
+    #: its last error (with the stderr of an exit)
+    last_error: str = ""
     #: tasks working for this entry (cancelled when it goes)
     tasks: set[Any] = field(default_factory=set)
 

@@ -864,8 +864,7 @@ class _SupervisorHandlers:
                 s._go(s.leases.send(origin, "WorkerGone", WorkerGone(entry.id, args.reason)))
         s.mach.log("worker %s gone: %s", entry.id or entry.key, args.reason)
         if not entry.deliberate:
-            s._pool_failed(f"worker {entry.id or entry.key} {args.reason}"
-                           + (f": {s.last_worker_error}" if s.last_worker_error else ""))
+            s._pool_failed(entry.last_error or f"worker {entry.id or entry.key} {args.reason}")
         s._update_status()
         s._normalize()
         s.mach.remove(ss.WORKER_KILLED)
@@ -882,6 +881,8 @@ class _SupervisorHandlers:
         s.mach.log("worker error: %s", err)
         log.warning("%s: %s", s.mach.id, err)
         entry = s.pool.entries.get(args.key) if args is not None else None
+        if entry is not None and err is not None:
+            entry.last_error = str(err)
         if entry is not None and args is not None and args.reason != "exited" \
                 and not entry.killing and not entry.gone:
             count = entry.errors.add()
