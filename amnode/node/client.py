@@ -25,7 +25,7 @@ from amnode.rpc import NetworkMachine, Payload
 from amnode.states import node as ss
 
 from .args import ARG, LeaseRefused, ProvideWorkerArgs, WorkerGone, WorkerLease
-from .config import HANDLER_TIMEOUT, NodeTimeouts, adopt
+from .config import DEFAULT_TIMEOUT, NodeTimeouts, adopt, resolve_handler_timeout
 from .errors import (
     NodeError,
     SupervisorUnavailableError,
@@ -66,7 +66,7 @@ class Client:
                  handlers: object | None = None, timeouts: NodeTimeouts | None = None,
                  parent: am.Machine | str | None = None, tags: Sequence[str] = (),
                  name: str | None = None, log_level: am.LogLevel | int | None = None,
-                 handler_timeout: float | None = HANDLER_TIMEOUT) -> None:
+                 handler_timeout: float | None = DEFAULT_TIMEOUT) -> None:
         if not id or not kind:
             raise ValueError("a client needs an id and a worker kind")
         check_worker_schema(worker_schema, "the client's worker schema")
@@ -86,7 +86,7 @@ class Client:
         self.worker_rpc_id = "rc-" + self._worker_link_id
         self.mach = am.Machine(schema, id="nc-" + self.name, parent=parent,
                                tags=[TAG_CLIENT, f"kind:{kind}", *tags], log_level=log_level,
-                               handler_timeout=handler_timeout)
+                               handler_timeout=resolve_handler_timeout(handler_timeout))
         self.mach.verify_states(client_names(schema, names))
         #: the aRPC client to the supervisor (its mirror: `supervisor`)
         self.super_rpc: RpcClient | None = None

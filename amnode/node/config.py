@@ -25,6 +25,29 @@ DEBUG_MULTIPLIER = 10.0
 HANDLER_TIMEOUT = 5.0
 
 
+class _DefaultTimeout(float):
+    """The node's default handler timeout, told apart from an explicit value."""
+
+
+#: the default of every `handler_timeout=` of the node (AMNODE_HANDLER_TIMEOUT replaces it)
+DEFAULT_TIMEOUT: float = _DefaultTimeout(HANDLER_TIMEOUT)
+
+
+def resolve_handler_timeout(value: float | None) -> float | None:
+    """The handler timeout to use: an explicit value as given; the default replaced by
+    `AMNODE_HANDLER_TIMEOUT` when set (seconds, or `none`), like the machine's own default."""
+    if not isinstance(value, _DefaultTimeout):
+        return value
+    raw = os.environ.get("AMNODE_HANDLER_TIMEOUT", "").strip()
+    if raw.lower() == "none":
+        return None
+    try:
+        env = float(raw)
+    except ValueError:
+        return HANDLER_TIMEOUT
+    return env if 0 < env < float("inf") else HANDLER_TIMEOUT
+
+
 @dataclass(frozen=True)
 class PoolConfig:
     """How many workers a supervisor keeps.
@@ -156,5 +179,5 @@ def debug_enabled() -> bool:
     return os.environ.get("AMNODE_DEBUG", "") not in ("", "0", "false")
 
 
-__all__ = ["DEBUG_MULTIPLIER", "HANDLER_TIMEOUT", "ErrorPolicy", "NodeTimeouts", "PoolConfig",
-           "adopt", "debug_enabled"]
+__all__ = ["DEBUG_MULTIPLIER", "DEFAULT_TIMEOUT", "HANDLER_TIMEOUT", "ErrorPolicy", "NodeTimeouts",
+           "PoolConfig", "adopt", "debug_enabled", "resolve_handler_timeout"]

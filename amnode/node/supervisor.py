@@ -50,7 +50,7 @@ from .args import (
     get_args,
 )
 from .bootstrap import Bootstrap
-from .config import HANDLER_TIMEOUT, NodeTimeouts, PoolConfig, adopt
+from .config import DEFAULT_TIMEOUT, NodeTimeouts, PoolConfig, adopt, resolve_handler_timeout
 from .errors import (
     BootstrapError,
     NodeError,
@@ -105,7 +105,7 @@ class Supervisor:
                  host: str = "127.0.0.1", instance_num: int = 0, name: str | None = None,
                  parent: am.Machine | str | None = None, tags: Sequence[str] = (),
                  log_level: am.LogLevel | int | None = None,
-                 handler_timeout: float | None = HANDLER_TIMEOUT,
+                 handler_timeout: float | None = DEFAULT_TIMEOUT,
                  clock: Clock = time.monotonic) -> None:
         if not kind:
             raise ValueError("a supervisor needs a worker kind")
@@ -139,7 +139,7 @@ class Supervisor:
         self.mach = am.Machine(ss.SupervisorSchema, id="ns-" + self.name, parent=parent,
                                tags=[TAG_SUPERVISOR, f"kind:{kind}", f"instance:{instance_num}",
                                      f"host:{host_name()}", *tags], log_level=log_level,
-                               handler_timeout=handler_timeout)
+                               handler_timeout=resolve_handler_timeout(handler_timeout))
         self.mach.verify_states(ss.SUPERVISOR_STATES)
         self.mach.set_groups({"PoolStatus": ss.POOL_STATUS_GROUP, "Errors": ss.ERRORS_GROUP,
                               "PoolNormalized": ss.POOL_NORMALIZED_GROUP})

@@ -32,7 +32,7 @@ from amnode.states import rpc as ssrpc
 
 from .access import GuardedServer, Origin, Policy, RemoteGuard
 from .args import ARG, ServeClientArgs, WorkerAddrArgs, get_args
-from .config import HANDLER_TIMEOUT, NodeTimeouts, adopt
+from .config import DEFAULT_TIMEOUT, NodeTimeouts, adopt, resolve_handler_timeout
 from .errors import BootstrapError, NodeError
 from .links import pipe
 from .naming import host_name, worker_name
@@ -79,7 +79,7 @@ class Worker:
                  timeouts: NodeTimeouts | None = None, parent: am.Machine | str | None = None,
                  tags: Sequence[str] = (), name: str | None = None,
                  log_level: am.LogLevel | int | None = None,
-                 handler_timeout: float | None = HANDLER_TIMEOUT,
+                 handler_timeout: float | None = DEFAULT_TIMEOUT,
                  supervisor_id: str | None = None,
                  on_exit: Callable[[str], None] | None = None) -> None:
         if not kind:
@@ -110,7 +110,7 @@ class Worker:
         self.mach = am.Machine(schema, id="nw-" + self.name, parent=parent,
                                tags=[TAG_WORKER, f"kind:{kind}", f"host:{host_name()}", *tags],
                                log_level=log_level,
-                               handler_timeout=handler_timeout)
+                               handler_timeout=resolve_handler_timeout(handler_timeout))
         self.mach.verify_states(worker_names(schema, names))
         self.mach.set_groups({"WorkStatus": ss.WORK_STATUS_GROUP})
         self.mach.bind_tracer(self.guard)
@@ -417,7 +417,7 @@ def parse_boot_addr(argv: Sequence[str] | None = None) -> str:
 def run_worker(kind: str, schema: SchemaLike, handlers: object | None = None, *,
                names: Sequence[str] | None = None, argv: Sequence[str] | None = None,
                timeouts: NodeTimeouts | None = None, host: str = "127.0.0.1",
-               handler_timeout: float | None = HANDLER_TIMEOUT) -> None:
+               handler_timeout: float | None = DEFAULT_TIMEOUT) -> None:
     """Run a worker process until its supervisor is gone or it gets SIGTERM/SIGINT.
 
     The blocking entry point of a worker script: reads `-a ADDR` from the command line (or
