@@ -93,7 +93,9 @@ def readme_commands() -> list[str]:
         commands.extend(line.strip() for line in block.splitlines() if line.strip())
     first = re.search(r"```\n(python3 -m venv .*?)\n```", text).group(1)
     assert "pip install -e ." in first
-    commands.insert(0, first.split("pip install -e . && ", 1)[1])
+    first = first.split("pip install -e . && ", 1)[1]
+    # `replay` needs a terminal; `show` resolves the very same recording and selection
+    commands.insert(0, re.sub(r"^amdbg replay ", "amdbg show ", first))
     return commands
 
 

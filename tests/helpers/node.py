@@ -1,0 +1,170 @@
+"""Shared helpers for the node tests: the Go test schema, in-process worker factories (Go
+newTestFork / newTestKill), supervisors and connected clients, worker scripts for real
+processes, and process checks by PID (alive, zombie, reaped)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+import sys
+from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import amnode as am
+from amnode import node
+from amnode.states import node as ssnode
+from helpers.machines import rels_schema
+
+#: generous failure bound for waits on state (never a duration assertion)
+T = 20.0
+WORKERS = Path(__file__).resolve().parent.parent / "node" / "workers"
+
+
+def rels_worker_schema() -> dict[str, am.State]:
+    """Go's RelsNodeWorkerSchema: WorkerSchema + `A{Auto, Require C}, B{Multi, Add C},
+    C{After D}, D{Add C, B}`."""
+    return am.schema_merge(ssnode.WorkerSchema, rels_schema())
+
+
+def fast_timeouts(**changes: Any) -> node.NodeTimeouts:
+    """Short periods (heartbeat, backoffs, grace) so that failures are noticed quickly; every
+    *deadline* stays generous for a loaded machine."""
+    base = node.NodeTimeouts(
+        connect=10.0, bootstrap=30.0, delivery=10.0, heartbeat=0.5, healthcheck=5.0,
+        kill_grace=1.0, supervisor_grace=1.0, req_worker=T,
+        crash_backoff=am_retry(0.1, 2.0, 2.0),
+        healthcheck_retry=am_retry(0.2, 1.0, 0.2, tries=1),
+        super_retry=am_retry(0.1, 2.0, 1.0), req_retry=am_retry(0.05, 2.0, 0.5))
+    return replace(base, **changes)
+
+
+def am_retry(first: float, factor: float, cap: float, tries: int = 0) -> Any:
+    from amnode.rpc import RetryPolicy
+    return RetryPolicy(first_delay=first, factor=factor, max_delay=cap, max_tries=tries,
+                       timeout=None, jitter=0.0)
+
+
+class Square:
+    """Go's test WorkRequestedState: square `input`, send it to the client as `name`."""
+
+    def __init__(self, name: str = "square") -> None:
+        self.name = name
+
+    def WorkRequestedState(self, e: am.Event) -> None:
+        x = e.args["input"]
+        e.machine.add("ClientSendPayload", {"name": self.name, "data": x * x})
+
+
+def in_process(kind: str, schema: dict[str, am.State] | None = None,
+               handlers: Callable[[], object] | None = None,
+               timeouts: node.NodeTimeouts | None = None) -> node.InProcessSpawner:
+    """Go's newTestFork: workers in this process, started and ready before they report."""
+    schema = schema or rels_worker_schema()
+    make = handlers or Square
+
+    async def factory(boot_addr: str) -> node.Worker:
+        w = node.Worker(kind, schema, make(), timeouts=timeouts)
+        await w.start(boot_addr)
+        return w
+
+    return node.InProcessSpawner(factory)
+
+
+async def crash(spawner: node.InProcessSpawner, addr: str) -> node.Worker:
+    """Go's newTestKill: stop an in-process worker abruptly (by address or id)."""
+    w = spawner.find(addr)
+    assert w is not None, f"no live in-process worker {addr}"
+    await w.stop()
+    return w
+
+
+def new_supervisor(kind: str, pool: tuple[int, int, int, int] | None = None, *,
+                   spawner: node.Spawner | None = None,
+                   timeouts: node.NodeTimeouts | None = None,
+                   worker_cmd: list[str] | None = None, **kw: Any) -> node.Supervisor:
+    """A supervisor over the Go test schema; in-process workers unless `worker_cmd`."""
+    schema = kw.pop("worker_schema", None) or rels_worker_schema()
+    if spawner is None and worker_cmd is None:
+        spawner = in_process(kind, schema, timeouts=timeouts)
+    sup = node.Supervisor(kind, worker_cmd, schema, spawner=spawner,
+                          timeouts=timeouts or fast_timeouts(), **kw)
+    if pool is not None:
+        sup.set_pool(*pool)
+    return sup
+
+
+@contextlib.asynccontextmanager
+async def running(sup: node.Supervisor, ready: bool = True) -> AsyncIterator[node.Supervisor]:
+    """Start a supervisor (optionally until `PoolReady`), always stop it."""
+    try:
+        await sup.start()
+        if ready:
+            await sup.mach.when(ssnode.POOL_READY, timeout=T)
+        yield sup
+    finally:
+        await sup.stop()
+
+
+async def connected_client(sup: node.Supervisor, id: str = "cli",
+                           **kw: Any) -> node.Client:
+    """Go's newConnectedClient: a node client with `SuperReady`."""
+    c = node.Client(id, sup.kind, kw.pop("worker_schema", None) or rels_worker_schema(),
+                    timeouts=kw.pop("timeouts", None) or fast_timeouts(), **kw)
+    await c.start([sup.public_addr])
+    await c.mach.when(ssnode.SUPER_READY, timeout=T)
+    return c
+
+
+def worker_cmd(script: str = "square_worker.py", *args: str) -> list[str]:
+    """A worker script of tests/node/workers run by this interpreter."""
+    return [sys.executable, str(WORKERS / script), *args]
+
+
+def dead_addr() -> str:
+    """A localhost address nobody listens on (a port just released)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    return f"127.0.0.1:{port}"
+
+
+def proc_state(pid: int) -> str:
+    """The process state letter from /proc (`Z` zombie), or "" when the PID does not exist."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            data = f.read()
+    except (FileNotFoundError, ProcessLookupError):
+        return ""
+    return data.rsplit(")", 1)[1].split()[0]
+
+
+def reaped(pid: int) -> bool:
+    """Gone for good: no such process (not even a zombie)."""
+    return proc_state(pid) == ""
+
+
+def exited(pid: int) -> bool:
+    """Not running any more: gone, or a zombie its (other) parent has not reaped yet."""
+    return proc_state(pid) in ("", "Z", "X")
+
+
+async def wait_for(cond: Callable[[], bool], timeout: float = T, what: str = "") -> None:
+    """Poll `cond` until it holds (a failure bound, never a duration)."""
+    async with asyncio.timeout(timeout):
+        while not cond():
+            await asyncio.sleep(0.02)
+    assert cond(), what
+
+
+def no_error(mach: am.Machine) -> None:
+    """No `Exception` active; shows the machine's last error otherwise."""
+    assert not mach.is_active(am.EXCEPTION), f"{mach.id}: {mach.err!r}"
+
+
+def env_without_recording() -> dict[str, str]:
+    """This process's environment without AMNODE_RECORD (for helper processes)."""
+    return {k: v for k, v in os.environ.items() if k != "AMNODE_RECORD"}
