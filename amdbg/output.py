@@ -1,7 +1,8 @@
 """Where amdbg writes: a rich console for humans, raw text and JSON for pipes and tools.
 
 Colors only on a terminal; `NO_COLOR` turns them off there too (rich reads it), `FORCE_COLOR`
-forces them. Piped output is plain text, wide enough not to wrap table rows.
+forces them. Piped output is plain text, wide enough not to wrap table rows. Every way out
+escapes control characters (`amdbg.escape`): recordings are untrusted, whatever the stream.
 """
 
 from __future__ import annotations
@@ -13,8 +14,11 @@ from typing import Any, TextIO
 
 from rich import box
 from rich.console import Console
+from rich.segment import Segments
 from rich.table import Table
 from rich.text import Text
+
+from .escape import escape_json, printable, printable_segments
 
 #: width used when stdout is not a terminal and COLUMNS is not set
 PIPE_WIDTH = 200
@@ -28,6 +32,8 @@ STYLE_DIM = "dim"
 STYLE_HEADING = "bold underline"
 STYLE_ADDED = "green"
 STYLE_REMOVED = "red"
+#: records no valid check record covered (a torn tail, a damaged block): shown, but marked
+STYLE_UNVERIFIED = "bold yellow"
 
 
 def _is_tty(stream: TextIO) -> bool:
@@ -59,12 +65,17 @@ class Printer:
         self.tty = _is_tty(self.stream)
 
     def print(self, *renderables: Any) -> None:
-        """Print renderables, one after the other."""
+        """Print renderables, one after the other, their text escaped (`printable_segments`)."""
+        console = self.console
+        segments = []
+        for renderable in renderables:
+            segments.extend(console.render(renderable, console.options))
+        safe = Segments(printable_segments(segments))
         if self.tty:
-            self.console.print(*renderables)
+            console.print(safe, end="")
             return
-        with self.console.capture() as captured:
-            self.console.print(*renderables)
+        with console.capture() as captured:
+            console.print(safe, end="")
         text = captured.get()
         self.stream.write("\n".join(line.rstrip() for line in text.split("\n")))
 
@@ -84,16 +95,20 @@ def heading(text: str) -> Text:
 
 
 def write_raw(text: str, stream: TextIO | None = None) -> None:
-    """Write text as is (graph exports, JSON): never wrapped, never styled."""
+    """Write text (graph exports, JSON): never wrapped, never styled, control characters
+    other than its line breaks escaped."""
     stream = sys.stdout if stream is None else stream
+    text = printable(text, newlines=True)
     stream.write(text if text.endswith("\n") else text + "\n")
 
 
 def write_json(data: Any, stream: TextIO | None = None) -> None:
-    """Write `data` as indented JSON with a trailing newline."""
-    write_raw(json.dumps(data, indent=2, ensure_ascii=False), stream)
+    """Write `data` as indented JSON with a trailing newline; characters a terminal could act
+    on are `\\uXXXX` escapes (the same data for a JSON parser)."""
+    write_raw(escape_json(json.dumps(data, indent=2, ensure_ascii=False)), stream)
 
 
 __all__ = [
-    "PIPE_WIDTH", "Printer", "heading", "make_console", "table", "write_json", "write_raw",
+    "PIPE_WIDTH", "STYLE_UNVERIFIED", "Printer", "heading", "make_console", "table", "write_json",
+    "write_raw",
 ]

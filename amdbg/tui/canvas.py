@@ -20,6 +20,7 @@ from typing import Any
 import networkx as nx
 from rich.text import Text
 
+from ..escape import printable
 from ..graph import RELATIONS, layers
 
 #: relation -> (abbreviation, colour)
@@ -96,7 +97,7 @@ class _Edge:
 
     @property
     def label(self) -> str:
-        return "/".join(RELATION_STYLE.get(r, (r, ""))[0] or r for r in self.relations)
+        return printable("/".join(RELATION_STYLE.get(r, (r, ""))[0] or r for r in self.relations))
 
     @property
     def colour(self) -> str:
@@ -104,8 +105,9 @@ class _Edge:
 
 
 def default_label(node: str, data: Mapping[str, Any]) -> str:
-    """`Name`, with `*` when active, as drawn inside the box."""
-    return f"{node}*" if data.get("active") else str(node)
+    """`Name`, with `*` when active, as drawn inside the box (control characters escaped:
+    names come from the recording)."""
+    return printable(str(node)) + ("*" if data.get("active") else "")
 
 
 def default_style(node: str, data: Mapping[str, Any]) -> str:
@@ -442,8 +444,9 @@ def _render(g: nx.DiGraph, items: list[list[_Item]], drawn: list[_Edge],
                     placed = True
                     break
         if not placed:
-            unlabelled.append(Text.assemble((f"{e.src} ", ""), (f"──{text}──▶", e.colour),
-                                            (f" {e.dst}", "")))
+            unlabelled.append(Text.assemble((f"{printable(e.src)} ", ""),
+                                            (f"──{text}──▶", e.colour),
+                                            (f" {printable(e.dst)}", "")))
     lines = grid.lines(height)
     if unlabelled:
         lines.append(Text())

@@ -547,3 +547,87 @@ def test_truncated_body_keeps_the_record(tmp_path: Path, monkeypatch: pytest.Mon
     assert tx.truncated and tx.steps == [] and tx.log == [] and tx.called == ["A"]
     assert tx.args == {"a": "b"} and tx.time_after == [1]
 
+
+
+def test_a_missing_check_record_is_a_torn_tail_and_its_records_stay_unverified(
+        tmp_path: Path) -> None:
+    """§7: complete frames whose check record was never written are kept, unverified: a byte
+    changed in them is not caught by any CRC, so the reader must say they are unchecked."""
+    f = tmp_path / "torn.amrec"
+    write_sample(f, n=3, block_each=True)  # blocks: schema+tx1 | tx2 | tx3 | queued+dispose
+    data = f.read_bytes()
+    checks = [off for off, kind in frames_of(data) if kind == Kind.CHECK]
+    cut = bytearray(data[:checks[2]])  # tx 3's check record (and all after it) never written
+    at = cut.rindex(b"\xa13")  # the args value "3" of transition 3
+    cut[at + 1] = ord("4")
+    f.write_bytes(bytes(cut))
+    with open_recording(f) as rec:
+        (c,) = rec.corruption
+        assert c.torn_tail and (c.offset, c.skipped) == (checks[2], 0)
+        assert c.reason == "torn record at end of file (check record missing); 1 record(s) " \
+            "before it kept unverified"
+        m = rec.machines[0]
+        assert len(m) == 3 and m.unverified == [3] and m.unverified_records == 1
+        tx = m.transition(3)
+        assert tx.args["n"] == "4" and tx.unverified and m.summary(3).unverified
+        assert not m.transition(2).unverified and not m.summary(2).unverified
+        assert not m.is_unverified(2) and m.is_unverified(3)
+        # pack keeps the record and its mark; the packed file itself is intact
+        packed = tmp_path / "packed.amrec"
+        pack(rec, packed)
+    with open_recording(packed) as again:
+        assert again.corruption == [] and again.machines[0].unverified == [3]
+        assert again.machines[0].transition(3).unverified
+        pack(again, tmp_path / "twice.amrec")
+    assert (tmp_path / "twice.amrec").read_bytes() == packed.read_bytes()
+
+
+def test_a_segment_appended_after_a_crash_ends_the_unclosed_block(tmp_path: Path) -> None:
+    a, b = tmp_path / "a.amrec", tmp_path / "b.amrec"
+    write_sample(a, n=2, machine_id="crashed")
+    write_sample(b, n=1, machine_id="next", process={**PROCESS, "pid": 43})
+    crashed = a.read_bytes()[:-CHECK.size]
+    both = tmp_path / "both.amrec"
+    both.write_bytes(crashed + b.read_bytes())
+    with open_recording(both) as rec:
+        (c,) = rec.corruption
+        assert c.torn_tail and c.offset == len(crashed) and c.skipped == 0
+        assert c.reason.startswith("torn record at end of segment (check record missing)")
+        first, second = rec.machines
+        assert first.unverified == [1, 2] and first.dispose_unverified
+        assert second.unverified == [] and not second.dispose_unverified
+
+
+def test_salvaged_frames_of_a_damaged_block_are_unverified(tmp_path: Path) -> None:
+    f = tmp_path / "mid.amrec"
+    write_sample(f, n=5)  # one block: schema, 5 transitions, queued, dispose
+    data = bytearray(f.read_bytes())
+    txs = [off for off, kind in frames_of(bytes(data)) if kind == Kind.TRANSITION]
+    data[txs[3]:txs[3] + 2] = b"\x00\x00"  # transition 4's marker: the block fails its CRC
+    f.write_bytes(bytes(data))
+    with open_recording(f) as rec:
+        (c,) = rec.corruption
+        assert not c.torn_tail and c.reason.endswith("4 record(s) before it kept unverified")
+        m = rec.machines[0]
+        assert m.unverified == [1, 2, 3] and m.schemas[0].unverified
+
+
+@pytest.mark.timeout(30)
+def test_special_files_are_refused_not_waited_for(tmp_path: Path) -> None:
+    """A FIFO would block open(2) until a writer comes; devices and sockets are no files."""
+    fifo = tmp_path / "fifo.amrec"
+    os.mkfifo(fifo)
+    with pytest.raises(RecordingError, match="not a regular file but a FIFO") as info:
+        open_recording(fifo)
+    assert "\n" not in str(info.value) and str(fifo) in str(info.value)
+    with pytest.raises(RecordingError, match="not a regular file but a character device"):
+        open_recording(os.devnull)
+    d = tmp_path / "dir"
+    d.mkdir()
+    write_sample(d / "a.amrec")
+    os.mkfifo(d / "b.amrec")
+    (d / "sub.amrec").mkdir()  # only files of that level are read; a directory is skipped
+    with open_recording(d) as rec:
+        assert [m.key for m in rec.machines] == ["m1"]
+        (c,) = rec.corruption
+        assert c.file == str(d / "b.amrec") and "FIFO" in c.reason
