@@ -215,7 +215,8 @@ def steps(value: Any, times: Any, name: StateNames) -> list[StepRecord]:
 
 def schema_version(body: dict[str, Any], first: int, wall_ns: int,
                    unverified: bool = False) -> SchemaVersion:
-    """A schema record's body (§5.1) as the version that applies from transition `first`."""
+    """A schema record's body (docs/recording-format.md §5.1) as the version that applies
+    from transition `first`."""
     names = str_list(field(body, "names", list), "names")
     states_raw = field(body, "states", dict)
     schema: dict[str, dict[str, Any]] = {}
@@ -241,7 +242,7 @@ _PROCESS_KEYS = ("host", "pid", "argv0", "start_ns", "format", "major", "minor")
 
 def process_info(head: dict[str, Any], file: str, offset: int,
                  version: tuple[int, int]) -> ProcessInfo:
-    """A segment header body (§3) as the process that wrote the segment."""
+    """A segment header body (docs/recording-format.md §3) as the process that wrote the segment."""
     return ProcessInfo(
         host=field(head, "host", str, ""), pid=field(head, "pid", int, 0),
         argv0=field(head, "argv0", str, ""), start_ns=field(head, "start_ns", int, 0),

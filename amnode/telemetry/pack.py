@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from .errors import RecordingError
 from .format import Kind, encode_check, encode_frame, pack_body
 from .reader import Recording, open_recording
 
@@ -53,7 +54,7 @@ def _pack(rec: Recording, target: Path) -> int:
                         while pos < end:
                             chunk = os.pread(fd, min(end - pos, 1 << 20), pos)
                             if not chunk:
-                                raise OSError(f"{file} shrank while packing")
+                                raise RecordingError("shrank while packing", file)
                             out.write(chunk)
                             if salvaged:
                                 block += chunk

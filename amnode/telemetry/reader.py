@@ -34,8 +34,9 @@ Public API (everything else is private):
 
 Transition numbers `n` are 1-based positions within a machine; `TransitionRecord.seq` is the
 number the recorded process gave it (they differ only after lost records, see `gaps`).
-Times are wall-clock ns. Out-of-range numbers raise IndexError, unknown keys KeyError, and a
-record that fails to decode raises `RecordingError` naming the file and offset.
+Times are wall-clock ns. Out-of-range numbers raise `TransitionRangeError` (an IndexError),
+unknown keys `UnknownMachineError` (a KeyError), and a record that fails to decode raises
+`RecordingError` naming the file and offset; all are `amnode.AmnodeError`s.
 
 Memory: per transition the index keeps 25 bytes (offset, end time, id hash, flags); files are
 memory-mapped and records are decoded only when asked for, with a one-entry clock cache per
@@ -80,7 +81,7 @@ from .decode import (
 from .decode import source as source_of
 from .decode import steps as steps_of
 from .decode import tx_id as tx_id_of
-from .errors import NewerFormatError, RecordingError
+from .errors import NewerFormatError, RecordingError, TransitionRangeError, UnknownMachineError
 from .format import (
     FILE_SUFFIX,
     FLAG_ACCEPTED,
@@ -201,6 +202,13 @@ class RecordedMachine(MachineIndex):
         a damaged block): their bytes were never checked (docs/recording-format.md §7)."""
         return [pos + 1 for pos in self._unverified]
 
+    @property
+    def unverified_records(self) -> int:
+        """How many of this machine's records (transitions, queued mutations, schema versions,
+        the disposal) are unverified."""
+        return (len(self._unverified) + len(self._q_unverified)
+                + sum(v.unverified for v in self.schemas) + self.dispose_unverified)
+
     def is_unverified(self, n: int) -> bool:
         """True when transition `n` is unverified (see `unverified`)."""
         u = self._unverified
@@ -215,7 +223,7 @@ class RecordedMachine(MachineIndex):
 
     def _check(self, n: int) -> int:
         if not isinstance(n, int) or not 1 <= n <= len(self._offsets):
-            raise IndexError(f"machine {self.key} has no transition {n} "
+            raise TransitionRangeError(f"machine {self.key} has no transition {n} "
                              f"(1..{len(self._offsets)})")
         return n - 1
 
@@ -543,7 +551,7 @@ class Recording:
         same = self._by_id.get(key)
         if same:
             return same[0]
-        raise KeyError(f"no machine {key!r} in {self.path}")
+        raise UnknownMachineError(f"no machine {key!r} in {self.path}")
 
     def parent(self, machine: RecordedMachine) -> RecordedMachine | None:
         """The recorded machine `machine.parent` names, or None (no parent, or not recorded).

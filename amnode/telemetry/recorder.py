@@ -46,6 +46,7 @@ from .capture import (
     step_key,
     step_time,
 )
+from .errors import RecorderClosedError, RecordingFileError
 from .format import (
     ARG_VALUE_MAX,
     DELTA_MIN_STATES,
@@ -383,7 +384,7 @@ class Recorder:
                 except FileExistsError:
                     continue
             else:
-                raise FileExistsError(f"cannot create a recording file in {self.path}")
+                raise RecordingFileError(f"cannot create a recording file in {self.path}")
         #: the file this process writes
         self.file = Path(self._writer.path)
         self._thread = threading.Thread(target=self._run, name="amnode-recorder", daemon=True)
@@ -451,7 +452,7 @@ class Recorder:
         Like other machine methods, call it from the machine's thread (WrongThreadError else).
         """
         if self._closed:
-            raise RuntimeError("recorder is closed")
+            raise RecorderClosedError("recorder is closed")
         with self._attach_lock:
             for tracer in machine.tracers:
                 if isinstance(tracer, _MachineTracer) and tracer.recorder is self:

@@ -60,7 +60,8 @@ _CHECK = int(Kind.CHECK)
 _SALVAGED = int(Kind.SALVAGED)
 #: kinds whose frames hold a record this reader knows (checked by `salvage`)
 _KNOWN = (_TX, _SCHEMA, _DISPOSE, _QUEUED, _SALVAGED)
-#: the first 8 bytes of every genuine check record: marker, kind, flags 0, length 0 (§4.1)
+#: the first 8 bytes of every genuine check record: marker, kind, flags 0, length 0
+#: (docs/recording-format.md §4.1)
 _CHECK_PREFIX = FRAME_MARK_BYTES + bytes((_CHECK, 0, 0, 0, 0, 0))
 
 _FILE_TYPES = ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"),
@@ -123,7 +124,8 @@ class MappedFile:
         #: (searched from, found at or -1): the last `next_magic` search
         self._magic = (-1, -1)
         #: bytes read while looking for the next readable record after damage (searches and
-        #: candidate check records): the cost of damage, linear in the damaged bytes (§7)
+        #: candidate check records): the cost of damage, linear in the damaged bytes
+        #: (docs/recording-format.md §7)
         self.resync_bytes = 0
 
     def next_magic(self, pos: int) -> int:
@@ -359,7 +361,8 @@ def index_file(f: MappedFile, *, verify: bool, new_machine: MachineFactory,
     def torn(at: int, detail: str, segment_end: bool = False) -> None:
         """The current block ends unclosed at `at`: the file (or, with `segment_end`, the
         segment) ends inside a record, or after complete frames whose check record was never
-        written (a cut-short last write). Its complete frames are kept, unverified (§7)."""
+        written (a cut-short last write). Its complete frames are kept, unverified
+        (docs/recording-format.md §7)."""
         nonlocal block
         kept = keep_unverified(at)
         block = at

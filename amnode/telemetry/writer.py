@@ -173,7 +173,8 @@ class MachineEncoder:
 
     def clock(self, seq: int, flags: int, after: Sequence[int], before: Sequence[int]
               ) -> tuple[int, Sequence[int], Sequence[int] | None]:
-        """(flags, k, kb) of a transition: full or delta clock (§6), CHANGED and ERROR flags.
+        """(flags, k, kb) of a transition: full or delta clock (docs/recording-format.md §6),
+        CHANGED and ERROR flags.
 
         Advances the clock chain: call once per transition frame, in order.
         """

@@ -416,7 +416,8 @@ def test_damaged_files_index_in_linear_time(tmp_path: Path, filler: str) -> None
 
 
 def test_a_check_record_with_flags_is_not_genuine(tmp_path: Path) -> None:
-    """§4.1: bytes 3..8 of a genuine check record are 0 (the flags byte too)."""
+    """docs/recording-format.md §4.1: bytes 3..8 of a genuine check record are 0 (the flags
+    byte too)."""
     f = tmp_path / "flags.amrec"
     write_sample(f, n=2, block_each=True)
     data = bytearray(f.read_bytes())
@@ -551,8 +552,9 @@ def test_truncated_body_keeps_the_record(tmp_path: Path, monkeypatch: pytest.Mon
 
 def test_a_missing_check_record_is_a_torn_tail_and_its_records_stay_unverified(
         tmp_path: Path) -> None:
-    """§7: complete frames whose check record was never written are kept, unverified: a byte
-    changed in them is not caught by any CRC, so the reader must say they are unchecked."""
+    """docs/recording-format.md §7: complete frames whose check record was never written are
+    kept, unverified: a byte changed in them is not caught by any CRC, so the reader must say
+    they are unchecked."""
     f = tmp_path / "torn.amrec"
     write_sample(f, n=3, block_each=True)  # blocks: schema+tx1 | tx2 | tx3 | queued+dispose
     data = f.read_bytes()
