@@ -14,7 +14,7 @@ from typing import Any, TextIO
 
 from rich import box
 from rich.console import Console
-from rich.segment import Segments
+from rich.segment import Segment, Segments
 from rich.table import Table
 from rich.text import Text
 
@@ -67,7 +67,7 @@ class Printer:
     def print(self, *renderables: Any) -> None:
         """Print renderables, one after the other, their text escaped (`printable_segments`)."""
         console = self.console
-        segments = []
+        segments: list[Segment] = []
         for renderable in renderables:
             segments.extend(console.render(renderable, console.options))
         safe = Segments(printable_segments(segments))

@@ -215,8 +215,8 @@ def render(session: Session, m: RecordedMachine, tx: TransitionRecord, *, note: 
     parts.append(Padding(heading(f"Handlers ({len(handlers)})"), (1, 0, 0, 0)))
     if handlers:
         ht = table("handler", "took", right=("took",))
-        for name, ns in handlers:
-            ht.add_row(printable(name), format_duration(ns))
+        for handler, ns in handlers:
+            ht.add_row(printable(handler), format_duration(ns))
         parts.append(ht)
     else:
         parts.append(Text("  none ran", style=STYLE_DIM))

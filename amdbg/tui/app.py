@@ -543,10 +543,10 @@ class ReplayApp(App[None]):
             tl.set_hidden(self.hidden)
         tlist = self.query_one(TransitionList)
         tlist.reset()
-        tl = self._timeline()
-        if tl is not None and self.number is not None and not tl.visible(self.number) \
-                and tl.ready:
-            nxt = tl.next(self.number) or tl.prev(self.number)
+        current = self._timeline()
+        if current is not None and self.number is not None and \
+                not current.visible(self.number) and current.ready:
+            nxt = current.next(self.number) or current.prev(self.number)
             if nxt is not None:
                 self._move(nxt)
                 return

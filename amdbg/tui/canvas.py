@@ -330,23 +330,23 @@ def _render(g: nx.DiGraph, items: list[list[_Item]], drawn: list[_Edge],
     track_of: dict[tuple[int, int], int] = {}
     heights: list[int] = []
     for r, segs in enumerate(channels):
-        ends: list[int] = []
+        track_ends: list[int] = []  # where each track's last span ends
         for e, x1, x2, s in sorted(segs, key=lambda t: (min(t[1], t[2]), max(t[1], t[2]))):
             if x1 == x2:
                 continue
             lo, hi = min(x1, x2), max(x1, x2)
-            for t, end in enumerate(ends):
+            for t, end in enumerate(track_ends):
                 if end < lo - 1:
-                    ends[t] = hi
+                    track_ends[t] = hi
                     track_of[id(e), s] = t
                     break
             else:
-                ends.append(hi)
-                track_of[id(e), s] = len(ends) - 1
+                track_ends.append(hi)
+                track_of[id(e), s] = len(track_ends) - 1
         if not segs:
             heights.append(0 if r == len(items) - 1 else 1)
         else:
-            heights.append(max(len(ends), 1) + 2)
+            heights.append(max(len(track_ends), 1) + 2)
 
     row_y: list[int] = []
     y = 0
@@ -358,6 +358,7 @@ def _render(g: nx.DiGraph, items: list[list[_Item]], drawn: list[_Edge],
     grid = _Grid()
     # edge, track y (-1: none), x1, x2, x of its vertical part, channel top and bottom
     labels: list[tuple[_Edge, int, int, int, int, int, int]] = []
+    ty: int | None  # the track an edge runs on in its channel (None: straight down)
     for r, segs in enumerate(channels):
         top = row_y[r] + 1
         bottom = top + heights[r] - 1

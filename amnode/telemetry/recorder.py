@@ -28,6 +28,7 @@ import threading
 import time
 import weakref
 from collections import deque
+from collections.abc import Sequence
 from itertools import repeat, starmap
 from pathlib import Path
 from types import TracebackType
@@ -228,8 +229,9 @@ class _MachineTracer(Tracer):
                     head, times, flags = plan_and_steps(enc, t.mutation, steps)
             else:
                 head, times, flags = plan_and_steps(enc, t.mutation, steps)
-            after = t.time_after
-            before = t.time_before
+            after: Sequence[int] = t.time_after
+            before: Sequence[int] = t.time_before
+            kb: Sequence[int] | None
             if len(after) <= enc.delta_min_states:  # small clocks: always whole
                 flags |= _FLAGS[t.accepted + 2 * (after != before)]
                 kb = None if before == enc.prev else before

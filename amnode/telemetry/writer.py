@@ -71,7 +71,7 @@ packb = msgpack.Packer(use_bin_type=True, autoreset=True,
 
 def seal(frames: list[bytes], wall_ns: int) -> bytes:
     """Frames grouped in blocks of at most BLOCK_FRAMES, each followed by its check record."""
-    out = []
+    out: list[bytes] = []
     for i in range(0, len(frames), BLOCK_FRAMES):
         part = frames[i:i + BLOCK_FRAMES]
         block = _join(part)

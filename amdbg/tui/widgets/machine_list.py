@@ -113,10 +113,10 @@ class MachineList(Vertical):
             if self._shown.get(key) != facts:
                 self._shown[key] = facts
                 node.set_label(self._label(m))
-        node = self._tree_nodes.get(selected or "")
+        current = self._tree_nodes.get(selected or "")
         tree = self.query_one(MachineTree)
-        if node is not None and tree.cursor_node is not node and not self.searching:
-            tree.move_cursor(node)
+        if current is not None and tree.cursor_node is not current and not self.searching:
+            tree.move_cursor(current)
 
     # ------------------------------------------------------------------ selection
 
