@@ -11,16 +11,19 @@
     rec.state_at(wall_ns)                     # {machine key: MachineState} at a wall time
     m.queued()                                # [QueuedRecord]
     rec.corruption                            # [Corruption(file, offset, reason, skipped)]
+    m.unverified                              # numbers of transitions no check record covered
 
 Public API (everything else is private):
 
 - `open_recording(path, *, verify=True) -> Recording`; raises `RecordingError` (one-line str;
   `NewerFormatError` for a newer major version) for a missing path, a directory without
-  `*.amrec` files, a file that is not a recording, or a file with no readable segment.
+  `*.amrec` files, a file that is not a recording (or not a regular file), or a file with no
+  readable segment.
 - `Recording`: `path`, `machines` (ordered by creation), `processes`, `corruption`,
   `transition_count`, `first_ns`, `last_ns`, `machine(key)`, `find_machines(part)`,
   `parent(machine)`, `children(machine)`, `transition_by_id(tx_id)`, `state_at(wall_ns)`,
-  `timeline(start_ns=None, end_ns=None)`, `segments()`, `close()`; a context manager.
+  `timeline(start_ns=None, end_ns=None)`, `segments()`, `resync_bytes`, `close()`; a context
+  manager.
 - `RecordedMachine`: `key` (unique in the recording: the id, or `id#2`, `id#3` when several
   machines share an id), `id`, `parent`, `tags`, `state_names`, `schema`, `groups`,
   `groups_order` (all of the latest schema), `schemas`, `schema_at(n)`, `process`, `file`,
@@ -28,7 +31,7 @@ Public API (everything else is private):
   `disposed`, `disposed_ns`, `dispose_log`, `gaps`, `end_times`, `summary(n)`,
   `transition(n)`, `transition_by_id(tx_id)`, `transitions(start=1, stop=None)` / `iter()`,
   `clock_at(n)`, `time_at(n)`, `number_at(wall_ns)`, `state_at(wall_ns)`, `queued_count`,
-  `queued()`.
+  `queued()`, `unverified`, `is_unverified(n)`, `unverified_records`, `dispose_unverified`.
 - Value types (`records.py`): `TransitionRecord`, `TransitionSummary`, `StepRecord`, `LogLine`,
   `Source`, `QueuedRecord`, `MachineState`, `SchemaVersion`, `ProcessInfo`, `Corruption`.
 
@@ -37,6 +40,13 @@ number the recorded process gave it (they differ only after lost records, see `g
 Times are wall-clock ns. Out-of-range numbers raise `TransitionRangeError` (an IndexError),
 unknown keys `UnknownMachineError` (a KeyError), and a record that fails to decode raises
 `RecordingError` naming the file and offset; all are `amnode.AmnodeError`s.
+
+Unverified records (docs/recording-format.md §7): records no valid check record covered (a
+torn tail, the readable start of a damaged block, frames after a SALVAGED note) are read like
+the others but carry `unverified=True`, because their bytes were never checked.
+
+The first pass itself is `scan.index_file` (building the `MachineIndex` this module's
+`RecordedMachine` extends); bodies are decoded by `decode.py`.
 
 Memory: per transition the index keeps 25 bytes (offset, end time, id hash, flags); files are
 memory-mapped and records are decoded only when asked for, with a one-entry clock cache per
