@@ -13,8 +13,14 @@ import sys
 from typing import Any, TextIO
 
 from rich import box
-from rich.console import Console
-from rich.segment import Segment, Segments
+from rich.console import (
+    Console,
+    ConsoleOptions,
+    ConsoleRenderable,
+    RenderableType,
+    RenderHook,
+    RenderResult,
+)
 from rich.table import Table
 from rich.text import Text
 
@@ -56,26 +62,41 @@ def make_console(stream: TextIO | None = None) -> Console:
                    soft_wrap=False)
 
 
+class _Escaped:
+    """A renderable whose text segments are escaped (`printable_segments`)."""
+
+    def __init__(self, inner: RenderableType) -> None:
+        self.inner = inner
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        yield from printable_segments(console.render(self.inner, options))
+
+
+class _EscapeHook(RenderHook):
+    """Escapes whatever the console prints, after rich has laid it out (a last line of
+    defence: recorded strings are escaped where they are put into output, too)."""
+
+    def process_renderables(self, renderables: list[ConsoleRenderable]) -> list[ConsoleRenderable]:
+        return [_Escaped(r) for r in renderables]
+
+
 class Printer:
-    """Prints rich renderables: styled on a terminal, plain right-trimmed lines when piped."""
+    """Prints rich renderables: styled on a terminal, plain right-trimmed lines when piped;
+    either way with every control character in their text escaped."""
 
     def __init__(self, stream: TextIO | None = None) -> None:
         self.stream = sys.stdout if stream is None else stream
         self.console = make_console(self.stream)
+        self.console.push_render_hook(_EscapeHook())
         self.tty = _is_tty(self.stream)
 
     def print(self, *renderables: Any) -> None:
-        """Print renderables, one after the other, their text escaped (`printable_segments`)."""
-        console = self.console
-        segments: list[Segment] = []
-        for renderable in renderables:
-            segments.extend(console.render(renderable, console.options))
-        safe = Segments(printable_segments(segments))
+        """Print renderables, one after the other."""
         if self.tty:
-            console.print(safe, end="")
+            self.console.print(*renderables)
             return
-        with console.capture() as captured:
-            console.print(safe, end="")
+        with self.console.capture() as captured:
+            self.console.print(*renderables)
         text = captured.get()
         self.stream.write("\n".join(line.rstrip() for line in text.split("\n")))
 
