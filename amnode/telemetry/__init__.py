@@ -46,6 +46,7 @@ from .records import (
     StepRecord,
     TransitionRecord,
     TransitionSummary,
+    UnverifiedSummary,
     mach_url,
 )
 from .writer import RecordWriter
@@ -55,6 +56,7 @@ __all__ = [
     "NewerFormatError", "ProcessInfo", "QueuedRecord", "RecordWriter", "RecordedMachine",
     "Recorder", "RecorderClosedError", "RecorderError", "Recording", "RecordingError",
     "RecordingFileError", "SchemaVersion", "Source", "StepRecord", "TransitionRangeError",
-    "TransitionRecord", "TransitionSummary", "UnknownMachineError", "install", "mach_url",
+    "TransitionRecord", "TransitionSummary", "UnknownMachineError", "UnverifiedSummary",
+    "install", "mach_url",
     "open_recording", "pack", "process_recorder", "uninstall",
 ]

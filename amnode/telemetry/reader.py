@@ -114,6 +114,7 @@ from .records import (
     SchemaVersion,
     TransitionRecord,
     TransitionSummary,
+    UnverifiedSummary,
 )
 from .scan import MachineIndex, MappedFile, Segment, index_file
 
@@ -244,11 +245,11 @@ class RecordedMachine(MachineIndex):
         mm = self._file.mm
         assert mm is not None
         seq = FRAME_HEADER.unpack_from(mm, self._offsets[pos])[5]
-        return TransitionSummary(n, seq, self._times[pos], bool(f & FLAG_ACCEPTED),
-                                 bool(f & FLAG_AUTO), bool(f & FLAG_CHECK),
-                                 bool(f & FLAG_HEALTH), bool(f & FLAG_ERROR),
-                                 bool(f & FLAG_FULL_CLOCK), not f & FLAG_CHANGED,
-                                 bool(self._unverified) and self.is_unverified(n))
+        cls = UnverifiedSummary if self._unverified and self.is_unverified(n) else \
+            TransitionSummary
+        return cls(n, seq, self._times[pos], bool(f & FLAG_ACCEPTED), bool(f & FLAG_AUTO),
+                   bool(f & FLAG_CHECK), bool(f & FLAG_HEALTH), bool(f & FLAG_ERROR),
+                   bool(f & FLAG_FULL_CLOCK), not f & FLAG_CHANGED)
 
     # --- decoding ---
 

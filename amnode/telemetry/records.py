@@ -162,8 +162,23 @@ class TransitionSummary:
     full_clock: bool
     #: the clock did not change (canceled transitions, checks, no-op mutations)
     is_empty: bool
-    #: no valid check record covered the record (see `TransitionRecord.unverified`)
-    unverified: bool = False
+
+    @property
+    def unverified(self) -> bool:
+        """True when no valid check record covered the record (see
+        `TransitionRecord.unverified`); such a summary is an `UnverifiedSummary`."""
+        return False
+
+
+@dataclass(frozen=True, slots=True)
+class UnverifiedSummary(TransitionSummary):
+    """The summary of an unverified transition. A subclass rather than a field: filters make
+    summaries a million at a time, and every field costs each of them."""
+
+    @property
+    def unverified(self) -> bool:
+        """Always True."""
+        return True
 
 
 @dataclass(frozen=True, slots=True)
@@ -322,5 +337,5 @@ __all__ = [
     "MACH_SAFE", "MACH_SCHEME", "MUTATION_TYPES", "RELATIONS", "STEP_TYPES", "TORN_SEGMENT",
     "TORN_TAIL", "Corruption", "LogLine", "MachineState", "ProcessInfo", "QueuedRecord",
     "SchemaVersion", "Source", "StepRecord", "TransitionRecord", "TransitionSummary",
-    "mach_url", "quote_part",
+    "UnverifiedSummary", "mach_url", "quote_part",
 ]
