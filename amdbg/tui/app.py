@@ -88,7 +88,7 @@ class ReplayApp(App[None]):
         self._last_key = 0.0
         self._network: nx.DiGraph | None = None
         self.status = ""
-        self.sub_title = Path(session.path).name
+        self.sub_title = printable(Path(session.path).name)
 
     # ------------------------------------------------------------------ layout
 
