@@ -16,8 +16,10 @@ from amnode.telemetry.format import ARG_VALUE_MAX
 
 
 def quiet(schema: dict, **kw: object) -> am.Machine:
-    """A machine whose log lines go nowhere but into transitions."""
+    """A machine whose log lines go nowhere but into transitions; no test here is about
+    handler timeouts, so a stalled scheduler must not trip one (the default is 0.1 s)."""
     kw.setdefault("log_level", am.LogLevel.OPS)
+    kw.setdefault("handler_timeout", 60.0)
     return am.Machine(schema, logger=lambda level, line: None, **kw)
 
 
