@@ -250,22 +250,22 @@ def index_file(f: MappedFile, *, verify: bool, new_machine: MachineFactory,
     block = off  # start of the current block
     pending: list[tuple[int, ...]] = []  # header fields of the block's frames so far
 
-    def other(off: int, kind: int, mno: int, wall: int, unverified: bool) -> None:
+    def other(at: int, kind: int, mno: int, wall: int, unverified: bool) -> None:
         """Schema, dispose and queued frames (rare): schema and dispose bodies are decoded
         right away (a machine's number is only known from its schema record)."""
         slot = slots.get(mno)
         if kind == _QUEUED:
             if slot is None:
-                corruption.append(Corruption(path, off, f"queued record of unknown machine {mno}"))
+                corruption.append(Corruption(path, at, f"queued record of unknown machine {mno}"))
                 return
             m = slot[0]
             if unverified:
                 m._q_unverified.append(len(m._q_offsets))
-            m._q_offsets.append(off)
+            m._q_offsets.append(at)
             m._q_times.append(wall)
             return
         try:
-            _, body = f.frame(off, kind)
+            _, body = f.frame(at, kind)
             if kind == _DISPOSE:
                 if slot is None:
                     raise ValueError(f"dispose of unknown machine {mno}")
@@ -293,11 +293,13 @@ def index_file(f: MappedFile, *, verify: bool, new_machine: MachineFactory,
                     m._schema_starts.append(first - 1)
         except (ValueError, RecordingError) as err:
             reason = err.reason if isinstance(err, RecordingError) else f"corrupt record: {err}"
-            corruption.append(Corruption(path, off, reason))
+            corruption.append(Corruption(path, at, reason))
 
     def commit(unverified: bool = False) -> None:
         """Index the pending frames: a verified block (unverified after a SALVAGED note in
-        it), or with `unverified` frames that no valid check record covers."""
+        it), or with `unverified` frames that no valid check record covers. Two loops on
+        purpose: the first, which indexes almost every frame of a recording, tests nothing per
+        frame that only unverified frames need."""
         rest: list[tuple[int, ...]] = pending
         if not unverified:
             rest = []
