@@ -371,7 +371,7 @@ def index_file(f: MappedFile, *, verify: bool, new_machine: MachineFactory,
         reason = f"{TORN_SEGMENT if segment_end else TORN_TAIL} ({detail})"
         if kept:
             reason += f"; {kept} record(s) before it kept unverified"
-        corruption.append(Corruption(path, at, reason, 0 if segment_end else size - at))
+        corruption.append(Corruption(path, at, reason, 0 if segment_end else f.size - at))
 
     def corrupt(at: int, reason: str) -> int:
         """Report damage in the block holding `at` and return where reading goes on. The
