@@ -1,6 +1,6 @@
 """`mach://` addresses: one string naming a machine, and optionally a transition and a step.
 
-Grammar (the Go am-dbg's, dbg.md §3.2):
+Grammar (the Go am-dbg's; the forms amdbg reads are listed in docs/amdbg.md):
 `mach://MACHINE[/TX[/STEP]][?t=MACHINE_TIME&q=QUEUE_TICK&ht=WALL_TIME&group=G&state=S]`.
 `TX` is a transition id or, as an amdbg extension, a 1-based transition number. Parts are
 percent-decoded, so any machine id can be written; `str()` gives the canonical form back.

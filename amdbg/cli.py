@@ -16,12 +16,14 @@ import os
 import sys
 import traceback
 from collections.abc import Sequence
+from typing import TextIO
 
 from amnode.telemetry import RecordingError
 
 from .commands import COMMANDS
 from .commands.base import PROG, Context
 from .errors import DbgError, UsageError
+from .escape import printable
 from .output import Printer
 
 EXIT_OK = 0
@@ -120,12 +122,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         stdout.flush()
         if ctx.damage and ctx.torn_tail_only:
             # what a process killed mid-write leaves: everything before it is intact
-            print(f"{PROG}: warning: recording ends with a torn record: {ctx.damage}; the "
-                  "writing process was probably killed, everything before it is shown",
-                  file=stderr)
+            _say(f"{PROG}: warning: recording ends with a torn record: {ctx.damage}; the "
+                 "writing process was probably killed, everything before it is shown "
+                 "(records no check record covers are marked unverified)", stderr)
         elif ctx.damage:
-            print(f"{PROG}: warning: recording is damaged: {ctx.damage}; the output covers "
-                  "the readable records only", file=stderr)
+            _say(f"{PROG}: warning: recording is damaged: {ctx.damage}; the output covers "
+                 "the readable records only", stderr)
             return status or EXIT_DAMAGED
         return status
     except SystemExit as exit_:  # --help and --version
@@ -135,7 +137,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if debug:
             traceback.print_exc(file=stderr)
         damage = f" (the recording is damaged: {ctx.damage})" if ctx.damage else ""
-        print(f"{PROG}: error: {_one_line(err)}{damage}", file=stderr)
+        _say(f"{PROG}: error: {_one_line(err)}{damage}", stderr)
         return err.exit_code if isinstance(err, DbgError) else EXIT_ERROR
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=stderr)
@@ -148,12 +150,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         if debug:
             traceback.print_exc(file=stderr)
         damage = f" (the recording is damaged: {ctx.damage})" if ctx.damage else ""
-        print(f"{PROG}: internal error: {type(err).__name__}: {_one_line(err)}{damage} "
-              "(run with AMDBG_DEBUG=1 for a traceback)", file=stderr)
+        _say(f"{PROG}: internal error: {type(err).__name__}: {_one_line(err)}{damage} "
+             "(run with AMDBG_DEBUG=1 for a traceback)", stderr)
         return EXIT_ERROR
     finally:
         if ctx.session is not None:
             ctx.session.close()
+
+
+def _say(line: str, stream: TextIO) -> None:
+    """One line on `stream` (stderr); it may quote the recording, so it is escaped."""
+    print(printable(line), file=stream)
 
 
 def _one_line(err: BaseException) -> str:

@@ -22,6 +22,12 @@ _REJECT = re.compile(r"^\[reject(?::auto)?\] (.*)$")
 _ERROR = re.compile(r"^\[error(?::[^\]]*)?\] ?(.*)$", re.S)
 _ERROR_DETAIL = re.compile(r"^.*? \((\S+) (.*)\)$")
 
+#: the flag of a transition whose record no valid check record covered
+UNVERIFIED = "unverified"
+#: what an unverified record means, in one sentence (show, the TUI's detail pane)
+UNVERIFIED_NOTE = ("no check record covers this record (a torn tail or a damaged block): its "
+                   "bytes may differ from what was recorded")
+
 
 @dataclass(frozen=True, slots=True)
 class CancelReason:
@@ -140,11 +146,14 @@ def result_label(tx: TransitionRecord | TransitionSummary) -> str:
 
 
 def flag_names(tx: TransitionRecord | TransitionSummary) -> list[str]:
-    """The transition's flags in a fixed order: auto, check, health, error, (empty)."""
+    """The transition's flags in a fixed order: auto, check, health, error, (empty), and
+    `unverified` when no check record covered its record (its bytes were never checked)."""
     names = [name for name, on in (("auto", tx.is_auto), ("check", tx.is_check),
                                    ("health", tx.is_health), ("error", tx.is_error)) if on]
     if is_empty(tx) if isinstance(tx, TransitionRecord) else summary_is_empty(tx):
         names.append("empty")
+    if tx.unverified:
+        names.append(UNVERIFIED)
     return names
 
 
@@ -215,12 +224,12 @@ def transition_dict(tx: TransitionRecord) -> dict[str, Any]:
         "source": None if tx.source is None else {
             "machine_id": tx.source.machine_id, "tx_id": tx.source.tx_id,
             "machine_time": tx.source.machine_time},
-        "truncated": tx.truncated,
+        "truncated": tx.truncated, "unverified": tx.unverified,
     }
 
 
 __all__ = [
-    "CancelReason", "StateChange", "cancel_reason", "changes_label", "error_text",
-    "first_line", "flag_names", "log_dict", "mutation_label", "result_label", "state_changes",
-    "transition_dict",
+    "UNVERIFIED", "UNVERIFIED_NOTE", "CancelReason", "StateChange", "cancel_reason",
+    "changes_label", "error_text", "first_line", "flag_names", "log_dict", "mutation_label",
+    "result_label", "state_changes", "transition_dict",
 ]

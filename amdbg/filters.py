@@ -1,4 +1,5 @@
-"""Which transitions to show: tri-state flag filters plus a state filter (dbg.md §4.11).
+"""Which transitions to show: tri-state flag filters plus a state filter (`amdbg log`
+filters and the TUI's, see docs/amdbg.md "Filters").
 
 Every flag is tri-state: None shows both kinds, True shows only that kind, False hides it.
 The flags are kept in the recording's index and tested without decoding a record; only the

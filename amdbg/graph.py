@@ -13,6 +13,8 @@ from typing import Any
 
 import networkx as nx
 
+from .escape import printable
+
 __all__ = [
     "LAYER_RELATIONS",
     "RELATIONS",
@@ -230,7 +232,7 @@ def _flags(data: Mapping[str, Any]) -> list[str]:
 
 def _text_box(node: str, data: Mapping[str, Any]) -> str:
     """Render one node as ``[Name* a m t c ?]`` for the text layout."""
-    name = f"{node}*" if data.get("active") else str(node)
+    name = printable(str(node)) + ("*" if data.get("active") else "")
     return "[" + " ".join([name, *_flags(data)]) + "]"
 
 
@@ -269,27 +271,29 @@ def to_text(g: nx.DiGraph, *, width: int | None = None) -> str:
 
     lines.append("edges:")
     triples = _sorted_edges(g)
-    lines.extend(f"  {src} --{rel}--> {dst}" for src, rel, dst in triples)
+    lines.extend(f"  {printable(str(src))} --{printable(rel)}--> {printable(str(dst))}"
+                 for src, rel, dst in triples)
     if not triples:
         lines.append("  (no edges)")
     return "\n".join(lines) + "\n"
 
 
 def _dot_quote(text: str) -> str:
-    """Quote a string as a DOT ID, escaping backslashes, quotes and newlines."""
-    escaped = str(text).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    """Quote a string as a DOT ID, escaping backslashes and quotes; control characters show
+    as escapes (`amdbg.escape.printable`)."""
+    escaped = printable(str(text)).replace("\\", "\\\\").replace('"', '\\"')
     return f'"{escaped}"'
 
 
 def _dot_label(node: str, data: Mapping[str, Any]) -> str:
     """Build a multi-line DOT label: name, auto/multi flags, tags."""
-    parts = [str(node) + (" *" if data.get("active") else "")]
+    parts = [printable(str(node)) + (" *" if data.get("active") else "")]
     kinds = [k for k in ("auto", "multi") if data.get(k)]
     if kinds:
         parts.append(" ".join(kinds))
     tags = data.get("tags") or []
     if tags:
-        parts.append(" ".join(f"#{t}" for t in tags))
+        parts.append(printable(" ".join(f"#{t}" for t in tags)))
     escaped = [p.replace("\\", "\\\\").replace('"', '\\"') for p in parts]
     return '"' + "\\n".join(escaped) + '"'
 
@@ -347,8 +351,8 @@ def _mermaid_ids(g: nx.DiGraph) -> dict[str, str]:
 
 
 def _mermaid_text(text: str) -> str:
-    """Escape text for a quoted Mermaid label."""
-    return str(text).replace('"', "#quot;")
+    """Escape text for a quoted Mermaid label (control characters show as escapes)."""
+    return printable(str(text)).replace('"', "#quot;")
 
 
 def to_mermaid(g: nx.DiGraph) -> str:

@@ -21,6 +21,7 @@ from bisect import bisect_left
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from types import TracebackType
+from typing import Any
 
 import networkx as nx
 
@@ -332,9 +333,9 @@ class Session:
                 # ids are not unique across runs: `mach://ID/TX` may mean a namesake (ID#2)
                 for other in self.machines:
                     if other.id == chosen.id and other is not chosen:
-                        found = other.transition_by_id(str(tx_ref))
-                        if found is not None:
-                            return Selection(other, found.number, tx_id=found.id)
+                        namesake_tx = other.transition_by_id(str(tx_ref))
+                        if namesake_tx is not None:
+                            return Selection(other, namesake_tx.number, tx_id=namesake_tx.id)
             return Selection(chosen, self.transition_number(chosen, tx_ref))
         if addr is not None:
             return self._by_params(chosen, addr)
@@ -474,7 +475,7 @@ class Session:
         At most `max_scan` transitions are read; the flag is False when the search stopped
         there before the end of the window (a busy recording), True when it is complete.
         """
-        out = []
+        out: list[Selection] = []
         for i, (_, m, n) in enumerate(self.recording.timeline(tx.start_ns,
                                                               tx.end_ns + window_ns)):
             if i >= max_scan:
@@ -532,7 +533,7 @@ class Session:
                     origin = self._machine_by_id(src.machine_id)
                     key = origin.key if origin is not None else src.machine_id
                     targets.setdefault(key, set()).add(m.key)
-        specs = []
+        specs: list[dict[str, Any]] = []
         for m in self.machines:
             parent = self.parent(m)
             specs.append({"id": m.key, "tags": m.tags,

@@ -203,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if not args.keep:
             path.unlink(missing_ok=True)
-            tmp.rmdir()
+        tmp.rmdir()  # empty with --keep too
     r["generate_s"] = gen_s
     r["bytes"] = size
 

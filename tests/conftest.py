@@ -19,8 +19,11 @@ os.environ.setdefault("AMNODE_HANDLER_TIMEOUT", "30")
 
 @pytest.fixture(scope="session")
 def orders(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The order pipeline example, recorded once per test run with seeded ids."""
+    """The order pipeline example, recorded once per test run with seeded ids. AMNODE_DEBUG=1
+    turns handler timeouts off: a handler stalled on a loaded machine must not cancel a
+    transition (the TUI snapshots and tests rely on what the example does, not how fast)."""
     path = tmp_path_factory.mktemp("rec") / "orders.amrec"
     subprocess.run([sys.executable, str(ROOT / "examples" / "orders.py"), "--record", str(path),
-                    "--seed", "1001"], check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
+                    "--seed", "1001"], check=True, cwd=ROOT, stdout=subprocess.DEVNULL,
+                   env={**os.environ, "AMNODE_DEBUG": "1"})
     return path

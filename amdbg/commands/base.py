@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import TextIO
 
 from ..address import MachAddress
+from ..escape import printable
 from ..output import Printer
 from ..session import Selection, Session, resolve_positionals
 
@@ -30,7 +31,7 @@ class Context:
 
     def warn(self, message: str) -> None:
         """Print one warning line on stderr."""
-        line = " ".join(message.split())
+        line = printable(" ".join(message.split()))
         self.warnings.append(line)
         print(f"{PROG}: warning: {line}", file=self.stderr, flush=True)
 

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import argparse
 
+from amnode.telemetry import RecordedMachine
+
 from .. import graph as graphs
+from ..describe import UNVERIFIED_NOTE
 from ..errors import UsageError
+from ..escape import printable
 from ..output import write_raw
 from .base import Context, add_machine, add_targets, add_transition
 
@@ -46,6 +50,8 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         g = session.network_graph(links=args.links)
         name = "network"
         title = f"network of {len(session.machines)} machines"
+        notes = [f"machine {m.key} holds {m.unverified_records} unverified record(s)"
+                 for m in session.machines if m.unverified_records]
     else:
         session, sel = ctx.select(args)
         m = session.require_machine(sel)
@@ -55,16 +61,40 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
             title = f"machine {m.key} at transition {sel.number} ({m.transition(sel.number).url})"
         else:
             title = f"machine {m.key}"
+        notes = unverified_notes(m, sel.number)
+    if notes:
+        g.graph["unverified"] = notes
     if args.format == "dot":
-        text = graphs.to_dot(g, name=name)
+        text = _commented("// ", notes, graphs.to_dot(g, name=name), 0)
     elif args.format == "mermaid":
-        text = graphs.to_mermaid(g)
+        text = _commented("%% ", notes, graphs.to_mermaid(g), 1)
     elif args.format == "json":
         text = graphs.to_json(g)
     else:
-        text = f"# {title}\n" + graphs.to_text(g)
+        text = _commented("# ", [title, *notes], graphs.to_text(g), 0)
     write_raw(text, ctx.stdout)
     return 0
 
 
-__all__ = ["DESCRIPTION", "FORMATS", "HELP", "register", "run"]
+def unverified_notes(m: RecordedMachine, number: int | None) -> list[str]:
+    """Why a machine graph (at transition `number`) shows unverified data, one line each."""
+    notes = []
+    if number is not None and m.is_unverified(number):
+        notes.append(f"UNVERIFIED transition {number}: {UNVERIFIED_NOTE}")
+    schema = m.schema_at(number) if number is not None else m.schemas[-1]
+    if schema.unverified:
+        notes.append(f"UNVERIFIED schema: {UNVERIFIED_NOTE}")
+    return notes
+
+
+def _commented(prefix: str, lines: list[str], text: str, at: int) -> str:
+    """`text` with `lines` inserted as comments after its first `at` lines (control
+    characters escaped: ids come from the recording)."""
+    if not lines:
+        return text
+    out = text.split("\n")
+    out[at:at] = [prefix + printable(line) for line in lines]
+    return "\n".join(out)
+
+
+__all__ = ["DESCRIPTION", "FORMATS", "HELP", "register", "run", "unverified_notes"]

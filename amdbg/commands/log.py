@@ -9,8 +9,16 @@ from rich.text import Text
 
 from amnode.telemetry import TransitionRecord
 
-from ..describe import cancel_reason, changes_label, flag_names, mutation_label, result_label
+from ..describe import (
+    UNVERIFIED,
+    cancel_reason,
+    changes_label,
+    flag_names,
+    mutation_label,
+    result_label,
+)
 from ..errors import UsageError
+from ..escape import printable
 from ..filters import TxFilter, is_empty
 from ..output import (
     STYLE_ACCEPTED,
@@ -18,6 +26,7 @@ from ..output import (
     STYLE_DIM,
     STYLE_FLAG,
     STYLE_MACHINE,
+    STYLE_UNVERIFIED,
     table,
     write_json,
 )
@@ -73,8 +82,17 @@ def row_dict(tx: TransitionRecord) -> dict[str, Any]:
         "accepted": tx.accepted, "cancel_reason": reason.text if reason else None,
         "auto": tx.is_auto, "check": tx.is_check, "health": tx.is_health, "error": tx.is_error,
         "empty": is_empty(tx), "activated": tx.activated, "deactivated": tx.deactivated,
-        "time_sum": tx.time_sum,
+        "time_sum": tx.time_sum, "unverified": tx.unverified,
     }
+
+
+def _flags(tx: TransitionRecord) -> Text:
+    """The flags cell; `unverified` stands out."""
+    text = Text(style=STYLE_FLAG)
+    for i, name in enumerate(flag_names(tx)):
+        text.append(" " if i else "")
+        text.append(name, style=STYLE_UNVERIFIED if name == UNVERIFIED else "")
+    return text
 
 
 def run(args: argparse.Namespace, ctx: Context) -> int:
@@ -108,7 +126,7 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         return 0
 
     title = Text()
-    title.append(m.key, style=STYLE_MACHINE)
+    title.append(printable(m.key), style=STYLE_MACHINE)
     title.append(f"  {len(m)} transitions", style=STYLE_DIM)
     described = flt.describe()
     if described:
@@ -123,9 +141,9 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         reason = cancel_reason(tx)
         result = Text(result_label(tx), style=STYLE_ACCEPTED if tx.accepted else STYLE_CANCELED)
         if reason is not None:
-            result.append(f" ({reason.short})", style="")
-        t.add_row(str(tx.number), format_offset(tx.end_ns, base), tx.id, mutation_label(tx),
-                  result, Text(" ".join(flag_names(tx)), style=STYLE_FLAG), changes_label(tx))
+            result.append(f" ({printable(reason.short)})", style="")
+        t.add_row(str(tx.number), format_offset(tx.end_ns, base), printable(tx.id),
+                  printable(mutation_label(tx)), result, _flags(tx), printable(changes_label(tx)))
     if shown:
         ctx.out.print(t)
     else:

@@ -10,7 +10,8 @@ from rich.text import Text
 from amnode.telemetry import RecordedMachine
 
 from ..errors import SelectionError
-from ..output import STYLE_DIM, STYLE_ERROR, STYLE_MACHINE, table, write_json
+from ..escape import printable
+from ..output import STYLE_DIM, STYLE_ERROR, STYLE_MACHINE, STYLE_UNVERIFIED, table, write_json
 from ..session import MachineNode, Session
 from ..times import format_duration, format_offset, format_wall
 from .base import Context, add_json, add_machine, add_targets
@@ -61,12 +62,13 @@ def machine_dict(m: RecordedMachine, depth: int) -> dict[str, Any]:
         "created_ns": m.created_ns, "first_ns": m.first_ns, "last_ns": m.last_ns,
         "disposed": m.disposed, "disposed_ns": m.disposed_ns,
         "schema_versions": len(m.schemas), "gaps": list(m.gaps),
+        "unverified": m.unverified, "unverified_records": m.unverified_records,
         "process": {"host": m.process.host, "pid": m.process.pid, "argv0": m.process.argv0},
         "file": m.file,
     }
 
 
-def _notes(m: RecordedMachine) -> str:
+def _notes(m: RecordedMachine) -> Text:
     notes = []
     if m.disposed:
         notes.append("disposed")
@@ -74,7 +76,11 @@ def _notes(m: RecordedMachine) -> str:
         notes.append(f"{len(m.schemas)} schemas")
     if m.gaps:
         notes.append(f"{len(m.gaps)} gaps")
-    return ", ".join(notes)
+    text = Text(", ".join(notes))
+    if m.unverified_records:
+        text.append(", " if notes else "")
+        text.append(f"{m.unverified_records} unverified", style=STYLE_UNVERIFIED)
+    return text
 
 
 def run(args: argparse.Namespace, ctx: Context) -> int:
@@ -89,15 +95,19 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     files = len({p.file for p in rec.processes})
     summary = Text()
     summary.append("recording ", style="bold")
-    summary.append(session.path, style=STYLE_MACHINE)
+    summary.append(printable(session.path), style=STYLE_MACHINE)
     ctx.out.print(summary)
     span = (session.end_ns - start) if start is not None and session.end_ns else None
     errors = sum(m.error_count for m in rec.machines)
+    unverified_records = sum(m.unverified_records for m in rec.machines)
+    unverified = f", {_count(unverified_records, 'unverified record')}" \
+        if unverified_records else ""
     ctx.out.print(Text(
         f"{_count(files, 'file')}, {_count(len(rec.processes), 'process', 'processes')}, "
         f"{_count(len(rec.machines), 'machine')}, "
-        f"{_count(rec.transition_count, 'transition')}, {_count(errors, 'error transition')}; "
-        f"starts {format_wall(start)}, spans {format_duration(span)}", style=STYLE_DIM))
+        f"{_count(rec.transition_count, 'transition')}, {_count(errors, 'error transition')}"
+        f"{unverified}; starts {format_wall(start)}, spans {format_duration(span)}",
+        style=STYLE_DIM))
     many = len({(p.host, p.pid) for p in rec.processes}) > 1
     columns = ["machine", "parent", "tags", "states", "transitions", "errors", "first", "last"]
     t = table(*columns, *(["process"] if many else []), "notes",
@@ -105,10 +115,11 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     for node in nodes:
         m = node.machine
         name = Text("   " * (node.depth - 1) + "└─ " if node.depth else "")
-        name.append(m.key, style=STYLE_MACHINE if node.depth == 0 else "cyan")
-        errors = Text(str(m.error_count), style=STYLE_ERROR if m.error_count else "")
-        t.add_row(name, m.parent or "", " ".join(m.tags), str(len(m.state_names)), str(len(m)),
-                  errors, format_offset(m.first_ns, start), format_offset(m.last_ns, start),
+        name.append(printable(m.key), style=STYLE_MACHINE if node.depth == 0 else "cyan")
+        error_cell = Text(str(m.error_count), style=STYLE_ERROR if m.error_count else "")
+        t.add_row(name, printable(m.parent), printable(" ".join(m.tags)),
+                  str(len(m.state_names)), str(len(m)), error_cell,
+                  format_offset(m.first_ns, start), format_offset(m.last_ns, start),
                   *([f"pid {m.process.pid}"] if many else []), _notes(m))
     ctx.out.print(t)
     return 0

@@ -10,15 +10,18 @@ from rich.text import Text
 from amnode.telemetry import FILE_SUFFIX, pack
 
 from ..errors import DbgError, UsageError
-from ..output import STYLE_DIM
+from ..escape import printable
+from ..output import STYLE_DIM, STYLE_UNVERIFIED
 from ..session import Session
 from .base import Context, add_targets
 
 HELP = "merge a recording into one portable file"
 DESCRIPTION = f"""\
 Merge a recording directory (one file per process) into one file that amdbg reads exactly
-like the directory, ready to attach to a bug report. Damaged parts (a torn tail after a crash,
-corrupt records) are left out. OUT is replaced if it exists; name it *{FILE_SUFFIX}.
+like the directory, ready to attach to a bug report. Damaged parts (a partial last record
+after a crash, corrupt records) are left out; records no check record covered (a torn tail's
+complete records, the readable start of a damaged block) are kept and stay marked unverified
+in the packed file. OUT is replaced if it exists; name it *{FILE_SUFFIX}.
 """
 
 
@@ -50,14 +53,18 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         size = pack(session.recording, dst)  # what was indexed above: not read twice
     except OSError as err:
         raise DbgError(f"cannot write {dst}: {err.strerror or err}") from None
+    unverified = sum(m.unverified_records for m in session.machines)
     with Session.open(dst) as packed:
         if (len(packed.machines), packed.recording.transition_count) != (machines, transitions):
             raise DbgError(f"{dst} does not read back like {src} "
                            f"({len(packed.machines)} machines, "
                            f"{packed.recording.transition_count} transitions)")
-    line = Text(f"packed {src} ({files} file{'s' if files != 1 else ''}, {machines} machines, "
-                f"{transitions} transitions) into {dst}")
+    line = Text(printable(f"packed {src} ({files} file{'s' if files != 1 else ''}, "
+                          f"{machines} machines, {transitions} transitions) into {dst}"))
     line.append(f" ({size:,} bytes)", style=STYLE_DIM)
+    if unverified:
+        line.append(f"; {unverified} unverified record(s) kept, still marked unverified",
+                    style=STYLE_UNVERIFIED)
     ctx.out.print(line)
     return 0
 

@@ -13,6 +13,7 @@ from rich.text import Text
 from amnode.telemetry import LogLine, RecordedMachine, TransitionRecord
 
 from ..describe import (
+    UNVERIFIED_NOTE,
     cancel_reason,
     changes_label,
     error_text,
@@ -23,6 +24,7 @@ from ..describe import (
     state_changes,
     transition_dict,
 )
+from ..escape import printable
 from ..output import (
     STYLE_ACCEPTED,
     STYLE_ADDED,
@@ -32,6 +34,7 @@ from ..output import (
     STYLE_FLAG,
     STYLE_MACHINE,
     STYLE_REMOVED,
+    STYLE_UNVERIFIED,
     heading,
     table,
     write_json,
@@ -72,8 +75,8 @@ def _ref(session: Session, sel: Selection) -> dict[str, Any]:
 
 def _ref_text(session: Session, sel: Selection, own: str) -> Text:
     ref = _ref(session, sel)
-    text = Text(ref["url"], style=STYLE_MACHINE)
-    where = "this machine" if ref["machine"] == own else ref["machine"]
+    text = Text(printable(ref["url"]), style=STYLE_MACHINE)
+    where = "this machine" if ref["machine"] == own else printable(ref["machine"])
     text.append(f"  ({where}, transition {ref['number']})", style=STYLE_DIM)
     return text
 
@@ -115,40 +118,44 @@ def render(session: Session, m: RecordedMachine, tx: TransitionRecord, *, note: 
            traces: bool = False) -> Group:
     """The whole `show` page as a rich renderable."""
     parts: list[Any] = []
-    title = Text(tx.url, style="bold")
+    title = Text(printable(tx.url), style="bold")
     parts.append(title)
     where = Text()
-    where.append(m.key, style=STYLE_MACHINE)
+    where.append(printable(m.key), style=STYLE_MACHINE)
     where.append(f" · transition {tx.number} of {len(m)}")
     if note:
         where.append(f" ({note})", style=STYLE_DIM)
     parts.append(where)
 
     headline = Text()
-    headline.append(mutation_label(tx), style="bold")
+    headline.append(printable(mutation_label(tx)), style="bold")
     if tx.args:
-        headline.append("  " + " ".join(f"{k}={v}" for k, v in tx.args.items()), style=STYLE_DIM)
+        headline.append("  " + printable(" ".join(f"{k}={v}" for k, v in tx.args.items())),
+                        style=STYLE_DIM)
     parts.append(headline)
     result = Text()
     reason = cancel_reason(tx)
     result.append(result_label(tx).upper(),
                   style=STYLE_ACCEPTED if tx.accepted else STYLE_CANCELED)
     if reason is not None:
-        result.append(f": {reason.text}")
+        result.append(f": {printable(reason.text)}")
     elif tx.is_auto and set(tx.called) - set(tx.states_after):
         rejected = [s for s in tx.called if s not in tx.states_after]
-        result.append(f" (partially: {' '.join(rejected)} rejected)")
+        result.append(f" (partially: {printable(' '.join(rejected))} rejected)")
     changes = changes_label(tx)
     if changes:
-        result.append("  " + changes, style=STYLE_DIM)
+        result.append("  " + printable(changes), style=STYLE_DIM)
     parts.append(result)
+    if tx.unverified:
+        parts.append(Text(f"UNVERIFIED: {UNVERIFIED_NOTE}", style=STYLE_UNVERIFIED))
 
     facts = Table.grid(padding=(0, 2))
     facts.add_column(style="bold")
     facts.add_column()
     flags = flag_names(tx)
     facts.add_row("flags", Text(", ".join(flags) if flags else "-",
-                                style=STYLE_FLAG if flags else ""))
+                                style=(STYLE_UNVERIFIED if tx.unverified else STYLE_FLAG)
+                                if flags else ""))
     start = session.start_ns
     facts.add_row("time", f"{format_wall(tx.start_ns)} ({format_offset(tx.start_ns, start)} "
                           f"into the recording), took {format_duration(tx.duration_ns)}")
@@ -161,14 +168,15 @@ def render(session: Session, m: RecordedMachine, tx: TransitionRecord, *, note: 
     if queued_ns is not None:
         queue += f"; queued at {format_offset(queued_ns, start)}"
         if queued_during:
-            queue += f" during transition {queued_during}"
+            queue += f" during transition {printable(queued_during)}"
     facts.add_row("queue", queue)
     if tx.source is None:
         facts.add_row("source", Text("-", style=STYLE_DIM))
     elif source is not None:
         facts.add_row("source", _ref_text(session, source, m.key))
     else:
-        facts.add_row("source", Text(f"{tx.source} (not in this recording)", style=STYLE_DIM))
+        facts.add_row("source", Text(f"{printable(str(tx.source))} (not in this recording)",
+                                     style=STYLE_DIM))
     if forks or not forks_complete:
         caused = [_ref_text(session, f, m.key) for f in forks or ()]
         if not forks_complete:
@@ -177,7 +185,7 @@ def render(session: Session, m: RecordedMachine, tx: TransitionRecord, *, note: 
         facts.add_row("caused", Group(*caused))
     err = error_text(tx)
     if err:
-        facts.add_row("error", Text(err, style=STYLE_ERROR))
+        facts.add_row("error", Text(printable(err), style=STYLE_ERROR))
     if tx.truncated:
         facts.add_row("note", Text("record truncated at the recorder's size limits",
                                    style=STYLE_DIM))
@@ -186,7 +194,7 @@ def render(session: Session, m: RecordedMachine, tx: TransitionRecord, *, note: 
     parts.append(Padding(heading("States (before -> after)"), (1, 0, 0, 0)))
     states = table("state", "before", "after", "change", right=("before", "after"))
     for ch in state_changes(tx, everything=all_states):
-        name = Text(ch.name, style="bold underline" if ch.called else "")
+        name = Text(printable(ch.name), style="bold underline" if ch.called else "")
         mark = Text(ch.mark, style=STYLE_REMOVED if ch.mark == "-" else STYLE_ADDED)
         states.add_row(name, _tick(ch.before), _tick(ch.after), mark)
     if states.row_count:
@@ -198,7 +206,7 @@ def render(session: Session, m: RecordedMachine, tx: TransitionRecord, *, note: 
     if tx.steps:
         steps = table("#", "step", right=("#",))
         for i, step in enumerate(tx.steps, 1):
-            steps.add_row(str(i), str(step))
+            steps.add_row(str(i), printable(str(step)))
         parts.append(steps)
     else:
         parts.append(Text("  none recorded", style=STYLE_DIM))
@@ -207,8 +215,8 @@ def render(session: Session, m: RecordedMachine, tx: TransitionRecord, *, note: 
     parts.append(Padding(heading(f"Handlers ({len(handlers)})"), (1, 0, 0, 0)))
     if handlers:
         ht = table("handler", "took", right=("took",))
-        for name, ns in handlers:
-            ht.add_row(name, format_duration(ns))
+        for handler, ns in handlers:
+            ht.add_row(printable(handler), format_duration(ns))
         parts.append(ht)
     else:
         parts.append(Text("  none ran", style=STYLE_DIM))
@@ -217,7 +225,7 @@ def render(session: Session, m: RecordedMachine, tx: TransitionRecord, *, note: 
     if tx.args:
         at = table("key", "value")
         for key, value in tx.args.items():
-            at.add_row(key, value)
+            at.add_row(printable(key), printable(value))
         parts.append(at)
     else:
         parts.append(Text("  none", style=STYLE_DIM))
@@ -242,12 +250,12 @@ def _log_table(lines: list[LogLine], traces: bool) -> Table:
         text = line.text
         extra = text.count("\n")
         if extra and not traces:
-            shown = Text(first_line(text))
+            shown = Text(printable(first_line(text)))
             shown.append(f"  (+{extra} lines, --traces shows them)", style=STYLE_DIM)
         else:
-            shown = Text(text)
+            shown = Text(printable(text, newlines=True))
         if text.startswith("[error"):
-            shown.stylize(STYLE_ERROR, 0, len(first_line(text)))
+            shown.stylize(STYLE_ERROR, 0, len(printable(first_line(text))))
         lt.add_row(str(line.level), shown)
     return lt
 

@@ -27,6 +27,7 @@ from textual.worker import get_current_worker
 
 from amnode.telemetry import RecordedMachine, RecordingError, TransitionRecord, mach_url
 
+from ..escape import printable
 from ..session import FORK_MAX_SCAN, Selection, Session
 from .cache import TxCache
 from .frame import Frame, build_frame
@@ -87,7 +88,7 @@ class ReplayApp(App[None]):
         self._last_key = 0.0
         self._network: nx.DiGraph | None = None
         self.status = ""
-        self.sub_title = Path(session.path).name
+        self.sub_title = printable(Path(session.path).name)
 
     # ------------------------------------------------------------------ layout
 
@@ -119,8 +120,10 @@ class ReplayApp(App[None]):
         # (full collections otherwise add tens of ms to random key presses)
         gc.freeze()
         if self.session.damaged:
-            self.notify(f"recording is damaged: {self.session.damage_summary()}; showing "
-                        "the readable records", severity="warning", timeout=8)
+            what = "ends with a torn record" if self.session.torn_tail_only else "is damaged"
+            self.notify(printable(f"recording {what}: {self.session.damage_summary()}; "
+                                  "showing the readable records (unverified ones marked)"),
+                        severity="warning", timeout=8, markup=False)
 
     def _default_machine(self) -> RecordedMachine | None:
         nodes = list(self.session.walk_tree())
@@ -222,7 +225,8 @@ class ReplayApp(App[None]):
             steps=len(tx.steps) if tx is not None else 0,
             at=when(tx.end_ns, self.session.start_ns, self.time_mode) if tx else "",
             time_sum=tx.time_sum if tx is not None else None,
-            playing=self._play is not None, note=self.status)
+            playing=self._play is not None, note=self.status,
+            unverified=tx is not None and tx.unverified)
 
     def _show_graph(self) -> None:
         assert self.machine is not None
@@ -454,7 +458,8 @@ class ReplayApp(App[None]):
             return
         sel = self.source_sel
         if sel is None or sel.machine is None or sel.number is None:
-            self.notify(f"source {tx.source} is not in this recording", severity="warning")
+            self.notify(printable(f"source {tx.source} is not in this recording"),
+                        severity="warning", markup=False)
             return
         if sel.machine is not self.machine:
             self.state = None
@@ -538,10 +543,10 @@ class ReplayApp(App[None]):
             tl.set_hidden(self.hidden)
         tlist = self.query_one(TransitionList)
         tlist.reset()
-        tl = self._timeline()
-        if tl is not None and self.number is not None and not tl.visible(self.number) \
-                and tl.ready:
-            nxt = tl.next(self.number) or tl.prev(self.number)
+        current = self._timeline()
+        if current is not None and self.number is not None and \
+                not current.visible(self.number) and current.ready:
+            nxt = current.next(self.number) or current.prev(self.number)
             if nxt is not None:
                 self._move(nxt)
                 return

@@ -20,6 +20,7 @@ from typing import Any
 import networkx as nx
 from rich.text import Text
 
+from ..escape import printable
 from ..graph import RELATIONS, layers
 
 #: relation -> (abbreviation, colour)
@@ -96,7 +97,7 @@ class _Edge:
 
     @property
     def label(self) -> str:
-        return "/".join(RELATION_STYLE.get(r, (r, ""))[0] or r for r in self.relations)
+        return printable("/".join(RELATION_STYLE.get(r, (r, ""))[0] or r for r in self.relations))
 
     @property
     def colour(self) -> str:
@@ -104,8 +105,9 @@ class _Edge:
 
 
 def default_label(node: str, data: Mapping[str, Any]) -> str:
-    """`Name`, with `*` when active, as drawn inside the box."""
-    return f"{node}*" if data.get("active") else str(node)
+    """`Name`, with `*` when active, as drawn inside the box (control characters escaped:
+    names come from the recording)."""
+    return printable(str(node)) + ("*" if data.get("active") else "")
 
 
 def default_style(node: str, data: Mapping[str, Any]) -> str:
@@ -328,23 +330,23 @@ def _render(g: nx.DiGraph, items: list[list[_Item]], drawn: list[_Edge],
     track_of: dict[tuple[int, int], int] = {}
     heights: list[int] = []
     for r, segs in enumerate(channels):
-        ends: list[int] = []
+        track_ends: list[int] = []  # where each track's last span ends
         for e, x1, x2, s in sorted(segs, key=lambda t: (min(t[1], t[2]), max(t[1], t[2]))):
             if x1 == x2:
                 continue
             lo, hi = min(x1, x2), max(x1, x2)
-            for t, end in enumerate(ends):
+            for t, end in enumerate(track_ends):
                 if end < lo - 1:
-                    ends[t] = hi
+                    track_ends[t] = hi
                     track_of[id(e), s] = t
                     break
             else:
-                ends.append(hi)
-                track_of[id(e), s] = len(ends) - 1
+                track_ends.append(hi)
+                track_of[id(e), s] = len(track_ends) - 1
         if not segs:
             heights.append(0 if r == len(items) - 1 else 1)
         else:
-            heights.append(max(len(ends), 1) + 2)
+            heights.append(max(len(track_ends), 1) + 2)
 
     row_y: list[int] = []
     y = 0
@@ -356,6 +358,7 @@ def _render(g: nx.DiGraph, items: list[list[_Item]], drawn: list[_Edge],
     grid = _Grid()
     # edge, track y (-1: none), x1, x2, x of its vertical part, channel top and bottom
     labels: list[tuple[_Edge, int, int, int, int, int, int]] = []
+    ty: int | None  # the track an edge runs on in its channel (None: straight down)
     for r, segs in enumerate(channels):
         top = row_y[r] + 1
         bottom = top + heights[r] - 1
@@ -442,8 +445,9 @@ def _render(g: nx.DiGraph, items: list[list[_Item]], drawn: list[_Edge],
                     placed = True
                     break
         if not placed:
-            unlabelled.append(Text.assemble((f"{e.src} ", ""), (f"──{text}──▶", e.colour),
-                                            (f" {e.dst}", "")))
+            unlabelled.append(Text.assemble((f"{printable(e.src)} ", ""),
+                                            (f"──{text}──▶", e.colour),
+                                            (f" {printable(e.dst)}", "")))
     lines = grid.lines(height)
     if unlabelled:
         lines.append(Text())

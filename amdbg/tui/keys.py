@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 
 #: seconds between transitions while playing (`space`)
 PLAY_INTERVAL = 0.5
@@ -57,7 +57,7 @@ PANE_KEYS: tuple[tuple[str, str], ...] = (
 )
 
 
-def bindings() -> list[Binding]:
+def bindings() -> list[BindingType]:
     """The app's bindings: every key of KEYS; footer labels only for the main ones."""
     return [Binding(k.keys, k.action, k.footer or k.description, show=bool(k.footer),
                     key_display=k.shown) for k in KEYS if k.action != "focus_next"]

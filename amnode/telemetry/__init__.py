@@ -14,12 +14,23 @@ Reading (see `reader.py` for the full API; `records.py` for the value types):
     rec = open_recording("rec/")
     tx = rec.machine("worker").transition(1)
 
-The byte layout is in `format.py` and docs/recording-format.md; `pack()` merges a recording
-directory into one portable file.
+Reading is three layers: `scan.py` walks a file's frames and blocks once and indexes them
+(damage, torn tails and unverified records are found there), `decode.py` validates and decodes
+record bodies, and `reader.py` is the public model (`Recording`, `RecordedMachine`). The byte
+layout is in `format.py` and docs/recording-format.md; `pack()` merges a recording directory
+into one portable file. Errors derive from `amnode.AmnodeError` (`errors.py`).
 """
 
 from .env import install, process_recorder, uninstall
-from .errors import NewerFormatError, RecordingError
+from .errors import (
+    NewerFormatError,
+    RecorderClosedError,
+    RecorderError,
+    RecordingError,
+    RecordingFileError,
+    TransitionRangeError,
+    UnknownMachineError,
+)
 from .format import FILE_SUFFIX, VERSION_MAJOR, VERSION_MINOR
 from .pack import pack
 from .reader import RecordedMachine, Recording, open_recording
@@ -35,6 +46,7 @@ from .records import (
     StepRecord,
     TransitionRecord,
     TransitionSummary,
+    UnverifiedSummary,
     mach_url,
 )
 from .writer import RecordWriter
@@ -42,7 +54,9 @@ from .writer import RecordWriter
 __all__ = [
     "FILE_SUFFIX", "VERSION_MAJOR", "VERSION_MINOR", "Corruption", "LogLine", "MachineState",
     "NewerFormatError", "ProcessInfo", "QueuedRecord", "RecordWriter", "RecordedMachine",
-    "Recorder", "Recording", "RecordingError", "SchemaVersion", "Source", "StepRecord",
-    "TransitionRecord", "TransitionSummary", "install", "mach_url", "open_recording", "pack",
-    "process_recorder", "uninstall",
+    "Recorder", "RecorderClosedError", "RecorderError", "Recording", "RecordingError",
+    "RecordingFileError", "SchemaVersion", "Source", "StepRecord", "TransitionRangeError",
+    "TransitionRecord", "TransitionSummary", "UnknownMachineError", "UnverifiedSummary",
+    "install", "mach_url",
+    "open_recording", "pack", "process_recorder", "uninstall",
 ]

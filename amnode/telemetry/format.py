@@ -59,6 +59,9 @@ class Kind(IntEnum):
     QUEUED = 3
     DISPOSE = 4
     CHECK = 5
+    #: a note written by `pack()`: the frames after it in its block were salvaged from a torn
+    #: tail or a damaged block of the source, so no check record ever verified them
+    SALVAGED = 6
 
 
 # frame header flags (byte 3)

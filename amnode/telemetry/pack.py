@@ -1,8 +1,10 @@
 """Merging a recording directory into one portable file (for a bug report), dropping damage.
 
-Every segment header and every valid frame range found by the reader is copied byte for byte,
-so the packed file reads exactly like the directory did, minus torn tails and corrupt frames;
-frames salvaged from a damaged block get a new check record, so the packed file is clean.
+Every segment header and every valid block found by the reader is copied byte for byte, so the
+packed file reads exactly like the directory did, minus the damage itself (partial records,
+corrupt frames). Frames the reader kept *unverified* (a torn tail whose check record was never
+written, the readable start of a damaged block) are copied after a SALVAGED note and closed
+with a new check record: the packed file is intact, and those frames still read as unverified.
 """
 
 from __future__ import annotations
@@ -10,7 +12,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .format import encode_check
+from .errors import RecordingError
+from .format import Kind, encode_check, encode_frame, pack_body
 from .reader import Recording, open_recording
 
 
@@ -43,18 +46,22 @@ def _pack(rec: Recording, target: Path) -> int:
                     for start, end, *salvaged in [(offset, header_end), *ranges]:
                         pos = start
                         block = bytearray()
+                        if salvaged:  # unverified frames: say so in the copy
+                            note = salvaged_note(salvaged[0])
+                            out.write(note)
+                            block += note
+                            written += len(note)
                         while pos < end:
                             chunk = os.pread(fd, min(end - pos, 1 << 20), pos)
                             if not chunk:
-                                raise OSError(f"{file} shrank while packing")
+                                raise RecordingError("shrank while packing", file)
                             out.write(chunk)
                             if salvaged:
                                 block += chunk
                             pos += len(chunk)
                             written += len(chunk)
-                        if salvaged:
-                            # frames kept from a damaged block: close them as a block
-                            check = encode_check(bytes(block), salvaged[0], 0)
+                        if salvaged:  # the note and the frames, closed as one block
+                            check = encode_check(bytes(block), salvaged[0] + 1, 0)
                             out.write(check)
                             written += len(check)
             finally:
@@ -67,4 +74,9 @@ def _pack(rec: Recording, target: Path) -> int:
     return written
 
 
-__all__ = ["pack"]
+def salvaged_note(frames: int) -> bytes:
+    """The SALVAGED frame that precedes `frames` unverified frames in a packed block."""
+    return encode_frame(int(Kind.SALVAGED), 0, 0, 0, 0, 0, pack_body({"frames": frames}))
+
+
+__all__ = ["pack", "salvaged_note"]

@@ -11,16 +11,19 @@
     rec.state_at(wall_ns)                     # {machine key: MachineState} at a wall time
     m.queued()                                # [QueuedRecord]
     rec.corruption                            # [Corruption(file, offset, reason, skipped)]
+    m.unverified                              # numbers of transitions no check record covered
 
 Public API (everything else is private):
 
 - `open_recording(path, *, verify=True) -> Recording`; raises `RecordingError` (one-line str;
   `NewerFormatError` for a newer major version) for a missing path, a directory without
-  `*.amrec` files, a file that is not a recording, or a file with no readable segment.
+  `*.amrec` files, a file that is not a recording (or not a regular file), or a file with no
+  readable segment.
 - `Recording`: `path`, `machines` (ordered by creation), `processes`, `corruption`,
   `transition_count`, `first_ns`, `last_ns`, `machine(key)`, `find_machines(part)`,
   `parent(machine)`, `children(machine)`, `transition_by_id(tx_id)`, `state_at(wall_ns)`,
-  `timeline(start_ns=None, end_ns=None)`, `segments()`, `close()`; a context manager.
+  `timeline(start_ns=None, end_ns=None)`, `segments()`, `resync_bytes`, `close()`; a context
+  manager.
 - `RecordedMachine`: `key` (unique in the recording: the id, or `id#2`, `id#3` when several
   machines share an id), `id`, `parent`, `tags`, `state_names`, `schema`, `groups`,
   `groups_order` (all of the latest schema), `schemas`, `schema_at(n)`, `process`, `file`,
@@ -28,14 +31,22 @@ Public API (everything else is private):
   `disposed`, `disposed_ns`, `dispose_log`, `gaps`, `end_times`, `summary(n)`,
   `transition(n)`, `transition_by_id(tx_id)`, `transitions(start=1, stop=None)` / `iter()`,
   `clock_at(n)`, `time_at(n)`, `number_at(wall_ns)`, `state_at(wall_ns)`, `queued_count`,
-  `queued()`.
+  `queued()`, `unverified`, `is_unverified(n)`, `unverified_records`, `dispose_unverified`.
 - Value types (`records.py`): `TransitionRecord`, `TransitionSummary`, `StepRecord`, `LogLine`,
   `Source`, `QueuedRecord`, `MachineState`, `SchemaVersion`, `ProcessInfo`, `Corruption`.
 
 Transition numbers `n` are 1-based positions within a machine; `TransitionRecord.seq` is the
 number the recorded process gave it (they differ only after lost records, see `gaps`).
-Times are wall-clock ns. Out-of-range numbers raise IndexError, unknown keys KeyError, and a
-record that fails to decode raises `RecordingError` naming the file and offset.
+Times are wall-clock ns. Out-of-range numbers raise `TransitionRangeError` (an IndexError),
+unknown keys `UnknownMachineError` (a KeyError), and a record that fails to decode raises
+`RecordingError` naming the file and offset; all are `amnode.AmnodeError`s.
+
+Unverified records (docs/recording-format.md §7): records no valid check record covered (a
+torn tail, the readable start of a damaged block, frames after a SALVAGED note) are read like
+the others but carry `unverified=True`, because their bytes were never checked.
+
+The first pass itself is `scan.index_file` (building the `MachineIndex` this module's
+`RecordedMachine` extends); bodies are decoded by `decode.py`.
 
 Memory: per transition the index keeps 25 bytes (offset, end time, id hash, flags); files are
 memory-mapped and records are decoded only when asked for, with a one-entry clock cache per
@@ -45,20 +56,43 @@ machine that makes sequential access O(1) per step.
 from __future__ import annotations
 
 import heapq
-import mmap
 import os
-import zlib
 from array import array
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from .errors import NewerFormatError, RecordingError
+from .decode import (
+    TX_ARGS,
+    TX_CALLED,
+    TX_DURATION,
+    TX_FLAT_TRUNCATED,
+    TX_K,
+    TX_KB,
+    TX_LOG,
+    TX_MQ,
+    TX_MT,
+    TX_PRELOG,
+    TX_QL,
+    TX_QT,
+    TX_SRC,
+    TX_STEP_TIMES,
+    TX_STEPS,
+    StateNames,
+    element,
+    field,
+    int_list,
+    log_lines,
+    mutation_type,
+    str_map,
+)
+from .decode import source as source_of
+from .decode import steps as steps_of
+from .decode import tx_id as tx_id_of
+from .errors import NewerFormatError, RecordingError, TransitionRangeError, UnknownMachineError
 from .format import (
-    CHECK,
-    CRC,
     FILE_SUFFIX,
     FLAG_ACCEPTED,
     FLAG_AUTO,
@@ -68,348 +102,35 @@ from .format import (
     FLAG_FULL_CLOCK,
     FLAG_HEALTH,
     FLAG_PREPENDED,
-    FORMAT_NAME,
     FRAME_HEADER,
-    FRAME_MARK,
-    FRAME_MARK_BYTES,
-    MAGIC,
-    MAX_BODY,
-    MAX_SEGMENT_HEADER,
-    MU_REQUIRED,
-    OUT_FIELDS,
-    OUT_REQUIRED,
-    SEGMENT_PREFIX,
-    STEP_ENTER,
-    STEP_FINAL,
-    STEP_SELF,
-    TX_REQUIRED,
-    TX_TRUNCATED,
-    VERSION_MAJOR,
     Kind,
     id_hash,
-    unpack_body,
 )
 from .records import (
-    MUTATION_TYPES,
-    RELATIONS,
-    STEP_TYPES,
-    TORN_TAIL,
     Corruption,
-    LogLine,
     MachineState,
     ProcessInfo,
     QueuedRecord,
     SchemaVersion,
-    Source,
-    StepRecord,
     TransitionRecord,
     TransitionSummary,
+    UnverifiedSummary,
 )
+from .scan import MachineIndex, MappedFile, Segment, index_file
 
-_HS = FRAME_HEADER.size
-_CS = CHECK.size
-_SP = SEGMENT_PREFIX.size
 _TX = int(Kind.TRANSITION)
 _QUEUED = int(Kind.QUEUED)
-_SCHEMA = int(Kind.SCHEMA)
-_DISPOSE = int(Kind.DISPOSE)
-_CHECK = int(Kind.CHECK)
-#: the first 8 bytes of every genuine check record: marker, kind, flags 0, length 0 (§4.1)
-_CHECK_PREFIX = FRAME_MARK_BYTES + bytes((_CHECK, 0, 0, 0, 0, 0))
-_MISSING = object()
-
-
-# ---------------------------------------------------------------------- body validation
-
-
-def _get(body: dict[str, Any], key: str, typ: type | tuple[type, ...], default: Any = _MISSING
-         ) -> Any:
-    value = body.get(key, _MISSING)
-    if value is _MISSING:
-        if default is _MISSING:
-            raise ValueError(f"missing field {key!r}")
-        return default
-    if not isinstance(value, typ) or (typ is int and isinstance(value, bool)):
-        raise ValueError(f"field {key!r} has type {type(value).__name__}")
-    return value
-
-
-def _ints(value: Any, key: str) -> list[int]:
-    if not isinstance(value, list) or not all(type(x) is int for x in value):
-        raise ValueError(f"field {key!r} must be a list of integers")
-    return value
-
-
-def _strs(value: Any, key: str) -> list[str]:
-    if not isinstance(value, list) or not all(type(x) is str for x in value):
-        raise ValueError(f"field {key!r} must be a list of strings")
-    return value
-
-
-def _lines(value: Any, key: str, prefix: str = "") -> list[LogLine]:
-    """Log lines `[level, text]`, the machine's id prefix (schema `lp`) removed."""
-    if value is None:
-        return []
-    if not isinstance(value, list):
-        raise ValueError(f"field {key!r} must be a list")
-    out = []
-    plen = len(prefix)
-    for item in value:
-        if not (isinstance(item, list) and len(item) == 2 and type(item[0]) is int
-                and type(item[1]) is str):
-            raise ValueError(f"field {key!r} holds a malformed log line")
-        text = item[1]
-        if plen and text.startswith(prefix):
-            text = text[plen:]
-        out.append(LogLine(item[0], text))
-    return out
-
-
-# a transition body, flattened (see `_tx_body`): mutation part, then outcome part, then truncated
-TX_MT, TX_CALLED, TX_STEPS = 0, 1, 2
-(TX_STEP_TIMES, TX_DURATION, TX_QT, TX_MQ, TX_QL, TX_K, TX_KB, TX_LOG, TX_PRELOG, TX_ARGS,
- TX_SRC, TX_ID) = range(3, 3 + OUT_FIELDS)
-TX_FLAT_TRUNCATED = 3 + OUT_FIELDS
-
-
-def _tx_body(body: Any) -> list[Any]:
-    """A transition body `[mutation, outcome(, truncated)]` as one flat list (TX_* above),
-    padded with None so that every known position can be read."""
-    if not isinstance(body, list) or len(body) < TX_REQUIRED:
-        raise ValueError(f"transition body is not an array of at least {TX_REQUIRED} elements")
-    mu, out = body[0], body[1]
-    if not isinstance(mu, list) or len(mu) < MU_REQUIRED:
-        raise ValueError("transition mutation part is malformed")
-    if not isinstance(out, list) or len(out) < OUT_REQUIRED:
-        raise ValueError("transition outcome part is malformed")
-    flat = mu[:3]
-    flat.extend([None] * (3 - len(flat)))
-    flat.extend(out[:OUT_FIELDS])
-    flat.extend([None] * (3 + OUT_FIELDS - len(flat)))
-    flat.append(body[TX_TRUNCATED] if len(body) > TX_TRUNCATED else None)
-    return flat
-
-
-def _at(body: list[Any], pos: int, typ: type, default: Any = _MISSING) -> Any:
-    """Element `pos` of a transition body, type-checked; nil gives `default`."""
-    value = body[pos]
-    if value is None:
-        if default is _MISSING:
-            raise ValueError(f"transition element {pos} is missing")
-        return default
-    if not isinstance(value, typ) or (typ is int and isinstance(value, bool)):
-        raise ValueError(f"transition element {pos} has type {type(value).__name__}")
-    return value
-
-
-def _str_map(value: Any, key: str) -> dict[str, str]:
-    if not isinstance(value, dict) or not all(type(v) is str for v in value.values()):
-        raise ValueError(f"field {key!r} must map strings to strings")
-    return value
-
-
-def _source(value: Any) -> Source | None:
-    if value is None:
-        return None
-    if not (isinstance(value, list) and len(value) == 3 and type(value[0]) is str
-            and type(value[1]) is str and type(value[2]) is int):
-        raise ValueError("field 'src' is malformed")
-    return Source(value[0], value[1], value[2])
-
-
-def _tx_id(hdr: tuple[int, ...], body: list[Any]) -> str:
-    """A transition's id: the body's, or (nil) the header's hint as 16 lowercase hex digits."""
-    value = body[TX_ID]
-    if value is None:
-        return "%016x" % hdr[7]
-    if type(value) is not str:
-        raise ValueError("transition id must be a string")
-    return value
-
-
-def _mtype(value: int) -> str:
-    return MUTATION_TYPES[value] if 0 <= value < len(MUTATION_TYPES) else str(value)
-
-
-class _Names:
-    """Resolves state references: an int index, -1 for none, or a literal str name."""
-
-    __slots__ = ("names",)
-
-    def __init__(self, names: list[str]) -> None:
-        self.names = names
-
-    def __call__(self, ref: Any) -> str:
-        if type(ref) is int:
-            if 0 <= ref < len(self.names):
-                return self.names[ref]
-            if ref == -1:
-                return ""
-            raise ValueError(f"state index {ref} out of range")
-        if type(ref) is str:
-            return ref
-        raise ValueError(f"bad state reference {ref!r}")
-
-
-def _steps(value: Any, times: Any, name: _Names) -> list[StepRecord]:
-    """Steps (`[type, from, to, relation(, flags, handler)]`) with the durations of the last
-    len(times) of them (float seconds)."""
-    if not isinstance(value, list):
-        raise ValueError("step list must be an array")
-    if times is None:
-        times = ()
-    elif not isinstance(times, list) or len(times) > len(value) or \
-            not all((type(x) is float or type(x) is int) and 0 <= x < 1e9 for x in times):
-        raise ValueError("step times must be an array of seconds, one per last step")
-    first = len(value) - len(times)
-    out = []
-    for i, s in enumerate(value):
-        if not isinstance(s, list) or len(s) < 4 or type(s[0]) is not int or \
-                type(s[3]) is not int:
-            raise ValueError("malformed step")
-        stype = STEP_TYPES.get(s[0], str(s[0]))
-        rel = RELATIONS[s[3]] if 0 <= s[3] < len(RELATIONS) else None
-        ns = round(times[i - first] * 1e9) if i >= first else 0
-        if len(s) >= 6:
-            if type(s[4]) is not int or type(s[5]) is not str:
-                raise ValueError("malformed handler step")
-            out.append(StepRecord(stype, name(s[1]), name(s[2]), rel, s[5],
-                                  bool(s[4] & STEP_FINAL), bool(s[4] & STEP_ENTER),
-                                  bool(s[4] & STEP_SELF), ns))
-        else:
-            out.append(StepRecord(stype, name(s[1]), name(s[2]), rel, duration_ns=ns))
-    return out
-
-
-def _schema_version(body: dict[str, Any], first: int, wall_ns: int) -> SchemaVersion:
-    names = _strs(_get(body, "names", list), "names")
-    states_raw = _get(body, "states", dict)
-    schema: dict[str, dict[str, Any]] = {}
-    for state, props in states_raw.items():
-        if not isinstance(props, dict):
-            raise ValueError(f"state {state!r} is malformed")
-        schema[state] = {
-            "auto": bool(props.get("auto", False)), "multi": bool(props.get("multi", False)),
-            **{rel: _strs(props.get(rel, []), rel)
-               for rel in ("require", "add", "remove", "after", "tags")},
-        }
-    groups_raw = _get(body, "groups", dict, {})
-    groups = {k: _ints(v, "groups") for k, v in groups_raw.items()}
-    order = _strs(_get(body, "go", list, list(groups)), "go")
-    return SchemaVersion(first, wall_ns, _get(body, "parent", str, ""),
-                         _strs(_get(body, "tags", list, []), "tags"), names, schema, groups,
-                         order, _get(body, "lp", str, ""))
-
-
-# ---------------------------------------------------------------------- files
-
-
-class _File:
-    """One memory-mapped recording file."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = str(path)
-        try:
-            fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
-        except FileNotFoundError:
-            raise RecordingError("no such file or directory", self.path) from None
-        except IsADirectoryError:
-            raise RecordingError("is a directory", self.path) from None
-        except OSError as err:
-            raise RecordingError(f"cannot open: {err.strerror or err}", self.path) from None
-        try:
-            self.size = os.fstat(fd).st_size
-            self.mm: mmap.mmap | None = None
-            if self.size:
-                self.mm = mmap.mmap(fd, 0, access=mmap.ACCESS_READ)
-        except (OSError, ValueError) as err:
-            raise RecordingError(f"cannot map: {err}", self.path) from None
-        finally:
-            os.close(fd)
-        #: (searched from, found at or -1): the last `next_magic` search
-        self._magic = (-1, -1)
-
-    def next_magic(self, pos: int) -> int:
-        """Where the first segment magic at or after `pos` starts, -1 if none. The last answer
-        is reused while `pos` has not passed it, so repeated resyncs scan each byte once."""
-        lo, at = self._magic
-        if 0 <= lo <= pos and (at < 0 or pos <= at):
-            return at
-        assert self.mm is not None
-        at = self.mm.find(MAGIC, pos)
-        self._magic = (pos, at)
-        return at
-
-    def frame(self, off: int, kind: int) -> tuple[tuple[int, ...], Any]:
-        """Header fields and decoded body of the frame at `off` (validated, strict msgpack):
-        a padded list for transitions (see `_tx_body`), a dict for the other kinds."""
-        mm = self.mm
-        assert mm is not None
-        hdr = FRAME_HEADER.unpack_from(mm, off)
-        if hdr[0] != FRAME_MARK or hdr[1] != kind:
-            raise RecordingError("index points at a different record", self.path, off)
-        try:
-            body = unpack_body(mm[off + _HS:off + _HS + hdr[3]])
-            if kind == _TX:
-                body = _tx_body(body)
-            elif not isinstance(body, dict):
-                raise ValueError("record body is not a map")
-        except ValueError as err:
-            raise RecordingError(f"corrupt record: {err}", self.path, off) from None
-        return hdr, body
-
-    def close(self) -> None:
-        if self.mm is not None:
-            self.mm.close()
-            self.mm = None
-
-
-class _Segment:
-    """A segment: its header's process and the byte ranges of its valid frames."""
-
-    __slots__ = ("end", "file", "header_end", "offset", "process", "ranges")
-
-    def __init__(self, file: _File, offset: int, header_end: int, process: ProcessInfo) -> None:
-        self.file = file
-        self.offset = offset
-        self.header_end = header_end
-        self.process = process
-        #: [start, end) byte ranges of consecutive valid frames
-        self.ranges: list[list[int]] = []
-        self.end = header_end
 
 
 # ---------------------------------------------------------------------- machines
 
 
-class RecordedMachine:
+class RecordedMachine(MachineIndex):
     """One recorded machine: schema versions plus an index of its transitions (1-based)."""
 
-    def __init__(self, file: _File, process: ProcessInfo, mno: int, machine_id: str,
+    def __init__(self, file: MappedFile, process: ProcessInfo, mno: int, machine_id: str,
                  created_ns: int, schema: SchemaVersion) -> None:
-        self._file = file
-        self.mno = mno
-        #: unique key within the recording (the id, or `id#2`, `id#3` for later namesakes)
-        self.key = machine_id
-        self.id = machine_id
-        self.process = process
-        self.created_ns = created_ns
-        self.schemas: list[SchemaVersion] = [schema]
-        self._schema_starts = [0]
-        self.disposed = False
-        self.disposed_ns: int | None = None
-        self.dispose_log: list[LogLine] = []
-        self.error_count = 0
-        #: 1-based numbers of transitions preceded by lost records (seq jumps); clocks right
-        #: after a gap may be stale until the next full clock
-        self.gaps: list[int] = []
-        self._offsets = array("q")
-        self._times = array("q")
-        self._flags = array("B")
-        self._txh = array("Q")
-        self._q_offsets = array("q")
-        self._q_times = array("q")
-        self._last_seq = 0
+        super().__init__(file, process, mno, machine_id, created_ns, schema)
         self._cache_pos = -1
         self._cache_clock: list[int] = []
 
@@ -486,13 +207,34 @@ class RecordedMachine:
         """Numbers of transitions after which Exception or an Err* state was active."""
         return [i + 1 for i, f in enumerate(self._flags) if f & FLAG_ERROR]
 
+    @property
+    def unverified(self) -> list[int]:
+        """Numbers of the transitions no valid check record covered (a torn tail, or kept from
+        a damaged block): their bytes were never checked (docs/recording-format.md §7)."""
+        return [pos + 1 for pos in self._unverified]
+
+    @property
+    def unverified_records(self) -> int:
+        """How many of this machine's records (transitions, queued mutations, schema versions,
+        the disposal) are unverified."""
+        return (len(self._unverified) + len(self._q_unverified)
+                + sum(v.unverified for v in self.schemas) + self.dispose_unverified)
+
+    def is_unverified(self, n: int) -> bool:
+        """True when transition `n` is unverified (see `unverified`)."""
+        u = self._unverified
+        if not u:
+            return False
+        i = bisect_left(u, n - 1)
+        return i < len(u) and u[i] == n - 1
+
     def number_at(self, wall_ns: int) -> int:
         """How many transitions had ended at `wall_ns` (0 = none yet)."""
         return bisect_right(self._times, wall_ns)
 
     def _check(self, n: int) -> int:
         if not isinstance(n, int) or not 1 <= n <= len(self._offsets):
-            raise IndexError(f"machine {self.key} has no transition {n} "
+            raise TransitionRangeError(f"machine {self.key} has no transition {n} "
                              f"(1..{len(self._offsets)})")
         return n - 1
 
@@ -503,10 +245,11 @@ class RecordedMachine:
         mm = self._file.mm
         assert mm is not None
         seq = FRAME_HEADER.unpack_from(mm, self._offsets[pos])[5]
-        return TransitionSummary(n, seq, self._times[pos], bool(f & FLAG_ACCEPTED),
-                                 bool(f & FLAG_AUTO), bool(f & FLAG_CHECK),
-                                 bool(f & FLAG_HEALTH), bool(f & FLAG_ERROR),
-                                 bool(f & FLAG_FULL_CLOCK), not f & FLAG_CHANGED)
+        cls = UnverifiedSummary if self._unverified and self.is_unverified(n) else \
+            TransitionSummary
+        return cls(n, seq, self._times[pos], bool(f & FLAG_ACCEPTED), bool(f & FLAG_AUTO),
+                   bool(f & FLAG_CHECK), bool(f & FLAG_HEALTH), bool(f & FLAG_ERROR),
+                   bool(f & FLAG_FULL_CLOCK), not f & FLAG_CHANGED)
 
     # --- decoding ---
 
@@ -514,7 +257,7 @@ class RecordedMachine:
         return self._file.frame(self._offsets[pos], _TX)
 
     def _apply(self, clock: list[int], hdr: tuple[int, ...], body: list[Any]) -> list[int]:
-        k = _ints(_at(body, TX_K, list), "k")
+        k = int_list(element(body, TX_K, list), "k")
         if hdr[2] & FLAG_FULL_CLOCK:
             return list(k)
         if len(k) % 2:
@@ -567,7 +310,7 @@ class RecordedMachine:
         kb = body[TX_KB]
         if kb is not None:
             try:
-                return clock, _ints(kb, "kb"), hdr, body
+                return clock, int_list(kb, "kb"), hdr, body
             except ValueError as err:
                 raise RecordingError(f"corrupt record: {err}", self._file.path,
                                      self._offsets[pos]) from None
@@ -591,27 +334,28 @@ class RecordedMachine:
         try:
             schema = self.schema_at(pos + 1)
             names = schema.state_names
-            name = _Names(names)
+            name = StateNames(names)
             flags = hdr[2]
             lp = schema.log_prefix
             return TransitionRecord(
                 machine=self.key, machine_id=self.id, number=pos + 1, seq=hdr[5],
-                id=_tx_id(hdr, body), type=_mtype(_at(body, TX_MT, int)),
-                called=[name(c) for c in _at(body, TX_CALLED, list)],
-                args=_str_map(_at(body, TX_ARGS, dict, {}), "args"),
+                id=tx_id_of(hdr, body), type=mutation_type(element(body, TX_MT, int)),
+                called=[name(c) for c in element(body, TX_CALLED, list)],
+                args=str_map(element(body, TX_ARGS, dict, {}), "args"),
                 accepted=bool(flags & FLAG_ACCEPTED), is_auto=bool(flags & FLAG_AUTO),
                 is_check=bool(flags & FLAG_CHECK), is_health=bool(flags & FLAG_HEALTH),
                 is_error=bool(flags & FLAG_ERROR),
-                queue_tick=_at(body, TX_QT, int, body[TX_MQ] or 0),
-                mutation_queue_tick=_at(body, TX_MQ, int, 0),
-                queue_len=_at(body, TX_QL, int, 0),
-                start_ns=hdr[6] - _at(body, TX_DURATION, int, 0), end_ns=hdr[6],
+                queue_tick=element(body, TX_QT, int, body[TX_MQ] or 0),
+                mutation_queue_tick=element(body, TX_MQ, int, 0),
+                queue_len=element(body, TX_QL, int, 0),
+                start_ns=hdr[6] - element(body, TX_DURATION, int, 0), end_ns=hdr[6],
                 state_names=names, time_before=list(before), time_after=list(after),
-                steps=_steps(_at(body, TX_STEPS, list, []), body[TX_STEP_TIMES], name),
-                log=_lines(body[TX_LOG], "log", lp),
-                pre_log=_lines(body[TX_PRELOG], "pre_log", lp),
-                source=_source(body[TX_SRC]), truncated=body[TX_FLAT_TRUNCATED] is True,
+                steps=steps_of(element(body, TX_STEPS, list, []), body[TX_STEP_TIMES], name),
+                log=log_lines(body[TX_LOG], "log", lp),
+                pre_log=log_lines(body[TX_PRELOG], "pre_log", lp),
+                source=source_of(body[TX_SRC]), truncated=body[TX_FLAT_TRUNCATED] is True,
                 file=self._file.path, offset=off,
+                unverified=bool(self._unverified) and self.is_unverified(pos + 1),
             )
         except ValueError as err:
             raise RecordingError(f"corrupt record: {err}", self._file.path, off) from None
@@ -643,7 +387,7 @@ class RecordedMachine:
                 return None
             try:
                 hdr, body = self._body(pos)
-                found = _tx_id(hdr, body) == tx_id
+                found = tx_id_of(hdr, body) == tx_id
             except (RecordingError, ValueError):
                 continue
             if found:
@@ -684,18 +428,18 @@ class RecordedMachine:
             pos = bisect_right(self._times, hdr[6])
             if pos:
                 names = self.schema_at(pos).state_names
-            name = _Names(names)
+            name = StateNames(names)
             flags = hdr[2]
             return QueuedRecord(
                 machine=self.key, machine_id=self.id, wall_ns=hdr[6],
-                type=_mtype(_get(body, "mt", int)),
-                called=[name(c) for c in _get(body, "c", list)],
-                args=_str_map(_get(body, "a", dict, {}), "a"),
-                queue_tick=_get(body, "qt", int, 0), queue_tick_now=_get(body, "qn", int, 0),
-                queue_len=_get(body, "ql", int, 0), is_auto=bool(flags & FLAG_AUTO),
+                type=mutation_type(field(body, "mt", int)),
+                called=[name(c) for c in field(body, "c", list)],
+                args=str_map(field(body, "a", dict, {}), "a"),
+                queue_tick=field(body, "qt", int, 0), queue_tick_now=field(body, "qn", int, 0),
+                queue_len=field(body, "ql", int, 0), is_auto=bool(flags & FLAG_AUTO),
                 is_check=bool(flags & FLAG_CHECK), prepended=bool(flags & FLAG_PREPENDED),
-                tx_id=_get(body, "tx", str, ""), source=_source(body.get("src")),
-                file=self._file.path, offset=off)
+                tx_id=field(body, "tx", str, ""), source=source_of(body.get("src")),
+                file=self._file.path, offset=off, unverified=i in self._q_unverified)
         except ValueError as err:
             raise RecordingError(f"corrupt record: {err}", self._file.path, off) from None
 
@@ -711,8 +455,8 @@ class Recording:
         self.verify = verify
         self.machines: list[RecordedMachine] = []
         self.corruption: list[Corruption] = []
-        self._segments: list[_Segment] = []
-        self._files: list[_File] = []
+        self._segments: list[Segment] = []
+        self._files: list[MappedFile] = []
         self._by_key: dict[str, RecordedMachine] = {}
         #: machines by id, in creation order (ids repeat across runs)
         self._by_id: dict[str, list[RecordedMachine]] = {}
@@ -723,7 +467,7 @@ class Recording:
         first_error: RecordingError | None = None
         for p in files:
             try:
-                f = _File(p)
+                f = MappedFile(p)
             except RecordingError as err:
                 if single:
                     raise
@@ -752,278 +496,10 @@ class Recording:
             m.key = m.id if len(same) == 1 else f"{m.id}#{len(same)}"
             self._by_key[m.key] = m
 
-    def _segment_header(self, f: _File, off: int) -> tuple[_Segment, int]:
-        """Parse the segment header at `off`: (segment, offset of its first frame)."""
-        mm = f.mm
-        assert mm is not None
-        size = f.size
-        if size - off < _SP:
-            raise RecordingError("truncated segment header", f.path, off)
-        _, major, minor, hlen = SEGMENT_PREFIX.unpack_from(mm, off)
-        if major > VERSION_MAJOR:
-            raise NewerFormatError(
-                f"recording format {major}.{minor} is newer than this reader "
-                f"({VERSION_MAJOR}.x); upgrade amnode to read it", f.path, off)
-        if major < VERSION_MAJOR:
-            raise RecordingError(
-                f"recording format {major}.{minor} is older than this reader "
-                f"({VERSION_MAJOR}.x) reads; record it again", f.path, off)
-        if hlen > MAX_SEGMENT_HEADER:
-            raise RecordingError(f"segment header length {hlen} exceeds the limit", f.path, off)
-        end = off + _SP + hlen
-        if end + CRC.size > size:
-            raise RecordingError("truncated segment header", f.path, off)
-        if zlib.crc32(mm[off:end]) != CRC.unpack_from(mm, end)[0]:
-            raise RecordingError("segment header checksum mismatch", f.path, off)
-        try:
-            head = unpack_body(mm[off + _SP:end])
-            if not isinstance(head, dict):
-                raise ValueError("header is not a map")
-            if head.get("format") != FORMAT_NAME:
-                raise ValueError(f"unknown format name {head.get('format')!r}")
-            process = ProcessInfo(
-                host=_get(head, "host", str, ""), pid=_get(head, "pid", int, 0),
-                argv0=_get(head, "argv0", str, ""), start_ns=_get(head, "start_ns", int, 0),
-                file=f.path, offset=off, version=(major, minor),
-                extra={k: v for k, v in head.items()
-                       if k not in ("host", "pid", "argv0", "start_ns", "format", "major",
-                                    "minor")})
-        except ValueError as err:
-            raise RecordingError(f"corrupt segment header: {err}", f.path, off) from None
-        seg = _Segment(f, off, end + CRC.size, process)
-        self._segments.append(seg)
-        return seg, end + CRC.size
-
-    def _check_at(self, f: _File, off: int) -> tuple[int, ...] | None:
-        """The fields of a genuine check record at `off` (its own CRC matches), else None."""
-        mm = f.mm
-        assert mm is not None
-        if f.size - off < _CS:
-            return None
-        rec = CHECK.unpack_from(mm, off)
-        if rec[0] != FRAME_MARK or rec[1] != _CHECK or rec[2] != 0 or rec[3] != 0 or \
-                zlib.crc32(mm[off:off + _CS - 4]) != rec[8]:
-            return None
-        return rec
-
-    @staticmethod
-    def _salvage(f: _File, frames: list[tuple[int, ...]]) -> int:
-        """How many of a damaged block's leading frames decode as valid records."""
-        for i, (off, kind, *_rest) in enumerate(frames):
-            if kind not in (_TX, _SCHEMA, _DISPOSE, _QUEUED):
-                return i
-            try:
-                f.frame(off, kind)
-            except RecordingError:
-                return i
-        return len(frames)
-
-    def _resync(self, f: _File, off: int) -> tuple[int, tuple[int, ...] | None]:
-        """The next offset after `off` where a genuine check record or a segment header starts,
-        with the check record's fields (None for a segment header); (size, None) if none.
-
-        Linear in the bytes skipped: the next segment magic is searched once (and remembered by
-        the file, see `_File.next_magic`), check records only up to it, and only candidates
-        whose first 8 bytes are those of a check record are verified."""
-        mm = f.mm
-        assert mm is not None
-        magic = f.next_magic(off + 1)
-        end = f.size if magic < 0 else magic
-        find = mm.find
-        crc32 = zlib.crc32
-        unpack_crc = CRC.unpack_from
-        body = _CS - CRC.size
-        pos = find(_CHECK_PREFIX, off + 1, end)
-        while pos >= 0:
-            if pos + _CS <= f.size and crc32(mm[pos:pos + body]) == unpack_crc(mm, pos + body)[0]:
-                return pos, CHECK.unpack_from(mm, pos)
-            pos = find(_CHECK_PREFIX, pos + 1, end)
-        return (f.size, None) if magic < 0 else (magic, None)
-
-    def _index(self, f: _File) -> None:
-        """The first pass: walk the frames block by block, verify each block's CRC-32 at its
-        check record, and feed the frames of good blocks to the per-machine index arrays."""
-        mm = f.mm
-        path = f.path
-        size = f.size
-        if mm is None or size == 0:
-            raise RecordingError("empty file, not an amnode recording", path)
-        if mm[:len(MAGIC)] != MAGIC:
-            raise RecordingError("not an amnode recording (no AMREC header)", path)
-        seg, off = self._segment_header(f, 0)
-        unpack = FRAME_HEADER.unpack_from
-        crc32 = zlib.crc32
-        verify = self.verify
-        mark_ok, check = FRAME_MARK, _CHECK
-        slots: dict[int, tuple[Any, ...]] = {}
-        run_start = off  # start of the current run of good bytes (see `segments`, `pack`)
-        block = off  # start of the current block
-        pending: list[tuple[int, ...]] = []  # header fields of the block's frames so far
-
-        def commit() -> None:
-            """Index the pending frames: a verified block, or the complete frames of a block
-            whose check record was never written (a torn last write)."""
-            for p_off, kind, flags, _n, mno, seq, wall, txh in pending:
-                if kind == _TX:
-                    slot = slots.get(mno)
-                    if slot is None:
-                        self.corruption.append(Corruption(
-                            path, p_off, f"transition of unknown machine {mno}"))
-                        continue
-                    m = slot[0]
-                    if seq != m._last_seq + 1 and m._last_seq:
-                        m.gaps.append(len(m._offsets) + 1)
-                    m._last_seq = seq
-                    if flags & FLAG_ERROR:
-                        m.error_count += 1
-                    slot[1](p_off)
-                    slot[2](wall)
-                    slot[3](flags)
-                    slot[4](txh)
-                elif kind in (_SCHEMA, _DISPOSE, _QUEUED):
-                    self._other(f, seg, slots, p_off, kind, mno, wall)
-            pending.clear()
-
-        def corrupt(at: int, reason: str) -> int:
-            """Report damage in the block holding `at` and return where reading goes on. The
-            block's leading frames that still decode are kept (unverified: the block's CRC
-            covers the damage too); the rest of the block is dropped."""
-            nonlocal run_start, block
-            if run_start < block:
-                seg.ranges.append([run_start, block])
-            good = self._salvage(f, pending)
-            bad = pending[good][0] if good < len(pending) else at
-            if good:
-                del pending[good:]
-                commit()
-                # pack() closes these frames with a fresh check record (the third field)
-                seg.ranges.append([block, bad, good])
-                reason += f"; {good} record(s) before it kept unverified"
-            pending.clear()
-            nxt, rec = self._resync(f, at)
-            if rec is not None:
-                start = nxt - rec[7]
-                # a later block that starts after the damage is kept; else skip the damaged
-                # block's own check record too
-                nxt = start if at < start and block <= start else nxt + _CS
-            self.corruption.append(Corruption(path, bad, reason, nxt - bad))
-            run_start = block = nxt
-            return nxt
-
-        while off < size:
-            if size - off < _HS:
-                commit()
-                if run_start < off:
-                    seg.ranges.append([run_start, off])
-                run_start = size
-                self.corruption.append(Corruption(
-                    path, off, f"{TORN_TAIL} ({size - off} bytes)", size - off))
-                break
-            hdr = unpack(mm, off)
-            if hdr[0] != mark_ok:
-                if mm[off:off + 8] == MAGIC:
-                    commit()  # the previous segment ended without a check record
-                    if run_start < off:
-                        seg.ranges.append([run_start, off])
-                    try:
-                        seg, off = self._segment_header(f, off)
-                    except NewerFormatError:
-                        raise
-                    except RecordingError as err:
-                        block = off
-                        off = corrupt(off, err.reason)
-                        continue
-                    slots = {}
-                    run_start = block = off
-                    continue
-                off = corrupt(off, "bad frame marker")
-                continue
-            if hdr[1] == check:
-                rec = self._check_at(f, off)
-                if rec is None:
-                    if size - off < _CS:
-                        commit()
-                        if run_start < off:
-                            seg.ranges.append([run_start, off])
-                        run_start = size
-                        self.corruption.append(Corruption(
-                            path, off, f"{TORN_TAIL} ({size - off} bytes)",
-                            size - off))
-                        break
-                    off = corrupt(off, "corrupt check record")
-                    continue
-                if verify and (rec[7] != off - block or crc32(mm[block:off]) != rec[5]):
-                    off = corrupt(off, "checksum mismatch")
-                    continue
-                commit()
-                off += _CS
-                block = off
-                continue
-            n = hdr[3]
-            end = off + _HS + n
-            if n > MAX_BODY:
-                off = corrupt(off, f"frame length {n} exceeds the limit")
-                continue
-            if end > size:
-                if self._resync(f, off)[0] < size:
-                    off = corrupt(off, f"frame length {n} runs past a later record")
-                    continue
-                commit()  # complete frames of a block whose check record was not written
-                if run_start < off:
-                    seg.ranges.append([run_start, off])
-                run_start = size
-                self.corruption.append(Corruption(
-                    path, off, f"{TORN_TAIL} ({size - off} of "
-                    f"{end - off} bytes)", size - off))
-                break
-            pending.append((off, *hdr[1:]))
-            off = end
-        else:
-            commit()
-        if run_start < min(off, size):
-            seg.ranges.append([run_start, min(off, size)])
-
-    def _other(self, f: _File, seg: _Segment, slots: dict[int, tuple[Any, ...]], off: int,
-               kind: int, mno: int, wall: int) -> None:
-        """Schema, dispose and queued frames (rare): decode schema/dispose bodies right away."""
-        slot = slots.get(mno)
-        if kind == _QUEUED:
-            if slot is None:
-                self.corruption.append(Corruption(f.path, off, f"queued record of unknown "
-                                                  f"machine {mno}"))
-                return
-            slot[0]._q_offsets.append(off)
-            slot[0]._q_times.append(wall)
-            return
-        try:
-            _, body = f.frame(off, kind)
-            if kind == _DISPOSE:
-                if slot is None:
-                    raise ValueError(f"dispose of unknown machine {mno}")
-                m = slot[0]
-                m.disposed = True
-                m.disposed_ns = wall
-                m.dispose_log = _lines(body.get("l"), "l", m.schemas[-1].log_prefix)
-                return
-            mid = _get(body, "id", str)
-            if slot is None:
-                m = RecordedMachine(f, seg.process, mno, mid, wall,
-                                    _schema_version(body, 1, wall))
-                self.machines.append(m)
-                slots[mno] = (m, m._offsets.append, m._times.append, m._flags.append,
-                              m._txh.append)
-            else:
-                m = slot[0]
-                first = len(m._offsets) + 1
-                version = _schema_version(body, first, wall)
-                if m._schema_starts[-1] == first - 1:
-                    m.schemas[-1] = version  # no transition in between: replace
-                else:
-                    m.schemas.append(version)
-                    m._schema_starts.append(first - 1)
-        except (ValueError, RecordingError) as err:
-            reason = err.reason if isinstance(err, RecordingError) else f"corrupt record: {err}"
-            self.corruption.append(Corruption(f.path, off, reason))
+    def _index(self, f: MappedFile) -> None:
+        """The first pass over one file (see `scan.index_file`)."""
+        index_file(f, verify=self.verify, new_machine=RecordedMachine, machines=self.machines,
+                   segments=self._segments, corruption=self.corruption)
 
     # --- queries ---
 
@@ -1050,11 +526,18 @@ class Recording:
     def segments(self) -> list[tuple[str, int, int, list[list[int]]]]:
         """(file, segment offset, header end, valid frame ranges) per segment; used by `pack`.
 
-        A range is `[start, end]`, or `[start, end, frames]` for frames salvaged from a damaged
-        block, which a copy must close with a new check record (see `format.encode_check`).
+        A range is `[start, end]` (valid blocks, copied as they are), or `[start, end, frames]`
+        for unverified frames (a torn tail, or kept from a damaged block), which a copy puts
+        after a SALVAGED note and closes with a new check record, so they stay unverified.
         """
         return [(s.file.path, s.offset, s.header_end, [list(r) for r in s.ranges])
                 for s in self._segments]
+
+    @property
+    def resync_bytes(self) -> int:
+        """Bytes read while looking for the next readable record after damage (each damaged
+        byte about once: see docs/recording-format.md §7); 0 for an intact recording."""
+        return sum(f.resync_bytes for f in self._files)
 
     @property
     def transition_count(self) -> int:
@@ -1079,7 +562,7 @@ class Recording:
         same = self._by_id.get(key)
         if same:
             return same[0]
-        raise KeyError(f"no machine {key!r} in {self.path}")
+        raise UnknownMachineError(f"no machine {key!r} in {self.path}")
 
     def parent(self, machine: RecordedMachine) -> RecordedMachine | None:
         """The recorded machine `machine.parent` names, or None (no parent, or not recorded).
@@ -1138,8 +621,10 @@ class Recording:
 
 
 def _recording_files(path: Path) -> list[Path]:
+    """The `*.amrec` entries of a directory, sorted (subdirectories skipped). Entries that are
+    not regular files stay in the list: opening one reports it and skips it."""
     try:
-        entries = sorted(p for p in path.iterdir() if p.suffix == FILE_SUFFIX and p.is_file())
+        entries = sorted(p for p in path.iterdir() if p.suffix == FILE_SUFFIX and not p.is_dir())
     except OSError as err:
         raise RecordingError(f"cannot list directory: {err.strerror or err}", str(path)) from None
     if not entries:

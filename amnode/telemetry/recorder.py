@@ -28,6 +28,7 @@ import threading
 import time
 import weakref
 from collections import deque
+from collections.abc import Sequence
 from itertools import repeat, starmap
 from pathlib import Path
 from types import TracebackType
@@ -46,6 +47,7 @@ from .capture import (
     step_key,
     step_time,
 )
+from .errors import RecorderClosedError, RecordingFileError
 from .format import (
     ARG_VALUE_MAX,
     DELTA_MIN_STATES,
@@ -227,8 +229,9 @@ class _MachineTracer(Tracer):
                     head, times, flags = plan_and_steps(enc, t.mutation, steps)
             else:
                 head, times, flags = plan_and_steps(enc, t.mutation, steps)
-            after = t.time_after
-            before = t.time_before
+            after: Sequence[int] = t.time_after
+            before: Sequence[int] = t.time_before
+            kb: Sequence[int] | None
             if len(after) <= enc.delta_min_states:  # small clocks: always whole
                 flags |= _FLAGS[t.accepted + 2 * (after != before)]
                 kb = None if before == enc.prev else before
@@ -383,7 +386,7 @@ class Recorder:
                 except FileExistsError:
                     continue
             else:
-                raise FileExistsError(f"cannot create a recording file in {self.path}")
+                raise RecordingFileError(f"cannot create a recording file in {self.path}")
         #: the file this process writes
         self.file = Path(self._writer.path)
         self._thread = threading.Thread(target=self._run, name="amnode-recorder", daemon=True)
@@ -451,7 +454,7 @@ class Recorder:
         Like other machine methods, call it from the machine's thread (WrongThreadError else).
         """
         if self._closed:
-            raise RuntimeError("recorder is closed")
+            raise RecorderClosedError("recorder is closed")
         with self._attach_lock:
             for tracer in machine.tracers:
                 if isinstance(tracer, _MachineTracer) and tracer.recorder is self:

@@ -58,8 +58,10 @@ class ProcessInfo:
         return f"{self.host}:{self.pid} ({self.argv0})"
 
 
-#: how a reader words an incomplete record at the end of a file
+#: how a reader words an incomplete record (or a missing check record) at the end of a file
 TORN_TAIL = "torn record at end of file"
+#: ... and at the end of a segment that another segment header follows (appended after a crash)
+TORN_SEGMENT = "torn record at end of segment"
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,7 +76,7 @@ class Corruption:
     @property
     def torn_tail(self) -> bool:
         """True for an incomplete last record: what a killed writer leaves, not data damage."""
-        return self.reason.startswith(TORN_TAIL)
+        return self.reason.startswith((TORN_TAIL, TORN_SEGMENT))
 
     def __str__(self) -> str:
         extra = f" ({self.skipped} bytes skipped)" if self.skipped and not self.torn_tail else ""
@@ -95,6 +97,8 @@ class SchemaVersion:
     groups_order: list[str]
     #: the machine's log-line prefix (e.g. "[abcde] "), removed from its recorded lines
     log_prefix: str = ""
+    #: True when no valid check record covered this record (see `TransitionRecord.unverified`)
+    unverified: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,6 +163,23 @@ class TransitionSummary:
     #: the clock did not change (canceled transitions, checks, no-op mutations)
     is_empty: bool
 
+    @property
+    def unverified(self) -> bool:
+        """True when no valid check record covered the record (see
+        `TransitionRecord.unverified`); such a summary is an `UnverifiedSummary`."""
+        return False
+
+
+@dataclass(frozen=True, slots=True)
+class UnverifiedSummary(TransitionSummary):
+    """The summary of an unverified transition. A subclass rather than a field: filters make
+    summaries a million at a time, and every field costs each of them."""
+
+    @property
+    def unverified(self) -> bool:
+        """Always True."""
+        return True
+
 
 @dataclass(frozen=True, slots=True)
 class TransitionRecord:
@@ -192,6 +213,10 @@ class TransitionRecord:
     truncated: bool
     file: str
     offset: int
+    #: True when no valid check record covered this record: it was in a torn tail (its block's
+    #: check record was never written) or kept from a damaged block, so its bytes were never
+    #: checked and may differ from what was recorded (docs/recording-format.md §7)
+    unverified: bool = False
 
     @property
     def url(self) -> str:
@@ -282,6 +307,8 @@ class QueuedRecord:
     source: Source | None
     file: str
     offset: int
+    #: True when no valid check record covered this record (see `TransitionRecord.unverified`)
+    unverified: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -307,7 +334,8 @@ class MachineState:
 
 
 __all__ = [
-    "MACH_SAFE", "MACH_SCHEME", "MUTATION_TYPES", "RELATIONS", "STEP_TYPES", "Corruption",
-    "LogLine", "MachineState", "ProcessInfo", "QueuedRecord", "SchemaVersion", "Source",
-    "StepRecord", "TransitionRecord", "TransitionSummary", "mach_url", "quote_part",
+    "MACH_SAFE", "MACH_SCHEME", "MUTATION_TYPES", "RELATIONS", "STEP_TYPES", "TORN_SEGMENT",
+    "TORN_TAIL", "Corruption", "LogLine", "MachineState", "ProcessInfo", "QueuedRecord",
+    "SchemaVersion", "Source", "StepRecord", "TransitionRecord", "TransitionSummary",
+    "UnverifiedSummary", "mach_url", "quote_part",
 ]

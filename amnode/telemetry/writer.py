@@ -71,7 +71,7 @@ packb = msgpack.Packer(use_bin_type=True, autoreset=True,
 
 def seal(frames: list[bytes], wall_ns: int) -> bytes:
     """Frames grouped in blocks of at most BLOCK_FRAMES, each followed by its check record."""
-    out = []
+    out: list[bytes] = []
     for i in range(0, len(frames), BLOCK_FRAMES):
         part = frames[i:i + BLOCK_FRAMES]
         block = _join(part)
@@ -173,7 +173,8 @@ class MachineEncoder:
 
     def clock(self, seq: int, flags: int, after: Sequence[int], before: Sequence[int]
               ) -> tuple[int, Sequence[int], Sequence[int] | None]:
-        """(flags, k, kb) of a transition: full or delta clock (§6), CHANGED and ERROR flags.
+        """(flags, k, kb) of a transition: full or delta clock (docs/recording-format.md §6),
+        CHANGED and ERROR flags.
 
         Advances the clock chain: call once per transition frame, in order.
         """

@@ -38,7 +38,8 @@ class Handlers:
 @pytest.fixture(scope="module")
 def rec(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("model") / "m.amrec"
-    m = am.Machine(SCHEMA, id="worker", handlers=Handlers())
+    # a generous handler timeout: no scheduler stall may cancel a transition here
+    m = am.Machine(SCHEMA, id="worker", handlers=Handlers(), handler_timeout=60.0)
     with Recorder(path) as r:
         r.attach(m)
         m.add("Start")                      # 1 Start, (2) Ready auto

@@ -3,11 +3,12 @@
 The recording is made here from the order pipeline example with seeded transition ids, and
 the app runs with times hidden (`--times off`), so the screens depend only on what happened,
 never on when or how fast: the snapshots survive re-recording and format changes. Update
-them after an intended change with `pytest tests/test_tui_snapshots.py --snapshot-update`.
+them after an intended change with `pytest tests/amdbg/test_tui_snapshots.py --snapshot-update`.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -35,10 +36,10 @@ def settled(*keys: str):
         for key in keys:
             await pilot.press(key)
             await pilot.pause()
-        for _ in range(200):
-            if app.forks is not None and all(t.ready for t in app.timelines.values()) and (
-                    app.view != "network" or app._network is not None):
-                break
+        deadline = time.monotonic() + 60  # only stops a test that would wait forever
+        while not (app.forks is not None and all(t.ready for t in app.timelines.values())
+                   and (app.view != "network" or app._network is not None)):
+            assert time.monotonic() < deadline, "background lookups never finished"
             await pilot.pause(0.02)
         await pilot.pause()
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+import threading
 import time
 from pathlib import Path
 
@@ -14,8 +16,10 @@ from amnode.telemetry.format import ARG_VALUE_MAX
 
 
 def quiet(schema: dict, **kw: object) -> am.Machine:
-    """A machine whose log lines go nowhere but into transitions."""
+    """A machine whose log lines go nowhere but into transitions; no test here is about
+    handler timeouts, so a stalled scheduler must not trip one (the default is 0.1 s)."""
     kw.setdefault("log_level", am.LogLevel.OPS)
+    kw.setdefault("handler_timeout", 60.0)
     return am.Machine(schema, logger=lambda level, line: None, **kw)
 
 
@@ -52,20 +56,30 @@ def test_context_manager_flushes_and_clocks_match(tmp_path: Path) -> None:
 
 def test_background_writer_flushes_without_close(tmp_path: Path) -> None:
     rec = Recorder(tmp_path / "live.amrec")
+    written = threading.Condition()
+    frames = [0]
+    drain = rec._drain
+
+    def counting_drain() -> int:
+        n = drain()
+        with written:
+            frames[0] += n
+            written.notify_all()
+        return n
+
+    rec._drain = counting_drain  # type: ignore[method-assign]
     try:
         m = quiet({"A": {}}, id="live")
         rec.attach(m)
         m.add("A")
         m.remove("A")
-        start = time.monotonic()
-        while True:  # poll the file itself: the writer thread must get the records there
-            r = open_recording(rec.file)
-            if r.machines and len(r.machines[0]) == 2:
-                break
-            r.close()
-            assert time.monotonic() - start < 2.0, "records not flushed by the writer thread"
-            time.sleep(0.01)
-        r.close()
+        # the writer thread alone (no flush, no close) writes the schema and both transitions;
+        # the timeout only stops a test that would otherwise wait forever
+        with written:
+            assert written.wait_for(lambda: frames[0] >= 3, timeout=60), frames
+        with open_recording(rec.file) as r:  # the file itself has them
+            assert [(m.key, len(m)) for m in r.machines] == [("live", 2)]
+            assert r.corruption == []
     finally:
         rec.close()
 
@@ -266,23 +280,28 @@ def test_schema_changes_order_and_groups(tmp_path: Path) -> None:
     assert s.schema["C"]["auto"] is True
 
 
-def test_errors_and_state_at(tmp_path: Path) -> None:
+def test_errors_and_state_at(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import amnode.telemetry.recorder as recorder_module
+
+    ticks = itertools.count(1_000_000_000, 1_000_000)  # a fake monotonic clock: +1 ms a call
+    monkeypatch.setattr(recorder_module, "_mono", lambda: next(ticks))
     with Recorder(tmp_path / "r") as rec:
         m = quiet({"A": {}, "ErrBad": {"require": ["Exception"]}}, id="err")
         rec.attach(m)
         m.add("A")
-        time.sleep(0.002)
-        mid = time.time_ns()
-        time.sleep(0.002)
         m.add_err_state("ErrBad", ValueError("bad"))
         m.remove("A")
     r = open_recording(tmp_path / "r")
     e = r.machine("err")
     assert e.error_count == 2 and e.errors() == [2, 3]
     assert e.transition(2).is_error and not e.transition(1).is_error
+    first, second, last = e.end_times
+    assert first < second < last
+    mid = (first + second) // 2  # after transition 1 ended, before transition 2 did
     state = r.state_at(mid)["err"]
     assert state.number == 1 and state.active == ["A"]
-    assert r.state_at(time.time_ns())["err"].active == ["ErrBad", "Exception"]
+    assert r.state_at(first)["err"].number == 1 and r.state_at(first - 1)["err"].number == 0
+    assert r.state_at(last)["err"].active == ["ErrBad", "Exception"]
     assert [m.key for _, m, _ in r.timeline()] == ["err"] * 3
 
 
@@ -371,7 +390,6 @@ def test_machines_on_several_threads_share_one_recorder(tmp_path: Path) -> None:
 
 def test_close_from_another_thread_detaches_through_the_machines_loop(tmp_path: Path) -> None:
     import asyncio
-    import threading
 
     rec = Recorder(tmp_path / "r")
     ready = threading.Event()
@@ -382,7 +400,7 @@ def test_close_from_another_thread_detaches_through_the_machines_loop(tmp_path: 
         rec.attach(m)
         m.add("A")
         ready.set()
-        deadline = time.monotonic() + 5
+        deadline = time.monotonic() + 60  # only stops a test that would wait forever
         while any(t.tracer_id == "amnode.telemetry" for t in m.tracers):
             assert time.monotonic() < deadline
             await asyncio.sleep(0.005)
@@ -390,9 +408,9 @@ def test_close_from_another_thread_detaches_through_the_machines_loop(tmp_path: 
 
     thread = threading.Thread(target=lambda: asyncio.run(owner()))
     thread.start()
-    assert ready.wait(5)
+    assert ready.wait(60)
     rec.close()  # not the owner thread: the detach is scheduled on the owner's loop
-    thread.join(10)
+    thread.join(60)
     assert box.get("detached") is True
     assert len(open_recording(tmp_path / "r").machine("looped")) == 1
 

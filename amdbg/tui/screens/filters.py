@@ -20,7 +20,7 @@ class FilterScreen(ModalScreen[frozenset[str] | None]):
         Binding("enter", "apply", "apply", priority=True),
         Binding("f", "apply", "apply"),
         Binding("escape", "cancel", "cancel"),
-        *[Binding(name[0], f"toggle('{name}')", name, show=False) for name in FILTERS],
+        *[Binding(name[0], f"toggle_filter('{name}')", name, show=False) for name in FILTERS],
     ]
 
     def __init__(self, hidden: frozenset[str], counts: dict[str, int] | None) -> None:
@@ -47,7 +47,7 @@ class FilterScreen(ModalScreen[frozenset[str] | None]):
         """Focus the list."""
         self.query_one(SelectionList).focus()
 
-    def action_toggle(self, name: str) -> None:
+    def action_toggle_filter(self, name: str) -> None:
         """Toggle filter `name`."""
         self.query_one(SelectionList).toggle(name)
 

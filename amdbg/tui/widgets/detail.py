@@ -14,7 +14,15 @@ from textual.strip import Strip
 
 from amnode.telemetry import TransitionRecord
 
-from ...describe import cancel_reason, changes_label, error_text, first_line, flag_names
+from ...describe import (
+    UNVERIFIED_NOTE,
+    cancel_reason,
+    changes_label,
+    error_text,
+    first_line,
+    flag_names,
+)
+from ...escape import printable, printable_segments
 from ...session import Selection
 from ..frame import MARK_REMOVED, step_text
 from ..timefmt import took, when
@@ -55,7 +63,7 @@ class TransitionDetail(ScrollView, can_focus=False):
     def show_error(self, number: int | None, error: str) -> None:
         """Say that transition `number` could not be read (a damaged record)."""
         self.border_title = f"Transition #{number}"
-        self.page = Text(f"cannot read this transition: {error}", style="bold red")
+        self.page = Text(f"cannot read this transition: {printable(error)}", style="bold red")
         self._layout_page()
 
     def _layout_page(self) -> None:
@@ -63,7 +71,7 @@ class TransitionDetail(ScrollView, can_focus=False):
         console = self.app.console
         rendered = console.render_lines(self.page, console.options.update_width(width),
                                         pad=False)
-        self._lines = [Strip(line) for line in rendered]
+        self._lines = [Strip(printable_segments(line)) for line in rendered]  # a safety net
         self._width = width
         height = max(len(self._lines), self.scrollable_content_region.height)
         if self.virtual_size != Size(width, height):
@@ -98,13 +106,16 @@ def render_detail(tx: TransitionRecord, *, step: int | None, base_ns: int | None
                   source: Selection | None, forks: list[Selection] | None,
                   forks_note: str = "") -> RenderableType:
     """The page as a rich renderable (links run app actions when clicked)."""
-    parts: list[RenderableType] = [Text(tx.url, style="bold")]
+    parts: list[RenderableType] = [Text(printable(tx.url), style="bold")]
     head = Text()
-    head.append(f"{tx.type} ", style="bold")
-    head.append(" ".join(tx.called), style="bold underline")
+    head.append(f"{printable(tx.type)} ", style="bold")
+    head.append(printable(" ".join(tx.called)), style="bold underline")
     if tx.args:
-        head.append("  " + " ".join(f"{k}={v}" for k, v in tx.args.items()), style="dim")
+        head.append("  " + printable(" ".join(f"{k}={v}" for k, v in tx.args.items())),
+                    style="dim")
     parts.append(head)
+    if tx.unverified:
+        parts.append(Text(f"UNVERIFIED: {UNVERIFIED_NOTE}", style="bold yellow"))
     result = Text()
     reason = cancel_reason(tx)
     if tx.is_check:
@@ -114,8 +125,8 @@ def render_detail(tx: TransitionRecord, *, step: int | None, base_ns: int | None
     else:
         result.append("✗ CANCELED", style="bold red")
     if reason is not None:
-        result.append(f"  {reason.text}")
-    changes = changes_label(tx).replace(" -", " " + MARK_REMOVED)
+        result.append(f"  {printable(reason.text)}")
+    changes = printable(changes_label(tx)).replace(" -", " " + MARK_REMOVED)
     if changes.startswith("-"):
         changes = MARK_REMOVED + changes[1:]
     if changes:
@@ -133,17 +144,17 @@ def render_detail(tx: TransitionRecord, *, step: int | None, base_ns: int | None
     parts.append(facts)
     err = error_text(tx)
     if err:
-        parts.append(Text(f"error: {err}", style="bold red"))
+        parts.append(Text(f"error: {printable(err)}", style="bold red"))
 
     src = Text("source  ", style="bold")
     if tx.source is None:
         src.append("-", style="dim")
     elif source is not None and source.machine is not None:
-        src.append_text(_link(f"{source.machine.key} #{source.number}",
+        src.append_text(_link(f"{printable(source.machine.key)} #{source.number}",
                               "app.source"))
-        src.append(f"  {tx.source.tx_id}  (s)", style="dim")
+        src.append(f"  {printable(tx.source.tx_id)}  (s)", style="dim")
     else:
-        src.append(f"{tx.source} (not in this recording)", style="dim")
+        src.append(f"{printable(str(tx.source))} (not in this recording)", style="dim")
     parts.append(src)
     caused = Text("caused  ", style="bold")
     if forks is None:
@@ -155,7 +166,7 @@ def render_detail(tx: TransitionRecord, *, step: int | None, base_ns: int | None
             continue
         if i:
             caused.append("  ")
-        caused.append_text(_link(f"{f.machine.key} #{f.number}",
+        caused.append_text(_link(f"{printable(f.machine.key)} #{f.number}",
                                  f"app.goto({f.machine.key!r}, {f.number})"))
     if forks_note:
         caused.append(f"  {forks_note}", style="dim")
@@ -175,7 +186,7 @@ def render_detail(tx: TransitionRecord, *, step: int | None, base_ns: int | None
         line.append("▶" if here else " ", style="bold yellow")
         line.append_text(_link(f"{i:>3} ", f"app.goto_step({i})", "dim"))
         style = _step_style(s.type) if done else "dim"
-        line.append(step_text(s), style=style)
+        line.append(printable(step_text(s)), style=style)
         if s.type == "handler" and s.duration_ns and mode != "off":
             line.append(f"  {took(s.duration_ns, mode)}", style="dim")
         if here:
@@ -188,7 +199,7 @@ def render_detail(tx: TransitionRecord, *, step: int | None, base_ns: int | None
     if not handlers:
         parts.append(Text("  none ran", style="dim"))
     for name, ns in handlers:
-        line = Text(f"  {name or '?'}")
+        line = Text(f"  {printable(name) or '?'}")
         if mode != "off":
             line.append(f"  {took(ns, mode)}", style="dim")
         parts.append(line)
@@ -196,8 +207,8 @@ def render_detail(tx: TransitionRecord, *, step: int | None, base_ns: int | None
         parts.append(Text())
         parts.append(_heading(f"Args ({len(tx.args)})"))
         for key, value in tx.args.items():
-            line = Text(f"  {key} ", style="bold")
-            line.append(value)
+            line = Text(f"  {printable(key)} ", style="bold")
+            line.append(printable(value))
             parts.append(line)
     for title, lines in (("Log", tx.log), ("Log before", tx.pre_log)):
         if not lines:
@@ -205,7 +216,7 @@ def render_detail(tx: TransitionRecord, *, step: int | None, base_ns: int | None
         parts.append(Text())
         parts.append(_heading(f"{title} ({len(lines)})"))
         for entry in lines:
-            text = first_line(entry.text)
+            text = printable(first_line(entry.text))
             extra = entry.text.count("\n")
             line = Text(f"  {entry.level} ", style="dim")
             line.append(text, style="red" if text.startswith("[error") else (

@@ -13,6 +13,7 @@ from textual.geometry import Size
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from ...escape import printable, printable_segments
 from ..canvas import Drawing, draw_graph, edge_relations, legend
 from ..messages import MachineChosen, StateChosen
 
@@ -48,7 +49,7 @@ class GraphView(ScrollView, can_focus=True, inherit_bindings=False):
             self.legend.append(" ")
             self.legend.append("called", style="underline")
             self.legend.append("  Name* active", style="dim")
-        self.border_title = title
+        self.border_title = Text(printable(title))  # a Text: never parsed as markup
         self.virtual_size = Size(self.drawing.width + 1, self.drawing.height + 2)
         self.refresh()
 
@@ -69,8 +70,9 @@ class GraphView(ScrollView, can_focus=True, inherit_bindings=False):
             return Strip.blank(width, base)
         else:
             text = self.drawing.lines[line_no - 2]
-        segments = [Segment(s.text, base + s.style if s.style else base)
-                    for s in text.render(self.app.console) if s.text != "\n"]
+        segments = [Segment(s.text, base + s.style if s.style else base)  # escaped: a safety net
+                    for s in printable_segments(text.render(self.app.console))
+                    if s.text != "\n"]
         return Strip(segments).crop_extend(sx, sx + width, base)
 
     def on_click(self, event: events.Click) -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widget import Widget
 
+from ...escape import printable
+
 
 class AddressBar(Widget):
     """One line: `▶ mach://order-1002/1a2b… · #7/12 · step 3/9 · +0.002190s · t14`.
@@ -24,12 +26,13 @@ class AddressBar(Widget):
         self.refresh()
 
     def show(self, *, url: str, number: int | None, total: int, step: int | None,
-             steps: int, at: str, time_sum: int | None, playing: bool, note: str = "") -> None:
-        """Redraw the bar."""
+             steps: int, at: str, time_sum: int | None, playing: bool, note: str = "",
+             unverified: bool = False) -> None:
+        """Redraw the bar (`note` may quote the recording: it is escaped)."""
         text = Text()
         text.append("▶ playing " if playing else "❚❚ paused ", style="bold green" if playing
                     else "dim")
-        text.append(url or "no transition", style="bold cyan")
+        text.append(printable(url) or "no transition", style="bold cyan")
         text.append(f"   #{number if number is not None else '-'}/{total}", style="bold")
         if step is not None:
             text.append(f"   step {step}/{steps}", style="bold yellow")
@@ -37,8 +40,10 @@ class AddressBar(Widget):
             text.append(f"   {at}", style="dim")
         if time_sum is not None:
             text.append(f"   t{time_sum}", style="dim")
+        if unverified:
+            text.append("   UNVERIFIED", style="bold yellow reverse")
         if note:
-            text.append(f"   {note}", style="yellow")
+            text.append(f"   {printable(note)}", style="yellow")
         self.update(text)
 
 

@@ -14,6 +14,7 @@ from textual.widgets.tree import TreeNode
 
 from amnode.telemetry import RecordedMachine
 
+from ...escape import printable
 from ...session import MachineNode, Session
 from ..messages import MachineChosen
 
@@ -87,7 +88,7 @@ class MachineList(Vertical):
         selected, done, error_now, disposed = self._facts(m)
         total = len(m)
         style = "bold reverse" if selected else ""
-        text = Text(m.key, style=style + (" red" if error_now else ""))
+        text = Text(printable(m.key), style=style + (" red" if error_now else ""))
         text.append(f" {done}/{total}" if done != total else f" {total}",
                     style="dim" if not done else "")
         if m.error_count:
@@ -96,6 +97,8 @@ class MachineList(Vertical):
             text.append(" ✓", style="green")
         elif not m.disposed:
             text.append(" ⌁", style="yellow")
+        if m.unverified_records:
+            text.append(f" ?{m.unverified_records}", style="bold yellow")
         return text
 
     def refresh_labels(self, selected: str | None, wall_ns: int | None) -> None:
@@ -110,10 +113,10 @@ class MachineList(Vertical):
             if self._shown.get(key) != facts:
                 self._shown[key] = facts
                 node.set_label(self._label(m))
-        node = self._tree_nodes.get(selected or "")
+        current = self._tree_nodes.get(selected or "")
         tree = self.query_one(MachineTree)
-        if node is not None and tree.cursor_node is not node and not self.searching:
-            tree.move_cursor(node)
+        if current is not None and tree.cursor_node is not current and not self.searching:
+            tree.move_cursor(current)
 
     # ------------------------------------------------------------------ selection
 
@@ -173,7 +176,8 @@ class MachineList(Vertical):
         if matches:
             self.post_message(MachineChosen(matches[0]))
         else:
-            self.app.notify(f"no machine matches {event.value!r}", severity="warning")
+            self.app.notify(printable(f"no machine matches {event.value!r}"),
+                            severity="warning", markup=False)
 
     def key_escape(self) -> None:
         """Escape closes the search box."""

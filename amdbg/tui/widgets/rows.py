@@ -13,6 +13,8 @@ from textual.geometry import Size
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from ...escape import printable_segments
+
 
 class RowList(ScrollView, can_focus=True, inherit_bindings=False):
     """A scrollable list of rows with a cursor and an optional header line."""
@@ -128,7 +130,7 @@ class RowList(ScrollView, can_focus=True, inherit_bindings=False):
         text.no_wrap = True
         text.overflow = "crop"
         text.truncate(width, pad=True)
-        segments = list(text.render(self.app.console))
+        segments = printable_segments(text.render(self.app.console))  # a safety net
         strip = Strip([Segment(s.text, base + s.style if s.style else base, s.control)
                        for s in segments if s.text != "\n"], width)
         return strip.crop_extend(0, width, base)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from rich.text import Text
 
+from ...escape import printable
 from ..frame import Frame, StateRow
 from ..messages import StateChosen
 from .rows import RowList, cursor_style
@@ -59,7 +60,8 @@ class StateView(RowList):
         return len(self.frame.rows) if self.frame is not None else 0
 
     def _name_width(self) -> int:
-        return max((len(r.name) for r in self.frame.rows), default=5) if self.frame else 5
+        return max((len(printable(r.name)) for r in self.frame.rows), default=5) \
+            if self.frame else 5
 
     def render_header(self, line: int, width: int) -> Text:
         w = self._name_width()
@@ -97,8 +99,9 @@ def state_line(r: StateRow, name_width: int) -> Text:
     text.append("●" if r.active else "○", style=colour)
     text.append(" ")
     name_style = colour + (" underline" if r.called else "")
-    text.append(r.name, style=name_style)
-    text.append(" " * (name_width - len(r.name)))
+    name = printable(r.name)
+    text.append(name, style=name_style)
+    text.append(" " * (name_width - len(name)))
     text.append(f" {r.tick:>5} ", style="" if r.active else "dim")
     text.append(("A" if r.auto else " ") + ("M" if r.multi else " "), style="magenta")
     marks = r.marks
@@ -107,7 +110,7 @@ def state_line(r: StateRow, name_width: int) -> Text:
         if i:
             text.append(" · ", style="dim")
         text.append(_REL_ABBR[rel] + " ", style=_REL_STYLE[rel])
-        text.append(" ".join(targets), style="dim")
+        text.append(printable(" ".join(targets)), style="dim")
     return text
 
 

@@ -7,7 +7,8 @@ from rich.text import Text
 
 from amnode.telemetry import RecordedMachine, RecordingError, TransitionRecord
 
-from ...describe import flag_names
+from ...describe import UNVERIFIED, flag_names
+from ...escape import printable
 from ..cache import TxCache
 from ..frame import MARK_REMOVED
 from ..messages import TransitionChosen
@@ -119,8 +120,8 @@ class TransitionList(RowList):
         try:
             text = self._row_text(self.cache.get(self.machine, number))
         except RecordingError as err:
-            text = Text(f"  {number:>{self._num_width()}} unreadable record: {err}",
-                        style="red")
+            text = Text(f"  {number:>{self._num_width()}} unreadable record: "
+                        f"{printable(str(err))}", style="red")
         if selected:
             text.stylize(cursor_style(self.has_focus))
         return text
@@ -133,7 +134,7 @@ class TransitionList(RowList):
         if tw:
             text.append(f"{when(tx.end_ns, self.base_ns, self.time_mode):<{tw}} ", style="dim")
         text.append(f"{tx.type:<6} ", style=_TYPE_STYLE.get(tx.type, ""))
-        called = " ".join(tx.called)
+        called = printable(" ".join(tx.called))
         if len(called) > 26:
             called = called[:25] + "…"
         text.append(f"{called:<26} ", style="bold" if tx.accepted else "")
@@ -144,11 +145,15 @@ class TransitionList(RowList):
         else:
             text.append(f"{'✗ cancel':<9} ", style="bold red")
         flags = " ".join(f for f in flag_names(tx) if f != "check")
+        start = len(text)
         text.append(f"{flags:<11} ", style="magenta")
+        if tx.unverified:  # the last flag: make it stand out
+            end = start + len(flags)
+            text.stylize("bold yellow", end - len(UNVERIFIED), end)
         for name in tx.activated:
-            text.append(f"+{name} ", style="green")
+            text.append(f"+{printable(name)} ", style="green")
         for name in tx.deactivated:
-            text.append(f"{MARK_REMOVED}{name} ", style="red")
+            text.append(f"{MARK_REMOVED}{printable(name)} ", style="red")
         if not tx.accepted:
             text.stylize("dim", 2)
         return text

@@ -1,0 +1,549 @@
+"""The first pass over a recording file: find segments, frames and blocks, check each block,
+and index the frames per machine (docs/recording-format.md §4, §7 and §11).
+
+`index_file()` walks the frame headers of one memory-mapped file block by block. A block is
+indexed when its check record is genuine and its length and CRC-32 match; frames that no valid
+check record covers are still indexed when they decode, but marked *unverified*:
+
+* a **torn tail** (`torn()`): the file, or a segment followed by another segment header, ends
+  inside a frame or a check record, or after complete frames whose check record is missing;
+* **damage in the middle** (`corrupt()`): the leading frames of a damaged block that still
+  decode are kept, the rest of the block is skipped up to the next genuine check record or
+  segment header (`resync()`);
+* frames after a SALVAGED note in a valid block: frames that `pack()` copied from one of the
+  two cases above, so that a packed copy keeps them marked.
+
+What is learned goes into `MachineIndex` objects (made by the reader's factory), the file's
+`Segment`s (with the byte ranges `pack()` copies) and a list of `Corruption`s. Nothing is
+decoded here except schema, dispose and SALVAGED bodies (rare, needed to index the rest).
+"""
+
+from __future__ import annotations
+
+import mmap
+import os
+import stat
+import zlib
+from array import array
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from .decode import decode_body, field, log_lines, process_info, schema_version
+from .errors import NewerFormatError, RecordingError
+from .format import (
+    CHECK,
+    CRC,
+    FLAG_ERROR,
+    FORMAT_NAME,
+    FRAME_HEADER,
+    FRAME_MARK,
+    FRAME_MARK_BYTES,
+    MAGIC,
+    MAX_BODY,
+    MAX_SEGMENT_HEADER,
+    SEGMENT_PREFIX,
+    VERSION_MAJOR,
+    Kind,
+    unpack_body,
+)
+from .records import TORN_SEGMENT, TORN_TAIL, Corruption, LogLine, ProcessInfo, SchemaVersion
+
+_HS = FRAME_HEADER.size
+_CS = CHECK.size
+_SP = SEGMENT_PREFIX.size
+_TX = int(Kind.TRANSITION)
+_QUEUED = int(Kind.QUEUED)
+_SCHEMA = int(Kind.SCHEMA)
+_DISPOSE = int(Kind.DISPOSE)
+_CHECK = int(Kind.CHECK)
+_SALVAGED = int(Kind.SALVAGED)
+#: kinds whose frames hold a record this reader knows (checked by `salvage`)
+_KNOWN = (_TX, _SCHEMA, _DISPOSE, _QUEUED, _SALVAGED)
+#: the first 8 bytes of every genuine check record: marker, kind, flags 0, length 0
+#: (docs/recording-format.md §4.1)
+_CHECK_PREFIX = FRAME_MARK_BYTES + bytes((_CHECK, 0, 0, 0, 0, 0))
+
+_FILE_TYPES = ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"),
+               (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"))
+
+
+def _not_regular(mode: int) -> str:
+    """Why a file of this mode cannot be read as a recording ("" for a regular file)."""
+    if stat.S_ISREG(mode):
+        return ""
+    if stat.S_ISDIR(mode):
+        return "is a directory"
+    what = next((name for test, name in _FILE_TYPES if test(mode)), "a special file")
+    return f"not a regular file but {what}; a recording is a file or a directory"
+
+
+# ---------------------------------------------------------------------- files
+
+
+class MappedFile:
+    """One recording file, memory-mapped read-only.
+
+    Only regular files are opened: a FIFO, socket or device given as a recording would block
+    the reader forever (or have side effects), so it is refused before and after opening.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = str(path)
+        try:
+            why = _not_regular(os.stat(path).st_mode)
+        except FileNotFoundError:
+            raise RecordingError("no such file or directory", self.path) from None
+        except OSError as err:
+            raise RecordingError(f"cannot open: {err.strerror or err}", self.path) from None
+        if why:
+            raise RecordingError(why, self.path)
+        flags = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NONBLOCK", 0) | \
+            getattr(os, "O_NOCTTY", 0)
+        try:
+            fd = os.open(path, flags)
+        except FileNotFoundError:
+            raise RecordingError("no such file or directory", self.path) from None
+        except IsADirectoryError:
+            raise RecordingError("is a directory", self.path) from None
+        except OSError as err:
+            raise RecordingError(f"cannot open: {err.strerror or err}", self.path) from None
+        try:
+            st = os.fstat(fd)
+            why = _not_regular(st.st_mode)  # replaced between stat and open
+            if why:
+                raise RecordingError(why, self.path)
+            self.size = st.st_size
+            self.mm: mmap.mmap | None = None
+            if self.size:
+                self.mm = mmap.mmap(fd, 0, access=mmap.ACCESS_READ)
+        except (OSError, ValueError) as err:
+            raise RecordingError(f"cannot map: {err}", self.path) from None
+        finally:
+            os.close(fd)
+        #: (searched from, found at or -1): the last `next_magic` search
+        self._magic = (-1, -1)
+        #: bytes read while looking for the next readable record after damage (searches and
+        #: candidate check records): the cost of damage, linear in the damaged bytes
+        #: (docs/recording-format.md §7)
+        self.resync_bytes = 0
+
+    def next_magic(self, pos: int) -> int:
+        """Where the first segment magic at or after `pos` starts, -1 if none. The last answer
+        is reused while `pos` has not passed it, so repeated resyncs scan each byte once."""
+        lo, at = self._magic
+        if 0 <= lo <= pos and (at < 0 or pos <= at):
+            return at
+        assert self.mm is not None
+        at = self.mm.find(MAGIC, pos)
+        self._magic = (pos, at)
+        self.resync_bytes += (at + len(MAGIC) if at >= 0 else self.size) - pos
+        return at
+
+    def frame(self, off: int, kind: int) -> tuple[tuple[int, ...], Any]:
+        """Header fields and decoded body of the frame at `off` (validated, strict msgpack):
+        a padded list for transitions (see `decode.flat_tx_body`), a map for other kinds."""
+        mm = self.mm
+        assert mm is not None
+        hdr = FRAME_HEADER.unpack_from(mm, off)
+        if hdr[0] != FRAME_MARK or hdr[1] != kind:
+            raise RecordingError("index points at a different record", self.path, off)
+        try:
+            body = decode_body(kind, mm[off + _HS:off + _HS + hdr[3]])
+        except ValueError as err:
+            raise RecordingError(f"corrupt record: {err}", self.path, off) from None
+        return hdr, body
+
+    def close(self) -> None:
+        """Unmap the file."""
+        if self.mm is not None:
+            self.mm.close()
+            self.mm = None
+
+
+class Segment:
+    """A segment: its header's process and the byte ranges of its readable frames."""
+
+    __slots__ = ("file", "header_end", "offset", "process", "ranges")
+
+    def __init__(self, file: MappedFile, offset: int, header_end: int,
+                 process: ProcessInfo) -> None:
+        self.file = file
+        self.offset = offset
+        self.header_end = header_end
+        self.process = process
+        #: `[start, end]`: valid blocks (check records included), copied as they are;
+        #: `[start, end, frames]`: unverified frames, which a copy closes with a SALVAGED note
+        #: and a new check record (see `pack`)
+        self.ranges: list[list[int]] = []
+
+
+class MachineIndex:
+    """What the first pass learns about one recorded machine: its schema versions, disposal,
+    and per transition the frame offset, end time, flags and id hint (25 bytes), plus which
+    records are unverified. The reader's `RecordedMachine` adds decoding on top."""
+
+    def __init__(self, file: MappedFile, process: ProcessInfo, mno: int, machine_id: str,
+                 created_ns: int, schema: SchemaVersion) -> None:
+        self._file = file
+        self.mno = mno
+        #: unique key within the recording (the id, or `id#2`, `id#3` for later namesakes)
+        self.key = machine_id
+        self.id = machine_id
+        self.process = process
+        self.created_ns = created_ns
+        self.schemas: list[SchemaVersion] = [schema]
+        self._schema_starts = [0]
+        self.disposed = False
+        self.disposed_ns: int | None = None
+        self.dispose_log: list[LogLine] = []
+        #: True when the dispose record is unverified (no valid check record covered it)
+        self.dispose_unverified = False
+        self.error_count = 0
+        #: 1-based numbers of transitions preceded by lost records (seq jumps); clocks right
+        #: after a gap may be stale until the next full clock
+        self.gaps: list[int] = []
+        self._offsets = array("q")
+        self._times = array("q")
+        self._flags = array("B")
+        self._txh = array("Q")
+        self._q_offsets = array("q")
+        self._q_times = array("q")
+        #: 0-based positions of unverified transitions / queued records, ascending
+        self._unverified = array("q")
+        self._q_unverified = array("q")
+        self._last_seq = 0
+
+
+#: makes the index object of a machine first seen in a segment (the reader's RecordedMachine)
+MachineFactory = Callable[[MappedFile, ProcessInfo, int, str, int, SchemaVersion],
+                          MachineIndex]
+
+
+# ---------------------------------------------------------------------- the pass
+
+
+def index_file(f: MappedFile, *, verify: bool, new_machine: MachineFactory,
+               machines: list[Any], segments: list[Segment],
+               corruption: list[Corruption]) -> None:
+    """Index one file: append its machines, segments and damage to the given lists.
+
+    Walks the frames block by block, verifies each block's CRC-32 at its check record (unless
+    `verify` is False: then a genuine check record is trusted as is) and feeds the frames of
+    good blocks to the per-machine index arrays. Raises `RecordingError` when the file is not a
+    recording at all (`NewerFormatError` for a newer major version anywhere in it).
+    """
+    mm = f.mm
+    path = f.path
+    size = f.size
+    if mm is None or size == 0:
+        raise RecordingError("empty file, not an amnode recording", path)
+    if mm[:len(MAGIC)] != MAGIC:
+        raise RecordingError("not an amnode recording (no AMREC header)", path)
+    seg, off = segment_header(f, 0)
+    segments.append(seg)
+    unpack = FRAME_HEADER.unpack_from
+    crc32 = zlib.crc32
+    mark_ok, check = FRAME_MARK, _CHECK
+    slots: dict[int, tuple[Any, ...]] = {}
+    run_start = off  # start of the current run of verified bytes (see `Segment.ranges`)
+    block = off  # start of the current block
+    pending: list[tuple[int, ...]] = []  # header fields of the block's frames so far
+
+    def other(at: int, kind: int, mno: int, wall: int, unverified: bool) -> None:
+        """Schema, dispose and queued frames (rare): schema and dispose bodies are decoded
+        right away (a machine's number is only known from its schema record)."""
+        slot = slots.get(mno)
+        if kind == _QUEUED:
+            if slot is None:
+                corruption.append(Corruption(path, at, f"queued record of unknown machine {mno}"))
+                return
+            m = slot[0]
+            if unverified:
+                m._q_unverified.append(len(m._q_offsets))
+            m._q_offsets.append(at)
+            m._q_times.append(wall)
+            return
+        try:
+            _, body = f.frame(at, kind)
+            if kind == _DISPOSE:
+                if slot is None:
+                    raise ValueError(f"dispose of unknown machine {mno}")
+                m = slot[0]
+                m.disposed = True
+                m.disposed_ns = wall
+                m.dispose_unverified = unverified
+                m.dispose_log = log_lines(body.get("l"), "l", m.schemas[-1].log_prefix)
+                return
+            mid = field(body, "id", str)
+            if slot is None:
+                m = new_machine(f, seg.process, mno, mid, wall,
+                                schema_version(body, 1, wall, unverified))
+                machines.append(m)
+                slots[mno] = (m, m._offsets.append, m._times.append, m._flags.append,
+                              m._txh.append)
+            else:
+                m = slot[0]
+                first = len(m._offsets) + 1
+                version = schema_version(body, first, wall, unverified)
+                if m._schema_starts[-1] == first - 1:
+                    m.schemas[-1] = version  # no transition in between: replace
+                else:
+                    m.schemas.append(version)
+                    m._schema_starts.append(first - 1)
+        except (ValueError, RecordingError) as err:
+            reason = err.reason if isinstance(err, RecordingError) else f"corrupt record: {err}"
+            corruption.append(Corruption(path, at, reason))
+
+    def commit(unverified: bool = False) -> None:
+        """Index the pending frames: a verified block (unverified after a SALVAGED note in
+        it), or with `unverified` frames that no valid check record covers. Two loops on
+        purpose: the first, which indexes almost every frame of a recording, tests nothing per
+        frame that only unverified frames need."""
+        rest: list[tuple[int, ...]] = pending
+        if not unverified:
+            rest = []
+            for p_off, kind, flags, _n, mno, seq, wall, txh in pending:
+                if kind == _TX:
+                    slot = slots.get(mno)
+                    if slot is None:
+                        corruption.append(Corruption(
+                            path, p_off, f"transition of unknown machine {mno}"))
+                        continue
+                    m = slot[0]
+                    if seq != m._last_seq + 1 and m._last_seq:
+                        m.gaps.append(len(m._offsets) + 1)
+                    m._last_seq = seq
+                    if flags & FLAG_ERROR:
+                        m.error_count += 1
+                    slot[1](p_off)
+                    slot[2](wall)
+                    slot[3](flags)
+                    slot[4](txh)
+                elif kind == _SALVAGED:  # the rest of this block was salvaged by pack()
+                    rest = [p for p in pending if p[0] > p_off]
+                    break
+                elif kind in (_SCHEMA, _DISPOSE, _QUEUED):
+                    other(p_off, kind, mno, wall, False)
+        for p_off, kind, flags, _n, mno, seq, wall, txh in rest:
+            if kind == _TX:
+                slot = slots.get(mno)
+                if slot is None:
+                    corruption.append(Corruption(
+                        path, p_off, f"transition of unknown machine {mno}"))
+                    continue
+                m = slot[0]
+                if seq != m._last_seq + 1 and m._last_seq:
+                    m.gaps.append(len(m._offsets) + 1)
+                m._last_seq = seq
+                if flags & FLAG_ERROR:
+                    m.error_count += 1
+                m._unverified.append(len(m._offsets))
+                slot[1](p_off)
+                slot[2](wall)
+                slot[3](flags)
+                slot[4](txh)
+            elif kind in (_SCHEMA, _DISPOSE, _QUEUED):
+                other(p_off, kind, mno, wall, True)
+        pending.clear()
+
+    def keep_unverified(end: int) -> int:
+        """Close the verified run before the current block and index the block's pending
+        frames (which end at `end`) as unverified; returns how many there were."""
+        nonlocal run_start
+        if run_start < block:
+            seg.ranges.append([run_start, block])
+        run_start = end
+        kept = len(pending)
+        if kept:
+            seg.ranges.append([block, end, kept])
+            commit(unverified=True)
+        return kept
+
+    def torn(at: int, detail: str, segment_end: bool = False) -> None:
+        """The current block ends unclosed at `at`: the file (or, with `segment_end`, the
+        segment) ends inside a record, or after complete frames whose check record was never
+        written (a cut-short last write). Its complete frames are kept, unverified
+        (docs/recording-format.md §7)."""
+        nonlocal block
+        kept = keep_unverified(at)
+        block = at
+        reason = f"{TORN_SEGMENT if segment_end else TORN_TAIL} ({detail})"
+        if kept:
+            reason += f"; {kept} record(s) before it kept unverified"
+        corruption.append(Corruption(path, at, reason, 0 if segment_end else f.size - at))
+
+    def corrupt(at: int, reason: str) -> int:
+        """Report damage in the block holding `at` and return where reading goes on. The
+        block's leading frames that still decode are kept (unverified: the block's CRC
+        covers the damage too); the rest of the block is dropped."""
+        nonlocal run_start, block
+        good = salvage(f, pending)
+        bad = pending[good][0] if good < len(pending) else at
+        del pending[good:]
+        if keep_unverified(bad):
+            reason += f"; {good} record(s) before it kept unverified"
+        nxt, rec = resync(f, at)
+        if rec is not None:
+            start = nxt - rec[7]
+            # a later block that starts after the damage is kept; else skip the damaged
+            # block's own check record too
+            nxt = start if at < start and block <= start else nxt + _CS
+        corruption.append(Corruption(path, bad, reason, nxt - bad))
+        run_start = block = nxt
+        return nxt
+
+    while off < size:
+        if size - off < _HS:
+            torn(off, f"{size - off} bytes")
+            break
+        hdr = unpack(mm, off)
+        if hdr[0] != mark_ok:
+            if mm[off:off + 8] == MAGIC:
+                if pending:  # the previous segment ended without its last check record
+                    torn(off, "check record missing", segment_end=True)
+                elif run_start < off:
+                    seg.ranges.append([run_start, off])
+                try:
+                    seg, off = segment_header(f, off)
+                except NewerFormatError:
+                    raise
+                except RecordingError as err:
+                    block = off
+                    off = corrupt(off, err.reason)
+                    continue
+                segments.append(seg)
+                slots = {}
+                run_start = block = off
+                continue
+            off = corrupt(off, "bad frame marker")
+            continue
+        if hdr[1] == check:
+            rec = check_at(f, off)
+            if rec is None:
+                if size - off < _CS:
+                    torn(off, f"{size - off} bytes")
+                    break
+                off = corrupt(off, "corrupt check record")
+                continue
+            if verify and (rec[7] != off - block or crc32(mm[block:off]) != rec[5]):
+                off = corrupt(off, "checksum mismatch")
+                continue
+            commit()
+            off += _CS
+            block = off
+            continue
+        n = hdr[3]
+        end = off + _HS + n
+        if n > MAX_BODY:
+            off = corrupt(off, f"frame length {n} exceeds the limit")
+            continue
+        if end > size:
+            if resync(f, off)[0] < size:
+                off = corrupt(off, f"frame length {n} runs past a later record")
+                continue
+            torn(off, f"{size - off} of {end - off} bytes")
+            break
+        pending.append((off, *hdr[1:]))
+        off = end
+    else:
+        if pending:  # complete frames, but the check record closing them is missing
+            torn(size, "check record missing")
+    if run_start < min(off, size):
+        seg.ranges.append([run_start, min(off, size)])
+
+
+def segment_header(f: MappedFile, off: int) -> tuple[Segment, int]:
+    """Parse the segment header at `off`: (segment, offset of its first frame)."""
+    mm = f.mm
+    assert mm is not None
+    size = f.size
+    if size - off < _SP:
+        raise RecordingError("truncated segment header", f.path, off)
+    _, major, minor, hlen = SEGMENT_PREFIX.unpack_from(mm, off)
+    if major > VERSION_MAJOR:
+        raise NewerFormatError(
+            f"recording format {major}.{minor} is newer than this reader "
+            f"({VERSION_MAJOR}.x); upgrade amnode to read it", f.path, off)
+    if major < VERSION_MAJOR:
+        raise RecordingError(
+            f"recording format {major}.{minor} is older than this reader "
+            f"({VERSION_MAJOR}.x) reads; record it again", f.path, off)
+    if hlen > MAX_SEGMENT_HEADER:
+        raise RecordingError(f"segment header length {hlen} exceeds the limit", f.path, off)
+    end = off + _SP + hlen
+    if end + CRC.size > size:
+        raise RecordingError("truncated segment header", f.path, off)
+    if zlib.crc32(mm[off:end]) != CRC.unpack_from(mm, end)[0]:
+        raise RecordingError("segment header checksum mismatch", f.path, off)
+    try:
+        head = unpack_body(mm[off + _SP:end])
+        if not isinstance(head, dict):
+            raise ValueError("header is not a map")
+        if head.get("format") != FORMAT_NAME:
+            raise ValueError(f"unknown format name {head.get('format')!r}")
+        process = process_info(head, f.path, off, (major, minor))
+    except ValueError as err:
+        raise RecordingError(f"corrupt segment header: {err}", f.path, off) from None
+    return Segment(f, off, end + CRC.size, process), end + CRC.size
+
+
+def check_at(f: MappedFile, off: int) -> tuple[int, ...] | None:
+    """The fields of a genuine check record at `off` (its own CRC matches), else None."""
+    mm = f.mm
+    assert mm is not None
+    if f.size - off < _CS:
+        return None
+    rec = CHECK.unpack_from(mm, off)
+    if rec[0] != FRAME_MARK or rec[1] != _CHECK or rec[2] != 0 or rec[3] != 0 or \
+            zlib.crc32(mm[off:off + _CS - 4]) != rec[8]:
+        return None
+    return rec
+
+
+def salvage(f: MappedFile, frames: list[tuple[int, ...]]) -> int:
+    """How many of a damaged block's leading frames decode as valid records."""
+    for i, (off, kind, *_rest) in enumerate(frames):
+        if kind not in _KNOWN:
+            return i
+        try:
+            f.frame(off, kind)
+        except RecordingError:
+            return i
+    return len(frames)
+
+
+def resync(f: MappedFile, off: int) -> tuple[int, tuple[int, ...] | None]:
+    """The next offset after `off` where a genuine check record or a segment header starts,
+    with the check record's fields (None for a segment header); (size, None) if none.
+
+    Linear in the bytes skipped: the next segment magic is searched once (and remembered by
+    the file, see `MappedFile.next_magic`), check records only up to it, and only candidates
+    whose first 8 bytes are those of a check record are verified."""
+    mm = f.mm
+    assert mm is not None
+    magic = f.next_magic(off + 1)
+    end = f.size if magic < 0 else magic
+    find = mm.find
+    crc32 = zlib.crc32
+    unpack_crc = CRC.unpack_from
+    body = _CS - CRC.size
+    plen = len(_CHECK_PREFIX)
+    pos = find(_CHECK_PREFIX, off + 1, end)
+    read = (pos + plen if pos >= 0 else end) - off
+    try:
+        while pos >= 0:
+            read += body
+            if pos + _CS <= f.size and \
+                    crc32(mm[pos:pos + body]) == unpack_crc(mm, pos + body)[0]:
+                return pos, CHECK.unpack_from(mm, pos)
+            nxt = find(_CHECK_PREFIX, pos + 1, end)
+            read += (nxt + plen if nxt >= 0 else end) - pos
+            pos = nxt
+        return (f.size, None) if magic < 0 else (magic, None)
+    finally:
+        f.resync_bytes += read
+
+
+__all__ = ["MachineFactory", "MachineIndex", "MappedFile", "Segment", "check_at", "index_file",
+           "resync", "salvage", "segment_header"]
