@@ -12,5 +12,5 @@ from .errors import GobError
 from .limits import DEFAULT_LIMITS, Limits
 from .types import BUILTIN_TYPES, WireType
 
-__all__ = ["BUILTIN_TYPES", "DEFAULT_LIMITS", "Decoder", "Encoder", "GobError", "GobInterface", "Limits",
-           "WireType", "decode", "encode"]
+__all__ = ["BUILTIN_TYPES", "DEFAULT_LIMITS", "Decoder", "Encoder", "GobError", "GobInterface",
+           "Limits", "WireType", "decode", "encode"]

@@ -359,7 +359,7 @@ class Decoder:
             depth = state.depth = state.depth + 1
             if depth > max_depth:
                 raise GobError(f"values nested deeper than {max_depth}", offset=p)
-            out = {}
+            out: dict[Any, Any] = {}
             field = -1
             try:
                 while True:
@@ -429,7 +429,7 @@ class Decoder:
                 if is_array and n != length:
                     raise GobError(f"array {label} has {n} elements, its type says {length}",
                                    offset=p)
-                out = []
+                out: list[Any] = []
                 append = out.append
                 for _ in range(n):
                     x = b[p]
@@ -454,7 +454,7 @@ class Decoder:
                 if is_array and n != length:
                     raise GobError(f"array {label} has {n} elements, its type says {length}",
                                    offset=p)
-                out = []
+                out: list[Any] = []
                 append = out.append
                 for _ in range(n):
                     x = b[p]
@@ -485,7 +485,7 @@ class Decoder:
             if is_array and n != length:
                 raise GobError(f"array {label} has {n} elements, its type says {length}",
                                offset=p)
-            out = []
+            out: list[Any] = []
             append = out.append
             i = 0
             try:
@@ -519,7 +519,7 @@ class Decoder:
                 raise GobError(f"values nested deeper than {max_depth}", offset=p)
             n, p = read_uint(b, p)
             check(n, (len(b) - p) // 2, t, p)
-            out = {}
+            out: dict[Any, Any] = {}
             k: Any = None
             try:
                 for _ in range(n):
