@@ -52,6 +52,8 @@ class _Fail(Exception):
         self.reason = reason
         self.offset = offset
         self.trail: list[str] = []
+        #: what the innermost containers held when reading failed (complete items only)
+        self.partial: Any = None
 
 
 def _fail(err: BaseException, p: int) -> _Fail:
@@ -113,6 +115,11 @@ class Decoder:
         self._decs: dict[int, Dec] = {}
         self._defined = 0
         self._base = 0  # stream offset of the message being read (for error offsets)
+        self._short_ok = False
+        #: True when the last message was cut short (only read with `elements(partial=True)`)
+        self.truncated = False
+        #: the problem that ended a partial `elements()` read, None when it read everything
+        self.error: GobError | None = None
 
     # ------------------------------------------------------------------ public
 
@@ -127,30 +134,60 @@ class Decoder:
             self._done(b, p)
             yield tid, value
 
-    def elements(self) -> Iterator[Any]:
+    def elements(self, *, partial: bool = False) -> Iterator[Any]:
         """The items of the stream's first top-level value, which must be a slice or array,
-        decoded and yielded one at a time (only one item is held at once); then checks that
-        nothing but further complete messages follows."""
-        msg = self._next_value_message()
-        if msg is None:
-            raise GobError("the stream holds no value", offset=self.pos)
-        tid, b, p = msg
-        t = self._type(tid, p)
-        if t.kind not in ("slice", "array"):
-            raise GobError(f"top-level value is a {t.kind} ({t.label}), expected a slice",
-                           offset=self._base + p)
+        decoded and yielded one at a time (only one item is held at once).
+
+        With `partial=True` a damaged or truncated stream does not raise: the items before
+        the damage are yielded, then the damaged item as far as it could be read (structs
+        with the fields read so far, slices with their complete elements), and the problem is
+        left in `error`. Otherwise the first problem raises `GobError`.
+        """
+        self.error = None
+        self._short_ok = partial
         try:
+            msg = self._next_value_message()
+        except GobError as err:
+            if not partial:
+                raise
+            self.error = err
+            return
+        if msg is None:
+            empty = GobError("the stream holds no value", offset=self.pos)
+            if not partial:
+                raise empty
+            self.error = empty
+            return
+        tid, b, p = msg
+        try:
+            t = self._type(tid, p)
+            if t.kind not in ("slice", "array"):
+                raise GobError(f"top-level value is a {t.kind} ({t.label}), expected a slice",
+                               offset=self._base + p)
             if b[p] != 0:
                 raise GobError("top-level value does not start with a zero field delta",
                                offset=self._base + p)
             n, p = read_uint(b, p + 1)
+            try:
+                self._check_count(n, len(b) - p, t, p)
+            except GobError as bad:
+                if not (partial and self.truncated):
+                    raise GobError(bad.reason, offset=self._base + p) from None
+            if t.kind == "array" and n != t.length:
+                raise GobError(f"array {t.label} has {n} elements, its type says {t.length}",
+                               offset=self._base + p)
+            elem = self._compile(t.elem)
         except IndexError:
-            raise GobError("unexpected end of data", offset=self._base + p) from None
-        self._check_count(n, len(b) - p, t, p)
-        if t.kind == "array" and n != t.length:
-            raise GobError(f"array {t.label} has {n} elements, its type says {t.length}",
-                           offset=self._base + p)
-        elem = self._compile(t.elem)
+            short = GobError("unexpected end of data", offset=self._base + p)
+            if not partial:
+                raise short from None
+            self.error = short
+            return
+        except GobError as err:
+            if not partial:
+                raise
+            self.error = err
+            return
         for i in range(n):
             start = p
             self.depth = 0
@@ -159,9 +196,23 @@ class Decoder:
             except (_Fail, GobError, IndexError) as err:
                 f = _fail(err, start)
                 f.trail.append(f"{t.label}[{i}]")
-                raise self._error(f) from None
+                error = self._error(f)
+                if not partial:
+                    raise error from None
+                self.error = error
+                if f.partial is not None:
+                    yield f.partial
+                return
             yield value
-        self._done(b, p)
+        if self.truncated:
+            self.error = GobError("stream ends inside a message", offset=self.pos)
+            return
+        try:
+            self._done(b, p)
+        except GobError as err:
+            if not partial:
+                raise
+            self.error = err
 
     # ------------------------------------------------------------------ messages
 
@@ -181,8 +232,11 @@ class Decoder:
             raise GobError(f"message of {n} bytes exceeds the limit of "
                            f"{self.limits.max_message}", offset=pos)
         if p + n > len(data):
-            raise GobError(f"stream ends inside a message ({len(data) - p} of {n} bytes)",
-                           offset=pos)
+            if not self._short_ok:
+                raise GobError(f"stream ends inside a message ({len(data) - p} of {n} "
+                               "bytes)", offset=pos)
+            self.truncated = True  # partial reading: decode what is there
+            n = len(data) - p
         self.pos = p + n
         self._base = p
         return data[p:p + n], p
@@ -230,7 +284,7 @@ class Decoder:
             self.types[tid] = from_wire(tid, wire, self.limits.max_fields)
         except (_Fail, GobError, IndexError) as err:
             f = _fail(err, start)
-            f.trail.append(f"type definition {tid}")
+            f.trail.append(f"type definition {tid}: ")
             raise f from None
         return p
 
@@ -260,7 +314,7 @@ class Decoder:
         return t
 
     def _error(self, f: _Fail) -> GobError:
-        path = ".".join(reversed(f.trail)).replace(".[", "[")
+        path = "".join(reversed(f.trail))
         off = f.offset + self._base if f.offset >= 0 else -1
         return GobError(f.reason, offset=off, path=path)
 
@@ -401,7 +455,10 @@ class Decoder:
                         out[names[field]] = x != 0
             except (_Fail, GobError, IndexError) as err:
                 f = _fail(err, p)
-                f.trail.append(f"{label}.{names[field]}" if 0 <= field < nf else label)
+                f.trail.append(f".{names[field]}" if 0 <= field < nf else f"({label})")
+                if f.partial is not None and 0 <= field < nf:
+                    out[names[field]] = f.partial
+                f.partial = out
                 raise f from None
             state.depth = depth - 1
             return out, p
@@ -495,6 +552,7 @@ class Decoder:
             except (_Fail, GobError, IndexError) as err:
                 f = _fail(err, p)
                 f.trail.append(f"[{i}]")
+                f.partial = out
                 raise f from None
             state.depth = depth - 1
             return out, p
