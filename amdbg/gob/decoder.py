@@ -120,6 +120,8 @@ class Decoder:
         self.truncated = False
         #: the problem that ended a partial `elements()` read, None when it read everything
         self.error: GobError | None = None
+        #: the type id of the value `elements()` reads (0 before it started)
+        self.value_type = 0
 
     # ------------------------------------------------------------------ public
 
@@ -159,6 +161,7 @@ class Decoder:
             self.error = empty
             return
         tid, b, p = msg
+        self.value_type = tid
         try:
             t = self._type(tid, p)
             if t.kind not in ("slice", "array"):

@@ -40,27 +40,20 @@ def decompress(data: bytes, max_size: int = MAX_DECOMPRESSED) -> Decompressed:
     view = memoryview(data)
     pos = 0
     try:
-        while True:
-            if dec.can_accept_more_data():
-                if pos >= len(view):
-                    break
+        while not dec.is_finished():
+            if dec.can_accept_more_data() and pos < len(view):
                 chunk = view[pos:pos + CHUNK]
                 pos += len(chunk)
             else:
                 chunk = view[0:0]
-            out += dec.process(chunk, output_buffer_limit=OUT_CHUNK)
+            got = dec.process(chunk, output_buffer_limit=OUT_CHUNK)
+            out += got
             if len(out) > max_size:
                 del out[max_size:]
                 return Decompressed(bytes(out), f"decompressed size exceeds the limit of "
                                     f"{max_size} bytes (a decompression bomb?)")
-            if dec.is_finished():
-                break
-        while not dec.is_finished() and not dec.can_accept_more_data():
-            out += dec.process(b"", output_buffer_limit=OUT_CHUNK)
-            if len(out) > max_size:
-                del out[max_size:]
-                return Decompressed(bytes(out), f"decompressed size exceeds the limit of "
-                                    f"{max_size} bytes (a decompression bomb?)")
+            if not got and not chunk:
+                break  # no input left and nothing more comes out: truncated
     except brotli.error as err:
         return Decompressed(bytes(out), f"corrupt brotli data after {len(out)} bytes "
                             f"({' '.join(str(err).split()) or 'decoder error'})")
