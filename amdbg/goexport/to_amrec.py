@@ -146,11 +146,15 @@ class _Machine:
                     "remove": _strs(props.get("Remove")), "after": _strs(props.get("After")),
                     "tags": _strs(props.get("Tags"))}
         groups: dict[str, list[int]] = {}
+        outside = []
         for g, idxs in (ms.get("Groups") or {}).items():
             ok = [i for i in idxs if 0 <= i < n] if isinstance(idxs, list) else []
             if isinstance(idxs, list) and len(ok) < len(idxs):
-                out.warn(f"machine {mid}: group {g!r} refers to states outside StatesIndex")
+                outside.append(str(g))
             groups[str(g)] = ok
+        if outside:
+            out.warn(f"machine {mid}: group(s) {', '.join(outside)} refer to states outside "
+                     "its StatesIndex (those indexes are left out)")
         order = [g for g in _strs(ms.get("GroupsOrder")) if g in groups] or list(groups)
         txs = item.get("MsgTxs") or []
         if not isinstance(txs, list):
