@@ -31,7 +31,8 @@ from amnode.telemetry.format import MAGIC
 from ..gob.errors import GobError
 from ..gob.limits import DEFAULT_LIMITS, Limits
 from ..gob.wire import FIRST_USER_ID, read_int, read_uint
-from .compress import MAX_DECOMPRESSED, decompress
+from . import compress
+from .compress import decompress
 from .to_amrec import convert
 
 #: names that mark a file as a Go export even when its content does not look like one
@@ -126,14 +127,17 @@ def _writable_dir() -> Path:
 
 
 def open_go_export(path: str | os.PathLike[str], *, limits: Limits = DEFAULT_LIMITS,
-                   max_decompressed: int = MAX_DECOMPRESSED) -> GoExport | None:
+                   max_decompressed: int | None = None) -> GoExport | None:
     """The converted recording of the Go export at `path`, or None when `path` is not one.
 
-    Raises GobError (one line) when the export cannot be read at all; a partly readable
-    one converts with `damage` set.
+    `max_decompressed` caps the gob stream's size (default `compress.MAX_DECOMPRESSED`);
+    beyond it the export is read partially. Raises GobError (one line) when the export
+    cannot be read at all; a partly readable one converts with `damage` set.
     """
     if not is_go_export(path):
         return None
+    if max_decompressed is None:
+        max_decompressed = compress.MAX_DECOMPRESSED
     src = Path(path)
     try:
         if src.stat().st_size > MAX_FILE:
