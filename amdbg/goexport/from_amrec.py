@@ -113,7 +113,9 @@ class _MachineExport:
             if kind == 1:
                 tx = self.m.transition(rec)
                 clocks = self.clocks(tx)
-                txs.append(self.transition(tx, clocks))
+                if tx.mutation_queue_tick == 0 and tx.queue_tick != 0:
+                    token += 1
+                txs.append(self.transition(tx, clocks, token))
                 since_tx = 0
             else:
                 q: QueuedRecord = rec
@@ -123,11 +125,14 @@ class _MachineExport:
                 since_tx += 1
         return {"MsgStruct": self.schema(), "MsgTxs": txs, "Version": version}
 
-    def transition(self, tx: TransitionRecord, clocks: list[int]) -> dict[str, Any]:
+    def transition(self, tx: TransitionRecord, clocks: list[int], token: int
+                   ) -> dict[str, Any]:
+        qt, mq = tx.queue_tick, tx.mutation_queue_tick
         out: dict[str, Any] = {
-            "MachineID": self.id, "ID": tx.id, "Clocks": clocks, "QueueTick": tx.queue_tick,
-            "MutQueueTick": 0 if tx.mutation_queue_tick == tx.queue_tick
-            else tx.mutation_queue_tick,
+            "MachineID": self.id, "ID": tx.id, "Clocks": clocks, "QueueTick": qt,
+            # a prepended mutation (queue tick 0) carries a token, as in Go
+            "MutQueueToken": token if mq == 0 and qt != 0 else 0,
+            "MutQueueTick": 0 if mq in (0, qt) else mq,
             "Type": _number(_MUTATION, tx.type), **_called(tx.called, self.index),
             "Steps": [_step(s, self.index) for s in tx.steps], "LogEntries": _log(tx.log),
             "PreLogEntries": _log(tx.pre_log), "Queue": tx.queue_len,

@@ -38,7 +38,7 @@ from .to_amrec import convert
 #: names that mark a file as a Go export even when its content does not look like one
 SUFFIXES = (".gob.br", ".gob")
 #: bump when conversion output changes, so cached conversions are redone
-CONVERTER_VERSION = 2
+CONVERTER_VERSION = 3
 #: how many converted exports the cache keeps (least recently opened ones go first)
 CACHE_KEEP = 16
 #: the largest export file read (compressed bytes)

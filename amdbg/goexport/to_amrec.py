@@ -226,8 +226,11 @@ class _Machine:
             prelog = _lines(tx.get("PreLogEntries"))
             steps = tx.get("Steps")
             seq += 1
-            write_tx(mno, seq, t, t, tx.get("ID", ""), flags, mtype, called, qtick,
-                     tx.get("MutQueueTick") or qtick, tx.get("Queue", 0), clocks, before,
+            # the mutation's queue tick: 0 for a prepended one (it carries a token), else the
+            # tick it waited for (Go links a queued entry by its MutQueueTick == QueueTick)
+            mq = 0 if tx.get("MutQueueToken") else tx.get("MutQueueTick") or qtick
+            write_tx(mno, seq, t, t, tx.get("ID", ""), flags, mtype, called, qtick, mq,
+                     tx.get("Queue", 0), clocks, before,
                      self._steps(steps, ref, names) if steps else None, log, prelog, args,
                      _source(prelog) or _source(log))
             out.transitions += 1
