@@ -28,6 +28,7 @@ import brotli
 
 from amnode.telemetry.format import MAGIC
 
+from ..errors import DbgError
 from ..gob.errors import GobError
 from ..gob.limits import DEFAULT_LIMITS, Limits
 from ..gob.wire import FIRST_USER_ID, read_int, read_uint
@@ -141,11 +142,11 @@ def open_go_export(path: str | os.PathLike[str], *, limits: Limits = DEFAULT_LIM
     src = Path(path)
     try:
         if src.stat().st_size > MAX_FILE:
-            raise GobError(f"{src}: export of {src.stat().st_size} bytes exceeds the limit of "
+            raise DbgError(f"{src}: export of {src.stat().st_size} bytes exceeds the limit of "
                            f"{MAX_FILE}")
         raw = src.read_bytes()
     except OSError as err:
-        raise GobError(f"{src}: cannot read: {err.strerror or err}") from None
+        raise DbgError(f"{src}: cannot read: {err.strerror or err}") from None
     key = hashlib.sha256(raw)
     key.update(f"v{CONVERTER_VERSION} {limits} {max_decompressed}".encode())
     digest = key.hexdigest()[:40]
@@ -161,7 +162,7 @@ def open_go_export(path: str | os.PathLike[str], *, limits: Limits = DEFAULT_LIM
         out = decompress(raw, max_decompressed)
         data, damage = out.data, out.problem
         if not data:
-            raise GobError(f"{src}: not a Go am-dbg export: {damage or 'empty'}")
+            raise DbgError(f"{src}: not a Go am-dbg export: {damage or 'empty'}")
     del raw
     tmp = where / f"{digest}.{os.getpid()}.tmp"
     try:
@@ -169,7 +170,7 @@ def open_go_export(path: str | os.PathLike[str], *, limits: Limits = DEFAULT_LIM
             conv = convert(data, tmp, source=src.name, limits=limits, damage=damage)
         except GobError as err:
             reason = f"{err}; {damage}" if damage else str(err)
-            raise GobError(f"{src}: cannot read the export: {reason}") from None
+            raise DbgError(f"{src}: cannot read the Go am-dbg export: {reason}") from None
         os.replace(tmp, rec)
     finally:
         with contextlib.suppress(FileNotFoundError):

@@ -323,7 +323,12 @@ def convert(data: bytes, dst: str | os.PathLike[str], *, source: str = "",
     first = next(items, None)
     if first is None:
         raise dec.error or GobError("the stream holds no machines")
-    layout = check_layout(dec.types, dec.value_type)
+    try:
+        layout = check_layout(dec.types, dec.value_type)
+    except GobError as err:
+        if dec.error is None:
+            raise
+        raise GobError(f"{err.reason}; {dec.error}") from None
     out.layout = layout.version
     for line in layout.warnings:
         out.warn(line)
