@@ -254,7 +254,7 @@ def test_every_verb_opens_every_export(name: str, tmp_path: Path,
         assert (len(p.machines), p.recording.transition_count) == (machines, transitions)
 
 
-@pytest.mark.parametrize("name", ["node-payload.gob.br", "am-dbg-sim-7b90a9e.gob.br"])
+@pytest.mark.parametrize("name", SAMPLES)
 async def test_replay_shows_an_export(name: str) -> None:
     with opened(name) as s:
         m = max(s.machines, key=len)
