@@ -14,7 +14,7 @@ the types it uses, depth first, each once.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from .decoder import GobInterface
@@ -64,6 +64,27 @@ class Encoder:
         if t.kind != "struct":
             body.append(0)
         self._compile(tid)(body, value)
+        put_uint(self.out, len(body))
+        self.out += body
+
+    def encode_elements(self, tid: int, count: int, items: Iterable[Any]) -> None:
+        """Write a top-level slice of type `tid` holding `count` items, encoding one item at
+        a time (only the encoded bytes are kept, never all the values at once)."""
+        t = self._type(tid)
+        if t.kind != "slice":
+            raise GobError(f"type {t.label} is a {t.kind}, not a slice")
+        self._send_types(tid)
+        elem = self._compile(t.elem)
+        body = bytearray()
+        put_int(body, tid)
+        body.append(0)
+        put_uint(body, count)
+        n = 0
+        for item in items:
+            elem(body, item)
+            n += 1
+        if n != count:
+            raise GobError(f"{t.label}: {count} elements announced, {n} given")
         put_uint(self.out, len(body))
         self.out += body
 
@@ -159,6 +180,17 @@ class Encoder:
         if kind in ("slice", "array"):
             elem = self._compile(t.elem)
             is_array, length = kind == "array", t.length
+            if self._type(t.elem).kind == "uint" and not is_array:
+                def unsigned_items(out: bytearray, value: Any) -> None:
+                    if not isinstance(value, (list, tuple)):
+                        raise bad(value, "a list")
+                    put_uint(out, len(value))
+                    for v in value:
+                        if type(v) is int and 0 <= v < 0x80:
+                            out.append(v)
+                        else:
+                            elem(out, v)
+                return unsigned_items
 
             def items(out: bytearray, value: Any) -> None:
                 if not isinstance(value, (list, tuple)):
@@ -183,6 +215,63 @@ class Encoder:
         raise GobError(f"type {label} has unknown kind {kind}")
 
     def _struct_enc(self, t: WireType) -> Enc:
+        # primitive fields are written inline (no call per field): the hot path
+        fields = [(i, name, self._compile(fid), self.types[fid].kind)
+                  for i, (name, fid) in enumerate(t.fields)]
+        label = t.label
+
+        def struct(out: bytearray, value: Any) -> None:
+            if not isinstance(value, Mapping):
+                raise GobError(f"{label}: expected a mapping of fields, got "
+                               f"{type(value).__name__}")
+            last = -1
+            get = value.get
+            for i, name, enc, kind in fields:
+                v = get(name)
+                if v is None:
+                    continue
+                try:
+                    if kind == "string":
+                        if not v:
+                            continue
+                        raw = v.encode("utf-8", "surrogateescape")
+                        out.append(i - last)
+                        put_uint(out, len(raw))
+                        out += raw
+                    elif kind == "bool":
+                        if not v:
+                            continue
+                        out.append(i - last)
+                        out.append(1)
+                    elif kind == "int" and type(v) is int:
+                        if not v:
+                            continue
+                        out.append(i - last)
+                        put_uint(out, int_to_uint(v))
+                    elif kind == "uint" and type(v) is int and v >= 0:
+                        if not v:
+                            continue
+                        out.append(i - last)
+                        put_uint(out, v)
+                    else:
+                        if kind not in ("struct", "map", "array") and _is_zero(v):
+                            continue
+                        put_uint(out, i - last)
+                        enc(out, v)
+                except AttributeError:
+                    raise GobError(f"{label}.{name}: expected a string, got "
+                                   f"{type(v).__name__}") from None
+                except GobError as err:
+                    raise GobError(f"{label}.{name}: {err.reason}") from None
+                last = i
+            out.append(0)
+
+        if len(fields) > 127:  # deltas written as one byte above need < 128
+            return self._struct_enc_wide(t)
+        return struct
+
+    def _struct_enc_wide(self, t: WireType) -> Enc:
+        """Structs of more than 127 fields: every field through its encoder."""
         fields = [(i, name, self._compile(fid), self.types[fid].kind)
                   for i, (name, fid) in enumerate(t.fields)]
         label = t.label

@@ -166,9 +166,14 @@ def export_values(rec: Recording, version: str) -> list[dict[str, Any]]:
 
 
 def export_gob(rec: Recording, version: str) -> bytes:
-    """The gob stream (uncompressed) of `export_values`."""
+    """The gob stream (uncompressed) of `export_values`, encoded one machine at a time."""
+    ids: dict[str, int] = {}
+    for m in rec.machines:
+        ids[m.id] = ids.get(m.id, 0) + 1
     enc = Encoder(CURRENT_TYPES)
-    enc.encode(EXPORTS, export_values(rec, version))
+    enc.encode_elements(EXPORTS, len(rec.machines),
+                        (_MachineExport(m, m.key if ids[m.id] > 1 else m.id).value(version)
+                         for m in rec.machines))
     return enc.getvalue()
 
 
