@@ -17,7 +17,8 @@ Masking rules (also in docs/go-interop.md), applied to the `-`-separated parts o
 
 1. aRPC prefixes `rs-`, `rc-`, `rm-`, `rnm-` are kept and the rest is masked on its own.
 2. Node machines (`ns-` supervisor, `nw-` worker, `nb-` bootstrap, `nc-` client): the 2nd
-   part is `<kind>`, the 3rd `<host>`, and a 4th made of digits only is `<time>`.
+   part is `<kind>`, the 3rd `<host>`; for `ns-`, `nb-` and `nc-` a 4th made of digits only
+   is `<time>` (a worker's 4th part is a random suffix, masked by rule 3).
 3. Any other part of 4 or more hex digits with at least one digit is `<hex>` (random
    suffixes, all-digit ones included).
 4. Everything else is kept (names, short numbers such as instance or peer numbers).
@@ -34,6 +35,8 @@ from amnode.telemetry import RecordedMachine, Recording
 
 RPC_PREFIXES = ("rs", "rc", "rm", "rnm")
 NODE_PREFIXES = ("ns", "nw", "nb", "nc")
+#: node machines whose 4th id part is a start time (a worker's is a random suffix)
+TIMED_PREFIXES = ("ns", "nb", "nc")
 _HEX = re.compile(r"[0-9a-fA-F]{4,}")
 _DIGIT = re.compile(r"\d")
 
@@ -52,7 +55,7 @@ def mask_id(machine_id: str) -> str:
         head.append(parts.pop(0))
     if parts[0] in NODE_PREFIXES and len(parts) >= 3:
         rest = parts[3:]
-        if rest and rest[0].isdigit():
+        if rest and rest[0].isdigit() and parts[0] in TIMED_PREFIXES:
             rest[0] = "<time>"
         parts = [parts[0], "<kind>", "<host>", *rest]
     return "-".join([*head, *(p if p.startswith("<") else _mask_part(p) for p in parts)])
@@ -160,5 +163,5 @@ def compare(a: Recording, b: Recording) -> list[MachineDiff]:
     return out
 
 
-__all__ = ["NODE_PREFIXES", "RPC_PREFIXES", "Change", "MachineDiff", "MachineRun", "compare",
-           "machine_run", "machine_runs", "mask_id", "roles"]
+__all__ = ["NODE_PREFIXES", "RPC_PREFIXES", "TIMED_PREFIXES", "Change", "MachineDiff",
+           "MachineRun", "compare", "machine_run", "machine_runs", "mask_id", "roles"]

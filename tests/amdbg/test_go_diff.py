@@ -30,6 +30,7 @@ def go_cache(monkeypatch: pytest.MonkeyPatch) -> None:
     ("ns-TCWP-dev-201626-0", "ns-<kind>-<host>-<time>-0"),
     ("ns-orders-box-093011-0", "ns-<kind>-<host>-<time>-0"),
     ("nw-TCWP-dev-5551c0", "nw-<kind>-<host>-<hex>"),
+    ("nw-TCWP-dev-998626", "nw-<kind>-<host>-<hex>"),
     ("nb-TCWP-dev-201626-08d9bc9", "nb-<kind>-<host>-<time>-<hex>"),
     ("nb-TCWP-dev-201626-0775509", "nb-<kind>-<host>-<time>-<hex>"),
     ("rs-nb-TCWP-dev-201626-0b2a7e2", "rs-nb-<kind>-<host>-<time>-<hex>"),
