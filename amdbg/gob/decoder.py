@@ -116,6 +116,7 @@ class Decoder:
         self._defined = 0
         self._base = 0  # stream offset of the message being read (for error offsets)
         self._short_ok = False
+        self._nesting = 0  # types being compiled inside each other (bounded like values)
         #: True when the last message was cut short (only read with `elements(partial=True)`)
         self.truncated = False
         #: the problem that ended a partial `elements()` read, None when it read everything
@@ -349,7 +350,17 @@ class Decoder:
             return cell[0](b, p)
 
         self._decs[tid] = later
-        dec = self._build(t)
+        self._nesting += 1
+        try:
+            if self._nesting > self.limits.max_depth:
+                raise GobError(f"type definitions nested deeper than {self.limits.max_depth} "
+                               f"(at type {t.label})")
+            dec = self._build(t)
+        except BaseException:
+            del self._decs[tid]
+            raise
+        finally:
+            self._nesting -= 1
         cell.append(dec)
         self._decs[tid] = dec
         return dec

@@ -50,6 +50,7 @@ class Encoder:
         self.out = bytearray()
         self._sent: set[int] = set(BUILTIN_TYPES)
         self._encs: dict[int, Enc] = {}
+        self._nesting = 0
 
     def getvalue(self) -> bytes:
         """Everything written so far."""
@@ -97,18 +98,21 @@ class Encoder:
         return t
 
     def _send_types(self, tid: int) -> None:
-        """Define `tid` and every type it uses that was not sent yet, depth first."""
-        if tid in self._sent:
-            return
-        t = self._type(tid)
-        self._sent.add(tid)
-        body = bytearray()
-        put_int(body, -tid)
-        self._compile(WIRE_TYPE)(body, to_wire(t))
-        put_uint(self.out, len(body))
-        self.out += body
-        for ref in t.refs():
-            self._send_types(ref)
+        """Define `tid` and every type it uses that was not sent yet, depth first (in Go's
+        order: a type, then the types of its fields / elements)."""
+        stack = [tid]
+        while stack:
+            cur = stack.pop()
+            if cur in self._sent:
+                continue
+            t = self._type(cur)
+            self._sent.add(cur)
+            body = bytearray()
+            put_int(body, -cur)
+            self._compile(WIRE_TYPE)(body, to_wire(t))
+            put_uint(self.out, len(body))
+            self.out += body
+            stack.extend(reversed(t.refs()))
 
     # ------------------------------------------------------------------ values
 
@@ -123,7 +127,16 @@ class Encoder:
             cell[0](out, value)
 
         self._encs[tid] = later
-        enc = self._build(t)
+        self._nesting += 1
+        try:
+            if self._nesting > 64:
+                raise GobError(f"type definitions nested deeper than 64 (at type {t.label})")
+            enc = self._build(t)
+        except BaseException:
+            del self._encs[tid]
+            raise
+        finally:
+            self._nesting -= 1
         cell.append(enc)
         self._encs[tid] = enc
         return enc

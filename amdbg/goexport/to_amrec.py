@@ -40,6 +40,9 @@ MAX_STATES = 100_000
 MAX_ARGS = 1_000
 MAX_ARG_KEY = 256
 MAX_ARG_VALUE = 16 * 1024
+#: ids and state names longer than this are cut (the recording reader takes strings of at
+#: most 1 MiB; nothing sane comes close)
+MAX_NAME = 4096
 MAX_WARNINGS = 50
 _HEALTH = ("Heartbeat", "Healthcheck")
 _SUFFIX = {(False, True): "Enter", (False, False): "Exit", (True, True): "State",
@@ -72,8 +75,14 @@ class Converted:
             self.warnings.append("... more warnings not shown")
 
 
+def _cut(value: Any) -> str:
+    """A string field as a name: not a string gives "", a very long one is cut."""
+    return value[:MAX_NAME] if isinstance(value, str) else ""
+
+
 def _strs(value: Any) -> list[str]:
-    return [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
+    return [v[:MAX_NAME] for v in value if isinstance(v, str)] if isinstance(value, list) \
+        else []
 
 
 def _source(lines: list[list[Any]]) -> list[Any] | None:
@@ -89,7 +98,8 @@ def _source(lines: list[list[Any]]) -> list[Any] | None:
 def _lines(value: Any) -> list[list[Any]]:
     if not isinstance(value, list):
         return []
-    return [[e.get("Level", 0), e.get("Text", "")] for e in value if isinstance(e, dict)]
+    return [[e.get("Level", 0), e.get("Text", "")[:MAX_ARG_VALUE]] for e in value
+            if isinstance(e, dict)]
 
 
 def _args(value: Any, out: Converted, where: str) -> dict[str, str] | None:
@@ -123,7 +133,7 @@ class _Machine:
         if not isinstance(ms, dict) or not isinstance(ms.get("ID"), str) or not ms["ID"]:
             out.warn(f"machine #{number} has no MsgStruct.ID; skipped")
             return
-        mid = ms["ID"]
+        mid = _cut(ms["ID"])
         names = _strs(ms.get("StatesIndex"))
         if len(names) > MAX_STATES:
             out.warn(f"machine {mid} has {len(names)} states (limit {MAX_STATES}); skipped")
@@ -140,7 +150,7 @@ class _Machine:
         schema: dict[str, dict[str, Any]] = {}
         for state, props in (ms.get("States") or {}).items():
             if isinstance(props, dict):
-                schema[state] = {
+                schema[_cut(state)] = {
                     "auto": bool(props.get("Auto")), "multi": bool(props.get("Multi")),
                     "require": _strs(props.get("Require")), "add": _strs(props.get("Add")),
                     "remove": _strs(props.get("Remove")), "after": _strs(props.get("After")),
@@ -162,8 +172,8 @@ class _Machine:
         times = [time_to_ns(t) if isinstance(t, bytes) else None
                  for t in (tx.get("Time") if isinstance(tx, dict) else None for tx in txs)]
         created = next((t for t in times if t is not None), 0)
-        parent = ms.get("Parent") if isinstance(ms.get("Parent"), str) else ""
-        mno = self.w.add_machine(mid, parent or "", _strs(ms.get("Tags")), names, schema,
+        parent = _cut(ms.get("Parent"))
+        mno = self.w.add_machine(mid, parent, _strs(ms.get("Tags")), names, schema,
                                  groups, order, created)
         out.machines += 1
         self.records(mid, mno, names, index, txs, times, created)
@@ -206,7 +216,7 @@ class _Machine:
             args = _args(tx.get("Args"), out, f"machine {mid}")
             qtick = tx.get("QueueTick", 0)
             if tx.get("IsQueued"):
-                txid = tx.get("ID", "")
+                txid = _cut(tx.get("ID", ""))
                 head, dash, tail = txid.rpartition("-")
                 if dash and tail.isdigit():
                     txid = head
@@ -229,7 +239,7 @@ class _Machine:
             # the mutation's queue tick: 0 for a prepended one (it carries a token), else the
             # tick it waited for (Go links a queued entry by its MutQueueTick == QueueTick)
             mq = 0 if tx.get("MutQueueToken") else tx.get("MutQueueTick") or qtick
-            write_tx(mno, seq, t, t, tx.get("ID", ""), flags, mtype, called, qtick, mq,
+            write_tx(mno, seq, t, t, _cut(tx.get("ID", "")), flags, mtype, called, qtick, mq,
                      tx.get("Queue", 0), clocks, before,
                      self._steps(steps, ref, names) if steps else None, log, prelog, args,
                      _source(prelog) or _source(log))
@@ -247,7 +257,7 @@ class _Machine:
 
         def ref(value: Any) -> int | str:
             if isinstance(value, str):
-                return index.get(value, value)
+                return index.get(value, value[:MAX_NAME])
             if isinstance(value, int) and (0 <= value < n or value == -1):
                 return value
             out.warn(f"machine {mid}: state index {value} outside its {n} states")
@@ -287,7 +297,7 @@ class _Machine:
                     bool(s.get("IsSelf"))
                 flags = (1 if final else 0) | (2 if enter else 0) | (4 if self_ else 0)
                 if isinstance(data, GobInterface) and isinstance(data.value, str):
-                    handler = data.value
+                    handler = data.value[:MAX_NAME]
                 else:
                     handler = _handler_name(frm, to, names, final, enter, self_)
                 out.append([typ, frm, to, -1, flags, handler])

@@ -4,6 +4,8 @@ with the readable part shown), bounded memory, never a traceback or a hang."""
 from __future__ import annotations
 
 import dataclasses
+import os
+import tempfile
 import tracemalloc
 from pathlib import Path
 from typing import Any
@@ -11,8 +13,11 @@ from typing import Any
 import brotli
 import pytest
 from helpers.goexports import CACHE, export
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from amdbg import cli
+from amdbg.errors import DbgError
 from amdbg.gob import Encoder
 from amdbg.gob.wire import STRING, put_int, put_uint
 from amdbg.goexport import compress as compress_module
@@ -20,6 +25,7 @@ from amdbg.goexport.compress import decompress
 from amdbg.goexport.gotime import ns_to_time
 from amdbg.goexport.layout import CURRENT_TYPES, EXPORTS, TX
 from amdbg.session import Session
+from amnode.telemetry import RecordingError
 
 
 @pytest.fixture(autouse=True)
@@ -211,3 +217,38 @@ def test_records_out_of_range_are_kept_and_reported(tmp_path: Path,
     assert "state index 7 outside its 2 states" in err
     assert "clock of another length" in err and "group(s) G" in err
     assert "#7" in out
+
+
+WASM_GOB = brotli.decompress(export("wasm.gob.br").read_bytes())
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(st.integers(0, len(WASM_GOB) - 1), st.integers(0, 255)),
+                min_size=1, max_size=6), st.booleans())
+def test_mutated_exports_open_or_fail_clearly(flips: list[tuple[int, int]], cut: bool
+                                              ) -> None:
+    """Through the whole pipeline (decompress, decode, convert, read every record): only
+    one-line errors, or a session to read."""
+    data = bytearray(WASM_GOB)
+    for pos, byte in flips:
+        data[pos] = byte
+    if cut:
+        data = data[:flips[0][0]]
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "m.gob.br"
+        path.write_bytes(brotli.compress(bytes(data), quality=1))
+        old = os.environ.get("AMDBG_CACHE_DIR")
+        os.environ["AMDBG_CACHE_DIR"] = tmp
+        try:
+            with Session.open(path) as s:
+                for m in s.machines:
+                    for tx in m.transitions():
+                        assert len(tx.time_after) == len(tx.state_names)
+                    m.queued()
+        except (DbgError, RecordingError) as err:
+            assert "\n" not in str(err)
+        finally:
+            if old is None:
+                os.environ.pop("AMDBG_CACHE_DIR", None)
+            else:
+                os.environ["AMDBG_CACHE_DIR"] = old

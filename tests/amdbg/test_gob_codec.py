@@ -145,6 +145,16 @@ def test_a_struct_referring_to_itself_is_bounded() -> None:
     assert ".Next.Next" in message
 
 
+def test_a_long_chain_of_type_definitions_is_bounded() -> None:
+    chain = b"".join(_typedef(65 + i, {"SliceT": {"CommonType": {"Id": 65 + i},
+                                                  "Elem": 66 + i}}) for i in range(3000))
+    chain += _typedef(3065, {"SliceT": {"CommonType": {"Id": 3065}, "Elem": INT}})
+    body = bytearray()
+    put_int(body, 65)
+    body += b"\x00\x00"
+    _fails(chain + _msg(bytes(body)), "type definitions nested deeper than 64")
+
+
 def test_undefined_and_duplicate_types_fail() -> None:
     uses_undefined = _typedef(65, {"SliceT": {"CommonType": {"Id": 65}, "Elem": 99}})
     body = bytearray()
