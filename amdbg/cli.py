@@ -36,9 +36,10 @@ DESCRIPTION = """\
 Read amnode recordings: list machines, show one transition, list transitions, draw graphs,
 pack a recording into one file, or step through it interactively (replay).
 
-REC is a recording file (*.amrec) or directory (default: $AMNODE_RECORD). A machine is chosen
-with -m (full id or a unique part), a transition with -t (1-based number, -1 = last, or a
-transition id), or both at once with a mach://MACHINE/TX_ID address.
+REC is a recording file (*.amrec) or directory (default: $AMNODE_RECORD), or a Go am-dbg
+export (*.gob.br, see docs/go-interop.md). A machine is chosen with -m (full id or a unique
+part), a transition with -t (1-based number, -1 = last, or a transition id), or both at once
+with a mach://MACHINE/TX_ID address.
 """
 
 EPILOG = """\

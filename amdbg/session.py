@@ -20,6 +20,7 @@ import re
 from bisect import bisect_left
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
@@ -90,16 +91,29 @@ class Session:
     def __init__(self, recording: Recording) -> None:
         self.recording = recording
         self._queued: dict[str, dict[int, QueuedRecord]] = {}
+        #: one line each: what opening noticed (e.g. unknown fields of a Go export)
+        self.warnings: list[str] = []
+        #: why only part of the source could be read (a damaged Go export), "" otherwise
+        self.source_damage = ""
 
     # ------------------------------------------------------------------ lifecycle
 
     @classmethod
     def open(cls, path: str | os.PathLike[str]) -> Session:
-        """Open a recording file or directory; DbgError (one line) when it is unreadable."""
+        """Open a recording file or directory, or a Go am-dbg export (`.gob.br`, detected by
+        content and converted once, see amdbg.goexport); DbgError (one line) when unreadable."""
+        from .goexport import open_go_export
+
+        go = open_go_export(path)
         try:
-            return cls(open_recording(path))
+            session = cls(open_recording(go.path if go is not None else path))
         except RecordingError as err:
             raise DbgError(str(err)) from err
+        if go is not None:
+            session.recording.path = Path(path)
+            session.warnings = list(go.warnings)
+            session.source_damage = go.damage
+        return session
 
     def close(self) -> None:
         """Release the recording's files."""
@@ -137,15 +151,17 @@ class Session:
     @property
     def damaged(self) -> bool:
         """True when parts of the recording could not be read (torn tail, corrupt frames)."""
-        return bool(self.recording.corruption)
+        return bool(self.recording.corruption) or bool(self.source_damage)
 
     @property
     def torn_tail_only(self) -> bool:
         """True when the only damage is incomplete last records (a killed writer), if any."""
-        return all(c.torn_tail for c in self.recording.corruption)
+        return not self.source_damage and all(c.torn_tail for c in self.recording.corruption)
 
     def damage_summary(self) -> str:
         """One line naming the first damaged spot (file, offset, reason); "" when intact."""
+        if self.source_damage:
+            return f"{self.path}: {self.source_damage}"
         problems = self.recording.corruption
         if not problems:
             return ""

@@ -42,6 +42,8 @@ class Context:
         self.session = session
         self.damage = session.damage_summary()
         self.torn_tail_only = session.torn_tail_only
+        for line in session.warnings:
+            self.warn(line)
         return session, address
 
     def select(self, args: argparse.Namespace) -> tuple[Session, Selection]:
