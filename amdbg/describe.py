@@ -11,8 +11,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from amnode.machine import ARG_EXCEPTION
-from amnode.telemetry import LogLine, TransitionRecord, TransitionSummary
+from amnode.telemetry import ERROR_ARG, LogLine, TransitionRecord, TransitionSummary
 
 from .filters import is_empty, summary_is_empty
 
@@ -181,7 +180,7 @@ def changes_label(tx: TransitionRecord) -> str:
 
 def error_text(tx: TransitionRecord) -> str:
     """The exception this transition carried or logged (first line), or ""."""
-    exc = tx.args.get(ARG_EXCEPTION)
+    exc = tx.args.get(ERROR_ARG)
     if exc:
         return exc
     for line in tx.log:

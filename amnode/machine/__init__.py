@@ -31,6 +31,7 @@ from .mutation import (
     is_queued,
     result_str,
 )
+from .protocols import LocalMachine, ReadOnlyMachine, RemoteMachine
 from .relations import Resolver
 from .schema import (
     ANY,
@@ -91,6 +92,7 @@ __all__ = [
     "HandlerBindError",
     "HandlerTimeoutError",
     "LastTxTracer",
+    "LocalMachine",
     "LogEntry",
     "LogLevel",
     "Machine",
@@ -99,8 +101,10 @@ __all__ = [
     "Mutation",
     "MutationType",
     "NestedEvalError",
+    "ReadOnlyMachine",
     "Relation",
     "RelationError",
+    "RemoteMachine",
     "Resolver",
     "Result",
     "Schema",

@@ -18,10 +18,10 @@ import secrets
 from collections.abc import Sequence
 from typing import Any
 
-import amnode as am
+import amnode.machine as am
 from amnode.machine.schema import SchemaLike
 from amnode.rpc import Client as RpcClient
-from amnode.rpc import NetworkMachine, Payload
+from amnode.rpc import NetworkMachine, Payload, RetryPolicy
 from amnode.states import node as ss
 
 from .args import ARG, LeaseRefused, ProvideWorkerArgs, WorkerGone, WorkerLease
@@ -35,6 +35,10 @@ from .errors import (
 from .links import pipe, pipe_err
 from .naming import client_name, super_client_id, worker_client_id
 from .worker import check_worker_schema
+
+#: how a connected supervisor link is re-dialed after a loss: quickly, a bounded number of times
+SUPER_RECONNECT = RetryPolicy(first_delay=0.2, factor=2.0, max_delay=2.0, max_tries=20,
+                              timeout=300.0)
 
 log = logging.getLogger("amnode.node")
 
@@ -319,9 +323,7 @@ class Client:
                 w.cancel()
         if not rpc.mach.is_disposed and rpc.mach.is_active(ss.READY):
             # connected: reconnect quickly from now on, and report its errors
-            rpc.conn_retries = 20
-            rpc.conn_retry_delay = 0.2
-            rpc.conn_retry_backoff = 2.0
+            rpc.conn_retry = SUPER_RECONNECT
             pipe_err(rpc.mach, self.mach, ss.ERR_SUPERVISOR)
             rpc.mach.bind_handlers(_SuperWatch(self), id="node-super")
             self.mach.log("connected to supervisor %s", addr)

@@ -33,7 +33,7 @@ import time
 from collections.abc import Coroutine, Sequence
 from typing import Any
 
-import amnode as am
+import amnode.machine as am
 from amnode.machine.schema import SchemaLike
 from amnode.rpc import Client, Mux
 from amnode.states import node as ss

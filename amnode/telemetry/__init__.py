@@ -31,7 +31,7 @@ from .errors import (
     TransitionRangeError,
     UnknownMachineError,
 )
-from .format import FILE_SUFFIX, VERSION_MAJOR, VERSION_MINOR
+from .format import ERROR_ARG, FILE_SUFFIX, VERSION_MAJOR, VERSION_MINOR
 from .pack import pack
 from .reader import RecordedMachine, Recording, open_recording
 from .recorder import Recorder
@@ -52,7 +52,8 @@ from .records import (
 from .writer import RecordWriter
 
 __all__ = [
-    "FILE_SUFFIX", "VERSION_MAJOR", "VERSION_MINOR", "Corruption", "LogLine", "MachineState",
+    "ERROR_ARG", "FILE_SUFFIX", "VERSION_MAJOR", "VERSION_MINOR", "Corruption", "LogLine",
+    "MachineState",
     "NewerFormatError", "ProcessInfo", "QueuedRecord", "RecordWriter", "RecordedMachine",
     "Recorder", "RecorderClosedError", "RecorderError", "Recording", "RecordingError",
     "RecordingFileError", "SchemaVersion", "Source", "StepRecord", "TransitionRangeError",

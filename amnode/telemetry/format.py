@@ -20,6 +20,11 @@ from typing import Any
 
 import msgpack
 
+from amnode.machine import ARG_EXCEPTION
+
+#: The args key under which an error transition's exception is recorded (the machine's own key).
+ERROR_ARG = ARG_EXCEPTION
+
 #: First 8 bytes of every segment (PNG-style: a non-ASCII byte, a name, CR LF to catch mangling).
 MAGIC = b"\x89AMREC\r\n"
 #: The `format` value of every segment header.
