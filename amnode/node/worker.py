@@ -30,13 +30,13 @@ from amnode.rpc import Client, Server
 from amnode.states import node as ss
 from amnode.states import rpc as ssrpc
 
-from .access import GuardedServer, Origin, Policy, RemoteGuard
+from .access import GuardedServer, Origin, Policy, RemoteGuard, SupervisorPort
 from .args import ARG, ServeClientArgs, WorkerAddrArgs, get_args
 from .config import DEFAULT_TIMEOUT, NodeTimeouts, adopt, resolve_handler_timeout
 from .errors import BootstrapError, NodeError
 from .links import pipe
 from .naming import host_name, worker_name
-from .spawn import BOOT_ADDR_ENV, GRACE_ENV, PARENT_ENV, SUPERVISOR_ENV
+from .spawn import ADOPT_ENV, BOOT_ADDR_ENV, GRACE_ENV, PARENT_ENV, SUPERVISOR_ENV
 
 log = logging.getLogger("amnode.node")
 
@@ -80,7 +80,7 @@ class Worker:
                  tags: Sequence[str] = (), name: str | None = None,
                  log_level: am.LogLevel | int | None = None,
                  handler_timeout: float | None = DEFAULT_TIMEOUT,
-                 supervisor_id: str | None = None,
+                 supervisor_id: str | None = None, adopt_token: str | None = None,
                  on_exit: Callable[[str], None] | None = None) -> None:
         if not kind:
             raise ValueError("a worker needs a kind")
@@ -116,13 +116,15 @@ class Worker:
         self.mach.bind_tracer(self.guard)
         #: the supervisor's aRPC id, the only one the local port admits (None: anyone)
         self.supervisor_id = supervisor_id or os.environ.get(SUPERVISOR_ENV) or None
-        self.local = Server(self.mach, f"{host}:0", name="nw-loc-" + self.name,
-                            parent=self.mach, delivery_timeout=self.timeouts.delivery,
-                            allow_id=self.supervisor_id)
-        self.public = GuardedServer(self.mach, f"{host}:0", name="nw-pub-" + self.name,
-                                    parent=self.mach, allow_id=_closed_token(),
-                                    delivery_timeout=self.timeouts.delivery, guard=self.guard,
-                                    origin=Origin(CLIENT_POLICY))
+        self.local = SupervisorPort(
+            self.mach, f"{host}:0", name="nw-loc-" + self.name, parent=self.mach,
+            delivery_timeout=self.timeouts.delivery, allow_id=self.supervisor_id,
+            adopt_token=adopt_token or os.environ.get(ADOPT_ENV) or None)
+        self.public = GuardedServer(
+            self.mach, f"{host}:0", name="nw-pub-" + self.name, parent=self.mach,
+            allow_id=_closed_token(), delivery_timeout=self.timeouts.delivery, guard=self.guard,
+            origin=Origin(CLIENT_POLICY),
+            mutable_states=ss.worker_client_states(self.mach.state_names))
         adopt(self.local.mach, self.mach)
         adopt(self.public.mach, self.mach)
         pipe(self.local.mach, self.mach, ssrpc.RPC_READY, ss.LOCAL_RPC_READY)
