@@ -106,6 +106,10 @@ def _super_retry() -> RetryPolicy:
     return RetryPolicy(first_delay=0.5, factor=2.0, max_delay=5.0, max_tries=0, timeout=None)
 
 
+def _super_reconnect() -> RetryPolicy:
+    return RetryPolicy(first_delay=0.1, factor=2.0, max_delay=0.4, max_tries=2, timeout=None)
+
+
 def _peer_retry() -> RetryPolicy:
     return RetryPolicy(first_delay=0.1, factor=2.0, max_delay=1.0, max_tries=0, timeout=None)
 
@@ -155,6 +159,8 @@ class NodeTimeouts:
     provide: float = 5.0
     #: the client skips a supervisor address that failed for this long
     blacklist: float = 10.0
+    #: a client re-dials its lost supervisor this way, then moves on to the next address
+    super_reconnect: RetryPolicy = field(default_factory=_super_reconnect)
     #: a supervisor re-dials a lost peer with this backoff (forever)
     peer_retry: RetryPolicy = field(default_factory=_peer_retry)
     #: the n-th survivor (by instance number) waits n times this before adopting orphans
