@@ -312,11 +312,13 @@ class Supervisor:
         return [e.info(now, e.handle.stderr_tail() if e.handle is not None else ())
                 for e in self.pool.select(state)]
 
-    def set_pool(self, min: int, max: int, warm: int, max_client_workers: int = 0) -> bool:
+    def set_pool(self, min: int, max: int, warm: int, max_client_workers: int = 0,
+                 max_jobs: int | None = None) -> bool:
         """New pool sizes (a `min` above `max` is lowered to it; `max_client_workers=0` means
-        `max`), then `check_pool()`."""
-        self.pool.config = PoolConfig(min=min, max=max, warm=warm,
-                                      max_client_workers=max_client_workers)
+        `max`; `max_jobs` stays unless given), then `check_pool()`."""
+        self.pool.config = PoolConfig(
+            min=min, max=max, warm=warm, max_client_workers=max_client_workers,
+            max_jobs=self.pool.config.max_jobs if max_jobs is None else max_jobs)
         return self.check_pool()
 
     def check_pool(self) -> bool:
