@@ -29,6 +29,7 @@ import asyncio
 import contextlib
 import hashlib
 import hmac
+from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -146,6 +147,8 @@ class Peers:
         self.authed: dict[str, str] = {}
         #: adoptions in flight by worker id
         self.adopting: dict[str, asyncio.Task[Any]] = {}
+        #: why the last peers were refused on the control port (newest last)
+        self.refusals: deque[str] = deque(maxlen=16)
         self._seq = 0
         self._push_pending = False
 
@@ -275,8 +278,9 @@ class Peers:
         link.authed = True
         link.peer_id = nm.remote_id
         s.mach.log("linked to peer %s at %s", link.peer_id, link.addr)
-        # the peer is back: its workers are its own again
-        for wid in [w for w, t in self.adopting.items() if getattr(t, "peer", None) == link]:
+        # the same peer is back (not a new process at its address): its workers are its own
+        for wid in [w for w, t in self.adopting.items()
+                    if getattr(t, "peer_id", None) == link.peer_id]:
             self.adopting.pop(wid).cancel()
 
     def summary_changed(self, link: PeerLink) -> None:
@@ -327,24 +331,30 @@ class Peers:
         rank = self._rank(link)
         if rank:
             await asyncio.sleep(rank * s.timeouts.adopt_stagger)
-        if link.live:
+        if link.live and link.peer_id == summary.id:
             return  # it came back
         for w in summary.workers:
             if (not w.id or not w.local_addr or w.state == "killing" or w.id in self.adopting
                     or s.pool.by_id(w.id) is not None or self.held_elsewhere(w.id, link)):
                 continue
-            task = s._go(self._adopt(w, link, deadline))
+            task = s._go(self._adopt(w, link, summary.id, deadline))
             task.peer = link  # type: ignore[attr-defined]
+            task.peer_id = summary.id  # type: ignore[attr-defined]
             self.adopting[w.id] = task
             task.add_done_callback(self._adopted_cb(w.id))
 
     def _adopted_cb(self, wid: str) -> Callable[[asyncio.Task[Any]], None]:
         def done(_task: asyncio.Task[Any]) -> None:
             self.adopting.pop(wid, None)
+            if not self.adopting:
+                self.s._status_soon()
+                with contextlib.suppress(RuntimeError):
+                    asyncio.get_running_loop().call_soon(self.s._normalize)
 
         return done
 
-    async def _adopt(self, w: WorkerStatus, link: PeerLink, deadline: float) -> None:
+    async def _adopt(self, w: WorkerStatus, link: PeerLink, lost_id: str,
+                     deadline: float) -> None:
         """Take one orphan over: an entry, then the link (retried until `deadline`)."""
         s = self.s
         entry = s.pool.new_entry(-1)
@@ -359,8 +369,8 @@ class Peers:
         s.mach.add(ss.ADOPT_WORKER, {ARG: WorkerRef(entry.key, f"from {link.peer_id}")})
         ok = False
         try:
-            ok = await s._adopt_link(entry, deadline,
-                                     lambda: link.live or self.held_elsewhere(w.id, link))
+            ok = await s._adopt_link(entry, deadline, lambda: (
+                link.live and link.peer_id == lost_id) or self.held_elsewhere(w.id, link))
         finally:
             if not ok and entry.key in s.pool.entries and not entry.linked:
                 s._forget(entry, "adoption failed")

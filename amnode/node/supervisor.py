@@ -327,6 +327,14 @@ class Supervisor:
             self._normalize()
         return self.mach.is_active(ss.POOL_READY)
 
+    async def add_peers(self, addrs: Sequence[str]) -> None:
+        """Link to more peer supervisors (their control addresses), e.g. once they listen."""
+        if addrs and not self.peers.secret:
+            raise ValueError("supervisors with peers need a shared group secret (secret=)")
+        self.peers.addrs += [a for a in addrs if a not in self.peers.addrs]
+        if self.mach.is_active(ss.LOCAL_RPC_READY):
+            await self.peers.start()
+
     def rotate_logs(self) -> bool:
         """Rotate every worker log file now (`RotateLogs`); False without a log directory."""
         if self.logs is None or not self.mach.is_active(ss.START):
@@ -441,7 +449,9 @@ class Supervisor:
         plan = pool.plan()
         # the bookkeeping first (entries hold their slots), the mutations after
         forks = [pool.new_entry(slot) for slot in plan.fork]
-        retire = [pool.entries[k] for k in plan.retire]
+        # while orphans of a lost peer are being adopted, nothing is retired yet: the adopted
+        # ones are retired first, once they are in
+        retire = [] if self.peers.adopting else [pool.entries[k] for k in plan.retire]
         for entry in retire:
             entry.deliberate = True
         for entry in retire:
@@ -1113,6 +1123,7 @@ class _SupervisorHandlers:
         s = self.s
         why = s.peers.check_hello(s.guard.origin(e.mutation), get_args(e, PeerHello))
         if why:
+            s.peers.refusals.append(why)
             s.mach.log("[access] peer refused: %s", why)
             log.warning("%s: peer refused: %s", s.mach.id, why)
             return False

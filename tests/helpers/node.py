@@ -168,3 +168,41 @@ def no_error(mach: am.Machine) -> None:
 def env_without_recording() -> dict[str, str]:
     """This process's environment without AMNODE_RECORD (for helper processes)."""
     return {k: v for k, v in os.environ.items() if k != "AMNODE_RECORD"}
+
+
+SECRET = "the-group-secret"
+
+
+async def peer_group(kind: str, pools: list[tuple[int, int, int, int]], *,
+                     timeouts: node.NodeTimeouts | None = None,
+                     links: dict[int, list[int]] | None = None,
+                     secret: str = SECRET) -> list[node.Supervisor]:
+    """Started supervisors of one kind (instance numbers 0..n-1, one pool each) linked as
+    peers: every one to every other, or as `links` says (instance -> the instances it dials).
+    Returns once every link is up and has brought a summary."""
+    t = timeouts or fast_timeouts(supervisor_grace=30.0)
+    sups = [new_supervisor(kind, pool, timeouts=t, instance_num=i, secret=secret)
+            for i, pool in enumerate(pools)]
+    for sup in sups:
+        await sup.start()
+    n = len(sups)
+    plan = links if links is not None else {i: [j for j in range(n) if j != i]
+                                            for i in range(n)}
+    for i, targets in plan.items():
+        await sups[i].add_peers([sups[j].local_addr for j in targets])
+    for i, targets in plan.items():
+        await wait_for(lambda i=i, targets=targets: len(
+            [x for x in sups[i].peers.live_peers() if x.summary is not None]) == len(targets),
+            what=f"supervisor {i} linked to its peers")
+    return sups
+
+
+async def stop_all(sups: list[node.Supervisor]) -> None:
+    """Stop supervisors (and any in-process worker they left behind)."""
+    for sup in sups:
+        await sup.stop()
+        spawner = sup.spawner
+        if isinstance(spawner, node.InProcessSpawner):
+            for w in spawner.workers:
+                if not w.mach.is_disposed:
+                    await w.stop()
