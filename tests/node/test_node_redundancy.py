@@ -10,7 +10,6 @@ from helpers.node import (
     T,
     fast_timeouts,
     new_supervisor,
-    no_error,
     peer_group,
     rels_worker_schema,
     running,
