@@ -99,15 +99,20 @@ class LogFile:
     async def _rotate(self) -> None:
         await self._close()
         path = self.path
-        if self.backups:
-            for n in range(self.backups - 1, 0, -1):
-                older = path.with_name(f"{path.name}.{n}")
-                if await aiofiles.os.path.exists(older):
-                    await aiofiles.os.replace(older, path.with_name(f"{path.name}.{n + 1}"))
-            if await aiofiles.os.path.exists(path):
-                await aiofiles.os.replace(path, path.with_name(f"{path.name}.1"))
-        elif await aiofiles.os.path.exists(path):
-            await aiofiles.os.remove(path)
+        prefix = path.name + "."
+        kept = sorted((int(n[len(prefix):]) for n in await aiofiles.os.listdir(path.parent)
+                       if n.startswith(prefix) and n[len(prefix):].isdigit()), reverse=True)
+        for n in kept:  # .N -> .N+1, the oldest first; beyond `backups` they go
+            older = path.with_name(f"{prefix}{n}")
+            if n >= self.backups:
+                await aiofiles.os.remove(older)
+            else:
+                await aiofiles.os.replace(older, path.with_name(f"{prefix}{n + 1}"))
+        if await aiofiles.os.path.exists(path):
+            if self.backups:
+                await aiofiles.os.replace(path, path.with_name(f"{prefix}1"))
+            else:
+                await aiofiles.os.remove(path)
         self.rotations += 1
         await self._open()
 
