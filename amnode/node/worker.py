@@ -404,6 +404,42 @@ class _WorkerHandlers:
         self.w.mach.remove(ss.HEALTHCHECK)
 
 
+class _OrphanSafeStream:
+    """stdout/stderr of a worker process: once its supervisor (the pipe's reader) is gone, a
+    write raises BrokenPipeError; the output is then dropped instead of failing the handler
+    that printed (an adopted worker's output has no reader any more)."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+        self._broken = False
+
+    def _break(self) -> None:
+        self._broken = True
+        with contextlib.suppress(OSError, ValueError):
+            fd = self._stream.fileno()
+            null = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(null, fd)  # C-level writes to the fd are dropped too
+            os.close(null)
+
+    def write(self, text: str) -> int:
+        if not self._broken:
+            try:
+                return int(self._stream.write(text))
+            except (BrokenPipeError, ConnectionResetError):
+                self._break()
+        return len(text)
+
+    def flush(self) -> None:
+        if not self._broken:
+            try:
+                self._stream.flush()
+            except (BrokenPipeError, ConnectionResetError):
+                self._break()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
 def parse_boot_addr(argv: Sequence[str] | None = None) -> str:
     """The bootstrap address from `-a ADDR` (or `AMNODE_BOOT_ADDR`); exits 2 without one."""
     parser = argparse.ArgumentParser(description="an amnode worker process",
@@ -427,6 +463,9 @@ def run_worker(kind: str, schema: SchemaLike, handlers: object | None = None, *,
     start or report.
     """
     boot_addr = parse_boot_addr(argv)
+    if not isinstance(sys.stdout, _OrphanSafeStream):
+        sys.stdout = _OrphanSafeStream(sys.stdout)
+        sys.stderr = _OrphanSafeStream(sys.stderr)
     code = asyncio.run(_run(kind, schema, handlers, names, boot_addr, timeouts, host,
                             handler_timeout))
     if code:
