@@ -55,6 +55,12 @@ class LogFile:
             if cut:
                 await self._append(data[:cut])
 
+    async def open(self) -> None:
+        """Create (or reopen) the file now, before anything is written."""
+        async with self._lock:
+            if self._file is None:
+                await self._open()
+
     async def rotate(self) -> None:
         """Start a new file now (between two lines)."""
         async with self._lock:

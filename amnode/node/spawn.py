@@ -229,6 +229,8 @@ class ProcessSpawner:
         (stdout, stderr), its output is appended to those files too."""
         base = dict(os.environ) if self.env is None else dict(self.env)
         full = {**base, **env, BOOT_ADDR_ENV: boot_addr}
+        for log in logs or ():
+            await log.open()
         proc = await asyncio.create_subprocess_exec(
             *self.cmd, "-a", boot_addr, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
             stderr=subprocess.PIPE, start_new_session=True, env=full, cwd=self.cwd)
