@@ -23,6 +23,7 @@ class Handlers:
     def WorkRequestedState(self, e: am.Event) -> None:
         x = e.args["input"]
         e.machine.add("ClientSendPayload", {"name": "square", "data": x * x})
+        e.machine.add("WorkReady")  # done: the next WorkRequested is a new job
 
     async def ChatterState(self, e: am.Event) -> None:
         """Write `lines` numbered lines to stdout and stderr, yielding now and then."""
