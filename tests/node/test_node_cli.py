@@ -81,8 +81,8 @@ async def test_cli_errors_are_one_line() -> None:
          "cannot start"),
         ([], 2, "a command is needed"),
     ]
-    for args, code, text in cases:
-        got, _, err = await amnode_run(*args)
+    results = await asyncio.gather(*(amnode_run(*args) for args, _, _ in cases))
+    for (args, code, text), (got, _, err) in zip(cases, results, strict=True):
         assert got == code, (args, err)
         assert err.startswith("amnode: error: ") and err.count("\n") == 1, (args, err)
         assert text in err, (args, err)
@@ -90,7 +90,7 @@ async def test_cli_errors_are_one_line() -> None:
 
 async def test_cli_status_of_a_stopped_supervisor_fails_cleanly() -> None:
     proc, info = await start_cli_supervisor("--kind", "NTW", "--worker-cmd",
-                                            " ".join(worker_cmd()), "--min", "1", "--max", "1",
+                                            " ".join(worker_cmd()), "--min", "0", "--max", "1",
                                             "--warm", "0")
     try:
         status = await cli_status(info["public"])

@@ -76,11 +76,11 @@ async def test_worker_output_is_logged_and_rotated_by_size_and_on_request(
         assert await entry.mirror.add("Chatter", {"lines": n}) == am_executed()
         rotated = 0
         # RotateLogs while the worker writes (the supervisor machine's state, as SIGHUP does)
-        while f"out {n - 1:06d}" not in text(out):
+        while not written(out, f"out {n - 1:06d}"):
             if sup.rotate_logs():
                 rotated += 1
             await asyncio.sleep(0.05)
-        await wait_for(lambda: f"err {n - 1:06d}" in text(err),
+        await wait_for(lambda: written(err, f"err {n - 1:06d}"),
                        what="stderr complete")
         assert rotated >= 1
         assert sup.logs is not None
@@ -100,6 +100,11 @@ def text(path: Path) -> str:
         return path.read_text()
     except FileNotFoundError:
         return ""
+
+
+def written(path: Path, line: str) -> bool:
+    """`line` is in the log file or one of its rotated copies."""
+    return any(line in text(p) for p in path.parent.glob(path.name + "*"))
 
 
 def am_executed() -> int:
