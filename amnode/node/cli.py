@@ -240,9 +240,14 @@ async def _connect(addr: str, timeout: float) -> tuple[RpcClient, am.Machine, _A
                     conn_timeout=timeout, conn_retries=0, call_timeout=timeout,
                     call_retries=0)
     await rpc.start()
+    ready = asyncio.ensure_future(rpc.mach.when(ss.READY))
+    gone = asyncio.ensure_future(rpc.mach.when_not(ss.START))  # the dial failed for good
     try:
-        await rpc.mach.when(ss.READY, timeout=timeout)
-    except (TimeoutError, am.DisposedError):
+        await asyncio.wait({ready, gone}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for w in (ready, gone):
+            w.cancel()
+    if rpc.mach.is_disposed or not rpc.mach.is_active(ss.READY):
         why = rpc.mach.err if not rpc.mach.is_disposed else None
         rpc.dispose()
         consumer.dispose()
