@@ -10,7 +10,8 @@
     worker = await client.req_worker()        # the leased worker's mirror
     payload = await client.work({"input": 2}) # WorkRequested -> the worker's payload
 
-A worker script ends with `node.run_worker(kind, schema, handlers)`. docs/node.md has the rules,
+A worker script ends with `node.run_worker(kind, schema, handlers)`. The `amnode` command
+(`amnode.node.cli`) runs a supervisor from a shell and shows its pool. docs/node.md has the rules,
 the flow, every failure and the differences from the Go reference.
 """
 

@@ -18,6 +18,11 @@ workers crash at start waits with exponential backoff. The heartbeat health-chec
 worker with a deadline; a hung worker is killed (SIGTERM, then SIGKILL) and replaced.
 `stop()` returns once every worker process is reaped.
 
+The local port is the control port: peer supervisors of the same kind link there (see
+`peers.py`: summaries, adoption of a lost peer's workers) and operators ask for the pool's
+status (`ListWorkers`), kill a worker (`KillWorker`) or rotate the worker logs (`RotateLogs`,
+see `logs.py`). Leases live and expire as `leases.py` says.
+
 Every blocking step runs in a task bound to a state (`Start`, `Heartbeat`); handlers only
 decide, and the results come back as mutations.
 """
@@ -114,6 +119,8 @@ class Supervisor:
     `worker_cmd` is the worker program (run as `worker_cmd -a <bootstrap addr>`); a `spawner`
     replaces it, e.g. `InProcessSpawner` for workers in this process. Pool sizes come from
     `pool` or the `min`/`max`/`warm`/`max_client_workers` keywords, timeouts from `timeouts`.
+    `peers` (control addresses) and a shared `secret` make it one of a redundant group;
+    `log_dir` keeps every worker's stdout/stderr in rotated files.
     """
 
     def __init__(self, kind: str, worker_cmd: Sequence[str] | None = None,
