@@ -179,6 +179,8 @@ class PoolStatus:
     stopping: bool = False
     request: int = 0
     seq: int = 0
+    #: random per supervisor object: a restarted supervisor (maybe with the same id) differs
+    incarnation: str = ""
 
 
 @_wire("am_node.PeerHello")

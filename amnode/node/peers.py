@@ -86,11 +86,14 @@ class PeerLink(Client):
         self.authed = False
         #: the peer's machine id, once known
         self.peer_id = ""
+        #: `summary` came over the current connection (not a lost one's leftover)
+        self.fresh = False
 
     @property
     def live(self) -> bool:
-        """Linked and authenticated now."""
-        return self.authed and not self.mach.is_disposed and self.mach.is_active(ss.READY)
+        """Linked, authenticated and with a summary of the current connection."""
+        return (self.authed and self.fresh and not self.mach.is_disposed
+                and self.mach.is_active(ss.READY))
 
     def on_request(self, conn: Connection, seq: int, method: int, body: Any) -> None:
         """The peer's summaries are kept here (no consumer machine)."""
@@ -103,9 +106,11 @@ class PeerLink(Client):
                 data = payload.data
                 nm = self.netmach
                 if isinstance(data, PoolStatus) and nm is not None and data.id == nm.remote_id:
-                    if self.summary is None or data.seq >= self.summary.seq \
-                            or data.id != self.summary.id:
+                    old = self.summary
+                    if old is None or not self.fresh or data.seq >= old.seq \
+                            or data.incarnation != old.incarnation:
                         self.summary = data
+                        self.fresh = True
                     conn.reply(seq, None)
                     self.peers.summary_changed(self)
                 else:
@@ -124,6 +129,7 @@ class _PeerLinkWatch:
 
     def ReadyEnd(self, e: am.Event) -> None:
         link = self.link
+        link.fresh = False
         if link.authed:
             link.authed = False
             with contextlib.suppress(RuntimeError):
@@ -278,20 +284,17 @@ class Peers:
         link.authed = True
         link.peer_id = nm.remote_id
         s.mach.log("linked to peer %s at %s", link.peer_id, link.addr)
-        # the same peer is back (not a new process at its address): its workers are its own
-        for wid in [w for w, t in self.adopting.items()
-                    if getattr(t, "peer_id", None) == link.peer_id]:
-            self.adopting.pop(wid).cancel()
 
     def summary_changed(self, link: PeerLink) -> None:
-        """A peer's summary arrived: adoptions of workers it now holds are given up."""
+        """A peer's summary arrived: adoptions of workers it holds are given up, and so are
+        those of a lost peer that is back (the same incarnation, not a new process)."""
         summary = link.summary
-        if summary is None or summary.stopping:
+        if summary is None:
             return
         held = {w.id for w in summary.workers}
-        for wid in [w for w in self.adopting if w in held]:
-            task = self.adopting.get(wid)
-            if task is not None and getattr(task, "peer", None) is not link:
+        for wid, task in list(self.adopting.items()):
+            back = getattr(task, "incarnation", None) == summary.incarnation
+            if back or (wid in held and not summary.stopping):
                 self.adopting.pop(wid).cancel()
 
     def live_peers(self) -> list[PeerLink]:
@@ -318,9 +321,9 @@ class Peers:
         return sum(1 for n in others if n < mine)
 
     def held_elsewhere(self, worker_id: str, lost: PeerLink | None) -> bool:
-        """A live peer (not `lost`) shows this worker in its pool."""
-        return any(x is not lost and x.summary is not None
-                   and any(w.id == worker_id for w in x.summary.workers)
+        """A live peer shows this worker in its pool (`lost` only if it is another process
+        now)."""
+        return any(x.summary is not None and any(w.id == worker_id for w in x.summary.workers)
                    for x in self.live_peers())
 
     async def _adopt_all(self, link: PeerLink, summary: PoolStatus) -> None:
@@ -331,15 +334,14 @@ class Peers:
         rank = self._rank(link)
         if rank:
             await asyncio.sleep(rank * s.timeouts.adopt_stagger)
-        if link.live and link.peer_id == summary.id:
-            return  # it came back
+        if self.back(link, summary.incarnation):
+            return
         for w in summary.workers:
             if (not w.id or not w.local_addr or w.state == "killing" or w.id in self.adopting
                     or s.pool.by_id(w.id) is not None or self.held_elsewhere(w.id, link)):
                 continue
-            task = s._go(self._adopt(w, link, summary.id, deadline))
-            task.peer = link  # type: ignore[attr-defined]
-            task.peer_id = summary.id  # type: ignore[attr-defined]
+            task = s._go(self._adopt(w, link, summary.incarnation, deadline))
+            task.incarnation = summary.incarnation  # type: ignore[attr-defined]
             self.adopting[w.id] = task
             task.add_done_callback(self._adopted_cb(w.id))
 
@@ -353,7 +355,12 @@ class Peers:
 
         return done
 
-    async def _adopt(self, w: WorkerStatus, link: PeerLink, lost_id: str,
+    def back(self, link: PeerLink, incarnation: str) -> bool:
+        """The lost peer itself is linked again (not a new process at its address)."""
+        return link.live and link.summary is not None \
+            and link.summary.incarnation == incarnation
+
+    async def _adopt(self, w: WorkerStatus, link: PeerLink, incarnation: str,
                      deadline: float) -> None:
         """Take one orphan over: an entry, then the link (retried until `deadline`)."""
         s = self.s
@@ -369,8 +376,8 @@ class Peers:
         s.mach.add(ss.ADOPT_WORKER, {ARG: WorkerRef(entry.key, f"from {link.peer_id}")})
         ok = False
         try:
-            ok = await s._adopt_link(entry, deadline, lambda: (
-                link.live and link.peer_id == lost_id) or self.held_elsewhere(w.id, link))
+            ok = await s._adopt_link(entry, deadline, lambda: self.back(link, incarnation)
+                                     or self.held_elsewhere(w.id, link))
         finally:
             if not ok and entry.key in s.pool.entries and not entry.linked:
                 s._forget(entry, "adoption failed")

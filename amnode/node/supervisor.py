@@ -167,6 +167,8 @@ class Supervisor:
         self.guard = RemoteGuard()
         # in the ids of its links to workers: no other local process can present them
         self._secret = secrets.token_hex(6)
+        #: tells this supervisor object from a restarted one with the same id (peers)
+        self.incarnation = secrets.token_hex(4)
         self.mach = am.Machine(ss.SupervisorSchema, id="ns-" + self.name, parent=parent,
                                tags=[TAG_SUPERVISOR, f"kind:{kind}", f"instance:{instance_num}",
                                      f"host:{host_name()}", *tags], log_level=log_level,
@@ -360,7 +362,8 @@ class Supervisor:
             mach.id, self.kind, self.instance_num, self.public_addr, self.local_addr,
             cfg.min, cfg.max, cfg.warm, pool.target(), pool.ready_count(), pool.leased_count(),
             states, [entry_status(e, now, redacted) for e in pool.entries.values()],
-            [x.peer_id for x in self.peers.live_peers()], self.pool_error, self._stopping)
+            [x.peer_id for x in self.peers.live_peers()], self.pool_error, self._stopping,
+            incarnation=self.incarnation)
 
     def kill_worker(self, worker: str, reason: str = "requested") -> bool:
         """Kill one worker (by machine id or pool key); it is replaced. False if unknown."""

@@ -196,3 +196,32 @@ async def test_a_peer_with_another_secret_is_refused() -> None:
         with pytest.raises(ValueError, match="secret"):
             node.Supervisor("RED", worker_schema=rels_worker_schema(), peers=["127.0.0.1:1"],
                             spawner=a.spawner)
+
+
+async def test_a_new_process_at_a_lost_peer_s_address_does_not_stop_the_adoption() -> None:
+    """b dies and a new supervisor b2 starts at b's control address before a (ranked second,
+    behind c) adopts: b2 is another supervisor, so b's orphans are still adopted."""
+    t = fast_timeouts(supervisor_grace=30.0, adopt_stagger=1.0)
+    c, a, b = await peer_group("RED", [(1, 1, 0, 0), (1, 3, 1, 0), (1, 1, 0, 0)],
+                               timeouts=t, links={0: [1], 1: [0, 2], 2: [1]})
+    client = client_for("RED")
+    b2 = new_supervisor("RED", (1, 1, 0, 0), timeouts=t, instance_num=2, secret=SECRET)
+    try:
+        await b.mach.when(ssnode.POOL_READY, timeout=T)
+        await client.start([b.public_addr])
+        worker = await client.req_worker(timeout=T)
+        await wait_for(lambda: any(w.leased_to for w in summary_of(a, b).workers),  # type: ignore[union-attr]
+                       what="a knows b's lease")
+        addr = b.local_addr
+        b.dispose(kill_workers=False)
+        await b2.start(local_addr=addr)  # a new process at the same address
+        await b2.add_peers([a.local_addr])
+        await wait_for(lambda: (e := a.pool.by_id(worker.remote_id)) is not None and e.linked,
+                       what="b's leased orphan adopted by a")
+        await wait_for(lambda: (x := a.peers.links[addr].summary) is not None
+                       and x.incarnation == b2.status().incarnation, what="a sees b2")
+        assert c.pool.by_id(worker.remote_id) is None and b2.pool.by_id(worker.remote_id) is None
+        assert (await client.work({"input": 8}, timeout=T)).data == 64
+    finally:
+        await client.stop()
+        await stop_all([c, a, b, b2])
