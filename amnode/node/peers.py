@@ -12,7 +12,8 @@ the peer's orphaned workers, by the rules in docs/node.md ("Operating a pool"):
 1. the survivors rank themselves by instance number among the live peers; the n-th waits
    n x `adopt_stagger` seconds, so the lowest number goes first;
 2. a survivor skips a worker that shows up in another live peer's summary (adopted already),
-   and gives up when the lost peer comes back;
+   and gives up when the lost peer comes back (the same `incarnation`, not merely the same id:
+   a new process at its address is another supervisor);
 3. it dials the orphan's local port with a link id that ends in the group's adoption token; the
    worker admits it only while no supervisor is connected (so of two adopters, the first one
    wins, and a live original keeps its worker), and retries until the workers' own grace
