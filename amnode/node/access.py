@@ -25,7 +25,7 @@ import logging
 from collections.abc import Iterable
 from typing import Any
 
-import amnode as am
+import amnode.machine as am
 from amnode.machine import Event, Mutation, MutationType, Tracer, Transition
 from amnode.rpc import NoAccessError, Server
 from amnode.rpc.connection import Connection

@@ -12,7 +12,7 @@ import contextlib
 import dataclasses
 from typing import TYPE_CHECKING
 
-import amnode as am
+import amnode.machine as am
 from amnode.states import node as ss
 
 from .access import GuardedServer, Origin, Policy, RemoteGuard

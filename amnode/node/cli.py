@@ -32,7 +32,7 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from typing import Any
 
-import amnode as am
+import amnode.machine as am
 from amnode.rpc import Client as RpcClient
 from amnode.rpc import NoAccessError, Payload
 from amnode.states import node as ss

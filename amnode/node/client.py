@@ -26,7 +26,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-import amnode as am
+import amnode.machine as am
 from amnode.machine.schema import SchemaLike
 from amnode.rpc import Client as RpcClient
 from amnode.rpc import NetworkMachine, Payload

@@ -10,7 +10,7 @@ import os
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
-import amnode as am
+import amnode.machine as am
 from amnode.rpc.retry import RetryPolicy
 
 #: `AMNODE_DEBUG` multiplies every node timeout by this (slow stepping in a debugger)

@@ -21,7 +21,7 @@ import asyncio
 import contextlib
 from typing import TYPE_CHECKING, Any
 
-import amnode as am
+import amnode.machine as am
 from amnode.rpc import Mux
 from amnode.rpc.connection import Connection
 from amnode.states import node as ss

@@ -13,7 +13,7 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
-import amnode as am
+import amnode.machine as am
 from amnode.states import pipes
 
 

@@ -34,7 +34,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-import amnode as am
+import amnode.machine as am
 from amnode.rpc import Client, Mux, Payload
 from amnode.rpc.connection import Connection
 from amnode.rpc.protocol import Method

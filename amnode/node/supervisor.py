@@ -38,7 +38,7 @@ import time
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
-import amnode as am
+import amnode.machine as am
 from amnode.machine.schema import SchemaLike
 from amnode.rpc import Client, Mux, NoAccessError
 from amnode.rpc.retry import CONN_RETRY, legacy_policy

@@ -24,7 +24,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import amnode as am
+import amnode.machine as am
 from amnode.machine.schema import SchemaLike
 from amnode.rpc import Client, Server
 from amnode.states import node as ss
