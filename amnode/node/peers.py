@@ -158,6 +158,8 @@ class Peers:
         self.refusals: deque[str] = deque(maxlen=16)
         self._seq = 0
         self._push_pending = False
+        #: what the last pushed summaries said (pushes that would say nothing new are skipped)
+        self._pushed: object = None
 
     # --- the control port (inbound) ---
 
@@ -222,6 +224,14 @@ class Peers:
 
         def run() -> None:
             self._push_pending = False
+            # only what a peer acts on: workers, their addresses, leases, what is dying
+            mark = (self.s._stopping, tuple(
+                (e.key, e.id, e.pid, e.local_addr, e.lease[1] if e.lease else "",
+                 bool(e.killing), e.linked) for e in self.s.pool.entries.values()),
+                    tuple(sorted(self.authed)))
+            if mark == self._pushed:
+                return
+            self._pushed = mark
             for conn_id in list(self.authed):
                 origin = self.conns.get(conn_id)
                 if origin is not None:

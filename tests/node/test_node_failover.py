@@ -35,6 +35,8 @@ async def test_sigkill_one_of_two_supervisors_while_clients_hold_workers(
         record_property: pytest.RecordProperty) -> None:
     env = {**env_without_recording(), "AMNODE_NODE_SECRET": "failover test"}
     ctl = [dead_addr(), dead_addr()]
+    while ctl[0] == ctl[1]:
+        ctl[1] = dead_addr()
     common = ["--kind", "NTW", "--worker-cmd", " ".join(worker_cmd()), "--min", "2", "--max",
               "4", "--warm", "0", "--grace", "20"]
     procs: list[asyncio.subprocess.Process] = []

@@ -60,7 +60,8 @@ async def test_peers_share_their_pools() -> None:
         await a.mach.when(ssnode.POOL_READY, timeout=T)
         await b.mach.when(ssnode.POOL_READY, timeout=T)
         await wait_for(lambda: (s := summary_of(a, b)) is not None and len(s.workers) == 2
-                       and all(w.state == "idle" for w in s.workers), what="b's summary")
+                       and all(w.local_addr and w.state != "initing" for w in s.workers),
+                       what="b's summary")
         s = summary_of(a, b)
         assert s is not None and s.public_addr == b.public_addr and s.instance_num == 1
         assert {w.id for w in s.workers} == {w.id for w in await b.workers()}
