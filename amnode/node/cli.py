@@ -127,6 +127,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return err.code
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # the reader went away (`amnode status --json | head`): stop quietly, like other tools
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
     except Exception as err:  # anything else is still one line
         print(f"amnode: error: {_one_line(f'{type(err).__name__}: {err}')}", file=sys.stderr)
         return EXIT_ERROR
