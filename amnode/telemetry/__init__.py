@@ -33,7 +33,7 @@ from .errors import (
 )
 from .format import ERROR_ARG, FILE_SUFFIX, VERSION_MAJOR, VERSION_MINOR
 from .pack import pack
-from .reader import RecordedMachine, Recording, open_recording
+from .reader import Growth, RecordedMachine, Recording, open_recording
 from .recorder import Recorder
 from .records import (
     Corruption,
@@ -52,7 +52,8 @@ from .records import (
 from .writer import RecordWriter
 
 __all__ = [
-    "ERROR_ARG", "FILE_SUFFIX", "VERSION_MAJOR", "VERSION_MINOR", "Corruption", "LogLine",
+    "ERROR_ARG", "FILE_SUFFIX", "VERSION_MAJOR", "VERSION_MINOR", "Corruption", "Growth",
+    "LogLine",
     "MachineState",
     "NewerFormatError", "ProcessInfo", "QueuedRecord", "RecordWriter", "RecordedMachine",
     "Recorder", "RecorderClosedError", "RecorderError", "Recording", "RecordingError",

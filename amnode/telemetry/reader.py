@@ -506,6 +506,8 @@ class Recording:
         self._keyed = 0
         self._counts: list[int] = []
         self._reported = 0
+        #: files are read as still being written (`open_recording(follow=True)`)
+        self._follow = False
 
     @classmethod
     def live(cls, label: str, *, verify: bool = True) -> Recording:
@@ -521,6 +523,7 @@ class Recording:
     # --- opening ---
 
     def _load(self, files: list[Path], single: bool, follow: bool = False) -> None:
+        self._follow = follow
         first_error: RecordingError | None = None
         for p in files:
             try:
@@ -533,7 +536,7 @@ class Recording:
                 continue
             self._files.append(f)
             try:
-                self._index(f, follow)
+                self._index(f)
             except RecordingError as err:
                 if single or isinstance(err, NewerFormatError):
                     self.close()
@@ -551,9 +554,10 @@ class Recording:
         self._counts = [len(m) for m in self.machines]
         self._reported = len(self.machines)
 
-    def _index(self, f: MappedFile, follow: bool = False) -> None:
+    def _index(self, f: MappedFile) -> None:
         """The first pass over one file (see `scan.Scanner`); a followed file keeps its
         scanner, which `refresh()` resumes."""
+        follow = self._follow
         sc = Scanner(f, verify=self.verify, new_machine=RecordedMachine, machines=self.machines,
                      segments=self._segments, corruption=self.corruption)
         if follow:
@@ -645,7 +649,7 @@ class Recording:
                     continue  # e.g. not a regular file: skipped, as when opening
                 self._files.append(f)
                 try:
-                    self._index(f, follow=True)
+                    self._index(f)
                 except RecordingError as err:
                     self.corruption.append(Corruption(f.path, err.offset or 0, err.reason))
         damage = len(self.corruption)
