@@ -21,6 +21,7 @@ layout is in `format.py` and docs/recording-format.md; `pack()` merges a recordi
 into one portable file. Errors derive from `amnode.AmnodeError` (`errors.py`).
 """
 
+from . import endpoint, flight, process, push, receiver
 from .env import install, process_recorder, uninstall
 from .errors import (
     NewerFormatError,
@@ -60,5 +61,6 @@ __all__ = [
     "RecordingFileError", "SchemaVersion", "Source", "StepRecord", "TransitionRangeError",
     "TransitionRecord", "TransitionSummary", "UnknownMachineError", "UnverifiedSummary",
     "install", "mach_url",
-    "open_recording", "pack", "process_recorder", "uninstall",
+    "endpoint", "flight", "open_recording", "pack", "process", "process_recorder", "push",
+    "receiver", "uninstall",
 ]

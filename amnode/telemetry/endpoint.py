@@ -322,13 +322,13 @@ def attached() -> int:
 
 
 async def serve(addr: str = "127.0.0.1:0", *, admit: Admit | None = None,
-                relay: Relay | None = None) -> asyncio.Server:
+                relay: Relay | None = None, limit: int = SUBSCRIBER_LIMIT) -> asyncio.Server:
     """Accept debuggers on `addr` (`host:port`; an empty host is 127.0.0.1) on the running
-    loop; the caller closes the returned server."""
+    loop, each with a subscriber buffer of `limit` bytes; the caller closes the server."""
     host, _, port = addr.rpartition(":")
     loop = asyncio.get_running_loop()
     process.track()
-    return await loop.create_server(lambda: LiveSource(admit=admit, relay=relay),
+    return await loop.create_server(lambda: LiveSource(admit=admit, relay=relay, limit=limit),
                                     host.strip("[]") or "127.0.0.1", int(port))
 
 
