@@ -133,7 +133,7 @@ class LiveSource(asyncio.Protocol):
                 if self.closed:
                     return
         except LiveProtocolError as err:
-            self.close(str(err), bye=False)
+            self.close(str(err))  # the BYE says why (bounded: one short message)
 
     def eof_received(self) -> bool | None:
         self.close("the peer closed the connection", bye=False)
