@@ -13,6 +13,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers.live import T, count, quiet, serving, until
+from helpers.node import WORKERS, connected_client, new_supervisor, running, worker_cmd
 
 import amnode as am
 from amdbg import cli
@@ -22,8 +24,6 @@ from amdbg.tui import ReplayApp
 from amdbg.tui.widgets.live_status import LiveStatus
 from amdbg.tui.widgets.machine_list import MachineList
 from amnode.telemetry import Recorder, endpoint, flight, open_recording
-from helpers.live import T, count, quiet, serving, until
-from helpers.node import WORKERS, connected_client, new_supervisor, running, worker_cmd
 
 ROOT = Path(__file__).resolve().parents[2]
 SIZE = (160, 48)
@@ -74,7 +74,7 @@ async def test_tui_attached_to_a_supervisor_shows_the_whole_pool_live() -> None:
             wid = worker.remote_id
             await app_until(pilot, lambda: count(live, wid) > 0 and any(
                 "WorkRequested" in t.called for t in rec.machine(wid)), "the job")
-            serve = [t for t in rec.machine(wid) if "ServeClient" in t.called][0]
+            serve = next(t for t in rec.machine(wid) if "ServeClient" in t.called)
             chain = []
             sel = app.session.source(serve)
             while sel is not None and len(chain) < 6:

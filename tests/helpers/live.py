@@ -37,7 +37,8 @@ async def until(cond: Callable[[], Any], timeout: float = T, what: Any = "") -> 
         if value:
             return value
         if loop.time() > deadline:
-            raise AssertionError(f"timed out waiting for {(what() if callable(what) else what) or cond}")
+            said = what() if callable(what) else what
+            raise AssertionError(f"timed out waiting for {said or cond}")
         await asyncio.sleep(0.01)
 
 

@@ -7,11 +7,12 @@ from __future__ import annotations
 import asyncio
 import os
 
-from amnode.telemetry import process
-from amnode.telemetry.live_protocol import PREFACE, Msg, MessageReader, control
-from amnode.telemetry.receiver import LiveConnectError, LiveRecording
 from helpers.live import T, count, grown, hello, telemetry_tracers, until
 from helpers.node import connected_client, new_supervisor, running, worker_cmd
+
+from amnode.telemetry import process
+from amnode.telemetry.live_protocol import PREFACE, MessageReader, Msg, control
+from amnode.telemetry.receiver import LiveConnectError, LiveRecording
 
 
 async def test_attach_on_either_port_relays_every_worker() -> None:

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers.live import T, count, grown, hello, quiet, serving, telemetry_tracers, until
 
 import amnode as am
 from amnode.machine import Tracer
@@ -35,7 +36,6 @@ from amnode.telemetry.live_protocol import (
 )
 from amnode.telemetry.reader import Recording
 from amnode.telemetry.receiver import LiveConnectError, LiveRecording
-from helpers.live import T, count, grown, hello, quiet, serving, telemetry_tracers, until
 
 SMALL = {"A": {}, "B": {"multi": True}, "C": {"require": ["A"]}}
 #: more than 16 states: delta clocks, full ones every 64 transitions
