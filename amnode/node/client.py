@@ -32,6 +32,7 @@ from amnode.rpc import Client as RpcClient
 from amnode.rpc import NetworkMachine, Payload
 from amnode.states import node as ss
 
+from . import debug
 from .args import ARG, LeaseRefused, ProvideWorkerArgs, ReturnWorkerArgs, WorkerGone, WorkerLease
 from .config import DEFAULT_TIMEOUT, NodeTimeouts, adopt, resolve_handler_timeout
 from .errors import (
@@ -79,6 +80,7 @@ class Client:
                  clock: Clock = time.monotonic, rng: random.Random | None = None) -> None:
         if not id or not kind:
             raise ValueError("a client needs an id and a worker kind")
+        debug.enable_flight_recorder()
         check_worker_schema(worker_schema, "the client's worker schema")
         schema = dict(schema) if schema is not None else dict(ss.ClientSchema)
         missing = ss.missing_states(schema, ss.CLIENT_STATES)

@@ -45,6 +45,7 @@ from amnode.rpc.retry import CONN_RETRY, legacy_policy
 from amnode.states import node as ss
 from amnode.states import rpc as ssrpc
 
+from . import debug
 from .access import Policy, RemoteGuard
 from .args import (
     ARG,
@@ -137,6 +138,7 @@ class Supervisor:
                  log_max_bytes: int = 10 * 1024 * 1024, log_backups: int = 3) -> None:
         if not kind:
             raise ValueError("a supervisor needs a worker kind")
+        debug.enable_flight_recorder()
         if worker_schema is None:
             raise am.SchemaError("a supervisor needs the worker schema")
         check_worker_schema(worker_schema)
@@ -240,6 +242,7 @@ class Supervisor:
                          log_level=self.log_level)
         adopt(self.local.mach, self.mach)
         pipe(self.local.mach, self.mach, ss.READY, ss.LOCAL_RPC_READY)
+        debug.serve_supervisor(self)  # amdbg attach on either port
         res = self.mach.add(ss.START, {"public_addr": addr,
                                        "local_addr": local_addr or f"{self.host}:0"})
         if res == am.CANCELED:

@@ -30,6 +30,7 @@ from amnode.rpc import Client, Server
 from amnode.states import node as ss
 from amnode.states import rpc as ssrpc
 
+from . import debug
 from .access import GuardedServer, Origin, Policy, RemoteGuard, SupervisorPort
 from .args import ARG, ServeClientArgs, WorkerAddrArgs, get_args
 from .config import DEFAULT_TIMEOUT, NodeTimeouts, adopt, resolve_handler_timeout
@@ -107,6 +108,7 @@ class Worker:
         self.guard = RemoteGuard()
         if parent is None:
             parent = os.environ.get(PARENT_ENV) or None
+        debug.enable_flight_recorder()
         self.mach = am.Machine(schema, id="nw-" + self.name, parent=parent,
                                tags=[TAG_WORKER, f"kind:{kind}", f"host:{host_name()}", *tags],
                                log_level=log_level,
@@ -120,6 +122,7 @@ class Worker:
             self.mach, f"{host}:0", name="nw-loc-" + self.name, parent=self.mach,
             delivery_timeout=self.timeouts.delivery, allow_id=self.supervisor_id,
             adopt_token=adopt_token or os.environ.get(ADOPT_ENV) or None)
+        debug.serve_worker(self)  # its supervisor relays it to attached debuggers
         self.public = GuardedServer(
             self.mach, f"{host}:0", name="nw-pub-" + self.name, parent=self.mach,
             allow_id=_closed_token(), delivery_timeout=self.timeouts.delivery, guard=self.guard,
