@@ -51,6 +51,15 @@ def _at(run: MachineRun, i: int) -> str:
     return printable(f"#{run.numbers[i]} {change_label(run.changes[i])}")
 
 
+def _name(d: MachineDiff) -> str:
+    """This run's machine (else the golden one's), and the golden one's key when it differs:
+    `nw-sq-host-1a2b3c (golden nw-sq-host-9f8e7d)`."""
+    key = d.b.key if d.b is not None else d.a.key if d.a is not None else d.role
+    if d.a is not None and d.b is not None and d.a.key != d.b.key:
+        return printable(f"{key} (golden {d.a.key})")
+    return printable(key)
+
+
 def _open(run: MachineRun, i: int, path: str | os.PathLike[str],
           cwd: str | os.PathLike[str] | None) -> str:
     if not run.changes:
@@ -73,20 +82,18 @@ def golden_message(diffs: list[MachineDiff], *, run: str | os.PathLike[str],
              f"  golden    {display_path(golden, cwd)}",
              f"  this run  {display_path(run, cwd)}"]
     for d in bad[:SHOWN]:
-        role = printable(d.role)
         if d.a is None and d.b is not None:
-            lines.append(f"{role}: only in this run ({printable(d.b.key)}, "
-                         f"{len(d.b.changes)} changes)")
+            lines.append(f"{_name(d)}: only in this run ({len(d.b.changes)} changes)")
             cmd = _open(d.b, 0, run, cwd)
         elif d.b is None and d.a is not None:
-            lines.append(f"{role}: only in the golden run ({len(d.a.changes)} changes), "
+            lines.append(f"{_name(d)}: only in the golden run ({len(d.a.changes)} changes), "
                          "missing in this run")
             cmd = ""
         else:
             assert d.a is not None and d.b is not None
             first = (d.first_divergence or 1) - 1
-            lines.append(f"{role}: differs at change {first + 1} (golden {len(d.a.changes)} "
-                         f"changes, this run {len(d.b.changes)})")
+            lines.append(f"{_name(d)}: differs at change {first + 1} (golden "
+                         f"{len(d.a.changes)} changes, this run {len(d.b.changes)})")
             rows = [(i, _at(d.a, i), _at(d.b, i))
                     for i in range(max(0, first - CONTEXT), first + 1)]
             width = max(len("golden"), *(len(a) for _, a, _ in rows))
