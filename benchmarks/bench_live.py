@@ -33,6 +33,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -40,12 +41,18 @@ for p in (str(ROOT), str(HERE)):
     if p not in sys.path:
         sys.path.insert(0, p)
 
+from bench_recorder import WORKLOADS, make_machine, workload  # noqa: E402
+
 import amnode as am  # noqa: E402
 from amnode.telemetry import endpoint, flight, process  # noqa: E402
 from amnode.telemetry.receiver import RecordFiles  # noqa: E402
-from bench_recorder import WORKLOADS, make_machine, workload  # noqa: E402
 
-#: the debugger: attach, say "ready", index what arrives until stdin closes; then report
+#: the latency probe: transitions per second, for how long
+LATENCY_RATE = 400
+LATENCY_SECONDS = 3.0
+
+#: the debugger: attach, say "ready", index what arrives; on "expect N" (stdin) wait until the
+#: watched machine has N transitions (at most 60 s), then report and detach
 DEBUGGER = r"""
 import asyncio, json, sys, time
 from amnode.telemetry.receiver import LiveRecording
@@ -57,7 +64,7 @@ async def main(addr, watch):
     def on_data():
         now = time.time_ns()
         for m in live.recording.machines:
-            if watch and m.id != watch:
+            if m.id != watch:
                 continue
             old = seen.get(m.key, 0)
             times = m.end_times
@@ -69,20 +76,23 @@ async def main(addr, watch):
     await live.wait_ready(30)
     print("ready", flush=True)
     loop = asyncio.get_running_loop()
-    await loop.run_in_executor(None, sys.stdin.read)
-    await asyncio.sleep(0.5)
-    live.recording.refresh()
-    out = {"transitions": live.recording.transition_count, "dropped": live.dropped,
-           "bytes": live.bytes_in, "latencies_ms": lat if watch else []}
+    line = await loop.run_in_executor(None, sys.stdin.readline)
+    expect = int(line.split()[1])
+    deadline = time.monotonic() + 60
+    while sum(seen.values()) < expect and time.monotonic() < deadline:
+        await asyncio.sleep(0.01)
+    out = {"transitions": sum(seen.values()), "dropped": live.dropped, "bytes": live.bytes_in,
+           "latencies_ms": lat}
     await live.close()
     print(json.dumps(out), flush=True)
 
-asyncio.run(main(sys.argv[1], sys.argv[2] if len(sys.argv) > 2 else ""))
+asyncio.run(main(sys.argv[1], sys.argv[2]))
 """
 
 
-def start_debugger(addr: str, watch: str = "") -> subprocess.Popen[str]:
-    """A debugger process attached to `addr` (returns once it got the history)."""
+def start_debugger(addr: str, watch: str) -> subprocess.Popen[str]:
+    """A debugger process attached to `addr`, following the machines called `watch` (returns
+    once it got the process's history)."""
     proc = subprocess.Popen([sys.executable, "-c", DEBUGGER, addr, watch],
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     assert proc.stdout is not None
@@ -92,17 +102,21 @@ def start_debugger(addr: str, watch: str = "") -> subprocess.Popen[str]:
     return proc
 
 
-def stop_debugger(proc: subprocess.Popen[str]) -> dict[str, object]:
+def stop_debugger(proc: subprocess.Popen[str], expect: int) -> dict[str, Any]:
+    """Wait until the debugger has `expect` transitions of its machine (or gave up), detach
+    it; what it counted."""
     assert proc.stdin is not None and proc.stdout is not None
+    proc.stdin.write(f"expect {expect}\n")
     proc.stdin.close()
-    out = json.loads(proc.stdout.readline())
+    out: dict[str, Any] = json.loads(proc.stdout.readline())
     proc.wait(30)
     return out
 
 
-def run_once(handlers_cls: type, n: int) -> tuple[float, int]:
-    """(transitions per second, transitions) of one workload run in the current condition;
-    a live recorder, if any, is flushed before the clock stops."""
+def run_once(handlers_cls: type, n: int) -> tuple[float, int, am.Machine]:
+    """(transitions per second, transitions, the machine: the caller disposes it) of one
+    workload run in the current condition; a live recorder, if any, is flushed before the
+    clock stops."""
     m = make_machine(handlers_cls())
     gc.collect()
     t0 = time.perf_counter()
@@ -111,8 +125,14 @@ def run_once(handlers_cls: type, n: int) -> tuple[float, int]:
     if rec is not None:
         rec.flush()
     dt = time.perf_counter() - t0
+    return count / dt, count, m
+
+
+def timed(handlers_cls: type, n: int) -> float:
+    """Transitions per second of one run (the machine disposed after)."""
+    tps, _, m = run_once(handlers_cls, n)
     m.dispose()
-    return count / dt, count
+    return tps
 
 
 def throughput(addr: str, n: int, rounds: int) -> dict[str, dict[str, float]]:
@@ -121,38 +141,45 @@ def throughput(addr: str, n: int, rounds: int) -> dict[str, dict[str, float]]:
         runs: dict[str, list[float]] = {"plain": [], "detached": [], "ring": [], "live": []}
         received = 0
         sent = 0
-        run_once(cls, n // 4)  # warm-up
+        dropped = 0
+        timed(cls, n // 4)  # warm-up
         for _ in range(rounds):
             # "plain" and "detached" are the same process state (no tracer anywhere) by
             # design; they are measured separately so that the claim is checked, not assumed
-            runs["plain"].append(run_once(cls, n)[0])
-            runs["detached"].append(run_once(cls, n)[0])
+            runs["plain"].append(timed(cls, n))
+            runs["detached"].append(timed(cls, n))
             flight.enable(flight.DEFAULT_RING, signals=False)
-            runs["ring"].append(run_once(cls, n)[0])
+            runs["ring"].append(timed(cls, n))
             flight.enable(0)
-            debugger = start_debugger(addr)
-            tps, count = run_once(cls, n)
+            debugger = start_debugger(addr, "bench")
+            tps, count, m = run_once(cls, n)
             runs["live"].append(tps)
             sent += count
-            got = stop_debugger(debugger)
-            received += int(got["transitions"])  # type: ignore[call-overload]
-            if got["dropped"]:
-                print(f"warning: {name}: the debugger lost {got['dropped']} transitions",
-                      file=sys.stderr)
+            # the machine is disposed once the debugger has its transitions (disposing one
+            # makes transitions of its own)
+            got = stop_debugger(debugger, count)
+            m.dispose()
+            received += int(got["transitions"])
+            dropped += int(got["dropped"])
         med = {k: statistics.median(v) for k, v in runs.items()}
         out[name] = {**{f"{k}_tps": v for k, v in med.items()},
                      "live_ratio": med["live"] / med["plain"],
                      "detached_ratio": med["detached"] / med["plain"],
                      "ring_ratio": med["ring"] / med["plain"],
                      "live_cost_us": 1e6 / med["live"] - 1e6 / med["plain"],
-                     "received": received, "sent": sent}
+                     "received": received, "sent": sent, "dropped": dropped}
     return out
 
 
-def latency(addr: str, rate: int = 400, seconds: float = 3.0) -> dict[str, float]:
+def latency(addr: str, rate: int = LATENCY_RATE, seconds: float = LATENCY_SECONDS
+            ) -> dict[str, float | int | None]:
+    """p50/p95/max of the time from a transition's end (its recorded end time) to its
+    indexing in an attached debugger's model, at `rate` transitions per second."""
+    debugger = start_debugger(addr, "latency-probe")
+    # made after the attach: the machine is recorded from its creation (`process.track`);
+    # a machine of a thread without an event loop, made before, is not attached later
     m = am.Machine({"Tick": am.State(multi=True)}, id="latency-probe",
                    logger=lambda level, line: None)
-    debugger = start_debugger(addr, "latency-probe")
     period = 1.0 / rate
     t0 = time.perf_counter()
     n = 0
@@ -162,13 +189,15 @@ def latency(addr: str, rate: int = 400, seconds: float = 3.0) -> dict[str, float
         wait = t0 + n * period - time.perf_counter()
         if wait > 0:
             time.sleep(wait)
-    got = stop_debugger(debugger)
+    got = stop_debugger(debugger, n)
     m.dispose()
-    lat = sorted(got["latencies_ms"])  # type: ignore[arg-type]
-    if not lat:
-        return {"latency_p50_ms": float("nan"), "latency_p95_ms": float("nan")}
-    return {"latency_p50_ms": lat[len(lat) // 2], "latency_p95_ms": lat[int(len(lat) * 0.95)],
-            "latency_max_ms": lat[-1], "latency_samples": len(lat), "latency_sent": n}
+    lat = sorted(got["latencies_ms"])
+    out: dict[str, float | int | None] = {"latency_samples": len(lat), "latency_sent": n}
+    if not lat:  # nothing arrived: not measurable (null in --json)
+        return {**out, "latency_p50_ms": None, "latency_p95_ms": None, "latency_max_ms": None}
+    return {**out, "latency_p50_ms": round(lat[len(lat) // 2], 2),
+            "latency_p95_ms": round(lat[min(len(lat) - 1, int(len(lat) * 0.95))], 2),
+            "latency_max_ms": round(lat[-1], 2)}
 
 
 # ---------------------------------------------------------------------- record while live
@@ -261,38 +290,49 @@ def main(argv: list[str] | None = None) -> int:
 
     print(f"\nlive streaming to an attached debugger process: {args.transitions} transitions x "
           f"{args.rounds} rounds (median), steps + LogLevel.CHANGES lines")
-    print(f"{'workload':<16}{'plain tx/s':>12}{'detached':>10}{'ring':>10}{'live':>10}"
-          f"{'live ratio':>12}{'cost us/tx':>12}{'received':>12}")
+    print(f"{'workload':<16}{'plain tx/s':>12}{'detached':>10}{'ring':>10}{'live tx/s':>11}"
+          f"{'live ratio':>12}{'cost us/tx':>12}  {'received/sent':>17}{'dropped':>9}")
     for name, r in results.items():
+        got = f"{int(r['received']):,}/{int(r['sent']):,}"
         print(f"{name:<16}{r['plain_tps']:>12,.0f}{r['detached_ratio']:>10.3f}"
-              f"{r['ring_ratio']:>10.3f}{r['live_tps']:>10,.0f}{r['live_ratio']:>12.3f}"
-              f"{r['live_cost_us']:>12.2f}{int(r['received']):>7,}/{int(r['sent']):,}")
+              f"{r['ring_ratio']:>10.3f}{r['live_tps']:>11,.0f}{r['live_ratio']:>12.3f}"
+              f"{r['live_cost_us']:>12.2f}  {got:>17}{int(r['dropped']):>9,}")
+    print("(detached and ring: ratios to plain; received/sent: transitions in the debugger's "
+          "model / made, all rounds)")
     worst = min(results, key=lambda k: results[k]["live_ratio"])
     print(f"live_ratio (the minimum, {worst}): {results[worst]['live_ratio']:.3f} (goal >= 0.5)")
-    print(f"transition -> debugger model: p50 {lat['latency_p50_ms']:.1f} ms, p95 "
-          f"{lat['latency_p95_ms']:.1f} ms ({int(lat.get('latency_samples', 0))} transitions "
-          f"at 400/s)")
+    if lat["latency_p50_ms"] is None:
+        print(f"transition -> debugger model: not measured (0 of {lat['latency_sent']} "
+              "transitions arrived)")
+    else:
+        print(f"transition -> debugger model: p50 {lat['latency_p50_ms']:.1f} ms, p95 "
+              f"{lat['latency_p95_ms']:.1f} ms, max {lat['latency_max_ms']:.1f} ms "
+              f"({lat['latency_samples']} of {lat['latency_sent']} transitions at "
+              f"{LATENCY_RATE}/s)")
     print(f"\nrecord while live: {CHUNKS} chunks of {CHUNK // 1024} KiB written from an "
           "event loop")
     for how, w in writers.items():
         print(f"  {how:<9} {w['seconds']:.3f} s, worst loop lag {w['worst_lag_ms']:.1f} ms")
     if args.json:
-        per = {}
+        per: dict[str, Any] = {}
         for name, r in results.items():
             key = name.replace(" ", "_")
             per[f"live_ratio_{key}"] = round(r["live_ratio"], 3)
             per[f"detached_ratio_{key}"] = round(r["detached_ratio"], 3)
             per[f"ring_ratio_{key}"] = round(r["ring_ratio"], 3)
             per[f"live_cost_us_{key}"] = round(r["live_cost_us"], 2)
+            per[f"received_{key}"] = int(r["received"])
+            per[f"sent_{key}"] = int(r["sent"])
+            per[f"dropped_{key}"] = int(r["dropped"])
         print(json.dumps({
             "live_ratio": round(results[worst]["live_ratio"], 3), "live_ratio_workload": worst,
             "detached_ratio": round(min(r["detached_ratio"] for r in results.values()), 3),
             **per,
-            **{k: round(v, 2) for k, v in lat.items()},
+            **lat,
             **{f"record_{how}_s": round(w["seconds"], 3) for how, w in writers.items()},
             **{f"record_{how}_lag_ms": round(w["worst_lag_ms"], 1)
                for how, w in writers.items()},
-        }))
+        }, allow_nan=False))
     return 0
 
 
