@@ -8,7 +8,8 @@ result is the same as `sha256sum`, computed by the pool.
     python examples/node_pool.py                     # hash amnode/node/*.py
     python examples/node_pool.py --dir docs --glob '*.md'
     python examples/node_pool.py --square 2          # the seed's flow: one client, payload 4
-    python examples/node_pool.py --forever           # hash again every 2 s; `amdbg attach` it
+    python examples/node_pool.py --forever           # the same clients hash again every 2 s;
+                                                     # `amdbg attach` it
     AMNODE_RECORD=rec python examples/node_pool.py   # record every process; then `amdbg ls rec`
 
 `--seed N` makes machine and transition ids of this process reproducible and fixes the
@@ -46,25 +47,34 @@ async def hash_files(client: node.Client, paths: list[Path]) -> list[tuple[str, 
     return out
 
 
-async def pool_demo(sup: node.Supervisor, files: list[Path], *, brief: bool = False) -> int:
-    """Two clients, a worker each, half of the files each (`brief`: one summary line)."""
+async def pool_demo(sup: node.Supervisor, files: list[Path], *, rounds: int = 1,
+                    pause: float = 2.0) -> int:
+    """Two clients, a worker each, half of the files each; with `rounds` > 1 (0: until
+    Ctrl-C) the same clients hash them again every `pause` seconds, one summary line a round
+    (the same machines keep growing: what `amdbg attach` follows)."""
     clients = [node.Client(f"cli{i}", KIND, SCHEMA) for i in (1, 2)]
     try:
         for c in clients:
             await c.start([sup.public_addr])
         halves = [files[0::2], files[1::2]]
-        results = await asyncio.gather(*(hash_files(c, h) for c, h in zip(clients, halves,
-                                                                          strict=True)))
-        workers = {}
-        for res in results:
-            for source, data in res:
-                workers.setdefault(source, 0)
-                workers[source] += 1
-                if not brief:
-                    print(f"{data['sha256']}  {data['path']}  ({data['bytes']} bytes)")
-        print(f"{len(files)} files hashed by {len(workers)} worker processes: "
-              + ", ".join(f"{w} ({n})" for w, n in sorted(workers.items())), flush=True)
-        if not brief:
+        done = 0
+        while True:
+            results = await asyncio.gather(*(hash_files(c, h) for c, h in zip(
+                clients, halves, strict=True)))
+            done += 1
+            workers: dict[str, int] = {}
+            for res in results:
+                for source, data in res:
+                    workers.setdefault(source, 0)
+                    workers[source] += 1
+                    if rounds == 1:
+                        print(f"{data['sha256']}  {data['path']}  ({data['bytes']} bytes)")
+            print(f"{len(files)} files hashed by {len(workers)} worker processes: "
+                  + ", ".join(f"{w} ({n})" for w, n in sorted(workers.items())), flush=True)
+            if rounds and done >= rounds:
+                break
+            await asyncio.sleep(pause)
+        if rounds == 1:
             infos = {w.id: w for w in await sup.workers()}
             print("pool:", ", ".join(f"{i.id} pid {i.pid} {i.state}" for i in infos.values()))
     finally:
@@ -118,9 +128,7 @@ async def main(args: argparse.Namespace) -> int:
             return 1
         if args.forever:
             print(f"watch it live: amdbg attach {sup.public_addr}   (Ctrl-C stops)", flush=True)
-            while True:
-                await pool_demo(sup, files, brief=True)
-                await asyncio.sleep(2)
+            return await pool_demo(sup, files, rounds=0)
         return await pool_demo(sup, files)
     finally:
         await sup.stop()
