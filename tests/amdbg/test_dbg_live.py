@@ -8,6 +8,7 @@ import asyncio
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -23,7 +24,7 @@ from amdbg.session import Session
 from amdbg.tui import ReplayApp
 from amdbg.tui.widgets.live_status import LiveStatus
 from amdbg.tui.widgets.machine_list import MachineList
-from amnode.telemetry import Recorder, endpoint, flight, open_recording
+from amnode.telemetry import Recorder, endpoint, flight, open_recording, process
 
 ROOT = Path(__file__).resolve().parents[2]
 SIZE = (160, 48)
@@ -37,13 +38,15 @@ def label(app: ReplayApp, key: str) -> str:
     return str(app.query_one(MachineList)._tree_nodes[key].label)
 
 
-async def app_until(pilot, cond, what: str = "") -> None:
-    """Let the app run until `cond()` holds (the app refreshes a live session on a timer)."""
+async def app_until(pilot, cond, what: object = "") -> None:
+    """Let the app run until `cond()` holds (the app refreshes a live session on a timer);
+    `what` (or what it returns, when callable) says what was awaited if it never does."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + T
     while not cond():
         if loop.time() > deadline:
-            raise AssertionError(f"timed out waiting for {what or cond}")
+            said = what() if callable(what) else what
+            raise AssertionError(f"timed out waiting for {said or cond}")
         await pilot.pause(0.05)
 
 
@@ -117,7 +120,8 @@ async def test_follow_mode_stops_on_a_move_and_end_resumes_it() -> None:
             await app_until(pilot, lambda: app.live is not None and app.live.connected)
             for _ in range(5):
                 m.add("B")
-            await app_until(pilot, lambda: app.machine is not None and app.number == 5)
+            await app_until(pilot, lambda: app.machine is not None and app.number == 5,
+                            what=lambda: (app.machine, app.number, app.follow))
             await pilot.press("left")
             assert not app.follow and app.number == 4
             status = app.query_one(LiveStatus).text.plain
@@ -133,6 +137,55 @@ async def test_follow_mode_stops_on_a_move_and_end_resumes_it() -> None:
             assert "following" in app.query_one(LiveStatus).text.plain
             await pilot.press("home")
             assert not app.follow and app.number == 1
+
+
+async def test_a_debugger_that_falls_behind_shows_the_drops() -> None:
+    """The machine never waits for a debugger that stops reading: what does not fit its
+    buffer is dropped, and the count reaches the TUI's status line."""
+    m = quiet(SMALL, id="flood")
+    payload = {"blob": "x" * 200}
+    async with serving(limit=32 * 1024) as addr:
+        app = ReplayApp(Session.from_live(new_live([addr])), attach=[addr])
+        async with app.run_test(size=SIZE) as pilot:
+            await app_until(pilot, lambda: app.live is not None and app.live.connected
+                            and app.live.targets[0].ready.is_set())
+            assert app.live is not None
+            rec = process.recorder()
+            assert rec is not None and len(rec.subscribers) == 1
+            sub = rec.subscribers[0]
+            sinks = list(app.live._protocols)
+            for sink in sinks:  # the debugger stops reading
+                assert sink.transport is not None
+                sink.transport.get_extra_info("socket").setsockopt(
+                    socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+                sink.transport.pause_reading()
+            made = 0
+            while sub.dropped == 0 and made < 400_000:
+                for _ in range(1000):
+                    m.add("B", payload)
+                made += 1000
+                rec.flush()
+                await asyncio.sleep(0)  # the endpoint (on this loop) sends what it can
+            assert sub.dropped > 0 and m.tick("B") == 2 * made - 1  # nobody waited
+            assert sub.pending <= 2 * sub.limit
+            for sink in sinks:
+                assert sink.transport is not None
+                sink.transport.resume_reading()
+            m.add("A")  # one more after the flood: it arrives, readable
+            rec.flush()
+            status = app.query_one(LiveStatus)
+            await app_until(pilot, lambda: app.live is not None
+                            and app.live.dropped == sub.dropped
+                            and any("A" in t.called for t in
+                                    app.session.recording.machine("flood").transitions(
+                                        max(1, len(app.session.recording.machine("flood"))
+                                            - 5))),
+                            "the drop count and the last transition")
+            await app_until(pilot, lambda: f"dropped {sub.dropped:,}" in status.text.plain,
+                            "the status line")
+            flood = app.session.recording.machine("flood")
+            assert 0 < len(flood) < made and len(flood) + sub.dropped >= made
+            assert app.session.recording.corruption == []
 
 
 # ---------------------------------------------------------------------- listen

@@ -496,7 +496,6 @@ def test_a_handled_exception_dumps_nothing(tmp_path: Path,
     assert len(list((tmp_path / "dumps").iterdir())) == 1
 
 
-@pytest.mark.skipif(not hasattr(signal, "SIGUSR1"), reason="POSIX signal")
 def test_sigusr1_dumps_the_flight_recorder(tmp_path: Path,
                                            monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AMNODE_DBG_DUMP", str(tmp_path / "dumps"))
