@@ -266,6 +266,18 @@ async def test_no_history_on_request() -> None:
         await live.close()
 
 
+async def test_the_endpoint_binds_loopback_unless_told_otherwise() -> None:
+    server = await endpoint.serve(":0")  # AMNODE_DBG_LISTEN=:PORT
+    try:
+        assert server.sockets[0].getsockname()[0] == "127.0.0.1"
+    finally:
+        server.close()
+    live = LiveRecording("listen")
+    addr = await live.listen(":0")  # amdbg listen :PORT
+    assert addr.startswith("127.0.0.1:")
+    await live.close()
+
+
 async def test_more_debuggers_than_allowed_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(endpoint, "MAX_ATTACHED", 1)
     async with serving() as addr:
