@@ -207,8 +207,8 @@ class ReplayApp(App[None]):
     def _live_tick(self) -> None:
         """Take in what arrived: new machines, new transitions, connection changes."""
         live = self.live
-        if live is None:
-            return
+        if live is None or not self.query(LiveStatus):
+            return  # not live, or shutting down: a last tick may come after the panes went
         growth = self.session.refresh()
         now = time.monotonic()
         total = self.session.recording.transition_count
