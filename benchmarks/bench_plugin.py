@@ -8,7 +8,7 @@ Medians of the wall time of each run (interpreter start, collection, the tests) 
 the CPU time of the pytest process (user + system) is compared too, being less sensitive to
 other processes on the machine.
 
-The default part is tests/machine and tests/rpc: 650 tests, in-process machines (including the
+The default part is tests/machine and tests/rpc: 403 tests, in-process machines (including the
 property tests, seeded here with `--hypothesis-seed=0` so that every run runs the same examples)
 and real aRPC servers and clients on 127.0.0.1. They record nothing, so the plugin's work is
 what every such suite pays: declaring its options, and one look at each collected test for the
@@ -53,7 +53,7 @@ def _env() -> dict[str, str]:
 
 
 def _command(paths: list[str], variant: str) -> list[str]:
-    return [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+    return [sys.executable, "-m", "pytest", "-p", "no:cacheprovider",
             "--hypothesis-seed=0", *VARIANTS[variant], *paths]
 
 
