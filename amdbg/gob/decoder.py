@@ -461,6 +461,9 @@ class Decoder:
                     x = b[p]
                     if x < 0x80:
                         p += 1
+                    elif x == 0xFE:
+                        x = b[p + 1] << 8 | b[p + 2]
+                        p += 3
                     else:
                         x, p = read_uint(b, p)
                     if k == _STR:
@@ -518,6 +521,12 @@ class Decoder:
                     x = b[p]
                     if x < 0x80:
                         p += 1
+                    elif x == 0xFE:  # two bytes: clocks of busy machines, indexes
+                        x = b[p + 1] << 8 | b[p + 2]
+                        p += 3
+                    elif x == 0xFF:
+                        x = b[p + 1]
+                        p += 2
                     else:
                         x, p = read_uint(b, p)
                     if signed:
