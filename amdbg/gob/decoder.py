@@ -123,6 +123,14 @@ class Decoder:
         self.error: GobError | None = None
         #: the type id of the value `elements()` reads (0 before it started)
         self.value_type = 0
+        #: the stream offset of that value's message (its length prefix): what precedes it
+        #: is type definitions
+        self.value_offset = 0
+        #: how many elements that value announces
+        self.count = 0
+        #: the stream offsets [start, end) of the element `elements()` yielded last
+        self.span = (0, 0)
+        self._msg_start = 0
 
     # ------------------------------------------------------------------ public
 
@@ -163,6 +171,7 @@ class Decoder:
             return
         tid, b, p = msg
         self.value_type = tid
+        self.value_offset = self._msg_start
         try:
             t = self._type(tid, p)
             if t.kind not in ("slice", "array"):
@@ -181,6 +190,7 @@ class Decoder:
                 raise GobError(f"array {t.label} has {n} elements, its type says {t.length}",
                                offset=self._base + p)
             elem = self._compile(t.elem)
+            self.count = n
         except IndexError:
             short = GobError("unexpected end of data", offset=self._base + p)
             if not partial:
@@ -207,6 +217,7 @@ class Decoder:
                 if f.partial is not None:
                     yield f.partial
                 return
+            self.span = (self._base + start, self._base + p)
             yield value
         if self.truncated:
             self.error = GobError("stream ends inside a message", offset=self.pos)
@@ -243,6 +254,7 @@ class Decoder:
             n = len(data) - p
         self.pos = p + n
         self._base = p
+        self._msg_start = pos
         return data[p:p + n], p
 
     def _next_value_message(self) -> tuple[int, bytes, int] | None:
@@ -449,6 +461,9 @@ class Decoder:
                     x = b[p]
                     if x < 0x80:
                         p += 1
+                    elif x == 0xFE:
+                        x = b[p + 1] << 8 | b[p + 2]
+                        p += 3
                     else:
                         x, p = read_uint(b, p)
                     if k == _STR:
@@ -506,6 +521,12 @@ class Decoder:
                     x = b[p]
                     if x < 0x80:
                         p += 1
+                    elif x == 0xFE:  # two bytes: clocks of busy machines, indexes
+                        x = b[p + 1] << 8 | b[p + 2]
+                        p += 3
+                    elif x == 0xFF:
+                        x = b[p + 1]
+                        p += 2
                     else:
                         x, p = read_uint(b, p)
                     if signed:

@@ -89,6 +89,23 @@ class Encoder:
         put_uint(self.out, len(body))
         self.out += body
 
+    def element(self, tid: int, item: Any) -> bytes:
+        """The bytes one item of the slice type `tid` takes inside `encode_elements`' message
+        (no framing, no type definitions): a stream can be checked element by element."""
+        t = self._type(tid)
+        if t.kind != "slice":
+            raise GobError(f"type {t.label} is a {t.kind}, not a slice")
+        out = bytearray()
+        self._compile(t.elem)(out, item)
+        return bytes(out)
+
+    def types_for(self, tid: int) -> bytes:
+        """The type definitions `encode(tid, ...)` sends first (those not sent yet), as they
+        would be written; they count as sent afterwards."""
+        start = len(self.out)
+        self._send_types(tid)
+        return bytes(self.out[start:])
+
     # ------------------------------------------------------------------ types
 
     def _type(self, tid: int) -> WireType:

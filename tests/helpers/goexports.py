@@ -25,9 +25,17 @@ SAMPLES = ("am-dbg-sim-7b90a9e.gob.br", "am-dbg-sim-d05a3da.gob.br", "am-dbg.gob
            "wasm.gob.br")
 PUBLISHED = {"node-payload.gob.br": (23, 363, 364), "wasm.gob.br": (13, 100, 95),
              "am-dbg-sim-7b90a9e.gob.br": (107, 7605, 0)}
-#: the small ones, for tests that run every verb or write files
+#: the small ones (up to 255 KB, 7,605 transitions): every check runs on all of each
 SMALL = ("am-dbg-sim-7b90a9e.gob.br", "am-dbg.gob.br", "node-payload.gob.br",
          "secai-cook.gob.br", "wasm-workflow.gob.br", "wasm.gob.br")
+#: the big ones (18 and 26 MB of gob, 26 and 120 machines): checks that decode a stream
+#: themselves read its first `PREFIX_MACHINES` machines; the conversion every verb opens reads
+#: all of it, once per run (the shared `CACHE`)
+BIG = ("am-dbg-sim-d05a3da.gob.br", "flood.gob.br")
+#: the machines (top-level slice elements) of a big export's prefix: 0.6 MB of flood's stream
+#: (its 17 MB `root` machine is the 14th) and 1.6 MB of am-dbg-sim-d05a3da's
+PREFIX_MACHINES = 8
+assert sorted(SMALL + BIG) == sorted(SAMPLES)
 
 
 def exports_dir() -> Path:
