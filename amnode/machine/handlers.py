@@ -253,6 +253,8 @@ class HandlerDispatcher:
             pairs |= b.pairs
         self.index = index
         self.pairs = pairs
+        # cached plans hold the handler calls made with the old index
+        self.machine._plans.clear()
 
     # --- calls ---
 

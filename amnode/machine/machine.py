@@ -43,6 +43,7 @@ from .mutation import (
     MutationType,
     MutSource,
 )
+from .plan import Apply, Plan, make_apply
 from .relations import Resolver
 from .schema import (
     EXCEPTION,
@@ -56,7 +57,7 @@ from .schema import (
 )
 from .subscriptions import StateCtx, Subscriptions, Wait, done
 from .tracer import Tracer
-from .transition import Transition, new_id
+from .transition import _NO_LOG, Transition, new_id
 
 _ADD = MutationType.ADD
 _REMOVE = MutationType.REMOVE
@@ -190,12 +191,14 @@ class Machine:
         self._ticks: list[int] = [0] * len(self._names)
         #: active states in the last target order; a tuple, so transitions can share it
         self._active: tuple[str, ...] = ()
-        self._active_set: set[str] = set()
+        #: the same as a set; replaced, never changed in place (transitions share it too)
+        self._active_set: set[str] | frozenset[str] = frozenset()
         self._auto_states: list[str] = []
         self._verified = False
         self._multi: frozenset[str] = frozenset()
-        #: resolved relations by (mutation, active states); see Transition.__init__
-        self._plans: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+        #: resolved relations by (mutation, active states); see Transition.__init__ and
+        #: amnode.machine.plan
+        self._plans: dict[tuple[Any, ...], Plan] = {}
         self._capture: list[tuple[int, str]] | None = None
         #: group name -> state names (indexes are computed by `groups()`, so reordering is safe)
         self._groups: dict[str, list[str]] = {}
@@ -253,15 +256,15 @@ class Machine:
 
     # ------------------------------------------------------------------ schema and order
 
-    def _store_plan(self, key: tuple[Any, ...], resolve: Callable[[], tuple[Any, ...]]
-                    ) -> tuple[Any, ...]:
+    def _store_plan(self, key: tuple[Any, ...], resolve: Callable[[], Plan]) -> Plan:
         """Run `resolve`, capturing the log lines it emits, and cache the result with them."""
         capture: list[tuple[int, str]] = []
         self._capture = capture
         try:
-            plan = (*resolve(), tuple(capture))
+            plan = resolve()
         finally:
             self._capture = None
+        plan.log = tuple(capture)
         if len(self._plans) >= 4096:
             self._plans.clear()
         self._plans[key] = plan
@@ -494,8 +497,13 @@ class Machine:
     def add(self, states: StatesArg, args: dict[str, Any] | None = None, *,
             event: Event | MutSource | None = None) -> int:
         """Activate states (Go Add). Returns EXECUTED, CANCELED or a queue tick (>= 2)."""
-        names = self._parse(states)
-        if self._refused(names, exempt=_ADD):
+        if type(states) is str and states in self._index:
+            names = [states]
+        else:
+            names = self._parse(states)
+        if (self._thread_id != _get_ident() or self._closing or self._last_deadline is not None
+                or len(self._queue) >= self.queue_limit) and \
+                self._refused(names, exempt=_ADD):
             return CANCELED
         return self._run(_ADD, names, args, event)
 
@@ -504,8 +512,13 @@ class Machine:
     def remove(self, states: StatesArg, args: dict[str, Any] | None = None, *,
                event: Event | MutSource | None = None) -> int:
         """Deactivate states (Go Remove). Returns EXECUTED, CANCELED or a queue tick."""
-        names = self._parse(states)
-        if self._refused(names, exempt=_REMOVE):
+        if type(states) is str and states in self._index:
+            names = [states]
+        else:
+            names = self._parse(states)
+        if (self._thread_id != _get_ident() or self._closing or self._last_deadline is not None
+                or len(self._queue) >= self.queue_limit) and \
+                self._refused(names, exempt=_REMOVE):
             return CANCELED
         active = self._active_set
         if self._tx is not None and not self._queue and not any(s in active for s in names):
@@ -517,8 +530,13 @@ class Machine:
     def set(self, states: StatesArg, args: dict[str, Any] | None = None, *,
             event: Event | MutSource | None = None) -> int:
         """Make exactly these states active, relations permitting (Go Set)."""
-        names = self._parse(states)
-        if self._refused(names, backoff=False):
+        if type(states) is str and states in self._index:
+            names = [states]
+        else:
+            names = self._parse(states)
+        if (self._thread_id != _get_ident() or self._closing
+                or len(self._queue) >= self.queue_limit) and \
+                self._refused(names, backoff=False):
             return CANCELED
         return self._run(_SET, names, args, event)
 
@@ -634,14 +652,6 @@ class Machine:
     def _run(self, mtype: MutationType, names: list[str], args: dict[str, Any] | None,
              event: Event | MutSource | None) -> int:
         """Queue a mutation and drain the queue unless a drain is already running."""
-        qt = self._queue_mutation(mtype, names, args, event)
-        if qt == 0:
-            return EXECUTED
-        res = self._process_queue()
-        return qt if res == QUEUED else res
-
-    def _queue_mutation(self, mtype: MutationType, names: list[str],
-                        args: dict[str, Any] | None, event: Event | MutSource | None) -> int:
         queue = self._queue
         if not args and queue:
             last = queue[-1]
@@ -656,12 +666,19 @@ class Machine:
                 if self._lvl >= _OPS:
                     self._log(_OPS, "[queue:skipped] Duplicate detected for [%s] %s", mtype,
                               " ".join(names))
-                return 0
-        mut = Mutation(mtype, names, args, source=self._source(event))
+                return EXECUTED
+        if event is None:
+            ev = current_event.get()
+            source = None if ev is None else MutSource(
+                ev.machine.id, ev.transition.id, sum(ev.transition.time_before))
+        else:
+            source = self._source(event)
+        mut = Mutation(mtype, names, args, source=source)
         queue.append(mut)
-        self._ticks_pending += 1
-        mut.queue_tick = self._queue_tick + self._ticks_pending
-        mut.queue_tick_now = self._queue_tick
+        pending = self._ticks_pending = self._ticks_pending + 1
+        now = self._queue_tick
+        qt = mut.queue_tick = now + pending
+        mut.queue_tick_now = now
         mut.queue_len = len(queue)
         if self._lvl >= _OPS:
             self._log(_OPS, "[queue:%s] %s%s", mtype, " ".join(names),
@@ -670,7 +687,8 @@ class Machine:
             tracer.mutation_queued(self, mut)
         if self._breakpoints and mtype in (_ADD, _REMOVE):
             self._breakpoint(names if mtype == _ADD else [], names if mtype == _REMOVE else [])
-        return mut.queue_tick
+        res = self._process_queue()
+        return qt if res == QUEUED else res
 
     def _prepend(self, mut: Mutation) -> int:
         """Put a mutation at the queue's front, without a queue tick (Go PrependMut)."""
@@ -824,41 +842,21 @@ class Machine:
 
     def _set_active_states(self, called: list[str], targets: list[str], is_auto: bool) -> None:
         """Apply targets and tick the clocks (Go setActiveStates)."""
+        self._apply(make_apply(self, called, targets, is_auto))
+
+    def _apply(self, a: Apply) -> None:
+        """Make a computed (often cached) change: ticks, active states, the `[state]` line."""
         if self._disposing:
             return
-        prev = self._active_set
         ticks = self._ticks
-        index = self._index
-        new: list[str] = []
-        multi: list[str] = []
-        for s in targets:
-            if s not in prev:
-                ticks[index[s]] += 1
-                new.append(s)
-            elif called and s in called and s in self._multi:
-                ticks[index[s]] += 2
-                multi.append(s)
-        tset = set(targets)
-        removed = [s for s in self._active if s not in tset]
-        for s in removed:
-            ticks[index[s]] += 1
-        self._active = tuple(targets)
-        self._active_set = tset
-        if self._lvl >= _CHANGES:
-            msg = ""
-            changed = new + multi
-            if changed:
-                msg += " +" + " +".join(changed)
-            if removed:
-                msg += " -" + " -".join(removed)
-            if self._lvl > _DECISIONS:
-                same = [s for s in targets if s in prev]
-                if same:
-                    msg += " " + " ".join(same)
-            if msg:
-                t = self._tx
-                args = t.mutation.log_args(self.args_mapper) if t is not None else ""
-                self._log(_CHANGES, "[%s]%s%s", "auto_" if is_auto else "state", msg, args)
+        for i, delta in a.deltas:
+            ticks[i] += delta
+        self._active = a.active
+        self._active_set = a.active_set
+        if a.text:
+            t = self._tx
+            self._log(_CHANGES, a.text + t.mutation.log_args(self.args_mapper)
+                      if t is not None else a.text)
 
     # ------------------------------------------------------------------ tracers and hooks
 
@@ -932,7 +930,11 @@ class Machine:
             pass
         t = self._tx
         if t is not None and not t.completed:
-            t.log_entries.append(LogEntry(level, line))
+            entries = t.log_entries
+            if entries is _NO_LOG:  # the shared empty default: this transition gets its own
+                t.log_entries = [LogEntry(level, line)]
+            else:
+                entries.append(LogEntry(level, line))
             return
         buf = self._log_buffer
         if buf and buf[-1].text == line and "[when" not in line and "[ctx" not in line:
