@@ -74,6 +74,10 @@ class MachineRun:
     changes: list[Change]
     #: the transition number each change came from (to point at it: `-m KEY -t N`)
     numbers: list[int] = field(default_factory=list)
+    #: the id of the transition each change came from (its address: `mach://ID/TX_ID`)
+    ids: list[str] = field(default_factory=list)
+    #: the machine's id (the key without a `#2` suffix)
+    machine_id: str = ""
 
     @property
     def activations(self) -> list[list[str]]:
@@ -85,6 +89,7 @@ def machine_run(m: RecordedMachine, role: str) -> MachineRun:
     """The run of one recorded machine (reads its changed, accepted transitions)."""
     changes: list[Change] = []
     numbers: list[int] = []
+    ids: list[str] = []
     for n in range(1, len(m) + 1):
         s = m.summary(n)
         if not s.accepted or s.is_empty or s.is_check:
@@ -92,7 +97,14 @@ def machine_run(m: RecordedMachine, role: str) -> MachineRun:
         tx = m.transition(n)
         changes.append((tuple(sorted(tx.activated)), tuple(sorted(tx.deactivated))))
         numbers.append(n)
-    return MachineRun(role, m.key, changes, numbers)
+        ids.append(tx.id)
+    return MachineRun(role, m.key, changes, numbers, ids, m.id)
+
+
+def change_label(change: Change) -> str:
+    """`+A +B -C` (activated, then deactivated), or `(no change)`."""
+    on, off = change
+    return " ".join([*(f"+{s}" for s in on), *(f"-{s}" for s in off)]) or "(no change)"
 
 
 def roles(machines: Iterable[RecordedMachine]) -> dict[str, RecordedMachine]:
@@ -164,4 +176,5 @@ def compare(a: Recording, b: Recording) -> list[MachineDiff]:
 
 
 __all__ = ["NODE_PREFIXES", "RPC_PREFIXES", "TIMED_PREFIXES", "Change", "MachineDiff",
-           "MachineRun", "compare", "machine_run", "machine_runs", "mask_id", "roles"]
+           "MachineRun", "change_label", "compare", "machine_run", "machine_runs", "mask_id",
+           "roles"]

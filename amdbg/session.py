@@ -27,6 +27,7 @@ from typing import Any
 import networkx as nx
 
 from amnode.telemetry import (
+    Growth,
     QueuedRecord,
     RecordedMachine,
     Recording,
@@ -35,6 +36,7 @@ from amnode.telemetry import (
     mach_url,
     open_recording,
 )
+from amnode.telemetry.receiver import LiveRecording
 
 from . import graph as graphs
 from .address import MachAddress, is_address, parse_address
@@ -88,8 +90,10 @@ class MachineNode:
 class Session:
     """An opened recording plus selection, filtering, lookup and graph queries over it."""
 
-    def __init__(self, recording: Recording) -> None:
+    def __init__(self, recording: Recording, live: LiveRecording | None = None) -> None:
         self.recording = recording
+        #: the connections feeding a live recording (None for a recording read from files)
+        self.live = live
         self._queued: dict[str, dict[int, QueuedRecord]] = {}
         #: one line each: what opening noticed (e.g. unknown fields of a Go export)
         self.warnings: list[str] = []
@@ -114,6 +118,31 @@ class Session:
             session.warnings = list(go.warnings)
             session.source_damage = go.damage
         return session
+
+    @classmethod
+    def from_live(cls, live: LiveRecording) -> Session:
+        """A session over a live recording (it grows while the streams are connected)."""
+        return cls(live.recording, live)
+
+    @classmethod
+    def follow(cls, path: str | os.PathLike[str]) -> Session:
+        """A session over a recording still being written (`refresh()` reads what is new)."""
+        try:
+            return cls(open_recording(path, follow=True))
+        except RecordingError as err:
+            raise DbgError(str(err)) from err
+
+    @property
+    def growing(self) -> bool:
+        """True while the recording may grow (live streams, a followed file)."""
+        return self.recording.growing
+
+    def refresh(self) -> Growth:
+        """Read what a growing recording gained since the last call (see `Recording.refresh`)."""
+        growth = self.recording.refresh()
+        for key in growth.grown:
+            self._queued.pop(key, None)
+        return growth
 
     def close(self) -> None:
         """Release the recording's files."""

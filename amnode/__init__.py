@@ -8,8 +8,10 @@ import os as _os
 from .machine import *  # noqa: F403
 from .machine import __all__ as _machine_all
 
-if _os.environ.get("AMNODE_RECORD"):
-    # record every machine of this process (and of child processes, which inherit the variable)
+if any(_os.environ.get(_v) for _v in ("AMNODE_RECORD", "AMNODE_DBG_ADDR", "AMNODE_DBG_LISTEN",
+                                       "AMNODE_DBG_RING")):
+    # record every machine of this process (and of child processes, which inherit the
+    # variables), or stream them to a debugger (docs/recording-format.md "Live streams")
     from . import telemetry as _telemetry
 
     _telemetry.install()

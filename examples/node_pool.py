@@ -8,6 +8,7 @@ result is the same as `sha256sum`, computed by the pool.
     python examples/node_pool.py                     # hash amnode/node/*.py
     python examples/node_pool.py --dir docs --glob '*.md'
     python examples/node_pool.py --square 2          # the seed's flow: one client, payload 4
+    python examples/node_pool.py --forever           # hash again every 2 s; `amdbg attach` it
     AMNODE_RECORD=rec python examples/node_pool.py   # record every process; then `amdbg ls rec`
 
 `--seed N` makes machine and transition ids of this process reproducible and fixes the
@@ -45,8 +46,8 @@ async def hash_files(client: node.Client, paths: list[Path]) -> list[tuple[str, 
     return out
 
 
-async def pool_demo(sup: node.Supervisor, files: list[Path]) -> int:
-    """Two clients, a worker each, half of the files each."""
+async def pool_demo(sup: node.Supervisor, files: list[Path], *, brief: bool = False) -> int:
+    """Two clients, a worker each, half of the files each (`brief`: one summary line)."""
     clients = [node.Client(f"cli{i}", KIND, SCHEMA) for i in (1, 2)]
     try:
         for c in clients:
@@ -59,11 +60,13 @@ async def pool_demo(sup: node.Supervisor, files: list[Path]) -> int:
             for source, data in res:
                 workers.setdefault(source, 0)
                 workers[source] += 1
-                print(f"{data['sha256']}  {data['path']}  ({data['bytes']} bytes)")
+                if not brief:
+                    print(f"{data['sha256']}  {data['path']}  ({data['bytes']} bytes)")
         print(f"{len(files)} files hashed by {len(workers)} worker processes: "
-              + ", ".join(f"{w} ({n})" for w, n in sorted(workers.items())))
-        infos = {w.id: w for w in await sup.workers()}
-        print("pool:", ", ".join(f"{i.id} pid {i.pid} {i.state}" for i in infos.values()))
+              + ", ".join(f"{w} ({n})" for w, n in sorted(workers.items())), flush=True)
+        if not brief:
+            infos = {w.id: w for w in await sup.workers()}
+            print("pool:", ", ".join(f"{i.id} pid {i.pid} {i.state}" for i in infos.values()))
     finally:
         for c in clients:
             await c.stop()
@@ -113,6 +116,11 @@ async def main(args: argparse.Namespace) -> int:
         if not files:
             print(f"no file matches {args.dir}/{args.glob}", file=sys.stderr)
             return 1
+        if args.forever:
+            print(f"watch it live: amdbg attach {sup.public_addr}   (Ctrl-C stops)", flush=True)
+            while True:
+                await pool_demo(sup, files, brief=True)
+                await asyncio.sleep(2)
         return await pool_demo(sup, files)
     finally:
         await sup.stop()
@@ -125,10 +133,15 @@ def cli() -> int:
     parser.add_argument("--workers", type=int, default=3, help="max worker processes")
     parser.add_argument("--square", type=int, help="run the seed's flow with this input")
     parser.add_argument("--seed", type=int, help="reproducible ids (sample recordings)")
+    parser.add_argument("--forever", action="store_true",
+                        help="hash the files again every 2 s until Ctrl-C (attach amdbg to it)")
     args = parser.parse_args()
     if args.seed is not None:
         am.seed_ids(args.seed)
-    return asyncio.run(main(args))
+    try:
+        return asyncio.run(main(args))
+    except KeyboardInterrupt:
+        return 130
 
 
 if __name__ == "__main__":

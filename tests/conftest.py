@@ -15,6 +15,10 @@ ROOT = Path(__file__).resolve().parent.parent
 # machine never times out a handler by accident; worker processes the tests start inherit it.
 # Tests of timeouts pass their own `handler_timeout`.
 os.environ.setdefault("AMNODE_HANDLER_TIMEOUT", "30")
+# Node processes keep a flight recorder by default (docs/recording-format.md "Live streams"):
+# not the test process nor the workers it starts, unless a test asks for one, so that the
+# other tests run their machines without a tracer, as a program nobody debugs does.
+os.environ.setdefault("AMNODE_DBG_RING", "0")
 
 
 @pytest.fixture(scope="session")

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from . import diff, export, graph, log, ls, pack, replay, show
+from . import attach, diff, export, graph, listen, log, ls, pack, replay, show
 
 #: command name -> module, in the order `amdbg --help` lists them
 COMMANDS: dict[str, ModuleType] = {
     "ls": ls, "show": show, "log": log, "graph": graph, "pack": pack, "replay": replay,
-    "export": export, "diff": diff,
+    "attach": attach, "listen": listen, "export": export, "diff": diff,
 }
 
 __all__ = ["COMMANDS"]

@@ -9,6 +9,7 @@ from typing import TextIO
 
 from ..address import MachAddress
 from ..escape import printable
+from ..live import check_address, is_live_address, snapshot
 from ..output import Printer
 from ..session import Selection, Session, resolve_positionals
 
@@ -36,9 +37,14 @@ class Context:
         print(f"{PROG}: warning: {line}", file=self.stderr, flush=True)
 
     def open(self, args: argparse.Namespace) -> tuple[Session, MachAddress | None]:
-        """Open the recording named by the positionals (noting any damage in `damage`)."""
+        """Open the recording named by the positionals (noting any damage in `damage`); a
+        `HOST:PORT` instead of a recording attaches to the processes there and reads their
+        recent history (`amdbg.live.snapshot`)."""
         path, address = resolve_positionals(args.targets, os.environ.get("AMNODE_RECORD"))
-        session = Session.open(path)
+        if is_live_address(path):
+            session = Session.from_live(snapshot([check_address(path)]))
+        else:
+            session = Session.open(path)
         self.session = session
         self.damage = session.damage_summary()
         self.torn_tail_only = session.torn_tail_only
@@ -60,9 +66,9 @@ def add_targets(parser: argparse.ArgumentParser, *, address: bool = True,
     metavar = metavar or ("REC [mach://MACHINE/TX_ID]" if address else "REC")
     parser.add_argument("targets", nargs="*", metavar=metavar,
                         help=help_text or "recording file or directory (default: "
-                        "$AMNODE_RECORD)" + ("; an optional mach://MACHINE[/TX_ID] address "
-                                             "selects a machine and a transition"
-                                             if address else ""))
+                        "$AMNODE_RECORD), or HOST:PORT of a running process to attach to"
+                        + ("; an optional mach://MACHINE[/TX_ID] address selects a machine "
+                           "and a transition" if address else ""))
 
 
 def add_machine(parser: argparse.ArgumentParser, help_text: str | None = None) -> None:

@@ -31,7 +31,9 @@ from ..output import (
     write_json,
 )
 from ..times import format_offset
+from . import follow
 from .base import Context, add_json, add_machine, add_targets, add_transition
+from .follow import FOLLOW_TAIL
 
 HELP = "list a machine's transitions"
 DESCRIPTION = """\
@@ -68,8 +70,13 @@ def register(parser: argparse.ArgumentParser) -> None:
                        help="first transition: number, id, +1.5s, or an ISO time")
     flags.add_argument("--to", dest="stop", metavar="TX|TIME",
                        help="last transition: number, id, +1.5s, or an ISO time")
-    flags.add_argument("--limit", type=int, default=DEFAULT_LIMIT, metavar="N",
-                       help=f"print at most N transitions (default {DEFAULT_LIMIT}; 0 = all)")
+    flags.add_argument("--limit", type=int, default=None, metavar="N",
+                       help=f"print at most N transitions (default {DEFAULT_LIMIT}; 0 = all; "
+                       f"with --follow: the last N before following, default {FOLLOW_TAIL})")
+    parser.add_argument("-f", "--follow", action="store_true",
+                        help="keep printing transitions as they happen, like tail -f (REC "
+                        "still being written, or HOST:PORT of a running process; without -m "
+                        "every machine); Ctrl-C ends it")
     add_json(parser)
 
 
@@ -95,17 +102,28 @@ def _flags(tx: TransitionRecord) -> Text:
     return text
 
 
+def _filter(args: argparse.Namespace) -> TxFilter:
+    return TxFilter(canceled=args.canceled, auto=args.auto, empty=args.empty,
+                    health=args.health, check=args.check, error=args.error,
+                    states=tuple(args.states))
+
+
 def run(args: argparse.Namespace, ctx: Context) -> int:
     """Print the transitions table (or JSON)."""
-    if args.limit < 0:
+    if args.limit is not None and args.limit < 0:
         raise UsageError("--limit must be 0 (all) or more")
+    if args.follow:
+        if args.start or args.stop or args.transition:
+            raise UsageError("--follow prints from the end: leave out --from, --to and -t")
+        return follow.run(args, ctx, _filter(args), FOLLOW_TAIL if args.limit is None
+                          else args.limit)
+    if args.limit is None:
+        args.limit = DEFAULT_LIMIT
     session, sel = ctx.select(args)
     m = session.require_machine(sel)
     if args.states:
         session.check_states(m, args.states)
-    flt = TxFilter(canceled=args.canceled, auto=args.auto, empty=args.empty,
-                   health=args.health, check=args.check, error=args.error,
-                   states=tuple(args.states))
+    flt = _filter(args)
     start = session.bound(m, args.start, upper=False) if args.start else 1
     stop = session.bound(m, args.stop, upper=True) if args.stop else None
     if sel.number is not None and not args.start:

@@ -7,6 +7,7 @@ import os
 import sys
 
 from ..errors import UsageError
+from ..live import is_live_address
 from .base import Context, add_machine, add_targets, add_transition
 
 HELP = "step through a recording interactively (Textual TUI)"
@@ -33,13 +34,14 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, ctx: Context) -> int:
     """Resolve the selection (errors are one line, before the TUI starts), then run the app."""
+    if args.targets and is_live_address(args.targets[0]):
+        raise UsageError(f"{args.targets[0]} is a running process: use "
+                         f"'amdbg attach {args.targets[0]}' to watch it live")
     session, address = ctx.open(args)
     sel = session.locate(args.machine, args.transition, address)
     if not session.machines:
         raise UsageError(f"the recording {session.path} holds no machines")
-    if not _interactive(ctx):
-        raise UsageError("replay needs a terminal (stdin and stdout must be a TTY); "
-                         "use 'amdbg show' or 'amdbg log' in scripts")
+    require_terminal(ctx, "replay")
     from ..tui import ReplayApp
 
     step = address.step if address is not None and address.tx else None
@@ -48,6 +50,13 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     app.run()
     ctx.damage = ""  # the TUI showed it already
     return 0
+
+
+def require_terminal(ctx: Context, verb: str) -> None:
+    """UsageError unless stdin and stdout are a terminal (the TUI needs one)."""
+    if not _interactive(ctx):
+        raise UsageError(f"{verb} needs a terminal (stdin and stdout must be a TTY); "
+                         "use 'amdbg show' or 'amdbg log' in scripts")
 
 
 def _interactive(ctx: Context) -> bool:
@@ -59,4 +68,4 @@ def _interactive(ctx: Context) -> bool:
         return False
 
 
-__all__ = ["DESCRIPTION", "HELP", "register", "run"]
+__all__ = ["DESCRIPTION", "HELP", "register", "require_terminal", "run"]

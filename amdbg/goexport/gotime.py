@@ -12,6 +12,7 @@ import struct
 #: seconds from 0001-01-01 to 1970-01-01 (Go's unixToInternal)
 UNIX_TO_INTERNAL = 62_135_596_800
 _V1 = struct.Struct(">BqiH")
+INT64_MIN, INT64_MAX = -(1 << 63), (1 << 63) - 1
 
 
 def time_to_ns(raw: bytes) -> int | None:
@@ -21,7 +22,9 @@ def time_to_ns(raw: bytes) -> int | None:
     _, sec, nsec, _ = _V1.unpack_from(raw)
     if not 0 <= nsec < 1_000_000_000:
         return None
-    return (sec - UNIX_TO_INTERNAL) * 1_000_000_000 + nsec
+    ns = (sec - UNIX_TO_INTERNAL) * 1_000_000_000 + nsec
+    # recordings keep times as int64 ns (years 1678..2262); anything else is not a real time
+    return ns if INT64_MIN <= ns <= INT64_MAX else None
 
 
 def ns_to_time(ns: int) -> bytes:

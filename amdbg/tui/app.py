@@ -8,6 +8,13 @@ Data is read lazily: the transition list renders only its visible rows, a big ma
 counts are computed a slice at a time between frames on the event loop (pausing while keys are
 pressed), and causes found by scanning ("caused") are looked up in a worker thread after the
 cursor rests, so stepping stays fast on recordings of millions of transitions.
+
+Live (`amdbg attach`, `amdbg listen`): the session's recording grows while the app runs. A
+timer reads what arrived (`Session.refresh`) every LIVE_REFRESH seconds: new machines join
+the tree, new transitions the lists, and in follow mode (on at the start; off after any move
+of the cursor; `end` turns it back on) the newest transition of the selected machine is
+selected. Machines are marked connected or disconnected; a status line shows the rate, the
+connections and the transitions the processes had to drop because the debugger was slow.
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import time
+from collections import deque
 from pathlib import Path
 
 import networkx as nx
@@ -27,7 +35,9 @@ from textual.worker import get_current_worker
 
 from amnode.telemetry import RecordedMachine, RecordingError, TransitionRecord, mach_url
 
+from ..errors import DbgError
 from ..escape import printable
+from ..live import connect
 from ..session import FORK_MAX_SCAN, Selection, Session
 from .cache import TxCache
 from .frame import Frame, build_frame
@@ -41,6 +51,7 @@ from .timeline import SYNC_SCAN, Timeline
 from .widgets.detail import TransitionDetail
 from .widgets.graph_view import GraphView
 from .widgets.header import AddressBar
+from .widgets.live_status import LiveStatus
 from .widgets.machine_list import MachineList
 from .widgets.state_view import StateView
 from .widgets.transition_list import TransitionList
@@ -54,6 +65,10 @@ SCAN_START = 0.05
 NETWORK_LINKS_MAX = 200_000
 #: counting waits this long after each key press
 SCAN_PAUSE = 0.1
+#: seconds between two looks at a live recording (its bytes are indexed as they arrive)
+LIVE_REFRESH = 0.1
+#: seconds of history the status line's rate is computed over
+RATE_WINDOW = 2.0
 
 
 class ReplayApp(App[None]):
@@ -65,9 +80,23 @@ class ReplayApp(App[None]):
 
     def __init__(self, session: Session, *, machine: str | None = None,
                  number: int | None = None, step: int | None = None,
-                 time_mode: str = "offset") -> None:
+                 time_mode: str = "offset", attach: list[str] | None = None,
+                 listen: str | None = None) -> None:
         super().__init__()
         self.session = session
+        #: the connections of a live session (None when replaying files)
+        self.live = session.live
+        self.attach_addrs = list(attach or [])
+        self.listen_addr = listen
+        #: the address listened on, once listening
+        self.listening = ""
+        #: follow mode: the newest transition stays selected as records arrive
+        self.follow = self.live is not None
+        #: why the app ended early (a live target could not be reached), "" otherwise
+        self.error = ""
+        self.exit_status = 0
+        self._rate: deque[tuple[float, int]] = deque()
+        self._live_timer: Timer | None = None
         self.cache = TxCache()
         self.timelines: dict[str, Timeline] = {}
         self.hidden: frozenset[str] = frozenset()
@@ -103,15 +132,34 @@ class ReplayApp(App[None]):
                     yield TransitionDetail(id="detail")
                 yield GraphView(id="graph")
         yield TransitionList(id="transitions")
+        yield LiveStatus(id="live-status", classes="live" if self.live is not None else "")
         yield Footer()
 
     def on_mount(self) -> None:
-        """Open at the start-up selection (or the first machine with transitions)."""
-        key, number, step = self._startup
-        machine = self.session.recording.machine(key) if key else self._default_machine()
-        if machine is None:
-            self.query_one(AddressBar).update("the recording holds no machines")
+        """Open at the start-up selection (or the first machine with transitions); a live
+        session connects first and opens once machines arrive."""
+        if self.live is not None:
+            self.query_one(AddressBar).update(self._waiting_text())
+            self.query_one(TransitionList).focus()
+            self._connect()
+            self._live_timer = self.set_interval(LIVE_REFRESH, self._live_tick)
             return
+        self._open_startup()
+
+    def _open_startup(self) -> bool:
+        """Select the start-up machine and transition; False while there is none (live)."""
+        key, number, step = self._startup
+        if key and self.live is not None:
+            found = self.session.match_machines(key)
+            machine = found[0] if len(found) == 1 else None
+        else:
+            machine = self.session.recording.machine(key) if key else self._default_machine()
+        if machine is None:
+            if self.live is None:
+                self.query_one(AddressBar).update("the recording holds no machines")
+            return False
+        if self.follow and len(machine):
+            number = len(machine)
         if number is None and len(machine):
             number = 1
         self.goto(machine.key, number, step)
@@ -119,11 +167,105 @@ class ReplayApp(App[None]):
         # what is loaded now lives until exit: keep the collector from re-scanning it
         # (full collections otherwise add tens of ms to random key presses)
         gc.freeze()
-        if self.session.damaged:
+        if self.session.damaged and self.live is None:
             what = "ends with a torn record" if self.session.torn_tail_only else "is damaged"
             self.notify(printable(f"recording {what}: {self.session.damage_summary()}; "
                                   "showing the readable records (unverified ones marked)"),
                         severity="warning", timeout=8, markup=False)
+        return True
+
+    # ------------------------------------------------------------------ live
+
+    async def on_unmount(self) -> None:
+        """Close a live session's connections and record files."""
+        if self._live_timer is not None:
+            self._live_timer.stop()
+        if self.live is not None:
+            await self.live.close()
+
+    def _waiting_text(self) -> str:
+        if self.listen_addr is not None:
+            where = self.listening or self.listen_addr
+            return (f"listening on {where}: start a program with AMNODE_DBG_ADDR={where} "
+                    "(its machines appear here)")
+        return "attaching to " + ", ".join(self.attach_addrs) + "..."
+
+    @work(group="live", exclusive=True)
+    async def _connect(self) -> None:
+        """Attach to every address and listen (a live session), on the app's loop."""
+        assert self.live is not None
+        try:
+            self.listening = await connect(self.live, self.attach_addrs, self.listen_addr)
+        except DbgError as err:
+            self.error = str(err)
+            self.exit_status = 1
+            self.exit()
+            return
+        if self.machine is None:
+            self.query_one(AddressBar).update(self._waiting_text())
+
+    def _live_tick(self) -> None:
+        """Take in what arrived: new machines, new transitions, connection changes."""
+        live = self.live
+        if live is None:
+            return
+        growth = self.session.refresh()
+        now = time.monotonic()
+        total = self.session.recording.transition_count
+        rate = self._rate
+        rate.append((now, total))
+        while len(rate) > 2 and now - rate[0][0] > RATE_WINDOW:
+            rate.popleft()
+        machines = self.query_one(MachineList)
+        if growth.new_machines:
+            machines.build()
+        for key in growth.grown:
+            tl = self.timelines.get(key)
+            if tl is not None:
+                tl.grow()
+        if self.machine is None:
+            if not self._open_startup():
+                self._show_status()
+                return
+        elif self.machine.key in growth.grown or growth.new_machines:
+            tl = self.timelines[self.machine.key]
+            if self.follow and tl.last() is not None and tl.last() != self.number:
+                self.goto(self.machine.key, tl.last())
+            else:
+                tlist = self.query_one(TransitionList)
+                tlist.reset()
+                tlist.set_current(self.number)
+                self._show_address()
+        tx = self.tx if self.machine is not None else None
+        machines.refresh_labels(self.machine.key if self.machine is not None else None,
+                                tx.end_ns if tx is not None else None, force=True)
+        self._show_status()
+
+    def _show_status(self) -> None:
+        live = self.live
+        if live is None:
+            return
+        rate = self._rate
+        per_s = 0.0
+        if len(rate) >= 2 and rate[-1][0] > rate[0][0]:
+            per_s = (rate[-1][1] - rate[0][1]) / (rate[-1][0] - rate[0][0])
+        streams = self.session.recording.streams
+        connected = sum(1 for f in streams if f.state == "growing")
+        note = ""
+        if not streams:
+            note = self._waiting_text()
+        record = str(live.record.dir) if live.record is not None else ""
+        self.query_one(LiveStatus).show(
+            following=self.follow, connected=connected,
+            disconnected=len(streams) - connected, rate=per_s,
+            transitions=self.session.recording.transition_count, bytes_in=live.bytes_in,
+            dropped=live.dropped, note=note, record=record)
+
+    def _manual(self) -> None:
+        """The user moved the cursor: stop following the newest transition."""
+        if self.follow:
+            self.follow = False
+            self._show_status()
 
     def _default_machine(self) -> RecordedMachine | None:
         nodes = list(self.session.walk_tree())
@@ -347,13 +489,16 @@ class ReplayApp(App[None]):
             return
         tx = self.tx
         number: int | None = 1 if len(machine) else None
-        if tx is not None and len(machine):
+        if self.follow and len(machine):
+            number = len(machine)
+        elif tx is not None and len(machine):
             number = nearest(machine, tx.end_ns)
         self.state = None
         self.goto(machine.key, number)
 
     @on(TransitionChosen)
     def _transition_chosen(self, event: TransitionChosen) -> None:
+        self._manual()
         if self.machine is not None:
             self.goto(self.machine.key, event.number)
 
@@ -381,6 +526,7 @@ class ReplayApp(App[None]):
 
     def action_next_tx(self) -> None:
         """Next visible transition."""
+        self._manual()
         tl = self._timeline()
         if tl is None:
             return
@@ -391,6 +537,7 @@ class ReplayApp(App[None]):
 
     def action_prev_tx(self) -> None:
         """Previous visible transition."""
+        self._manual()
         tl = self._timeline()
         if tl is None or self.number is None:
             return
@@ -399,18 +546,23 @@ class ReplayApp(App[None]):
 
     def action_first_tx(self) -> None:
         """First visible transition."""
+        self._manual()
         tl = self._timeline()
         if tl is not None:
             self._move(tl.first())
 
     def action_last_tx(self) -> None:
-        """Last visible transition."""
+        """Last visible transition (live: and follow the newest from now on)."""
+        if self.live is not None:
+            self.follow = True
+            self._show_status()
         tl = self._timeline()
         if tl is not None:
             self._move(tl.last())
 
     def action_next_step(self) -> None:
         """Next step; past the last one, step 0 of the next transition."""
+        self._manual()
         tx = self.tx
         tl = self._timeline()
         if tx is None or tl is None:
@@ -424,6 +576,7 @@ class ReplayApp(App[None]):
 
     def action_prev_step(self) -> None:
         """Previous step; before step 0, the last step of the previous transition."""
+        self._manual()
         tx = self.tx
         tl = self._timeline()
         if tx is None or tl is None:
@@ -442,16 +595,19 @@ class ReplayApp(App[None]):
 
     def action_goto_step(self, step: int) -> None:
         """Show the machine as of `step` of the current transition (a click on a step)."""
+        self._manual()
         if self.number is not None:
             self._move(self.number, step)
 
     def action_goto(self, key: str, number: int) -> None:
         """Go to transition `number` of machine `key` (a click on a caused transition)."""
+        self._manual()
         self.state = None if self.machine is None or key != self.machine.key else self.state
         self.goto(key, number)
 
     def action_source(self) -> None:
         """Go to the transition that caused the current one."""
+        self._manual()
         tx = self.tx
         if tx is None or tx.source is None:
             self.notify("this transition has no recorded source", severity="warning")
@@ -467,6 +623,7 @@ class ReplayApp(App[None]):
 
     def action_play(self) -> None:
         """Start or stop playing (one transition every PLAY_INTERVAL seconds)."""
+        self._manual()
         if self._play is not None:
             self._play.stop()
             self._play = None
@@ -489,6 +646,7 @@ class ReplayApp(App[None]):
 
     def action_state_jump(self, direction: int) -> None:
         """Jump to the next (1) or previous (-1) transition touching the selected state."""
+        self._manual()
         if self.machine is None or self.number is None or not self.state:
             self.notify("select a state first (click it, or move in the state view)",
                         severity="warning")

@@ -101,6 +101,38 @@ class Timeline:
         """How many transitions each filter hides (None until the scan is complete)."""
         return dict(self._counts) if self.ready else None
 
+    def grow(self) -> int:
+        """The machine has more transitions (a live or followed recording): take them in,
+        counting and filtering them when the kinds index is complete. Returns how many."""
+        total = len(self.machine)
+        added = total - self.total
+        if added <= 0:
+            return 0
+        complete = self.ready
+        old = self.total
+        self.total = total
+        if self._kinds is None:
+            return added
+        self._kinds.extend(bytes(added))
+        if not complete:
+            return added  # the scan under way gets to them
+        kinds, summary, counts = self._kinds, self.machine.summary, self._counts
+        bits = list(FILTERS.items())
+        mask = 0
+        for name in self.hidden:
+            mask |= FILTERS[name]
+        visible = self._visible
+        for n in range(old + 1, total + 1):
+            k = kind_bits(summary(n))
+            kinds[n - 1] = k
+            for name, bit in bits:
+                if k & bit:
+                    counts[name] += 1
+            if visible is not None and not k & mask:
+                visible.append(n)
+        self._scanned = total
+        return added
+
     # ------------------------------------------------------------------ filters
 
     def set_hidden(self, hidden: frozenset[str] | set[str]) -> None:

@@ -10,7 +10,8 @@
     worker = await client.req_worker()        # the leased worker's mirror
     payload = await client.work({"input": 2}) # WorkRequested -> the worker's payload
 
-A worker script ends with `node.run_worker(kind, schema, handlers)`. docs/node.md has the rules,
+A worker script ends with `node.run_worker(kind, schema, handlers)`. The `amnode` command
+(`amnode.node.cli`) runs a supervisor from a shell and shows its pool. docs/node.md has the rules,
 the flow, every failure and the differences from the Go reference.
 """
 
@@ -19,12 +20,17 @@ from .args import (
     ARG,
     ClientConnArgs,
     LeaseRefused,
+    ListWorkersArgs,
+    PeerHello,
+    PoolStatus,
     ProvideWorkerArgs,
+    ReturnWorkerArgs,
     ServeClientArgs,
     WorkerAddrArgs,
     WorkerGone,
     WorkerLease,
     WorkerRef,
+    WorkerStatus,
     get_args,
 )
 from .bootstrap import Bootstrap
@@ -40,6 +46,7 @@ from .errors import (
     WorkerRequestTimeout,
     WorkerUnavailableError,
 )
+from .logs import LogFile, WorkerLogs
 from .pool import WorkerInfo
 from .spawn import (
     BOOT_ADDR_ENV,
@@ -52,11 +59,47 @@ from .supervisor import Supervisor
 from .worker import Worker, run_worker
 
 __all__ = [
-    "ARG", "BOOT_ADDR_ENV", "Bootstrap", "BootstrapError", "Client",
-    "ClientConnArgs", "ErrorPolicy", "GuardedServer", "InProcessSpawner", "LeaseRefused",
-    "NodeError", "NodeTimeouts", "Origin", "Policy", "PoolConfig", "PoolError",
-    "ProcessSpawner", "ProvideWorkerArgs", "RemoteGuard", "ServeClientArgs", "Spawner",
-    "Supervisor", "SupervisorUnavailableError", "Worker", "WorkerAddrArgs", "WorkerExitError",
-    "WorkerGone", "WorkerHandle", "WorkerHealthError", "WorkerInfo", "WorkerLease",
-    "WorkerRef", "WorkerRequestTimeout", "WorkerUnavailableError", "get_args", "run_worker",
+    "ARG",
+    "BOOT_ADDR_ENV",
+    "Bootstrap",
+    "BootstrapError",
+    "Client",
+    "ClientConnArgs",
+    "ErrorPolicy",
+    "GuardedServer",
+    "InProcessSpawner",
+    "LeaseRefused",
+    "ListWorkersArgs",
+    "LogFile",
+    "NodeError",
+    "NodeTimeouts",
+    "Origin",
+    "PeerHello",
+    "Policy",
+    "PoolConfig",
+    "PoolError",
+    "PoolStatus",
+    "ProcessSpawner",
+    "ProvideWorkerArgs",
+    "RemoteGuard",
+    "ReturnWorkerArgs",
+    "ServeClientArgs",
+    "Spawner",
+    "Supervisor",
+    "SupervisorUnavailableError",
+    "Worker",
+    "WorkerAddrArgs",
+    "WorkerExitError",
+    "WorkerGone",
+    "WorkerHandle",
+    "WorkerHealthError",
+    "WorkerInfo",
+    "WorkerLease",
+    "WorkerLogs",
+    "WorkerRef",
+    "WorkerRequestTimeout",
+    "WorkerStatus",
+    "WorkerUnavailableError",
+    "get_args",
+    "run_worker",
 ]

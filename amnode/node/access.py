@@ -10,8 +10,13 @@ exposed machine sees the mutation being queued), and the machine's `AnyEnter` as
 whether that origin may make it. A refused mutation is canceled (the client gets `canceled`),
 logged on the machine and on the `amnode.node` logger, and changes nothing.
 
-When the aRPC server gains its own allowlist of remotely mutable states, the guard can be
-replaced by passing `ssnode.SUPERVISOR_CLIENT_STATES` to the server (one line per port).
+Every node port also passes its allowlist to the aRPC server (`mutable_states`), which
+refuses anything else before the machine sees it (`NoAccessError`, and the client's mirror
+refuses it locally); the guard stays for what an allowlist cannot say (adds only, per-origin
+rules, and telling a handler which connection asked).
+
+`SupervisorPort` is a worker's local port: it admits only its supervisor's link, and, while no
+supervisor is connected, a peer supervisor of the same group adopting the orphan.
 """
 
 from __future__ import annotations
@@ -22,9 +27,10 @@ from typing import Any
 
 import amnode.machine as am
 from amnode.machine import Event, Mutation, MutationType, Tracer, Transition
-from amnode.rpc import Server
+from amnode.rpc import NoAccessError, Server
 from amnode.rpc.connection import Connection
-from amnode.rpc.protocol import MUTATION_CALLS, MUTATION_NOTIFIES
+from amnode.rpc.protocol import MUTATION_CALLS, MUTATION_NOTIFIES, Method
+from amnode.states import rpc as ssrpc
 
 log = logging.getLogger("amnode.node")
 
@@ -158,4 +164,41 @@ class GuardedServer(Server):
             self.guard.close()
 
 
-__all__ = ["GuardedServer", "Origin", "Policy", "RemoteGuard"]
+class SupervisorPort(Server):
+    """A worker's local port (for its supervisor). While a supervisor link is live, only a
+    reconnect of that same link id is admitted (no other id can push it out). Without one, it
+    admits `allow_id` (the supervisor that spawned it; anyone when None) or, with an
+    `adopt_token`, any link id ending in `-<token>`: a peer supervisor of the same group
+    adopting this orphan, which becomes its supervisor."""
+
+    def __init__(self, source: am.Machine, addr: str = "127.0.0.1:0", *,
+                 adopt_token: str | None = None, **kwargs: Any) -> None:
+        super().__init__(source, addr, **kwargs)
+        self.adopt_token = adopt_token
+
+    def _supervised_by_other(self, conn: Connection) -> bool:
+        cur = self.conn
+        return (cur is not None and cur is not conn and not cur.closed
+                and not self.mach.is_disposed and self.mach.is_active(ssrpc.HANDSHAKE_DONE))
+
+    def on_request(self, conn: Connection, seq: int, method: int, body: Any) -> None:
+        """Hello: decide who may supervise this worker, then the usual handshake."""
+        if method == Method.HELLO:
+            hid = body.get("id") if type(body) is dict else None
+            if not isinstance(hid, str):
+                super().on_request(conn, seq, method, body)
+                return
+            if self._supervised_by_other(conn) and hid != self.client_id:
+                log.info("%s: refused %s: supervised by %s", self.mach.id, hid, self.client_id)
+                conn.reply_error(seq, NoAccessError(
+                    f"{hid}: this worker is supervised by {self.client_id}"))
+                conn.close(f"no access for {hid}: supervised")
+                return
+            token = self.adopt_token
+            if token and hid != self.allow_id and hid.endswith("-" + token):
+                self.source.log("[access] adopted by %s (was %s)", hid, self.allow_id)
+                self.allow_id = hid
+        super().on_request(conn, seq, method, body)
+
+
+__all__ = ["GuardedServer", "Origin", "Policy", "RemoteGuard", "SupervisorPort"]

@@ -9,7 +9,7 @@ split between a local and a wire args struct (its defect B1) cannot happen.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from amnode.machine import Event
@@ -112,6 +112,90 @@ class ClientConnArgs:
     client_id: str = ""
 
 
+@_wire("am_node.ReturnWorker")
+@dataclass
+class ReturnWorkerArgs:
+    """Client -> supervisor (`ReturnWorker`): the lease of `worker_client_id` ends now; with
+    `recycle` the worker is replaced by a fresh process instead of being reset to `Idle`."""
+
+    worker_client_id: str
+    recycle: bool = False
+
+
+@_wire("am_node.ListWorkers")
+@dataclass
+class ListWorkersArgs:
+    """Client, operator or peer -> supervisor (`ListWorkers`): send the pool's status back as a
+    `ListWorkers` payload (a `PoolStatus`) tagged with `request`."""
+
+    request: int = 0
+
+
+@_wire("am_node.WorkerStatus")
+@dataclass
+class WorkerStatus:
+    """One worker in a `PoolStatus`."""
+
+    key: str
+    id: str
+    pid: int | None
+    state: str
+    local_addr: str = ""
+    public_addr: str = ""
+    #: the lease holder's aRPC id (without its secret, except between peers)
+    leased_to: str = ""
+    jobs: int = 0
+    errors: int = 0
+    uptime: float = 0.0
+    #: taken over from a lost peer supervisor
+    adopted: bool = False
+
+
+@_wire("am_node.PoolStatus")
+@dataclass
+class PoolStatus:
+    """A supervisor's pool: the `ListWorkers` payload, and what peers push to each other
+    (payload `PeerSummary`) on every change."""
+
+    id: str
+    kind: str
+    instance_num: int = 0
+    public_addr: str = ""
+    local_addr: str = ""
+    min: int = 0
+    max: int = 0
+    warm: int = 0
+    target: int = 0
+    ready: int = 0
+    leased: int = 0
+    #: the supervisor's active states of interest (Ready, PoolReady, ErrPool, ...)
+    states: list[str] = field(default_factory=list)
+    workers: list[WorkerStatus] = field(default_factory=list)
+    #: ids of the peer supervisors linked to this one
+    peers: list[str] = field(default_factory=list)
+    #: why the pool is not ready ("" if it is)
+    error: str = ""
+    #: the supervisor is stopping (its workers are being killed: nobody should adopt them)
+    stopping: bool = False
+    request: int = 0
+    seq: int = 0
+    #: random per supervisor object: a restarted supervisor (maybe with the same id) differs
+    incarnation: str = ""
+
+
+@_wire("am_node.PeerHello")
+@dataclass
+class PeerHello:
+    """Supervisor -> peer supervisor (`SuperConnected` on its control port): who I am, with a
+    proof that I know the group's secret."""
+
+    id: str
+    instance_num: int
+    public_addr: str
+    local_addr: str
+    proof: str
+
+
 def get_args(source: Event | dict[str, Any] | None, cls: type[T]) -> T | None:
     """The node args of an event (or an args dict) if they are a `cls`, else None."""
     if source is None:
@@ -122,6 +206,7 @@ def get_args(source: Event | dict[str, Any] | None, cls: type[T]) -> T | None:
 
 
 __all__ = [
-    "ARG", "ClientConnArgs", "LeaseRefused", "ProvideWorkerArgs", "ServeClientArgs",
-    "WorkerAddrArgs", "WorkerGone", "WorkerLease", "WorkerRef", "get_args",
+    "ARG", "ClientConnArgs", "LeaseRefused", "ListWorkersArgs", "PeerHello", "PoolStatus",
+    "ProvideWorkerArgs", "ReturnWorkerArgs", "ServeClientArgs", "WorkerAddrArgs", "WorkerGone",
+    "WorkerLease", "WorkerRef", "WorkerStatus", "get_args",
 ]

@@ -51,7 +51,8 @@ class Bootstrap:
         self.server = GuardedServer(self.mach, f"{supervisor.host}:0", name=self.mach.id,
                                     parent=self.mach, guard=self.guard,
                                     origin=Origin(WORKER_POLICY),
-                                    log_level=supervisor.log_level)
+                                    log_level=supervisor.log_level,
+                                    mutable_states=ss.BOOTSTRAP_CLIENT_STATES)
         adopt(self.server.mach, self.mach)
         #: what the worker reported (None until then)
         self.reported: WorkerAddrArgs | None = None

@@ -1,10 +1,16 @@
 """The node client: connects to a supervisor, leases one worker and talks to it directly.
 
-`start(addrs)` tries the supervisors in list order and stops at the first that answers
-(`SuperReady`); when none does, it says so (`ErrSupervisor`) and walks the list again with
-backoff. `req_worker()` asks the supervisor for a worker (`WorkerRequested` -> remote
-`ProvideWorker`), gets a `ProvideWorker` payload back (a lease with the worker's address, or a
-refusal with a reason), connects to the worker (`WorkerReady`) and returns the worker's mirror.
+`start(addrs)` walks the supervisors as a ring (`SupervisorRing`: a random start, or the first
+with `rotation="ordered"`) and stops at the first that answers (`SuperReady`); an address that
+fails is blacklisted for `timeouts.blacklist` seconds; when none answers, it says so
+(`ErrSupervisor`) and walks the ring again with backoff. The client moves on to the next
+supervisor whenever it loses its supervisor (after `timeouts.super_reconnect`), and when the
+supervisor refuses a worker or does not answer `ProvideWorker` in time; its worker link is kept
+meanwhile (the lease lives on, see docs/node.md).
+
+`req_worker()` asks the supervisor for a worker (`WorkerRequested` -> remote `ProvideWorker`),
+gets a `ProvideWorker` payload back (a lease with the worker's address, or a refusal with a
+reason), connects to the worker (`WorkerReady`) and returns the worker's mirror.
 Payloads from the worker arrive on `client.mach` as `ServerPayload` (args `name`, `data`,
 `source`, `payload`). `work(args)` does the common request/response in one call.
 """
@@ -14,17 +20,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 import secrets
+import time
 from collections.abc import Sequence
 from typing import Any
 
 import amnode.machine as am
 from amnode.machine.schema import SchemaLike
 from amnode.rpc import Client as RpcClient
-from amnode.rpc import NetworkMachine, Payload, RetryPolicy
+from amnode.rpc import NetworkMachine, Payload
 from amnode.states import node as ss
 
-from .args import ARG, LeaseRefused, ProvideWorkerArgs, WorkerGone, WorkerLease
+from . import debug
+from .args import ARG, LeaseRefused, ProvideWorkerArgs, ReturnWorkerArgs, WorkerGone, WorkerLease
 from .config import DEFAULT_TIMEOUT, NodeTimeouts, adopt, resolve_handler_timeout
 from .errors import (
     NodeError,
@@ -34,11 +43,8 @@ from .errors import (
 )
 from .links import pipe, pipe_err
 from .naming import client_name, super_client_id, worker_client_id
+from .rotation import Clock, SupervisorRing
 from .worker import check_worker_schema
-
-#: how a connected supervisor link is re-dialed after a loss: quickly, a bounded number of times
-SUPER_RECONNECT = RetryPolicy(first_delay=0.2, factor=2.0, max_delay=2.0, max_tries=20,
-                              timeout=300.0)
 
 log = logging.getLogger("amnode.node")
 
@@ -70,9 +76,11 @@ class Client:
                  handlers: object | None = None, timeouts: NodeTimeouts | None = None,
                  parent: am.Machine | str | None = None, tags: Sequence[str] = (),
                  name: str | None = None, log_level: am.LogLevel | int | None = None,
-                 handler_timeout: float | None = DEFAULT_TIMEOUT) -> None:
+                 handler_timeout: float | None = DEFAULT_TIMEOUT, rotation: str = "random",
+                 clock: Clock = time.monotonic, rng: random.Random | None = None) -> None:
         if not id or not kind:
             raise ValueError("a client needs an id and a worker kind")
+        debug.enable_flight_recorder()
         check_worker_schema(worker_schema, "the client's worker schema")
         schema = dict(schema) if schema is not None else dict(ss.ClientSchema)
         missing = ss.missing_states(schema, ss.CLIENT_STATES)
@@ -99,6 +107,13 @@ class Client:
         #: the current lease (None without a worker)
         self.lease: WorkerLease | None = None
         self.addrs: list[str] = []
+        #: "random" (start anywhere in the ring) or "ordered" (start at the first address)
+        self.rotation = rotation
+        self._clock = clock
+        self._rng = rng
+        #: the supervisor ring (set by `start`)
+        self.ring: SupervisorRing | None = None
+        self._lost: asyncio.Event | None = None
         self._req_seq = 0
         self._pending: tuple[int, asyncio.Future[Any]] | None = None
         self._req_lock: asyncio.Lock | None = None
@@ -131,6 +146,8 @@ class Client:
             raise ValueError("start() needs a non-empty list of supervisor addresses")
         self._stopping = False
         self.addrs = list(addrs)
+        self.ring = SupervisorRing(self.addrs, self.rotation, self.timeouts.blacklist,
+                                   self._clock, self._rng)
         if self.mach.add(ss.START, {"addrs": list(addrs)}) == am.CANCELED:
             raise NodeError(f"{self.mach.id}: Start canceled")
         await asyncio.sleep(0)
@@ -183,8 +200,46 @@ class Client:
             finally:
                 self._work = None
 
+    async def return_worker(self, recycle: bool = False) -> bool:
+        """Give the leased worker back (`ReturnWorker`): the link to it closes, the supervisor
+        resets it to `Idle` (or replaces it by a fresh process with `recycle`). False if the
+        current supervisor does not hold the lease (it then expires by itself)."""
+        lease = self.lease
+        if lease is None:
+            return False
+        self._drop_worker("returned to the supervisor")
+        sup = self.supervisor
+        if sup is None or not self.mach.is_active(ss.SUPER_READY):
+            return False
+        try:
+            res = await asyncio.wait_for(sup.add(ss.RETURN_WORKER, {ARG: ReturnWorkerArgs(
+                self.worker_rpc_id, recycle)}), self.timeouts.delivery)
+        except Exception as err:
+            self.mach.log("ReturnWorker failed: %s", err)
+            return False
+        return res == am.EXECUTED
+
+    def move_on(self, why: str, blacklist: bool = False) -> bool:
+        """Leave the current supervisor for the next one of the ring (when another one is
+        available); with `blacklist`, skip this one for `timeouts.blacklist` seconds."""
+        ring = self.ring
+        rpc = self.super_rpc
+        lost = self._lost
+        if ring is None or rpc is None or lost is None:
+            return False
+        if blacklist:
+            ring.blacklist(rpc.addr)
+        if not ring.available(but=rpc.addr):
+            return False
+        self.mach.log("moving on from supervisor %s: %s", rpc.addr, why)
+        lost.set()
+        return True
+
     async def stop(self, dispose: bool = True) -> None:
-        """Leave the worker and the supervisor (which releases the lease), stop, dispose."""
+        """Return the worker, leave the supervisor, stop, dispose."""
+        if self.lease is not None and not self._stopping:
+            with contextlib.suppress(Exception):
+                await self.return_worker()
         self._stopping = True
         self._fail_waiters(NodeError(f"{self.mach.id} stopped"))
         for rpc in (self.worker_rpc, self.super_rpc):
@@ -248,9 +303,15 @@ class Client:
                 outcome: Any = LeaseRefused("not connected to a supervisor", True, req)
             else:
                 try:
-                    outcome = await asyncio.wait_for(asyncio.shield(fut), left())
+                    outcome = await asyncio.wait_for(asyncio.shield(fut),
+                                                     min(left(), self.timeouts.provide))
                 except TimeoutError:
                     mach.remove(ss.WORKER_REQUESTED)
+                    if left() > 0 and self.move_on("no answer to ProvideWorker", True):
+                        reason = "a supervisor did not answer"
+                        with contextlib.suppress(TimeoutError):
+                            await self._next_supervisor(left())
+                        continue
                     raise WorkerRequestTimeout(
                         f"{mach.id}: no worker within {budget}s"
                         + (f" (last refusal: {reason})" if reason else ""), reason) from None
@@ -267,6 +328,10 @@ class Client:
             if not outcome.retry:
                 raise WorkerUnavailableError(f"{mach.id}: the supervisor refused: {reason}",
                                              reason)
+            if self.move_on(f"refused: {reason}"):
+                with contextlib.suppress(TimeoutError):
+                    await self._next_supervisor(left())
+                continue
             delay = backoff.next_delay() or 0.0
             if left() <= delay:
                 raise WorkerRequestTimeout(
@@ -284,22 +349,56 @@ class Client:
             raise WorkerUnavailableError(f"{mach.id}: the worker link went away")
         return worker
 
+    async def _next_supervisor(self, timeout: float) -> None:
+        """Wait until the current link is replaced (or gone) and a supervisor is ready."""
+        loop = asyncio.get_running_loop()
+        until = loop.time() + timeout
+        while self._lost is not None and self._lost.is_set() and loop.time() < until:
+            await asyncio.sleep(0.01)
+        await self.mach.when(ss.SUPER_READY, timeout=max(0.0, until - loop.time()))
+
     async def _connect_super(self) -> None:
-        """Walk the supervisor list in order until one answers (bound to `Start`; B14)."""
-        backoff = self.timeouts.super_retry.backoff()
+        """Walk the supervisor ring until one answers, stay while it lasts, then move on to
+        the next one (bound to `Start`; B14)."""
+        ring = self.ring
+        assert ring is not None
+        backoff = self.timeouts.super_retry.backoff(self._clock)
+        errors: list[str] = []
         while True:
-            errors = []
-            for addr in self.addrs:
-                err = await self._try_super(addr)
-                if err is None:
-                    return
-                errors.append(f"{addr} ({err})")
+            addr = ring.next()
+            err = await self._try_super(addr)
+            if err is None:
+                backoff.reset()
+                errors = []
+                await self._stay()
+                continue
+            ring.blacklist(addr)
+            errors.append(f"{addr} ({err})")
+            if len(errors) < len(ring.addrs) and ring.available():
+                continue
             self.mach.add_err_state(ss.ERR_SUPERVISOR, SupervisorUnavailableError(
                 "no supervisor answered: " + ", ".join(errors)))
+            errors = []
             delay = backoff.next_delay()
             if delay is None:
                 return
             await asyncio.sleep(delay)
+
+    async def _stay(self) -> None:
+        """Keep the current supervisor until it is lost or the client moves on; then close
+        the link (the worker link stays)."""
+        lost = self._lost = asyncio.Event()
+        rpc = self.super_rpc
+        try:
+            await lost.wait()
+        finally:
+            self.super_rpc = None
+            if rpc is not None and not rpc.mach.is_disposed:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(rpc.stop(dispose=True), self.timeouts.connect)
+                if not rpc.mach.is_disposed:
+                    rpc.dispose()
+            self._lost = None
 
     async def _try_super(self, addr: str) -> str | None:
         """One supervisor: None once connected, else why not."""
@@ -322,8 +421,8 @@ class Client:
             for w in (ready, gone):
                 w.cancel()
         if not rpc.mach.is_disposed and rpc.mach.is_active(ss.READY):
-            # connected: reconnect quickly from now on, and report its errors
-            rpc.conn_retry = SUPER_RECONNECT
+            # connected: reconnect briefly when lost, then move on; report its errors
+            rpc.conn_retry = t.super_reconnect
             pipe_err(rpc.mach, self.mach, ss.ERR_SUPERVISOR)
             rpc.mach.bind_handlers(_SuperWatch(self), id="node-super")
             self.mach.log("connected to supervisor %s", addr)
@@ -405,15 +504,18 @@ class _SuperWatch:
         self.c = client
 
     def ConnRetryFailedState(self, e: am.Event) -> None:
-        """The supervisor stayed away: walk the list again."""
+        """The supervisor stayed away: blacklist it and move on to the next one."""
         c = self.c
         if c._stopping or not c.mach.is_active(ss.START):
             return
-        c.mach.log("lost the supervisor, trying the list again")
-        rpc, c.super_rpc = c.super_rpc, None
-        if rpc is not None:
-            asyncio.get_running_loop().call_soon(rpc.dispose)
-        c.mach.fork(c._connect_super(), ss.START)
+        rpc = c.super_rpc
+        if rpc is None or rpc.mach is not e.machine:
+            return
+        c.mach.log("lost the supervisor %s, moving on", rpc.addr)
+        if c.ring is not None:
+            c.ring.blacklist(rpc.addr)
+        if c._lost is not None:
+            c._lost.set()
 
 
 class _WorkerWatch:

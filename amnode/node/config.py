@@ -63,6 +63,9 @@ class PoolConfig:
     max: int = 10
     warm: int = 5
     max_client_workers: int = 10
+    #: a worker that did this many jobs (`WorkRequested`) is replaced by a fresh process when
+    #: its lease ends, instead of being reset to `Idle` (0 = never)
+    max_jobs: int = 0
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -103,6 +106,14 @@ def _super_retry() -> RetryPolicy:
     return RetryPolicy(first_delay=0.5, factor=2.0, max_delay=5.0, max_tries=0, timeout=None)
 
 
+def _super_reconnect() -> RetryPolicy:
+    return RetryPolicy(first_delay=0.1, factor=2.0, max_delay=0.4, max_tries=2, timeout=None)
+
+
+def _peer_retry() -> RetryPolicy:
+    return RetryPolicy(first_delay=0.1, factor=2.0, max_delay=1.0, max_tries=0, timeout=None)
+
+
 def _req_retry() -> RetryPolicy:
     return RetryPolicy(first_delay=0.1, factor=2.0, max_delay=1.0, max_tries=0, timeout=None)
 
@@ -141,6 +152,19 @@ class NodeTimeouts:
     req_retry: RetryPolicy = field(default_factory=_req_retry)
     #: errors per worker before it is killed
     errors: ErrorPolicy = field(default_factory=ErrorPolicy)
+    #: a lease ends unless its client is connected to the worker within this long (after the
+    #: lease, and after the client lost both its worker link and its supervisor connection)
+    lease: float = 5.0
+    #: the client waits this long for the answer to one `ProvideWorker`, then moves on
+    provide: float = 5.0
+    #: the client skips a supervisor address that failed for this long
+    blacklist: float = 10.0
+    #: a client re-dials its lost supervisor this way, then moves on to the next address
+    super_reconnect: RetryPolicy = field(default_factory=_super_reconnect)
+    #: a supervisor re-dials a lost peer with this backoff (forever)
+    peer_retry: RetryPolicy = field(default_factory=_peer_retry)
+    #: the n-th survivor (by instance number) waits n times this before adopting orphans
+    adopt_stagger: float = 0.3
     #: the multiplier already applied (1.0 = none)
     multiplier: float = 1.0
 

@@ -5,8 +5,14 @@ A client on the public port (one `GuardedServer` per connection, made by the Mux
 get the same worker), confirms with the worker (`ServeClient`: it admits only that client and
 shows `Reserved`) and answers through that connection with a `ProvideWorker` payload: a
 `WorkerLease` (the worker's public address) or a `LeaseRefused` (why; a client that found no
-idle worker counts as demand, so the pool grows for it up to `max`). When the connection ends
-(`ClientDisconnected`), its leases are released and the workers return to `Idle`.
+idle worker counts as demand, so the pool grows for it up to `max`).
+
+A lease lives while its client is connected to the worker (the worker's `ClientConnected`, seen
+on the supervisor's mirror), or to this supervisor through the connection it leased on. It
+expires (the worker returns to `Idle`) when the client has not connected to the worker within
+`timeouts.lease` of the lease, or when it lost both links for that long; it ends at once when
+the client returns it (`ReturnWorker`). A worker that did `max_jobs` jobs, or is returned with
+`recycle`, or was adopted from a lost peer, is replaced by a fresh process instead.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ from .args import (
     ClientConnArgs,
     LeaseRefused,
     ProvideWorkerArgs,
+    ReturnWorkerArgs,
     ServeClientArgs,
     WorkerLease,
     WorkerRef,
@@ -51,6 +58,8 @@ class Leases:
         self.s = sup
         #: live public connections by connection id
         self.conns: dict[str, Origin] = {}
+        #: expiry timers of leases whose client is not connected, by pool key
+        self._timers: dict[str, asyncio.TimerHandle] = {}
 
     def provide(self, origin: Origin, args: ProvideWorkerArgs, tries: int = 0) -> None:
         """Lease an idle worker to the connection `origin`, or refuse (and grow the pool)."""
@@ -116,7 +125,9 @@ class Leases:
             else:
                 self._refuse(origin, args, "workers refused the lease", retry=True)
             return
+        entry.lease_at = self.s.pool.clock()
         self.s._update_status()
+        self.watch(entry)
         await self._answer(entry, origin, args)
 
     async def _answer(self, entry: PoolEntry, origin: Origin, args: ProvideWorkerArgs) -> None:
@@ -145,21 +156,95 @@ class Leases:
             return False
         return True
 
-    def release(self, entry: PoolEntry, reason: str) -> None:
-        """End a lease: the worker drops its client and returns to `Idle` (or is killed if it
-        cannot be told)."""
+    def watch(self, entry: PoolEntry) -> None:
+        """Keep a lease's expiry timer right: off while its client is connected to the worker
+        (or, once it was, to this supervisor); on otherwise."""
+        key = entry.key
+        if entry.lease is None or entry.leasing or entry.killing:
+            self._cancel(key)
+            return
+        mirror = entry.mirror
+        if mirror is not None and mirror.is_active(ss.CLIENT_CONNECTED):
+            entry.client_seen = True
+            self._cancel(key)
+            return
+        if entry.client_seen and entry.lease[0] in self.conns:
+            self._cancel(key)  # the client is ours: it reconnects to its worker or returns it
+            return
+        if key not in self._timers:
+            with contextlib.suppress(RuntimeError):
+                self._timers[key] = asyncio.get_running_loop().call_later(
+                    self.s.timeouts.lease, self._expire, entry)
+
+    def _cancel(self, key: str) -> None:
+        timer = self._timers.pop(key, None)
+        if timer is not None:
+            timer.cancel()
+
+    def _expire(self, entry: PoolEntry) -> None:
+        self._timers.pop(entry.key, None)
+        if entry.key not in self.s.pool.entries or entry.lease is None or self.s._stopping:
+            return
+        self.watch(entry)  # still without its client? (the timer is armed again if so)
+        if entry.key not in self._timers:
+            return
+        self._cancel(entry.key)
+        why = ("lease expired: the client did not connect to the worker" if not
+               entry.client_seen else "lease expired: the client is gone")
+        self.release(entry, f"{why} within {self.s.timeouts.lease}s")
+
+    def detach(self, conn_id: str) -> None:
+        """A public connection ended: its leases stay while their clients are connected to
+        their workers (a client moving to another supervisor keeps its worker)."""
+        for entry in self.s.pool.leases_of(conn_id):
+            assert entry.lease is not None
+            entry.lease = ("", entry.lease[1])
+            self.watch(entry)
+
+    def find(self, client_id: str) -> PoolEntry | None:
+        """The entry leased to the aRPC client `client_id`."""
+        for entry in self.s.pool.entries.values():
+            if entry.lease is not None and entry.lease[1] == client_id:
+                return entry
+        return None
+
+    def give_back(self, args: ReturnWorkerArgs) -> bool:
+        """`ReturnWorker`: end that client's lease now (False if it holds none here)."""
+        entry = self.find(args.worker_client_id)
+        if entry is None:
+            return False
+        self.release(entry, "returned by its client", recycle=bool(args.recycle))
+        return True
+
+    def release(self, entry: PoolEntry, reason: str, recycle: bool = False) -> None:
+        """End a lease: the worker drops its client and returns to `Idle`, or is replaced by a
+        fresh process (recycled: on request, after `max_jobs`, an adopted worker), or is
+        killed if it cannot be told."""
         if entry.lease is None:
             return
         client = entry.lease[1]
         entry.lease = None
         entry.leasing = False
+        entry.client_seen = False
+        self._cancel(entry.key)
+        max_jobs = self.s.pool.config.max_jobs
+        jobs = entry.jobs()
+        why = ""
+        if recycle:
+            why = "recycled on request"
+        elif max_jobs and jobs >= max_jobs:
+            why = f"recycled after {jobs} jobs (max_jobs={max_jobs})"
+        elif entry.adopted:
+            why = "recycled (adopted from a lost peer)"
         self.s.mach.log("released %s from %s: %s", entry.id, client, reason)
-        if entry.linked and not entry.killing:
-            self.s._go(self._unreserve(entry))
-        elif not entry.killing:
+        if entry.killing:
+            pass
+        elif why or not entry.linked:
             entry.deliberate = True
             self.s.mach.add(ss.KILLING_WORKER,
-                            {ARG: WorkerRef(entry.key, "released, unreachable")})
+                            {ARG: WorkerRef(entry.key, why or "released, unreachable")})
+        else:
+            self.s._go(self._unreserve(entry))
         self.s._update_status()
         self.s._normalize()
 
@@ -186,7 +271,8 @@ class Leases:
                                max_frame=mux.codec.max_frame, ping_interval=mux.ping_interval,
                                mutation_log=mux.mutation_log,
                                delivery_timeout=self.s.timeouts.delivery, guard=self.s.guard,
-                               origin=origin, log_level=self.s.log_level)
+                               origin=origin, log_level=self.s.log_level,
+                               mutable_states=ss.SUPERVISOR_CLIENT_STATES)
         adopt(server.mach, self.s.mach)
         self.conns[sid] = origin
         server.mach.bind_handlers(_PublicConnWatch(self.s, origin), id="node-public")

@@ -80,6 +80,10 @@ class WorkerInfo:
     uptime: float
     #: last lines of the worker's stderr
     stderr: tuple[str, ...] = ()
+    #: jobs started (`WorkRequested` activations)
+    jobs: int = 0
+    #: taken over from a lost peer supervisor
+    adopted: bool = False
 
 
 @dataclass
@@ -121,6 +125,12 @@ class PoolEntry:
     gone: bool = False
     #: its last error (with the stderr of an exit)
     last_error: str = ""
+    #: taken over from a lost peer supervisor (not our child: no pipes, no exit code)
+    adopted: bool = False
+    #: the lease holder was seen connected to the worker
+    client_seen: bool = False
+    #: when the current lease was granted (clock)
+    lease_at: float | None = None
     #: tasks working for this entry (cancelled when it goes)
     tasks: set[Any] = field(default_factory=set)
 
@@ -129,6 +139,11 @@ class PoolEntry:
         """The worker's aRPC mirror (None until connected)."""
         rpc = self.rpc
         return None if rpc is None else rpc.netmach
+
+    def jobs(self) -> int:
+        """Jobs the worker started (`WorkRequested` activations seen on its mirror)."""
+        m = self.mirror
+        return 0 if m is None else (m.tick(ss.WORK_REQUESTED) + 1) // 2
 
     @property
     def linked(self) -> bool:
@@ -181,7 +196,8 @@ class PoolEntry:
         return WorkerInfo(self.key, self.id, self.pid, self.state(), self.slot, self.boot_addr,
                           self.local_addr, self.public_addr,
                           self.lease[1] if self.lease else "", self.errors.count(),
-                          max(0.0, now - self.started), tuple(stderr))
+                          max(0.0, now - self.started), tuple(stderr), self.jobs(),
+                          self.adopted)
 
 
 @dataclass
@@ -233,7 +249,9 @@ class Pool:
             return None
         slot = entry.slot
         lived = self.clock() - entry.started
-        if entry.deliberate:
+        if slot < 0:
+            pass  # an adopted worker holds no slot of ours
+        elif entry.deliberate:
             self._retry_at.pop(slot, None)
         elif not entry.was_ready or lived < self.crash_window:
             backoff = self._backoff.get(slot)
@@ -330,7 +348,9 @@ class Pool:
                     plan.wake_at = at if plan.wake_at is None else min(plan.wake_at, at)
         extra = len(live) - target
         if extra > 0:
-            spares = sorted((e for e in live if e.is_idle()), key=lambda e: -e.started)
+            # adopted workers first (not our children), then the newest
+            spares = sorted((e for e in live if e.is_idle()),
+                            key=lambda e: (not e.adopted, -e.started))
             plan.retire = [e.key for e in spares[:extra]]
         return plan
 

@@ -20,9 +20,12 @@ import contextlib
 import os
 import signal
 import subprocess
+import weakref
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Protocol
+
+from .logs import LogFile
 
 if TYPE_CHECKING:
     from .worker import Worker
@@ -35,6 +38,9 @@ PARENT_ENV = "AMNODE_NODE_PARENT"
 GRACE_ENV = "AMNODE_NODE_GRACE"
 #: the aRPC client id of the supervisor's link, the only one the worker's local port admits
 SUPERVISOR_ENV = "AMNODE_NODE_SUPERVISOR"
+#: the adoption token of a group of peer supervisors: while orphaned, the worker's local port
+#: admits any link id ending in `-<token>` (a peer supervisor adopting it)
+ADOPT_ENV = "AMNODE_NODE_ADOPT"
 
 #: lines of stderr / stdout kept per worker
 TAIL_LINES = 40
@@ -105,13 +111,15 @@ _live: set[ProcessHandle] = set()
 class ProcessHandle:
     """One worker process started by `ProcessSpawner`."""
 
-    def __init__(self, proc: asyncio.subprocess.Process, tail_lines: int = TAIL_LINES) -> None:
+    def __init__(self, proc: asyncio.subprocess.Process, tail_lines: int = TAIL_LINES,
+                 logs: tuple[LogFile, LogFile] | None = None) -> None:
         self.proc = proc
         self._pid = proc.pid
         self.stderr = Tail(tail_lines)
         self.stdout = Tail(tail_lines)
-        self._readers = [asyncio.ensure_future(self._read(proc.stderr, self.stderr)),
-                         asyncio.ensure_future(self._read(proc.stdout, self.stdout))]
+        out, err = logs if logs is not None else (None, None)
+        self._readers = [asyncio.ensure_future(self._read(proc.stderr, self.stderr, err)),
+                         asyncio.ensure_future(self._read(proc.stdout, self.stdout, out))]
         self._exited = False
         _live.add(self)
 
@@ -128,15 +136,27 @@ class ProcessHandle:
         return self.proc.returncode is None
 
     @staticmethod
-    async def _read(stream: asyncio.StreamReader | None, tail: Tail) -> None:
+    async def _read(stream: asyncio.StreamReader | None, tail: Tail,
+                    log: LogFile | None) -> None:
         if stream is None:
             return
-        with contextlib.suppress(Exception):
+        try:
             while True:
-                chunk = await stream.read(4096)
+                chunk = await stream.read(65536)
                 if not chunk:
                     return
                 tail.feed(chunk)
+                if log is not None:
+                    try:
+                        await log.write(chunk)
+                    except OSError:
+                        log = None  # the disk failed: keep draining the pipe, keep the tail
+        except Exception:
+            pass
+        finally:
+            if log is not None:
+                with contextlib.suppress(Exception):
+                    await log.flush()
 
     def stderr_tail(self) -> list[str]:
         return self.stderr.get()
@@ -182,6 +202,11 @@ class ProcessHandle:
         if self.proc.returncode is None:
             self._signal_group(signal.SIGKILL)
 
+    def disown(self) -> None:
+        """Another supervisor holds this worker now: never kill it at exit (it is still read
+        and reaped while it lives)."""
+        _live.discard(self)
+
     def __repr__(self) -> str:
         return f"ProcessHandle(pid={self._pid} rc={self.proc.returncode})"
 
@@ -198,14 +223,18 @@ class ProcessSpawner:
         self.cwd = cwd
         self.tail_lines = tail_lines
 
-    async def spawn(self, boot_addr: str, env: Mapping[str, str]) -> ProcessHandle:
-        """Start one worker process; its PID is known when this returns."""
+    async def spawn(self, boot_addr: str, env: Mapping[str, str],
+                    logs: tuple[LogFile, LogFile] | None = None) -> ProcessHandle:
+        """Start one worker process; its PID is known when this returns. With `logs`
+        (stdout, stderr), its output is appended to those files too."""
         base = dict(os.environ) if self.env is None else dict(self.env)
         full = {**base, **env, BOOT_ADDR_ENV: boot_addr}
+        for log in logs or ():
+            await log.open()
         proc = await asyncio.create_subprocess_exec(
             *self.cmd, "-a", boot_addr, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
             stderr=subprocess.PIPE, start_new_session=True, env=full, cwd=self.cwd)
-        return ProcessHandle(proc, self.tail_lines)
+        return ProcessHandle(proc, self.tail_lines, logs)
 
 
 class InProcessHandle:
@@ -240,6 +269,110 @@ class InProcessHandle:
         self.worker.dispose()
 
 
+def proc_state(pid: int) -> str:
+    """The state letter of a process from /proc (`Z` zombie), "" if it does not exist."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            data = f.read()
+    except OSError:
+        return ""
+    return data.rsplit(")", 1)[1].split()[0]
+
+
+class AdoptedHandle:
+    """A worker process adopted from a lost peer supervisor: not our child, so no exit code and
+    no pipes; its exit is watched through a pidfd (polled through /proc where there is none)
+    and it is signalled through its process group."""
+
+    def __init__(self, pid: int, poll: float = 0.1) -> None:
+        self._pid = pid
+        self._poll = poll
+        self._fd: int | None = None
+        with contextlib.suppress(AttributeError, OSError):
+            self._fd = os.pidfd_open(pid)  # type: ignore[attr-defined,unused-ignore]
+
+    @property
+    def pid(self) -> int | None:
+        return self._pid
+
+    @property
+    def returncode(self) -> int | None:
+        return None
+
+    @property
+    def alive(self) -> bool:
+        return proc_state(self._pid) not in ("", "Z", "X")
+
+    def stderr_tail(self) -> list[str]:
+        return []
+
+    async def wait(self) -> int | None:
+        fd = self._fd
+        if fd is not None:
+            loop = asyncio.get_running_loop()
+            done: asyncio.Future[None] = loop.create_future()
+
+            def readable() -> None:
+                if not done.done():
+                    done.set_result(None)
+
+            loop.add_reader(fd, readable)
+            try:
+                if self.alive:
+                    await done
+            finally:
+                loop.remove_reader(fd)
+                os.close(fd)
+                self._fd = None
+            return None
+        while self.alive:
+            await asyncio.sleep(self._poll)
+        return None
+
+    def _signal(self, sig: int) -> None:
+        if not self.alive:
+            return
+        try:
+            os.killpg(self._pid, sig)
+        except (ProcessLookupError, PermissionError):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(self._pid, sig)
+
+    async def terminate(self, grace: float) -> None:
+        self._signal(signal.SIGTERM)
+        try:
+            await asyncio.wait_for(asyncio.shield(self._gone()), grace)
+        except TimeoutError:
+            self._signal(signal.SIGKILL)
+        await self._gone()
+
+    async def _gone(self) -> None:
+        while self.alive:
+            await asyncio.sleep(self._poll)
+
+    def kill_now(self) -> None:
+        self._signal(signal.SIGKILL)
+
+    def __repr__(self) -> str:
+        return f"AdoptedHandle(pid={self._pid})"
+
+
+#: in-process workers by machine id (for adoption by another supervisor in this process)
+_IN_PROCESS: weakref.WeakValueDictionary[str, Worker] = weakref.WeakValueDictionary()
+
+
+def adopted_handle(pid: int | None, worker_id: str) -> WorkerHandle | None:
+    """A handle for a worker adopted from a lost peer: its process (by PID), or the in-process
+    worker with that machine id; None if neither exists."""
+    if pid:
+        handle = AdoptedHandle(pid)
+        return handle if handle.alive else None
+    worker = _IN_PROCESS.get(worker_id)
+    if worker is None or worker.mach.is_disposed:
+        return None
+    return InProcessHandle(worker)
+
+
 class InProcessSpawner:
     """Workers as objects in this process: `factory(boot_addr)` returns a started `Worker`.
     `workers` lists every worker it made (for tests to find one, e.g. by public address)."""
@@ -252,6 +385,7 @@ class InProcessSpawner:
         """Create and start one in-process worker."""
         worker = await self.factory(boot_addr)
         self.workers.append(worker)
+        _IN_PROCESS[worker.mach.id] = worker
         return InProcessHandle(worker)
 
     def find(self, addr: str) -> Worker | None:
@@ -279,7 +413,7 @@ def live_pids() -> list[int]:
 atexit.register(kill_all)
 
 __all__ = [
-    "BOOT_ADDR_ENV", "GRACE_ENV", "PARENT_ENV", "SUPERVISOR_ENV", "InProcessHandle",
-    "InProcessSpawner", "ProcessHandle", "ProcessSpawner", "Spawner", "Tail", "WorkerHandle",
-    "kill_all", "live_pids",
+    "ADOPT_ENV", "BOOT_ADDR_ENV", "GRACE_ENV", "PARENT_ENV", "SUPERVISOR_ENV", "AdoptedHandle",
+    "InProcessHandle", "InProcessSpawner", "ProcessHandle", "ProcessSpawner", "Spawner", "Tail",
+    "WorkerHandle", "adopted_handle", "kill_all", "live_pids", "proc_state",
 ]

@@ -18,6 +18,11 @@ workers crash at start waits with exponential backoff. The heartbeat health-chec
 worker with a deadline; a hung worker is killed (SIGTERM, then SIGKILL) and replaced.
 `stop()` returns once every worker process is reaped.
 
+The local port is the control port: peer supervisors of the same kind link there (see
+`peers.py`: summaries, adoption of a lost peer's workers) and operators ask for the pool's
+status (`ListWorkers`), kill a worker (`KillWorker`) or rotate the worker logs (`RotateLogs`,
+see `logs.py`). Leases live and expire as `leases.py` says.
+
 Every blocking step runs in a task bound to a state (`Start`, `Heartbeat`); handlers only
 decide, and the results come back as mutations.
 """
@@ -30,20 +35,26 @@ import logging
 import secrets
 import signal
 import time
-from collections.abc import Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
 import amnode.machine as am
 from amnode.machine.schema import SchemaLike
-from amnode.rpc import Client, Mux
+from amnode.rpc import Client, Mux, NoAccessError
+from amnode.rpc.retry import CONN_RETRY, legacy_policy
 from amnode.states import node as ss
 from amnode.states import rpc as ssrpc
 
-from .access import GuardedServer, Origin, Policy, RemoteGuard
+from . import debug
+from .access import Policy, RemoteGuard
 from .args import (
     ARG,
     ClientConnArgs,
+    ListWorkersArgs,
+    PeerHello,
+    PoolStatus,
     ProvideWorkerArgs,
+    ReturnWorkerArgs,
     WorkerAddrArgs,
     WorkerGone,
     WorkerRef,
@@ -60,17 +71,31 @@ from .errors import (
 )
 from .leases import CLIENT_POLICY, Leases
 from .links import pipe
-from .naming import host_name, supervisor_name
+from .logs import WorkerLogs
+from .naming import host_name, safe, supervisor_name
+from .peers import PAYLOAD_LIST, Peers, entry_status
 from .pool import Clock, Pool, PoolEntry, WorkerInfo
-from .spawn import GRACE_ENV, PARENT_ENV, SUPERVISOR_ENV, ProcessSpawner, Spawner
+from .spawn import (
+    ADOPT_ENV,
+    GRACE_ENV,
+    PARENT_ENV,
+    SUPERVISOR_ENV,
+    ProcessHandle,
+    ProcessSpawner,
+    Spawner,
+    adopted_handle,
+)
 from .worker import check_worker_schema
 
 log = logging.getLogger("amnode.node")
 
 TAG_SUPERVISOR = "node-supervisor"
 
-#: what a peer may do on the supervisor's local port (for now, the same as a client)
-PEER_POLICY = Policy("a peer", allow=ss.SUPERVISOR_CLIENT_STATES)
+#: what peers and operators may do on the supervisor's control (local) port
+PEER_POLICY: Policy = Policy("a peer or operator", allow=ss.SUPERVISOR_CONTROL_STATES)
+#: the supervisor states shown in a `PoolStatus`
+_STATUS_STATES = (ss.READY, ss.POOL_READY, ss.WORKERS_AVAILABLE, ss.POOL_NORMALIZED,
+                  ss.NORMALIZING_POOL, ss.ERR_POOL, ss.ERR_NETWORK)
 
 #: the supervisor's error states besides ErrWorker (Exception stays while one is active)
 _OTHER_ERRORS = (ss.ERR_NETWORK, ss.ERR_HANDLER_TIMEOUT, ss.ERR_ON_CLIENT, ss.ERR_POOL)
@@ -95,6 +120,8 @@ class Supervisor:
     `worker_cmd` is the worker program (run as `worker_cmd -a <bootstrap addr>`); a `spawner`
     replaces it, e.g. `InProcessSpawner` for workers in this process. Pool sizes come from
     `pool` or the `min`/`max`/`warm`/`max_client_workers` keywords, timeouts from `timeouts`.
+    `peers` (control addresses) and a shared `secret` make it one of a redundant group;
+    `log_dir` keeps every worker's stdout/stderr in rotated files.
     """
 
     def __init__(self, kind: str, worker_cmd: Sequence[str] | None = None,
@@ -106,9 +133,12 @@ class Supervisor:
                  parent: am.Machine | str | None = None, tags: Sequence[str] = (),
                  log_level: am.LogLevel | int | None = None,
                  handler_timeout: float | None = DEFAULT_TIMEOUT,
-                 clock: Clock = time.monotonic) -> None:
+                 clock: Clock = time.monotonic, peers: Sequence[str] = (),
+                 secret: str | None = None, log_dir: str | None = None,
+                 log_max_bytes: int = 10 * 1024 * 1024, log_backups: int = 3) -> None:
         if not kind:
             raise ValueError("a supervisor needs a worker kind")
+        debug.enable_flight_recorder()
         if worker_schema is None:
             raise am.SchemaError("a supervisor needs the worker schema")
         check_worker_schema(worker_schema)
@@ -129,13 +159,18 @@ class Supervisor:
             min=base.min if min is None else min, max=base.max if max is None else max,
             warm=base.warm if warm is None else warm,
             max_client_workers=(base.max_client_workers if max_client_workers is None
-                                else max_client_workers))
+                                else max_client_workers), max_jobs=base.max_jobs)
+        if peers and not secret:
+            raise ValueError("supervisors with peers need a shared group secret (secret=, or "
+                             "AMNODE_NODE_SECRET for `amnode supervisor`)")
         t = self.timeouts
         self.pool = Pool(config, t.errors, t.crash_backoff, t.crash_window, clock)
         self.name = name or supervisor_name(kind, instance_num)
         self.guard = RemoteGuard()
         # in the ids of its links to workers: no other local process can present them
         self._secret = secrets.token_hex(6)
+        #: tells this supervisor object from a restarted one with the same id (peers)
+        self.incarnation = secrets.token_hex(4)
         self.mach = am.Machine(ss.SupervisorSchema, id="ns-" + self.name, parent=parent,
                                tags=[TAG_SUPERVISOR, f"kind:{kind}", f"instance:{instance_num}",
                                      f"host:{host_name()}", *tags], log_level=log_level,
@@ -146,10 +181,15 @@ class Supervisor:
         self.mach.bind_tracer(self.guard)
         #: the public port (one aRPC server per client connection)
         self.mux: Mux | None = None
-        #: the local port (for peer supervisors)
-        self.local: GuardedServer | None = None
+        #: the control (local) port: peer supervisors and operators (one server per connection)
+        self.local: Mux | None = None
         #: clients and their leases
         self.leases = Leases(self)
+        #: peer supervisors of the same kind (redundancy)
+        self.peers = Peers(self, list(peers), secret)
+        #: worker stdout/stderr files (None without `log_dir`)
+        self.logs = (WorkerLogs(log_dir, f"{safe(kind)}-{instance_num}", log_max_bytes,
+                                log_backups) if log_dir else None)
         #: why the pool is not ready ("" when it is, or nothing failed yet)
         self.pool_error = ""
         #: the last worker error, with its stderr
@@ -197,14 +237,12 @@ class Supervisor:
                        new_server=self.leases.new_server, log_level=self.log_level)
         adopt(self.mux.mach, self.mach)
         pipe(self.mux.mach, self.mach, ss.READY, ss.PUBLIC_RPC_READY)
-        self.local = GuardedServer(self.mach, local_addr or f"{self.host}:0",
-                                   name="ns-loc-" + self.name, parent=self.mach,
-                                   delivery_timeout=self.timeouts.delivery, guard=self.guard,
-                                   origin=Origin(PEER_POLICY, "local"), log_level=self.log_level)
+        self.local = Mux(None, local_addr or f"{self.host}:0", name="ns-loc-" + self.name,
+                         parent=self.mach, new_server=self.peers.new_server,
+                         log_level=self.log_level)
         adopt(self.local.mach, self.mach)
-        pipe(self.local.mach, self.mach, ssrpc.RPC_READY, ss.LOCAL_RPC_READY)
-        pipe(self.local.mach, self.mach, ssrpc.HANDSHAKE_DONE, ss.SUPER_CONNECTED,
-             ss.SUPER_DISCONNECTED)
+        pipe(self.local.mach, self.mach, ss.READY, ss.LOCAL_RPC_READY)
+        debug.serve_supervisor(self)  # amdbg attach on either port
         res = self.mach.add(ss.START, {"public_addr": addr,
                                        "local_addr": local_addr or f"{self.host}:0"})
         if res == am.CANCELED:
@@ -220,7 +258,12 @@ class Supervisor:
         reaped; close both ports and dispose the machine. Safe to call twice."""
         if self._stopped:
             return
+        if not self._stopping and not self.mach.is_disposed:
+            # tell the peers first: nobody should adopt workers that are being killed
+            self._stopping = True
+            await self.peers.push_now(self.timeouts.delivery)
         self._stopping = True
+        self.peers.dispose()
         try:
             tasks = [t for t in self._tasks if not t.done()]
             for task in tasks:
@@ -240,6 +283,8 @@ class Supervisor:
                 if ep is not None:
                     with contextlib.suppress(Exception):
                         await ep.stop(dispose=True)
+            if self.logs is not None:
+                await self.logs.close()
         finally:
             # cancelled or failed half-way: nothing may outlive us (the child watcher reaps)
             for entry in list(self.pool.entries.values()):
@@ -251,21 +296,24 @@ class Supervisor:
                 if dispose:
                     self.mach.dispose()
 
-    def dispose(self) -> None:
-        """Kill every worker without waiting, close everything and dispose (prefer `stop`)."""
+    def dispose(self, kill_workers: bool = True) -> None:
+        """Kill every worker without waiting, close everything and dispose (prefer `stop`).
+        With `kill_workers=False` the workers are left running, as if this process died: a
+        peer adopts them or they exit after their grace (tests, a hand-over)."""
         self._stopping = self._stopped = True
+        self.peers.dispose()
         for entry in list(self.pool.entries.values()):
-            if entry.handle is not None and entry.handle.alive:
+            if kill_workers and entry.handle is not None and entry.handle.alive:
                 entry.handle.kill_now()
+            elif isinstance(entry.handle, ProcessHandle):
+                entry.handle.disown()
             self._close_links(entry)
         for ep in (self.mux, self.local):
             if ep is not None and not ep.mach.is_disposed:
-                if isinstance(ep, Mux):
-                    for srv in list(ep.servers.values()):
-                        srv.dispose()
-                    ep.mach.dispose()
-                else:
-                    ep.dispose()
+                for srv in list(ep.servers.values()):
+                    srv.dispose()
+                ep._listener.close()
+                ep.mach.dispose()
         if not self.mach.is_disposed:
             self.mach.dispose()
 
@@ -276,11 +324,13 @@ class Supervisor:
         return [e.info(now, e.handle.stderr_tail() if e.handle is not None else ())
                 for e in self.pool.select(state)]
 
-    def set_pool(self, min: int, max: int, warm: int, max_client_workers: int = 0) -> bool:
+    def set_pool(self, min: int, max: int, warm: int, max_client_workers: int = 0,
+                 max_jobs: int | None = None) -> bool:
         """New pool sizes (a `min` above `max` is lowered to it; `max_client_workers=0` means
-        `max`), then `check_pool()`."""
-        self.pool.config = PoolConfig(min=min, max=max, warm=warm,
-                                      max_client_workers=max_client_workers)
+        `max`; `max_jobs` stays unless given), then `check_pool()`."""
+        self.pool.config = PoolConfig(
+            min=min, max=max, warm=warm, max_client_workers=max_client_workers,
+            max_jobs=self.pool.config.max_jobs if max_jobs is None else max_jobs)
         return self.check_pool()
 
     def check_pool(self) -> bool:
@@ -288,6 +338,35 @@ class Supervisor:
         if self.mach.is_active(ss.START):
             self._normalize()
         return self.mach.is_active(ss.POOL_READY)
+
+    async def add_peers(self, addrs: Sequence[str]) -> None:
+        """Link to more peer supervisors (their control addresses), e.g. once they listen."""
+        if addrs and not self.peers.secret:
+            raise ValueError("supervisors with peers need a shared group secret (secret=)")
+        self.peers.addrs += [a for a in addrs if a not in self.peers.addrs]
+        if self.mach.is_active(ss.LOCAL_RPC_READY):
+            await self.peers.start()
+
+    def rotate_logs(self) -> bool:
+        """Rotate every worker log file now (`RotateLogs`); False without a log directory."""
+        if self.logs is None or not self.mach.is_active(ss.START):
+            return False
+        return self.mach.add(ss.ROTATE_LOGS) != am.CANCELED
+
+    def status(self, redacted: bool = True) -> PoolStatus:
+        """The pool as a `PoolStatus` (what `amnode status` shows; lease holders without their
+        secrets unless `redacted=False`, which only peers get)."""
+        pool = self.pool
+        cfg = pool.config
+        now = pool.clock()
+        mach = self.mach
+        states = [] if mach.is_disposed else [x for x in _STATUS_STATES if mach.is_active(x)]
+        return PoolStatus(
+            mach.id, self.kind, self.instance_num, self.public_addr, self.local_addr,
+            cfg.min, cfg.max, cfg.warm, pool.target(), pool.ready_count(), pool.leased_count(),
+            states, [entry_status(e, now, redacted) for e in pool.entries.values()],
+            [x.peer_id for x in self.peers.live_peers()], self.pool_error, self._stopping,
+            incarnation=self.incarnation)
 
     def kill_worker(self, worker: str, reason: str = "requested") -> bool:
         """Kill one worker (by machine id or pool key); it is replaced. False if unknown."""
@@ -314,12 +393,18 @@ class Supervisor:
 
     def _link_id(self, entry: PoolEntry) -> str:
         """The aRPC client id of the link to one worker (`rc-` + this is what its local port
-        admits): the supervisor's name, the entry and the supervisor's secret."""
-        return f"{self.name}-{entry.key}-{self._secret}"
+        admits): the supervisor's name, the entry and the supervisor's secret (and, in a group
+        of peers, the adoption token, so that an orphan admits it)."""
+        token = self.peers.token
+        base = f"{self.name}-{entry.key}-{self._secret}"
+        return f"{base}-{token}" if token else base
 
     def _worker_env(self, entry: PoolEntry) -> dict[str, str]:
-        return {PARENT_ENV: self.mach.id, GRACE_ENV: str(self.timeouts.supervisor_grace),
-                SUPERVISOR_ENV: "rc-" + self._link_id(entry)}
+        env = {PARENT_ENV: self.mach.id, GRACE_ENV: str(self.timeouts.supervisor_grace),
+               SUPERVISOR_ENV: "rc-" + self._link_id(entry)}
+        if self.peers.token:
+            env[ADOPT_ENV] = self.peers.token
+        return env
 
     async def _listen(self) -> None:
         """Open both ports (bound to `Start`)."""
@@ -335,6 +420,13 @@ class Supervisor:
             return
         if fut is not None and not fut.done():
             fut.set_result(None)
+        await self.peers.start()
+
+    async def _rotate_logs(self) -> None:
+        """Rotate every worker log file (bound to `Start`)."""
+        if self.logs is not None:
+            n = await self.logs.rotate()
+            self.mach.log("rotated %d log files", n)
 
     async def _ticker(self) -> None:
         """The heartbeat, and a periodic normalisation while the pool is short (B16)."""
@@ -370,7 +462,9 @@ class Supervisor:
         plan = pool.plan()
         # the bookkeeping first (entries hold their slots), the mutations after
         forks = [pool.new_entry(slot) for slot in plan.fork]
-        retire = [pool.entries[k] for k in plan.retire]
+        # while orphans of a lost peer are being adopted, nothing is retired yet: the adopted
+        # ones are retired first, once they are in
+        retire = [] if self.peers.adopting else [pool.entries[k] for k in plan.retire]
         for entry in retire:
             entry.deliberate = True
         for entry in retire:
@@ -435,6 +529,10 @@ class Supervisor:
             mach.add(ss.POOL_NORMALIZED)
         elif not normalized and not mach.is_active(ss.NORMALIZING_POOL):
             mach.add(ss.NORMALIZING_POOL)
+        for entry in pool.entries.values():
+            if entry.lease is not None:
+                self.leases.watch(entry)
+        self.peers.push_soon()
 
     def _pool_failed(self, why: str) -> None:
         """The pool is short and a worker failed: say why (`ErrPool`, `pool_error`)."""
@@ -476,7 +574,11 @@ class Supervisor:
         """Start the worker (PID recorded at once), watch its exit, await its report."""
         entry.spawning = True
         try:
-            handle = await self.spawner.spawn(entry.boot_addr, self._worker_env(entry))
+            if self.logs is not None and isinstance(self.spawner, ProcessSpawner):
+                handle: Any = await self.spawner.spawn(entry.boot_addr, self._worker_env(entry),
+                                                       self.logs.for_slot(entry.slot))
+            else:
+                handle = await self.spawner.spawn(entry.boot_addr, self._worker_env(entry))
         except asyncio.CancelledError:
             raise
         except Exception as err:
@@ -546,17 +648,83 @@ class Supervisor:
         if entry.handle is not None:
             await entry.handle.terminate(self.timeouts.kill_grace)
 
+    def _link_client(self, entry: PoolEntry, timeout: float, retries: bool = True) -> Client:
+        """The aRPC client of a link to one worker (it reconnects a few times when lost)."""
+        t = self.timeouts
+        rpc = Client(entry.local_addr, id=self._link_id(entry), schema=self.worker_schema,
+                     consumer=self.mach, parent=self.mach, conn_timeout=timeout,
+                     conn_retry=self._link_retry() if retries else CONN_RETRY.with_(timeout=0.0),
+                     call_timeout=t.healthcheck, call_retries=1, call_retry_delay=0.1,
+                     call_retry_timeout=t.connect, log_level=self.log_level)
+        adopt(rpc.mach, self.mach)
+        return rpc
+
+    def _link_retry(self) -> Any:
+        return legacy_policy(CONN_RETRY, tries=3, delay=0.2, backoff=1.0,
+                             timeout=self.timeouts.connect * 2, zero_timeout_is_none=True)
+
+    def _bind_link(self, entry: PoolEntry, rpc: Client) -> None:
+        rpc.mach.bind_handlers(_LinkWatch(self, entry), id="node-link")
+        if rpc.netmach is not None:
+            adopt(rpc.netmach, self.mach)
+            if not rpc.netmach.handlers():
+                rpc.netmach.bind_handlers(_MirrorWatch(self), id="node-mirror")
+
+    async def _adopt_link(self, entry: PoolEntry, deadline: float,
+                          give_up: Callable[[], bool]) -> bool:
+        """Dial an orphan's local port until it admits us (it does once no supervisor holds
+        it), `give_up()` says so or `deadline` (loop time) passes; True once adopted."""
+        loop = asyncio.get_running_loop()
+        while not self._stopping and not give_up() and entry.key in self.pool.entries:
+            left = deadline - loop.time()
+            if left <= 0:
+                break
+            rpc = self._link_client(entry, min(self.timeouts.connect, left), retries=False)
+            await rpc.start()
+            until = loop.time() + min(self.timeouts.connect, left)
+            m = rpc.mach
+            # until the handshake is done, or the dial / the handshake failed (refused)
+            while (loop.time() < until and not m.is_active(ss.READY)
+                   and m.any_active(ssrpc.CONNECTING, ssrpc.CONNECTED)):
+                await asyncio.sleep(0.02)
+            if rpc.mach.is_active(ss.READY) and not give_up() \
+                    and entry.key in self.pool.entries:
+                handle = adopted_handle(entry.pid, entry.id)
+                if handle is None:
+                    rpc.dispose()
+                    return False
+                rpc.conn_retry = self._link_retry()
+                entry.rpc = rpc
+                entry.handle = handle
+                self._bind_link(entry, rpc)
+                self.mach.log("adopted %s (pid %s)", entry.id, entry.pid)
+                self._go(self._watch_exit(entry), entry=entry)
+                self.mach.add(ss.WORKER_FORKED, {ARG: WorkerRef(entry.key, "adopted")})
+                return True
+            rpc.dispose()
+            await asyncio.sleep(0.1)
+        return False
+
+    def _forget(self, entry: PoolEntry, reason: str) -> None:
+        """Drop a worker without killing it (another supervisor holds it, or an adoption
+        failed); a child process is still reaped, and never killed at exit."""
+        if entry.key not in self.pool.entries:
+            return
+        entry.gone = entry.deliberate = True
+        self.leases._cancel(entry.key)
+        self.pool.remove(entry.key)
+        if isinstance(entry.handle, ProcessHandle):
+            entry.handle.disown()
+        self._close_links(entry)
+        self.mach.log("dropped %s: %s", entry.id or entry.key, reason)
+        self._update_status()
+        self._normalize()
+
     async def _link(self, entry: PoolEntry) -> None:
         """Dial the worker's local port; `WorkerForked` once the link is ready."""
         t = self.timeouts
-        rpc = Client(entry.local_addr, id=self._link_id(entry), schema=self.worker_schema,
-                     consumer=self.mach, parent=self.mach, conn_timeout=t.connect,
-                     conn_retries=3, conn_retry_delay=0.2, conn_retry_backoff=1.0,
-                     conn_retry_timeout=t.connect * 2, call_timeout=t.healthcheck,
-                     call_retries=1, call_retry_delay=0.1, call_retry_timeout=t.connect,
-                     log_level=self.log_level)
+        rpc = self._link_client(entry, t.connect)
         entry.rpc = rpc
-        adopt(rpc.mach, self.mach)
         rpc.mach.bind_handlers(_LinkWatch(self, entry), id="node-link")
         await rpc.start()
         if rpc.netmach is not None:
@@ -635,8 +803,18 @@ class _LinkWatch:
 
     def ConnRetryFailedState(self, e: am.Event) -> None:
         s, entry = self.s, self.entry
+        if entry.rpc is not e.machine and entry.rpc is not None \
+                and entry.rpc.mach is not e.machine:
+            return
         err = NodeError(f"lost the link to worker {entry.id} at {entry.local_addr}")
         asyncio.get_running_loop().call_soon(s._fail, entry, err)
+
+    def ExceptionState(self, e: am.Event) -> None:
+        """The worker admits another supervisor now (a peer adopted it): give it up."""
+        exc = e.args.get(am.ARG_EXCEPTION)
+        if exc is not None and isinstance(exc.err, NoAccessError):
+            asyncio.get_running_loop().call_soon(
+                self.s._forget, self.entry, f"taken over by another supervisor ({exc.err})")
 
 
 class _MirrorWatch:
@@ -657,7 +835,7 @@ class _SupervisorHandlers:
 
     def _entry(self, e: am.Event) -> PoolEntry | None:
         args = get_args(e, WorkerRef)
-        return self.s.pool.entries.get(args.key) if args is not None else None
+        return self.s.pool.by_id(args.key) if args is not None and args.key else None
 
     def AnyEnter(self, e: am.Event) -> bool:
         """Remote peers may only add the states meant for them (access control)."""
@@ -898,14 +1076,88 @@ class _SupervisorHandlers:
         self.s.mach.remove(ss.CLIENT_CONNECTED)
 
     def ClientDisconnectedState(self, e: am.Event) -> None:
-        """Release every lease of that connection (B8: keyed by the connection)."""
+        """The connection's leases now live only while their clients are connected to their
+        workers (B8: keyed by the connection); see `Leases.watch`."""
         s = self.s
         args = get_args(e, ClientConnArgs)
         if args is not None:
             s.leases.conns.pop(args.conn_id, None)
-            for entry in s.pool.leases_of(args.conn_id):
-                s.leases.release(entry, "client disconnected")
+            s.leases.detach(args.conn_id)
         s.mach.remove(ss.CLIENT_DISCONNECTED)
+
+    def ReturnWorkerEnter(self, e: am.Event) -> bool:
+        """From a client connection, for a lease held here."""
+        s = self.s
+        args = get_args(e, ReturnWorkerArgs)
+        if s.guard.origin(e.mutation) is None or args is None \
+                or not isinstance(args.worker_client_id, str) \
+                or not isinstance(args.recycle, bool):
+            return False
+        return s.leases.find(args.worker_client_id) is not None
+
+    def ReturnWorkerState(self, e: am.Event) -> None:
+        """End the lease now (reset to `Idle`, or recycle)."""
+        s = self.s
+        args = get_args(e, ReturnWorkerArgs)
+        assert args is not None
+        s.leases.give_back(args)
+        s.mach.remove(ss.RETURN_WORKER)
+
+    def ListWorkersEnter(self, e: am.Event) -> bool:
+        """From a remote peer (local code calls `workers()` / `status()`)."""
+        args = e.args.get(ARG) if e.args else None
+        return self.s.guard.origin(e.mutation) is not None and (
+            args is None or (isinstance(args, ListWorkersArgs)
+                             and isinstance(args.request, int)))
+
+    def ListWorkersState(self, e: am.Event) -> None:
+        """Answer with a `ListWorkers` payload (a `PoolStatus`, without client secrets)."""
+        s = self.s
+        origin = s.guard.origin(e.mutation)
+        assert origin is not None
+        args = get_args(e, ListWorkersArgs)
+        status = s.status(redacted=True)
+        status.request = args.request if args is not None else 0
+        s._go(s.leases.send(origin, PAYLOAD_LIST, status))
+        s.mach.remove(ss.LIST_WORKERS)
+
+    def RotateLogsEnter(self, e: am.Event) -> bool:
+        """Only with a log directory."""
+        return self.s.logs is not None
+
+    def RotateLogsState(self, e: am.Event) -> None:
+        """Rotate every worker log file (in a task)."""
+        s = self.s
+        s._go(s._rotate_logs())
+        s.mach.remove(ss.ROTATE_LOGS)
+
+    def SuperConnectedEnter(self, e: am.Event) -> bool:
+        """A peer of the group, on the control port, with a valid proof."""
+        s = self.s
+        why = s.peers.check_hello(s.guard.origin(e.mutation), get_args(e, PeerHello))
+        if why:
+            s.peers.refusals.append(why)
+            s.mach.log("[access] peer refused: %s", why)
+            log.warning("%s: peer refused: %s", s.mach.id, why)
+            return False
+        return True
+
+    def SuperConnectedState(self, e: am.Event) -> None:
+        """It gets our summary from now on; an event."""
+        s = self.s
+        origin = s.guard.origin(e.mutation)
+        args = get_args(e, PeerHello)
+        assert origin is not None and args is not None
+        s.peers.connected(origin, args)
+        s.mach.remove(ss.SUPER_CONNECTED)
+
+    def SuperDisconnectedState(self, e: am.Event) -> None:
+        """An event: self-removing."""
+        self.s.mach.remove(ss.SUPER_DISCONNECTED)
+
+    def AdoptWorkerState(self, e: am.Event) -> None:
+        """An event (the adoption runs in a task of `Peers`): self-removing."""
+        self.s.mach.remove(ss.ADOPT_WORKER)
 
     def ProvideWorkerEnter(self, e: am.Event) -> bool:
         """From a client connection, with a valid client id."""

@@ -30,13 +30,14 @@ from amnode.rpc import Client, Server
 from amnode.states import node as ss
 from amnode.states import rpc as ssrpc
 
-from .access import GuardedServer, Origin, Policy, RemoteGuard
+from . import debug
+from .access import GuardedServer, Origin, Policy, RemoteGuard, SupervisorPort
 from .args import ARG, ServeClientArgs, WorkerAddrArgs, get_args
 from .config import DEFAULT_TIMEOUT, NodeTimeouts, adopt, resolve_handler_timeout
 from .errors import BootstrapError, NodeError
 from .links import pipe
 from .naming import host_name, worker_name
-from .spawn import BOOT_ADDR_ENV, GRACE_ENV, PARENT_ENV, SUPERVISOR_ENV
+from .spawn import ADOPT_ENV, BOOT_ADDR_ENV, GRACE_ENV, PARENT_ENV, SUPERVISOR_ENV
 
 log = logging.getLogger("amnode.node")
 
@@ -80,7 +81,7 @@ class Worker:
                  tags: Sequence[str] = (), name: str | None = None,
                  log_level: am.LogLevel | int | None = None,
                  handler_timeout: float | None = DEFAULT_TIMEOUT,
-                 supervisor_id: str | None = None,
+                 supervisor_id: str | None = None, adopt_token: str | None = None,
                  on_exit: Callable[[str], None] | None = None) -> None:
         if not kind:
             raise ValueError("a worker needs a kind")
@@ -107,6 +108,7 @@ class Worker:
         self.guard = RemoteGuard()
         if parent is None:
             parent = os.environ.get(PARENT_ENV) or None
+        debug.enable_flight_recorder()
         self.mach = am.Machine(schema, id="nw-" + self.name, parent=parent,
                                tags=[TAG_WORKER, f"kind:{kind}", f"host:{host_name()}", *tags],
                                log_level=log_level,
@@ -116,13 +118,16 @@ class Worker:
         self.mach.bind_tracer(self.guard)
         #: the supervisor's aRPC id, the only one the local port admits (None: anyone)
         self.supervisor_id = supervisor_id or os.environ.get(SUPERVISOR_ENV) or None
-        self.local = Server(self.mach, f"{host}:0", name="nw-loc-" + self.name,
-                            parent=self.mach, delivery_timeout=self.timeouts.delivery,
-                            allow_id=self.supervisor_id)
-        self.public = GuardedServer(self.mach, f"{host}:0", name="nw-pub-" + self.name,
-                                    parent=self.mach, allow_id=_closed_token(),
-                                    delivery_timeout=self.timeouts.delivery, guard=self.guard,
-                                    origin=Origin(CLIENT_POLICY))
+        self.local = SupervisorPort(
+            self.mach, f"{host}:0", name="nw-loc-" + self.name, parent=self.mach,
+            delivery_timeout=self.timeouts.delivery, allow_id=self.supervisor_id,
+            adopt_token=adopt_token or os.environ.get(ADOPT_ENV) or None)
+        debug.serve_worker(self)  # its supervisor relays it to attached debuggers
+        self.public = GuardedServer(
+            self.mach, f"{host}:0", name="nw-pub-" + self.name, parent=self.mach,
+            allow_id=_closed_token(), delivery_timeout=self.timeouts.delivery, guard=self.guard,
+            origin=Origin(CLIENT_POLICY),
+            mutable_states=ss.worker_client_states(self.mach.state_names))
         adopt(self.local.mach, self.mach)
         adopt(self.public.mach, self.mach)
         pipe(self.local.mach, self.mach, ssrpc.RPC_READY, ss.LOCAL_RPC_READY)
@@ -402,6 +407,42 @@ class _WorkerHandlers:
         self.w.mach.remove(ss.HEALTHCHECK)
 
 
+class _OrphanSafeStream:
+    """stdout/stderr of a worker process: once its supervisor (the pipe's reader) is gone, a
+    write raises BrokenPipeError; the output is then dropped instead of failing the handler
+    that printed (an adopted worker's output has no reader any more)."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+        self._broken = False
+
+    def _break(self) -> None:
+        self._broken = True
+        with contextlib.suppress(OSError, ValueError):
+            fd = self._stream.fileno()
+            null = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(null, fd)  # C-level writes to the fd are dropped too
+            os.close(null)
+
+    def write(self, text: str) -> int:
+        if not self._broken:
+            try:
+                return int(self._stream.write(text))
+            except (BrokenPipeError, ConnectionResetError):
+                self._break()
+        return len(text)
+
+    def flush(self) -> None:
+        if not self._broken:
+            try:
+                self._stream.flush()
+            except (BrokenPipeError, ConnectionResetError):
+                self._break()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
 def parse_boot_addr(argv: Sequence[str] | None = None) -> str:
     """The bootstrap address from `-a ADDR` (or `AMNODE_BOOT_ADDR`); exits 2 without one."""
     parser = argparse.ArgumentParser(description="an amnode worker process",
@@ -425,6 +466,9 @@ def run_worker(kind: str, schema: SchemaLike, handlers: object | None = None, *,
     start or report.
     """
     boot_addr = parse_boot_addr(argv)
+    if not isinstance(sys.stdout, _OrphanSafeStream):
+        sys.stdout = _OrphanSafeStream(sys.stdout)
+        sys.stderr = _OrphanSafeStream(sys.stderr)
     code = asyncio.run(_run(kind, schema, handlers, names, boot_addr, timeouts, host,
                             handler_timeout))
     if code:

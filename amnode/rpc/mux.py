@@ -80,6 +80,12 @@ class Mux:
         self.mach.bind_handlers(_MuxHandlers(self), id="rpc-mux")
 
     @property
+    def side_protocols(self) -> dict[int, Callable[[], asyncio.Protocol]]:
+        """Other protocols served on this port, by the first byte of a connection (see
+        `Listener`); register them before `start()`."""
+        return self._listener.side
+
+    @property
     def addr(self) -> str:
         """`host:port`; the real port once `Ready`."""
         return self._listener.addr

@@ -146,6 +146,12 @@ class Server:
     # --- public API ---
 
     @property
+    def side_protocols(self) -> dict[int, Callable[[], asyncio.Protocol]]:
+        """Other protocols served on this port, by the first byte of a connection (see
+        `Listener`); register them before `start()`."""
+        return self._listener.side
+
+    @property
     def addr(self) -> str:
         """`host:port`; the real port once listening (`:0` is resolved)."""
         return self._listener.addr

@@ -59,6 +59,9 @@ CLIENT_DISCONNECTED = "ClientDisconnected"
 PROVIDE_WORKER = "ProvideWorker"
 WORKER_ISSUES = "WorkerIssues"
 SUPER_DISCONNECTED = "SuperDisconnected"
+RETURN_WORKER = "ReturnWorker"
+ADOPT_WORKER = "AdoptWorker"
+ROTATE_LOGS = "RotateLogs"
 
 #: groups of the supervisor (Go SupervisorGroups)
 POOL_STATUS_GROUP: list[str] = [POOL_STARTING, POOL_READY]
@@ -101,8 +104,15 @@ SupervisorSchema: dict[str, State] = schema_merge(BasicSchema, StateSourceSchema
     WORKER_ISSUES: State(multi=True),
     CLIENT_SEND_PAYLOAD: State(multi=True),
     SUPER_SEND_PAYLOAD: State(multi=True),
+    # failsafe: a peer supervisor authenticated on the control port / its link ended
     SUPER_CONNECTED: State(multi=True),
     SUPER_DISCONNECTED: State(multi=True),
+    # failsafe: a client gives its worker back (args ReturnWorkerArgs)
+    RETURN_WORKER: State(multi=True, require=[START]),
+    # failsafe: an orphaned worker of a lost peer is being taken over (args WorkerRef)
+    ADOPT_WORKER: State(multi=True, require=[START]),
+    # failsafe: reopen every worker log file now (also SIGHUP in `amnode supervisor`)
+    ROTATE_LOGS: State(multi=True, require=[START]),
 })
 
 #: the supervisor's state order
@@ -114,10 +124,15 @@ SUPERVISOR_STATES: list[str] = [
     KILL_WORKER, KILLING_WORKER, WORKER_KILLED, WORKER_READY, WORKER_GONE,
     CLIENT_CONNECTED, CLIENT_DISCONNECTED, PROVIDE_WORKER, WORKER_ISSUES,
     CLIENT_SEND_PAYLOAD, SUPER_SEND_PAYLOAD, SUPER_CONNECTED, SUPER_DISCONNECTED, SERVER_PAYLOAD,
+    RETURN_WORKER, ADOPT_WORKER, ROTATE_LOGS,
 ]
 
-#: the only states a node client may add on a supervisor's public port (access control)
-SUPERVISOR_CLIENT_STATES: list[str] = [PROVIDE_WORKER]
+#: the only states a node client may add on a supervisor's public port (access control):
+#: request and return a worker, and ask for the pool's status (read-only, no secrets)
+SUPERVISOR_CLIENT_STATES: list[str] = [PROVIDE_WORKER, RETURN_WORKER, LIST_WORKERS]
+
+#: the only states peers and operators may add on a supervisor's control (local) port
+SUPERVISOR_CONTROL_STATES: list[str] = [SUPER_CONNECTED, LIST_WORKERS, KILL_WORKER, ROTATE_LOGS]
 
 # --- worker ---
 
@@ -177,6 +192,15 @@ WORKER_CONTROL_STATES: list[str] = [
     START, LOCAL_RPC_READY, PUBLIC_RPC_READY, SUPER_CONNECTED, CLIENT_CONNECTED, RPC_READY,
     READY, SERVE_CLIENT, RESERVED, SUPER_SEND_PAYLOAD, HEARTBEAT,
 ]
+
+
+
+def worker_client_states(names: list[str]) -> list[str]:
+    """Of a worker's states (`names`), those its leased client may mutate: everything but the
+    node control states (the allowlist of the worker's public port)."""
+    control = set(WORKER_CONTROL_STATES)
+    return [n for n in names if n not in control]
+
 
 # --- client ---
 
@@ -239,6 +263,7 @@ def missing_states(schema_or_names: object, required: list[str]) -> list[str]:
 
 
 __all__ = [
+    "ADOPT_WORKER",
     "BOOTSTRAP_CLIENT_STATES",
     "BOOTSTRAP_STATES",
     "CLIENT_CONNECTED",
@@ -275,12 +300,15 @@ __all__ = [
     "PUBLIC_RPC_READY",
     "READY",
     "RESERVED",
+    "RETURN_WORKER",
+    "ROTATE_LOGS",
     "RPC_READY",
     "SERVER_PAYLOAD",
     "SERVE_CLIENT",
     "SET_WORKER",
     "START",
     "SUPERVISOR_CLIENT_STATES",
+    "SUPERVISOR_CONTROL_STATES",
     "SUPERVISOR_STATES",
     "SUPER_CONNECTED",
     "SUPER_CONNECTING",
@@ -311,4 +339,5 @@ __all__ = [
     "SupervisorSchema",
     "WorkerSchema",
     "missing_states",
+    "worker_client_states",
 ]

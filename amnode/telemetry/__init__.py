@@ -21,6 +21,7 @@ layout is in `format.py` and docs/recording-format.md; `pack()` merges a recordi
 into one portable file. Errors derive from `amnode.AmnodeError` (`errors.py`).
 """
 
+from . import endpoint, flight, process, push, receiver
 from .env import install, process_recorder, uninstall
 from .errors import (
     NewerFormatError,
@@ -33,7 +34,7 @@ from .errors import (
 )
 from .format import ERROR_ARG, FILE_SUFFIX, VERSION_MAJOR, VERSION_MINOR
 from .pack import pack
-from .reader import RecordedMachine, Recording, open_recording
+from .reader import Growth, RecordedMachine, Recording, open_recording
 from .recorder import Recorder
 from .records import (
     Corruption,
@@ -52,12 +53,42 @@ from .records import (
 from .writer import RecordWriter
 
 __all__ = [
-    "ERROR_ARG", "FILE_SUFFIX", "VERSION_MAJOR", "VERSION_MINOR", "Corruption", "LogLine",
+    "ERROR_ARG",
+    "FILE_SUFFIX",
+    "VERSION_MAJOR",
+    "VERSION_MINOR",
+    "Corruption",
+    "Growth",
+    "LogLine",
     "MachineState",
-    "NewerFormatError", "ProcessInfo", "QueuedRecord", "RecordWriter", "RecordedMachine",
-    "Recorder", "RecorderClosedError", "RecorderError", "Recording", "RecordingError",
-    "RecordingFileError", "SchemaVersion", "Source", "StepRecord", "TransitionRangeError",
-    "TransitionRecord", "TransitionSummary", "UnknownMachineError", "UnverifiedSummary",
-    "install", "mach_url",
-    "open_recording", "pack", "process_recorder", "uninstall",
+    "NewerFormatError",
+    "ProcessInfo",
+    "QueuedRecord",
+    "RecordWriter",
+    "RecordedMachine",
+    "Recorder",
+    "RecorderClosedError",
+    "RecorderError",
+    "Recording",
+    "RecordingError",
+    "RecordingFileError",
+    "SchemaVersion",
+    "Source",
+    "StepRecord",
+    "TransitionRangeError",
+    "TransitionRecord",
+    "TransitionSummary",
+    "UnknownMachineError",
+    "UnverifiedSummary",
+    "endpoint",
+    "flight",
+    "install",
+    "mach_url",
+    "open_recording",
+    "pack",
+    "process",
+    "process_recorder",
+    "push",
+    "receiver",
+    "uninstall",
 ]

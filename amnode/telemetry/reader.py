@@ -15,7 +15,8 @@
 
 Public API (everything else is private):
 
-- `open_recording(path, *, verify=True) -> Recording`; raises `RecordingError` (one-line str;
+- `open_recording(path, *, verify=True, follow=False) -> Recording`; raises `RecordingError`
+  (one-line str;
   `NewerFormatError` for a newer major version) for a missing path, a directory without
   `*.amrec` files, a file that is not a recording (or not a regular file), or a file with no
   readable segment.
@@ -23,10 +24,13 @@ Public API (everything else is private):
   `transition_count`, `first_ns`, `last_ns`, `machine(key)`, `find_machines(part)`,
   `parent(machine)`, `children(machine)`, `transition_by_id(tx_id)`, `state_at(wall_ns)`,
   `timeline(start_ns=None, end_ns=None)`, `segments()`, `resync_bytes`, `close()`; a context
-  manager.
+  manager. Growing recordings (files still being written, live streams): `growing`,
+  `refresh() -> Growth`, `Recording.live(label)`, `add_stream(name, limit)`,
+  `feed(stream, data)`, `end_stream(stream, reason)`, `streams`.
 - `RecordedMachine`: `key` (unique in the recording: the id, or `id#2`, `id#3` when several
   machines share an id), `id`, `parent`, `tags`, `state_names`, `schema`, `groups`,
-  `groups_order` (all of the latest schema), `schemas`, `schema_at(n)`, `process`, `file`,
+  `groups_order` (all of the latest schema), `live`, `end_reason`, `schemas`, `schema_at(n)`,
+  `process`, `file`,
   `created_ns`, `first_ns`, `last_ns`, `transition_count` / `len()`, `error_count`, `errors()`,
   `disposed`, `disposed_ns`, `dispose_log`, `gaps`, `end_times`, `summary(n)`,
   `transition(n)`, `transition_by_id(tx_id)`, `transitions(start=1, stop=None)` / `iter()`,
@@ -45,7 +49,7 @@ Unverified records (docs/recording-format.md §7): records no valid check record
 torn tail, the readable start of a damaged block, frames after a SALVAGED note) are read like
 the others but carry `unverified=True`, because their bytes were never checked.
 
-The first pass itself is `scan.index_file` (building the `MachineIndex` this module's
+The first pass itself is `scan.Scanner` (building the `MachineIndex` this module's
 `RecordedMachine` extends); bodies are decoded by `decode.py`.
 
 Memory: per transition the index keeps 25 bytes (offset, end time, id hash, flags); files are
@@ -60,6 +64,8 @@ import os
 from array import array
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterator
+from dataclasses import dataclass
+from dataclasses import field as dc_field
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -116,7 +122,7 @@ from .records import (
     TransitionSummary,
     UnverifiedSummary,
 )
-from .scan import MachineIndex, MappedFile, Segment, index_file
+from .scan import MachineIndex, MappedFile, Scanner, Segment, StreamBuffer, StreamDamageError
 
 _TX = int(Kind.TRANSITION)
 _QUEUED = int(Kind.QUEUED)
@@ -143,6 +149,19 @@ class RecordedMachine(MachineIndex):
     def file(self) -> str:
         """The recording file holding this machine."""
         return self._file.path
+
+    @property
+    def live(self) -> bool | None:
+        """Whether the machine's source may still grow: None for a finished file, True while
+        its live stream is connected (or its file is followed), False once the stream ended
+        (its process exited, or the connection was lost: disconnected)."""
+        state = self._file.state
+        return None if state == "file" else state == "growing"
+
+    @property
+    def end_reason(self) -> str:
+        """Why the machine's live stream ended ("" while connected or for a file)."""
+        return self._file.end_reason
 
     @property
     def parent(self) -> str:
@@ -447,8 +466,27 @@ class RecordedMachine(MachineIndex):
 # ---------------------------------------------------------------------- recording
 
 
+@dataclass(frozen=True, slots=True)
+class Growth:
+    """What `Recording.refresh()` found: machines seen for the first time, machines with new
+    transitions (key -> how many they had before), damage found."""
+
+    new_machines: list[RecordedMachine] = dc_field(default_factory=list)
+    grown: dict[str, int] = dc_field(default_factory=dict)
+    new_damage: list[Corruption] = dc_field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.new_machines or self.grown or self.new_damage)
+
+
 class Recording:
-    """All machines of a recording file or directory, merged; see the module docstring."""
+    """All machines of a recording file or directory, merged; see the module docstring.
+
+    A recording may grow while it is read (`growing`): files still being written
+    (`open_recording(path, follow=True)`) or live streams (`Recording.live()` and
+    `add_stream()`). `refresh()` indexes what arrived since the last call and says what
+    changed; machines and transitions are only ever appended, so numbers and keys stay valid.
+    """
 
     def __init__(self, path: Path, verify: bool = True) -> None:
         self.path = path
@@ -460,10 +498,32 @@ class Recording:
         self._by_key: dict[str, RecordedMachine] = {}
         #: machines by id, in creation order (ids repeat across runs)
         self._by_id: dict[str, list[RecordedMachine]] = {}
+        #: scanners of the sources that may still grow
+        self._scanners: list[Scanner] = []
+        #: a followed directory: new files in it are picked up by `refresh()`
+        self._follow_dir: Path | None = None
+        #: machines keyed so far, and their transition counts at the last `refresh()`
+        self._keyed = 0
+        self._counts: list[int] = []
+        self._reported = 0
+        #: files are read as still being written (`open_recording(follow=True)`)
+        self._follow = False
+
+    @classmethod
+    def live(cls, label: str, *, verify: bool = True) -> Recording:
+        """An empty recording that live streams are added to (`add_stream`); `label` names it
+        (e.g. the address attached to)."""
+        return cls(Path(label), verify)
+
+    @property
+    def growing(self) -> bool:
+        """True while a source may still grow (a followed file, a connected stream)."""
+        return bool(self._scanners) or self._follow_dir is not None
 
     # --- opening ---
 
-    def _load(self, files: list[Path], single: bool) -> None:
+    def _load(self, files: list[Path], single: bool, follow: bool = False) -> None:
+        self._follow = follow
         first_error: RecordingError | None = None
         for p in files:
             try:
@@ -483,23 +543,137 @@ class Recording:
                     raise
                 first_error = first_error or err
                 self.corruption.append(Corruption(f.path, err.offset or 0, err.reason))
-        if not self._segments:
+        if not self._segments and not follow:
             self.close()
             if first_error is not None:
                 raise first_error
             raise RecordingError("no readable recording segment", str(self.path))
         order = {id(f): i for i, f in enumerate(self._files)}
         self.machines.sort(key=lambda m: (m.created_ns, order[id(m._file)], m.mno))
-        for m in self.machines:
+        self._key_new()
+        self._counts = [len(m) for m in self.machines]
+        self._reported = len(self.machines)
+
+    def _index(self, f: MappedFile) -> None:
+        """The first pass over one file (see `scan.Scanner`); a followed file keeps its
+        scanner, which `refresh()` resumes."""
+        follow = self._follow
+        sc = Scanner(f, verify=self.verify, new_machine=RecordedMachine, machines=self.machines,
+                     segments=self._segments, corruption=self.corruption)
+        if follow:
+            f.state = "growing"
+            self._scanners.append(sc)
+        sc.scan(final=not follow)
+
+    def _key_new(self) -> None:
+        """Give machines found since the last call their keys (`id`, `id#2`, ...)."""
+        for m in self.machines[self._keyed:]:
             same = self._by_id.setdefault(m.id, [])
             same.append(m)
             m.key = m.id if len(same) == 1 else f"{m.id}#{len(same)}"
             self._by_key[m.key] = m
+        self._keyed = len(self.machines)
 
-    def _index(self, f: MappedFile) -> None:
-        """The first pass over one file (see `scan.index_file`)."""
-        index_file(f, verify=self.verify, new_machine=RecordedMachine, machines=self.machines,
-                   segments=self._segments, corruption=self.corruption)
+    # --- growing ---
+
+    def add_stream(self, name: str, limit: int) -> StreamBuffer:
+        """A new live stream (one process's records, docs/recording-format.md "Live
+        streams"): give it bytes with `feed()`, end it with `end_stream()`; at most `limit`
+        bytes. Damage in a stream is not skipped: `feed()` raises and the stream ends."""
+        f = StreamBuffer(name, limit)
+        self._files.append(f)
+        self._scanners.append(Scanner(
+            f, verify=self.verify, new_machine=RecordedMachine, machines=self.machines,
+            segments=self._segments, corruption=self.corruption, strict=True))
+        return f
+
+    def _scanner(self, f: MappedFile) -> Scanner | None:
+        for sc in self._scanners:
+            if sc.f is f:
+                return sc
+        return None
+
+    def feed(self, stream: StreamBuffer, data: bytes) -> int:
+        """Append `data` to a live stream and index it at once; returns the bytes of the
+        stream's last block still waiting for its check record (a bound for the caller).
+        Raises `RecordingError` for bytes that are not a recording (the stream ends; what
+        was indexed before stays)."""
+        sc = self._scanner(stream)
+        if sc is None:
+            raise RecordingError(f"stream ended ({stream.end_reason})", stream.path)
+        try:
+            stream.feed(data)
+            sc.scan(final=False)
+        except RecordingError as err:
+            stream.end(f"damaged: {err.reason}" if isinstance(err, StreamDamageError)
+                       else err.reason)
+            self._finish(sc)
+            raise
+        finally:
+            self._key_new()
+        return sc.unclosed
+
+    def end_stream(self, stream: StreamBuffer, reason: str = "closed") -> None:
+        """The stream's connection closed: its incomplete tail is reported (kept unverified
+        when it decodes), and its machines are marked disconnected (`RecordedMachine.live`)."""
+        stream.end(reason)
+        sc = self._scanner(stream)
+        if sc is not None:
+            self._finish(sc)
+        self._key_new()
+
+    def _finish(self, sc: Scanner) -> None:
+        try:
+            sc.scan(final=True)
+        except RecordingError as err:
+            if not any(c.offset == err.offset and c.file == err.path for c in self.corruption):
+                self.corruption.append(Corruption(err.path, err.offset or 0, err.reason))
+        finally:
+            sc.done = True
+            if sc in self._scanners:
+                self._scanners.remove(sc)
+
+    def refresh(self) -> Growth:
+        """Index what the growing sources added since the last call (new files in a followed
+        directory too) and return what changed since the last `refresh()`."""
+        if self._follow_dir is not None:
+            known = {f.path for f in self._files}
+            try:
+                fresh = [p for p in _recording_files(self._follow_dir) if str(p) not in known]
+            except RecordingError:
+                fresh = []
+            for p in fresh:
+                try:
+                    f = MappedFile(p)
+                except RecordingError:
+                    continue  # e.g. not a regular file: skipped, as when opening
+                self._files.append(f)
+                try:
+                    self._index(f)
+                except RecordingError as err:
+                    self.corruption.append(Corruption(f.path, err.offset or 0, err.reason))
+        damage = len(self.corruption)
+        for sc in list(self._scanners):
+            f = sc.f
+            if isinstance(f, StreamBuffer):
+                continue  # indexed as it arrives (`feed`)
+            f.refresh()
+            try:
+                sc.scan(final=False)
+            except RecordingError as err:
+                f.state, f.end_reason = "ended", err.reason
+                self._scanners.remove(sc)
+                self.corruption.append(Corruption(f.path, err.offset or 0, err.reason))
+        self._key_new()
+        machines = self.machines
+        counts = self._counts
+        grown = {m.key: counts[i] for i, m in enumerate(machines[:len(counts)])
+                 if len(m) != counts[i]}
+        new = machines[self._reported:]
+        self._counts = [len(m) for m in machines]
+        self._reported = len(machines)
+        return Growth(new_machines=list(new), grown=grown,
+                      new_damage=self.corruption[damage:])
 
     # --- queries ---
 
@@ -517,6 +691,11 @@ class Recording:
 
     def __repr__(self) -> str:
         return f"Recording({str(self.path)!r}, machines={len(self.machines)})"
+
+    @property
+    def streams(self) -> list[StreamBuffer]:
+        """The live streams added (connected or ended), in the order they were added."""
+        return [f for f in self._files if isinstance(f, StreamBuffer)]
 
     @property
     def processes(self) -> list[ProcessInfo]:
@@ -632,10 +811,14 @@ def _recording_files(path: Path) -> list[Path]:
     return entries
 
 
-def open_recording(path: str | os.PathLike[str], *, verify: bool = True) -> Recording:
+def open_recording(path: str | os.PathLike[str], *, verify: bool = True,
+                   follow: bool = False) -> Recording:
     """Open a recording file or directory, index it, and return the merged `Recording`.
 
     `verify=False` skips CRC checks in the first pass (faster; torn tails are still found).
+    `follow=True` reads a recording that is still being written: its incomplete tail waits
+    for more bytes instead of being reported torn, and `Recording.refresh()` indexes what the
+    writers add (and, for a directory, the files new processes create).
     Raises `RecordingError` when nothing readable is there; damaged parts of otherwise
     readable files are listed in `Recording.corruption` instead.
     """
@@ -644,10 +827,18 @@ def open_recording(path: str | os.PathLike[str], *, verify: bool = True) -> Reco
         raise RecordingError("no such file or directory", str(p))
     rec = Recording(p, verify)
     if p.is_dir():
-        rec._load(_recording_files(p), single=False)
+        if follow:
+            rec._follow_dir = p
+            try:
+                files = _recording_files(p)
+            except RecordingError:
+                files = []  # the processes have not made their files yet
+        else:
+            files = _recording_files(p)
+        rec._load(files, single=False, follow=follow)
     else:
-        rec._load([p], single=True)
+        rec._load([p], single=True, follow=follow)
     return rec
 
 
-__all__ = ["RecordedMachine", "Recording", "open_recording"]
+__all__ = ["Growth", "RecordedMachine", "Recording", "open_recording"]

@@ -15,6 +15,13 @@ Why encode on the machine's thread: docs/recording-format.md ("Writer"). A child
     with Recorder("rec/") as rec:
         rec.attach(machine)        # and every submachine created later with parent=machine
         ...
+
+The same frames feed two more outputs, encoded once: a *flight recorder* (`ring=N`: each
+tracer keeps its machine's last N to 2N-1 frames in memory, for a debugger that attaches later
+and for dumps, see `flight.py`) and *live subscribers* (`subscribe()`: a debugger attached to
+the process, see `endpoint.py` and `push.py`), which the writer thread hands each sealed batch
+to; a subscriber that does not keep up loses transitions (counted), never the machine's time.
+A recorder without a file (`path=None`) has only these two.
 """
 
 from __future__ import annotations
@@ -62,7 +69,9 @@ from .format import (
     STEPS_MAX,
     Kind,
     array_header,
+    encode_segment_header,
 )
+from .subscription import Subscription
 from .writer import TX_HEAD, MachineEncoder, RecordWriter, pack_header, packb, seal, tx_hint
 
 _mono = time.monotonic_ns
@@ -77,6 +86,12 @@ _FAST_REST_MAX = 3 * LOG_LINES_MAX
 _WRITE_CHUNK = 8192
 #: a tracer's `_cap` after a fork: announce the machine in the child's new segment first
 _REANNOUNCE = -1
+_TX_KIND = int(Kind.TRANSITION)
+_QUEUED_KIND = int(Kind.QUEUED)
+#: rings of disposed machines kept for the flight recorder (the newest ones)
+RETIRED_MAX = 32
+#: the writer thread's period while live subscribers are attached (their latency)
+LIVE_FLUSH_INTERVAL = 0.02
 
 #: recorders that are open, closed at interpreter exit and re-targeted in forked children
 _live: weakref.WeakSet[Recorder] = weakref.WeakSet()
@@ -133,6 +148,17 @@ class _MachineTracer(Tracer):
         self._cap = recorder.buffer_limit
         self._args_max = recorder.args_max_len
         self._all_queued = recorder.all_queued
+        #: frames go to the recorder's buffer (a file or live subscribers read it)
+        self._to_queue = recorder._outputs
+        #: the last schema frame made (a live subscriber's stream starts with it)
+        self.schema_frame = b""
+        #: flight recorder: (schema frame, older generation, current generation) of frames;
+        #: `_ring_cur` is the current generation (None: no ring), rotated at `_ring_n` frames
+        self._ring_n = recorder.ring
+        self._ring: tuple[bytes, list[bytes], list[bytes]] = (b"", [], [])
+        self._ring_cur: list[bytes] | None = self._ring[2] if self._ring_n else None
+        #: called on the machine's thread when a transition leaves an error state active
+        self._on_error = recorder.on_error
 
     @property
     def tracer_id(self) -> str:
@@ -154,11 +180,11 @@ class _MachineTracer(Tracer):
         return False
 
     def _push(self, make: Any, *args: Any) -> None:
-        """Append `make(*args)` (a frame) unless the buffer is full; never raises."""
+        """Emit `make(*args)` (a frame) unless the buffer is full; never raises."""
         if len(self._q) >= self._cap and not self._room():
             return
         try:
-            self._q.append(make(*args))
+            self._emit(make(*args))
         except Exception as err:
             self._failed(err)
 
@@ -176,11 +202,57 @@ class _MachineTracer(Tracer):
         self.snapshot = snap
         self.written = snap
         try:
-            self._q.append(self.enc.schema_frame(
+            frame = self.enc.schema_frame(
                 snap.id, snap.parent, snap.tags, snap.names, snap.states, snap.groups,
-                snap.groups_order, self._anchor + _mono(), self.log_prefix))
+                snap.groups_order, self._anchor + _mono(), self.log_prefix)
         except Exception as err:
             self._failed(err)
+            return
+        self.schema_frame = frame
+        if self._ring_cur is not None:  # the ring starts again under the new schema
+            self._ring = (frame, [], [])
+            self._ring_cur = self._ring[2]
+        if self._to_queue:
+            self._q.append(frame)
+
+    def _emit(self, frame: bytes) -> None:
+        """Hand a frame to the recorder's buffer and the ring (rare kinds; transitions do
+        this inline)."""
+        if self._to_queue:
+            self._q.append(frame)
+        ring = self._ring_cur
+        if ring is not None:
+            ring.append(frame)
+            if len(ring) >= self._ring_n:
+                self._rotate()
+
+    def _rotate(self) -> None:
+        """Start a new ring generation (the oldest is dropped). Its first transition frame
+        gets a full clock and `kb`, so a ring read from its start decodes (§6)."""
+        cur: list[bytes] = []
+        self._ring = (self._ring[0], self._ring[2], cur)
+        self._ring_cur = cur
+        self.enc.prev = None
+
+    def _set_ring(self, size: int) -> None:
+        """Start (or stop) keeping a ring; from any thread (see `Recorder.set_ring`)."""
+        if size:
+            self._ring_n = size
+            self._ring = (self.schema_frame, [], [])
+            self._ring_cur = self._ring[2]
+            self.enc.prev = None
+        else:
+            self._ring_cur = None
+            self._ring_n = 0
+            self._ring = (b"", [], [])
+
+    def history(self) -> list[bytes]:
+        """This machine's schema frame and ring (oldest first): what a debugger attaching now
+        is sent first. Safe from any thread (the lists are copied whole)."""
+        schema, old, cur = self._ring
+        if not schema:
+            return [self.schema_frame] if self.schema_frame else []
+        return [schema, *old[:], *cur[:]]
 
     # ------------------------------------------------------------------ hooks
 
@@ -263,11 +335,20 @@ class _MachineTracer(Tracer):
                     tid)
             packed = packb(rest)
             if len(packed) > _FAST_REST_MAX:  # maybe many or long log lines: check the limits
-                q.append(enc.transition_frame(seq, self._anchor + end, flags, h, head, rest))
+                frame = enc.transition_frame(seq, self._anchor + end, flags, h, head, rest)
             else:
-                q.append(_join((pack_header(FRAME_MARK, _TX, flags, len(head) + len(packed),
-                                            enc.mno, seq, self._anchor + end, h),
-                                head, packed)))
+                frame = _join((pack_header(FRAME_MARK, _TX, flags, len(head) + len(packed),
+                                           enc.mno, seq, self._anchor + end, h),
+                               head, packed))
+            if self._to_queue:
+                q.append(frame)
+            ring = self._ring_cur
+            if ring is not None:
+                ring.append(frame)
+                if len(ring) >= self._ring_n:
+                    self._rotate()
+            if flags & FLAG_ERROR and self._on_error is not None:
+                self._on_error(self, t)
         except Exception as err:  # a recording problem must never break the machine
             self._failed(err)
 
@@ -325,41 +406,60 @@ class _MachineTracer(Tracer):
         pending = self.machine.pending_log()
         self._push(self.enc.dispose_frame, self._anchor + _mono(),
                    list(map(log_tuple, pending)) if pending else None)
+        if self._ring_cur is not None:  # its history outlives it for a while
+            self.recorder._retire(self.enc.mno, self.history())
 
 
 class Recorder:
-    """Records machines to `path`: a directory (one new file per process) or a `.amrec` file.
+    """Records machines to `path`: a directory (one new file per process) or a `.amrec` file;
+    with `path=None` to memory only (a flight recorder ring and live subscribers).
 
     `attach(machine)` starts recording a machine and every submachine created later with it as
     `parent`. Records are encoded on the machine's thread and written by a background thread;
     `flush()` forces a write, `close()` (or leaving the `with` block, or interpreter exit)
-    flushes and closes the file.
+    flushes and closes the file. `ring=N` keeps each machine's last N to 2N-1 records in
+    memory (`history()`, `flight.dump`); `subscribe()` streams every record to a live
+    subscriber, history first.
     """
 
-    def __init__(self, path: str | os.PathLike[str], *, args_max_len: int = ARG_VALUE_MAX,
-                 all_queued: bool = False, buffer_limit: int = 1_000_000,
-                 flush_interval: float = 0.05, full_every: int = FULL_CLOCK_EVERY,
-                 delta_min_states: int = DELTA_MIN_STATES) -> None:
-        self.path = Path(path)
+    def __init__(self, path: str | os.PathLike[str] | None, *,
+                 args_max_len: int = ARG_VALUE_MAX, all_queued: bool = False,
+                 buffer_limit: int = 1_000_000, flush_interval: float = 0.05,
+                 full_every: int = FULL_CLOCK_EVERY, delta_min_states: int = DELTA_MIN_STATES,
+                 ring: int = 0) -> None:
+        self.path = Path(path) if path is not None else None
         #: True: `path` names a single file; False: a directory holding one file per process
-        self.single_file = self.path.suffix == FILE_SUFFIX and not self.path.is_dir()
+        self.single_file = self.path is not None and self.path.suffix == FILE_SUFFIX and \
+            not self.path.is_dir()
         self.args_max_len = args_max_len
         #: also record mutations that run right away (by default only deferred ones are)
         self.all_queued = all_queued
         #: records buffered at most; beyond it records are dropped (and counted), never blocking
         self.buffer_limit = buffer_limit
         self.flush_interval = min(flush_interval, 0.1)
+        self._base_interval = self.flush_interval
         self.full_every = full_every
         self.delta_min_states = delta_min_states
+        #: flight recorder: records kept in memory per machine (0: none); see `history()`
+        self.ring = max(0, int(ring))
+        #: called on a machine's thread with (tracer, transition) when a transition leaves an
+        #: error state active (the flight recorder's dump trigger); must be cheap
+        self.on_error: Any = None
         #: exceptions raised while encoding records (the record is skipped); the last one is kept
         self.encode_errors = 0
         self.last_error: BaseException | None = None
         #: complete frames (bytes) waiting for the writer thread
         self._queue: deque[bytes] = deque()
         self._tracers: weakref.WeakSet[_MachineTracer] = weakref.WeakSet()
+        #: histories of disposed machines by machine number (the newest RETIRED_MAX)
+        self._retired: dict[int, list[bytes]] = {}
+        self._subs: list[Subscription] = []
+        #: frames go to the buffer: there is a file or a subscriber to read them
+        self._outputs = self.path is not None
         self._attach_lock = threading.Lock()
         self._next_mno = 1
         self._closed = False
+        self.file: Path | None = None
         self._open_file()
         with _live_lock:
             _live.add(self)
@@ -372,7 +472,12 @@ class Recorder:
         start_ns = time.time_ns()
         self._anchor = start_ns - _mono()
         info = process_info(start_ns)
-        if self.single_file:
+        #: the segment header every output starts with (the file's, and each live stream's)
+        self.header = encode_segment_header(dict(info))
+        self._writer: RecordWriter | None = None
+        if self.path is None:
+            pass
+        elif self.single_file:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._writer = RecordWriter.create(self.path, info, full_every=self.full_every)
         else:
@@ -387,15 +492,14 @@ class Recorder:
                     continue
             else:
                 raise RecordingFileError(f"cannot create a recording file in {self.path}")
-        #: the file this process writes
-        self.file = Path(self._writer.path)
+        #: the file this process writes (None without a path)
+        self.file = Path(self._writer.path) if self._writer is not None else None
         self._thread = threading.Thread(target=self._run, name="amnode-recorder", daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
         stop = self._stop
-        wait = self.flush_interval
-        while not stop.wait(wait):
+        while not stop.wait(self.flush_interval):
             try:
                 self._drain()
             except Exception as err:  # never let the writer thread die silently
@@ -414,7 +518,8 @@ class Recorder:
         return self._closed
 
     def close(self) -> None:
-        """Stop recording: detach from every machine, write what is buffered, close the file."""
+        """Stop recording: detach from every machine, write what is buffered, close the file
+        (live subscribers get what was buffered, then their end)."""
         if self._closed:
             return
         self._closed = True
@@ -426,17 +531,24 @@ class Recorder:
             self._thread.join(timeout=10)
         self._drain()
         with self._lock:
-            self._writer.close()
+            if self._writer is not None:
+                self._writer.close()
+            subs, self._subs = self._subs, []
+        for sub in subs:
+            sub.close("recorder closed")
         with _live_lock:
             _live.discard(self)
 
     def _after_fork_in_child(self) -> None:
-        """Runs in a forked child: drop the parent's buffer and file, start this process's own."""
+        """Runs in a forked child: drop the parent's buffer and file, start this process's own
+        (a recorder without a file, whose subscribers are the parent's, stops)."""
         self._queue.clear()  # the parent writes these
         self._lock = threading.Lock()  # the parent's writer thread may have held it
         self._attach_lock = threading.Lock()
-        self._writer.abandon()  # never flush: the pending bytes are the parent's
-        if self.single_file or self._closed:
+        self._subs = []
+        if self._writer is not None:
+            self._writer.abandon()  # never flush: the pending bytes are the parent's
+        if self.single_file or self._closed or self.path is None:
             self._closed = True
             for tracer in list(self._tracers):
                 tracer._cap = 0
@@ -473,10 +585,88 @@ class Recorder:
                 tracer._cap = 0
                 _detach(tracer)
 
+    def is_attached(self, machine: Machine) -> bool:
+        """True when this recorder records `machine`."""
+        return any(isinstance(t, _MachineTracer) and t.recorder is self and t._cap != 0
+                   for t in machine.tracers)
+
     @property
     def dropped(self) -> int:
         """Records dropped because the buffer was full (`buffer_limit`)."""
         return sum(t.dropped for t in list(self._tracers))
+
+    # ------------------------------------------------------------------ flight recorder
+
+    def set_ring(self, size: int) -> None:
+        """Keep each machine's last `size` to `2 * size - 1` records (0: none) from now on.
+        Any thread; a ring started on a running machine may begin with a record whose clock
+        before is not known (it is, from the ring's first rotation on)."""
+        self.ring = max(0, int(size))
+        for tracer in list(self._tracers):
+            tracer._set_ring(self.ring)
+
+    def _retire(self, mno: int, frames: list[bytes]) -> None:
+        """Keep a disposed machine's history (the newest RETIRED_MAX machines)."""
+        retired = self._retired
+        retired.pop(mno, None)
+        retired[mno] = frames
+        while len(retired) > RETIRED_MAX:
+            retired.pop(next(iter(retired)))
+
+    def history(self) -> list[bytes]:
+        """Every machine's schema frame and ring (disposed machines' too, the newest
+        RETIRED_MAX), oldest first per machine: a recording of the recent past once sealed
+        behind `header` (see `flight.dump`). Safe from any thread."""
+        retired = dict(self._retired)
+        frames: list[bytes] = []
+        for tracer in sorted(list(self._tracers), key=lambda t: t.enc.mno):
+            if tracer.enc.mno not in retired and tracer._cap != 0:
+                frames.extend(tracer.history())
+        for past in retired.values():
+            frames.extend(past)
+        return frames
+
+    # ------------------------------------------------------------------ live subscribers
+
+    def subscribe(self, sub: Subscription, *, history: bool = True) -> None:
+        """Stream every record to `sub` from now on, after this segment's header and every
+        machine's schema and (with `history`) ring. Thread-safe; the records are handed over
+        by the writer thread, which drops a batch's transitions for a subscriber that has no
+        room (`Subscription.limit`) instead of waiting."""
+        if self._closed:
+            raise RecorderClosedError("recorder is closed")
+        with self._lock, self._attach_lock:  # no machine is half attached meanwhile
+            self._outputs = True
+            for tracer in list(self._tracers):
+                tracer._to_queue = True
+            self._drain_locked()  # what was buffered before belongs to the older outputs
+            frames = self.history() if history else \
+                [t.schema_frame for t in sorted(list(self._tracers), key=lambda t: t.enc.mno)
+                 if t.schema_frame and t._cap != 0]
+            # frames buffered after that drain may be in the history too: skipped once
+            sub.skip = {id(f) for f in frames}
+            sub._skip_refs = frames
+            sub.put(self.header + (seal(frames, time.time_ns()) if frames else b""),
+                    force=True)
+            self._subs.append(sub)
+            self.flush_interval = min(self._base_interval, LIVE_FLUSH_INTERVAL)
+
+    def unsubscribe(self, sub: Subscription) -> None:
+        """Stop streaming to `sub` (what it holds stays there)."""
+        with self._lock:
+            if sub in self._subs:
+                self._subs.remove(sub)
+            if not self._subs:
+                self.flush_interval = self._base_interval
+                if self._writer is None:
+                    self._outputs = False
+                    for tracer in list(self._tracers):
+                        tracer._to_queue = False
+
+    @property
+    def subscribers(self) -> list[Subscription]:
+        """The live subscribers (a copy)."""
+        return list(self._subs)
 
     # ------------------------------------------------------------------ writing
 
@@ -487,30 +677,66 @@ class Recorder:
     def _drain(self) -> int:
         """Seal and write every buffered frame; returns how many there were."""
         with self._lock:
-            w = self._writer
-            if w.fd < 0:
-                return 0
-            popleft = self._queue.popleft
-            total = n = len(self._queue)
-            while n:
-                take = min(n, _WRITE_CHUNK)
-                # popped and joined in C, one CRC-32 per block: no Python code per frame
-                data = seal(list(starmap(popleft, repeat((), take))), time.time_ns())
-                n -= take
+            return self._drain_locked()
+
+    def _drain_locked(self) -> int:
+        w = self._writer
+        subs = self._subs
+        queue = self._queue
+        popleft = queue.popleft
+        total = n = len(queue)
+        if w is not None and w.fd < 0:
+            w = None
+        while n:
+            take = min(n, _WRITE_CHUNK)
+            # popped and joined in C, one CRC-32 per block: no Python code per frame
+            frames = list(starmap(popleft, repeat((), take)))
+            n -= take
+            if w is None and not subs:
+                continue
+            data = seal(frames, time.time_ns())
+            if w is not None:
                 w.append_sealed(data, take)
                 try:
                     w.flush()
                 except OSError as err:
                     self._stop_writing(w, err)
-                    break
-            return total
+                    w = None
+            for sub in list(subs):
+                self._deliver(sub, frames, data)
+        return total
+
+    def _deliver(self, sub: Subscription, frames: list[bytes], data: bytes) -> None:
+        """Give a sealed batch to one subscriber: whole when it has room, else without its
+        transitions and queued mutations (counted as dropped; schemas and disposals always
+        go, so what does arrive stays readable)."""
+        if sub.closed:
+            self._subs.remove(sub)
+            return
+        if sub.skip:
+            skip = sub.skip
+            sub.skip = None
+            sub._skip_refs = None
+            kept = [f for f in frames if id(f) not in skip]
+            if len(kept) != len(frames):
+                frames = kept
+                data = seal(frames, time.time_ns()) if frames else b""
+        if not data:
+            return
+        if sub.put(data):
+            return
+        kept = [f for f in frames if f[2] != _TX_KIND and f[2] != _QUEUED_KIND]
+        sub.count_dropped(sum(1 for f in frames if f[2] == _TX_KIND))
+        if kept and not sub.put(seal(kept, time.time_ns()), force=True):
+            self._subs.remove(sub)  # stuck beyond twice its limit: cut it off
 
     def _stop_writing(self, w: RecordWriter, err: OSError) -> None:
-        # disk full or similar: stop recording rather than break the program
+        # disk full or similar: stop recording to the file rather than break the program
         self.last_error = err
         w.abandon()
-        for tracer in list(self._tracers):
-            tracer._cap = 0
+        if not self._subs:
+            for tracer in list(self._tracers):
+                tracer._cap = 0
         self._queue.clear()
         print(f"amnode.telemetry: recording to {self.file} stopped: {err}", file=sys.stderr)
 
@@ -555,4 +781,5 @@ atexit.register(_close_all)
 if hasattr(os, "register_at_fork"):  # POSIX
     os.register_at_fork(after_in_child=_after_fork)
 
-__all__ = ["Recorder", "process_info", "recording_file_name"]
+__all__ = ["LIVE_FLUSH_INTERVAL", "RETIRED_MAX", "Recorder", "process_info",
+           "recording_file_name"]

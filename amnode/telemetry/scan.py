@@ -88,8 +88,27 @@ class MappedFile:
     the reader forever (or have side effects), so it is refused before and after opening.
     """
 
+    #: "file" (read as it is), or for a growing source "growing" while more may come and
+    #: "ended" after its last byte (a live stream's connection closed)
+    state = "file"
+    #: why a growing source ended ("" while it grows or for a plain file)
+    end_reason = ""
+
     def __init__(self, path: Path) -> None:
         self.path = str(path)
+        #: earlier maps of a file that grew (kept until close: another thread may read them)
+        self._old: list[Any] = []
+        self.mm: Any = None
+        self.size = 0
+        self._map(path)
+        #: (searched from, found at or -1): the last `next_magic` search
+        self._magic = (-1, -1)
+        #: bytes read while looking for the next readable record after damage (searches and
+        #: candidate check records): the cost of damage, linear in the damaged bytes
+        #: (docs/recording-format.md §7)
+        self.resync_bytes = 0
+
+    def _map(self, path: Path | str) -> None:
         try:
             why = _not_regular(os.stat(path).st_mode)
         except FileNotFoundError:
@@ -113,20 +132,33 @@ class MappedFile:
             why = _not_regular(st.st_mode)  # replaced between stat and open
             if why:
                 raise RecordingError(why, self.path)
-            self.size = st.st_size
-            self.mm: mmap.mmap | None = None
-            if self.size:
-                self.mm = mmap.mmap(fd, 0, access=mmap.ACCESS_READ)
+            if st.st_size > self.size:
+                mm = mmap.mmap(fd, 0, access=mmap.ACCESS_READ)
+                if self.mm is not None:
+                    self._old.append(self.mm)
+                self.mm = mm
+                self.size = len(mm)
         except (OSError, ValueError) as err:
             raise RecordingError(f"cannot map: {err}", self.path) from None
         finally:
             os.close(fd)
-        #: (searched from, found at or -1): the last `next_magic` search
-        self._magic = (-1, -1)
-        #: bytes read while looking for the next readable record after damage (searches and
-        #: candidate check records): the cost of damage, linear in the damaged bytes
-        #: (docs/recording-format.md §7)
-        self.resync_bytes = 0
+
+    def refresh(self) -> bool:
+        """Map the file again when it grew (a file still being written); True when it did.
+        Bytes already read never change: a recording file is only appended to."""
+        size = self.size
+        try:
+            if os.stat(self.path).st_size <= size:
+                return False
+            self._map(self.path)
+        except RecordingError:
+            return False
+        self._grew(size)
+        return self.size > size
+
+    def _grew(self, old_size: int) -> None:
+        if self._magic[1] < 0:  # "no magic after here" was true of the shorter source only
+            self._magic = (-1, -1)
 
     def next_magic(self, pos: int) -> int:
         """Where the first segment magic at or after `pos` starts, -1 if none. The last answer
@@ -156,9 +188,53 @@ class MappedFile:
 
     def close(self) -> None:
         """Unmap the file."""
-        if self.mm is not None:
-            self.mm.close()
-            self.mm = None
+        for mm in (*self._old, self.mm):
+            if mm is not None:
+                mm.close()
+        self._old = []
+        self.mm = None
+
+
+class StreamBuffer(MappedFile):
+    """A recording that arrives in pieces (a live stream, docs/recording-format.md "Live
+    streams"): its bytes are kept in memory, appended by `feed()`, and read like a mapped file;
+    a `Scanner` indexes each piece once. `limit` bounds the bytes one stream may hold."""
+
+    def __init__(self, name: str, limit: int) -> None:
+        self.path = name
+        self._old = []
+        self.buf = bytearray()
+        self.mm = self.buf
+        self.size = 0
+        self.limit = limit
+        self.state = "growing"
+        self._magic = (-1, -1)
+        self.resync_bytes = 0
+
+    def feed(self, data: bytes) -> None:
+        """Append received bytes; `RecordingError` past `limit` (the stream is then ended)."""
+        if self.state != "growing":
+            raise RecordingError(f"stream ended ({self.end_reason})", self.path)
+        if self.size + len(data) > self.limit:
+            self.end(f"more than {self.limit} bytes")
+            raise RecordingError(f"stream exceeds {self.limit} bytes", self.path)
+        old = self.size
+        self.buf += data
+        self.size = len(self.buf)
+        self._grew(old)
+
+    def end(self, reason: str = "closed") -> None:
+        """No more bytes will come (its connection closed, or it went over a limit)."""
+        if self.state == "growing":
+            self.state = "ended"
+            self.end_reason = reason
+
+    def refresh(self) -> bool:
+        """A stream grows by `feed()` only."""
+        return False
+
+    def close(self) -> None:
+        """Nothing to unmap (the bytes stay readable)."""
 
 
 class Segment:
@@ -223,87 +299,173 @@ MachineFactory = Callable[[MappedFile, ProcessInfo, int, str, int, SchemaVersion
 # ---------------------------------------------------------------------- the pass
 
 
-def index_file(f: MappedFile, *, verify: bool, new_machine: MachineFactory,
-               machines: list[Any], segments: list[Segment],
-               corruption: list[Corruption]) -> None:
-    """Index one file: append its machines, segments and damage to the given lists.
+class StreamDamageError(RecordingError):
+    """A growing source in strict mode (a live stream) holds bytes that are not a recording:
+    the stream is cut there (what was indexed before stays)."""
 
-    Walks the frames block by block, verifies each block's CRC-32 at its check record (unless
-    `verify` is False: then a genuine check record is trusted as is) and feeds the frames of
-    good blocks to the per-machine index arrays. Raises `RecordingError` when the file is not a
-    recording at all (`NewerFormatError` for a newer major version anywhere in it).
+
+class Scanner:
+    """The first pass over one source (docs/recording-format.md §7, §11), resumable.
+
+    `scan()` indexes the frames the source holds and remembers where it stopped, so a source
+    that grows (a file being written, a live stream: `StreamBuffer`) is indexed by calling it
+    again after each growth: every byte is read once. With `final=False` an incomplete tail (a
+    frame, check record or segment header still arriving, complete frames whose check record
+    has not arrived) waits for more bytes instead of being reported torn; the last call, with
+    `final=True`, reports it like a finished file's. In `strict` mode (live streams) damage
+    anywhere raises `StreamDamageError` instead of being skipped: a stream is never resynced.
     """
-    mm = f.mm
-    path = f.path
-    size = f.size
-    if mm is None or size == 0:
-        raise RecordingError("empty file, not an amnode recording", path)
-    if mm[:len(MAGIC)] != MAGIC:
-        raise RecordingError("not an amnode recording (no AMREC header)", path)
-    seg, off = segment_header(f, 0)
-    segments.append(seg)
-    unpack = FRAME_HEADER.unpack_from
-    crc32 = zlib.crc32
-    mark_ok, check = FRAME_MARK, _CHECK
-    slots: dict[int, tuple[Any, ...]] = {}
-    run_start = off  # start of the current run of verified bytes (see `Segment.ranges`)
-    block = off  # start of the current block
-    pending: list[tuple[int, ...]] = []  # header fields of the block's frames so far
 
-    def other(at: int, kind: int, mno: int, wall: int, unverified: bool) -> None:
-        """Schema, dispose and queued frames (rare): schema and dispose bodies are decoded
-        right away (a machine's number is only known from its schema record)."""
-        slot = slots.get(mno)
-        if kind == _QUEUED:
-            if slot is None:
-                corruption.append(Corruption(path, at, f"queued record of unknown machine {mno}"))
-                return
-            m = slot[0]
-            if unverified:
-                m._q_unverified.append(len(m._q_offsets))
-            m._q_offsets.append(at)
-            m._q_times.append(wall)
+    def __init__(self, f: MappedFile, *, verify: bool, new_machine: MachineFactory,
+                 machines: list[Any], segments: list[Segment], corruption: list[Corruption],
+                 strict: bool = False) -> None:
+        self.f = f
+        self.verify = verify
+        self.new_machine = new_machine
+        self.machines = machines
+        self.segments = segments
+        self.corruption = corruption
+        self.strict = strict
+        #: True after a final scan (or a strict failure): nothing more is read
+        self.done = False
+        self._seg: Segment | None = None
+        self._off = 0
+        self._run_start = 0
+        self._block = 0
+        self._pending: list[tuple[int, ...]] = []
+        self._slots: dict[int, tuple[Any, ...]] = {}
+
+    @property
+    def position(self) -> int:
+        """Where the next scan starts (bytes before it are indexed or reported)."""
+        return self._off
+
+    @property
+    def unclosed(self) -> int:
+        """Bytes of the current block still waiting for their check record (a live stream
+        bounds this: see `live_protocol.BLOCK_MAX`)."""
+        return self.f.size - self._block
+
+    def scan(self, final: bool = True) -> None:
+        """Index from where the last scan stopped to the end of the source.
+
+        Raises `RecordingError` when the source is not a recording at all
+        (`NewerFormatError` for a newer major version anywhere in it), `StreamDamageError` in
+        strict mode on damage.
+        """
+        if self.done:
             return
-        try:
-            _, body = f.frame(at, kind)
-            if kind == _DISPOSE:
-                if slot is None:
-                    raise ValueError(f"dispose of unknown machine {mno}")
-                m = slot[0]
-                m.disposed = True
-                m.disposed_ns = wall
-                m.dispose_unverified = unverified
-                m.dispose_log = log_lines(body.get("l"), "l", m.schemas[-1].log_prefix)
+        f = self.f
+        mm = f.mm
+        path = f.path
+        size = f.size
+        corruption = self.corruption
+        segments = self.segments
+        if self._seg is None:  # the first segment header
+            if not final and not _header_complete(f, 0):
+                if mm is not None and bytes(mm[:min(size, len(MAGIC))]) != MAGIC[:min(size, 8)]:
+                    raise RecordingError("not an amnode recording (no AMREC header)", path)
                 return
-            mid = field(body, "id", str)
-            if slot is None:
-                m = new_machine(f, seg.process, mno, mid, wall,
-                                schema_version(body, 1, wall, unverified))
-                machines.append(m)
-                slots[mno] = (m, m._offsets.append, m._times.append, m._flags.append,
-                              m._txh.append)
-            else:
-                m = slot[0]
-                first = len(m._offsets) + 1
-                version = schema_version(body, first, wall, unverified)
-                if m._schema_starts[-1] == first - 1:
-                    m.schemas[-1] = version  # no transition in between: replace
-                else:
-                    m.schemas.append(version)
-                    m._schema_starts.append(first - 1)
-        except (ValueError, RecordingError) as err:
-            reason = err.reason if isinstance(err, RecordingError) else f"corrupt record: {err}"
-            corruption.append(Corruption(path, at, reason))
+            if mm is None or size == 0:
+                raise RecordingError("empty file, not an amnode recording", path)
+            if mm[:len(MAGIC)] != MAGIC:
+                raise RecordingError("not an amnode recording (no AMREC header)", path)
+            seg, off = segment_header(f, 0)
+            segments.append(seg)
+            self._seg = seg
+            self._off = self._run_start = self._block = off
+        seg = self._seg
+        off = self._off
+        unpack = FRAME_HEADER.unpack_from
+        crc32 = zlib.crc32
+        mark_ok, check = FRAME_MARK, _CHECK
+        verify = self.verify
+        strict = self.strict
+        new_machine = self.new_machine
+        machines = self.machines
+        slots = self._slots
+        run_start = self._run_start  # start of the current run of verified bytes
+        block = self._block  # start of the current block
+        pending = self._pending  # header fields of the block's frames so far
 
-    def commit(unverified: bool = False) -> None:
-        """Index the pending frames: a verified block (unverified after a SALVAGED note in
-        it), or with `unverified` frames that no valid check record covers. Two loops on
-        purpose: the first, which indexes almost every frame of a recording, tests nothing per
-        frame that only unverified frames need."""
-        rest: list[tuple[int, ...]] = pending
-        if not unverified:
-            rest = []
-            for p_off, kind, flags, _n, mno, seq, wall, txh in pending:
+        def other(at: int, kind: int, mno: int, wall: int, unverified: bool) -> None:
+            """Schema, dispose and queued frames (rare): schema and dispose bodies are decoded
+            right away (a machine's number is only known from its schema record)."""
+            slot = slots.get(mno)
+            if kind == _QUEUED:
+                if slot is None:
+                    corruption.append(Corruption(path, at,
+                                                 f"queued record of unknown machine {mno}"))
+                    return
+                m = slot[0]
+                if unverified:
+                    m._q_unverified.append(len(m._q_offsets))
+                m._q_offsets.append(at)
+                m._q_times.append(wall)
+                return
+            try:
+                _, body = f.frame(at, kind)
+                if kind == _DISPOSE:
+                    if slot is None:
+                        raise ValueError(f"dispose of unknown machine {mno}")
+                    m = slot[0]
+                    m.disposed = True
+                    m.disposed_ns = wall
+                    m.dispose_unverified = unverified
+                    m.dispose_log = log_lines(body.get("l"), "l", m.schemas[-1].log_prefix)
+                    return
+                mid = field(body, "id", str)
+                if slot is None:
+                    m = new_machine(f, seg.process, mno, mid, wall,
+                                    schema_version(body, 1, wall, unverified))
+                    machines.append(m)
+                    slots[mno] = (m, m._offsets.append, m._times.append, m._flags.append,
+                                  m._txh.append)
+                else:
+                    m = slot[0]
+                    first = len(m._offsets) + 1
+                    version = schema_version(body, first, wall, unverified)
+                    if m._schema_starts[-1] == first - 1:
+                        m.schemas[-1] = version  # no transition in between: replace
+                    else:
+                        m.schemas.append(version)
+                        m._schema_starts.append(first - 1)
+            except (ValueError, RecordingError) as err:
+                reason = err.reason if isinstance(err, RecordingError) else \
+                    f"corrupt record: {err}"
+                corruption.append(Corruption(path, at, reason))
+
+        def commit(unverified: bool = False) -> None:
+            """Index the pending frames: a verified block (unverified after a SALVAGED note in
+            it), or with `unverified` frames that no valid check record covers. Two loops on
+            purpose: the first, which indexes almost every frame of a recording, tests nothing
+            per frame that only unverified frames need."""
+            rest: list[tuple[int, ...]] = pending
+            if not unverified:
+                rest = []
+                for p_off, kind, flags, _n, mno, seq, wall, txh in pending:
+                    if kind == _TX:
+                        slot = slots.get(mno)
+                        if slot is None:
+                            corruption.append(Corruption(
+                                path, p_off, f"transition of unknown machine {mno}"))
+                            continue
+                        m = slot[0]
+                        if seq != m._last_seq + 1 and m._last_seq:
+                            m.gaps.append(len(m._offsets) + 1)
+                        m._last_seq = seq
+                        if flags & FLAG_ERROR:
+                            m.error_count += 1
+                        slot[1](p_off)
+                        slot[2](wall)
+                        slot[3](flags)
+                        slot[4](txh)
+                    elif kind == _SALVAGED:  # the rest of this block was salvaged by pack()
+                        rest = [p for p in pending if p[0] > p_off]
+                        break
+                    elif kind in (_SCHEMA, _DISPOSE, _QUEUED):
+                        other(p_off, kind, mno, wall, False)
+            for p_off, kind, flags, _n, mno, seq, wall, txh in rest:
                 if kind == _TX:
                     slot = slots.get(mno)
                     if slot is None:
@@ -316,141 +478,177 @@ def index_file(f: MappedFile, *, verify: bool, new_machine: MachineFactory,
                     m._last_seq = seq
                     if flags & FLAG_ERROR:
                         m.error_count += 1
+                    m._unverified.append(len(m._offsets))
                     slot[1](p_off)
                     slot[2](wall)
                     slot[3](flags)
                     slot[4](txh)
-                elif kind == _SALVAGED:  # the rest of this block was salvaged by pack()
-                    rest = [p for p in pending if p[0] > p_off]
-                    break
                 elif kind in (_SCHEMA, _DISPOSE, _QUEUED):
-                    other(p_off, kind, mno, wall, False)
-        for p_off, kind, flags, _n, mno, seq, wall, txh in rest:
-            if kind == _TX:
-                slot = slots.get(mno)
-                if slot is None:
-                    corruption.append(Corruption(
-                        path, p_off, f"transition of unknown machine {mno}"))
-                    continue
-                m = slot[0]
-                if seq != m._last_seq + 1 and m._last_seq:
-                    m.gaps.append(len(m._offsets) + 1)
-                m._last_seq = seq
-                if flags & FLAG_ERROR:
-                    m.error_count += 1
-                m._unverified.append(len(m._offsets))
-                slot[1](p_off)
-                slot[2](wall)
-                slot[3](flags)
-                slot[4](txh)
-            elif kind in (_SCHEMA, _DISPOSE, _QUEUED):
-                other(p_off, kind, mno, wall, True)
-        pending.clear()
+                    other(p_off, kind, mno, wall, True)
+            pending.clear()
 
-    def keep_unverified(end: int) -> int:
-        """Close the verified run before the current block and index the block's pending
-        frames (which end at `end`) as unverified; returns how many there were."""
-        nonlocal run_start
-        if run_start < block:
-            seg.ranges.append([run_start, block])
-        run_start = end
-        kept = len(pending)
-        if kept:
-            seg.ranges.append([block, end, kept])
-            commit(unverified=True)
-        return kept
+        def keep_unverified(end: int) -> int:
+            """Close the verified run before the current block and index the block's pending
+            frames (which end at `end`) as unverified; returns how many there were."""
+            nonlocal run_start
+            if run_start < block:
+                seg.ranges.append([run_start, block])
+            run_start = end
+            kept = len(pending)
+            if kept:
+                seg.ranges.append([block, end, kept])
+                commit(unverified=True)
+            return kept
 
-    def torn(at: int, detail: str, segment_end: bool = False) -> None:
-        """The current block ends unclosed at `at`: the file (or, with `segment_end`, the
-        segment) ends inside a record, or after complete frames whose check record was never
-        written (a cut-short last write). Its complete frames are kept, unverified
-        (docs/recording-format.md §7)."""
-        nonlocal block
-        kept = keep_unverified(at)
-        block = at
-        reason = f"{TORN_SEGMENT if segment_end else TORN_TAIL} ({detail})"
-        if kept:
-            reason += f"; {kept} record(s) before it kept unverified"
-        corruption.append(Corruption(path, at, reason, 0 if segment_end else f.size - at))
+        def torn(at: int, detail: str, segment_end: bool = False) -> None:
+            """The current block ends unclosed at `at`: the file (or, with `segment_end`, the
+            segment) ends inside a record, or after complete frames whose check record was
+            never written (a cut-short last write). Its complete frames are kept, unverified
+            (docs/recording-format.md §7)."""
+            nonlocal block
+            kept = keep_unverified(at)
+            block = at
+            reason = f"{TORN_SEGMENT if segment_end else TORN_TAIL} ({detail})"
+            if kept:
+                reason += f"; {kept} record(s) before it kept unverified"
+            corruption.append(Corruption(path, at, reason, 0 if segment_end else size - at))
 
-    def corrupt(at: int, reason: str) -> int:
-        """Report damage in the block holding `at` and return where reading goes on. The
-        block's leading frames that still decode are kept (unverified: the block's CRC
-        covers the damage too); the rest of the block is dropped."""
-        nonlocal run_start, block
-        good = salvage(f, pending)
-        bad = pending[good][0] if good < len(pending) else at
-        del pending[good:]
-        if keep_unverified(bad):
-            reason += f"; {good} record(s) before it kept unverified"
-        nxt, rec = resync(f, at)
-        if rec is not None:
-            start = nxt - rec[7]
-            # a later block that starts after the damage is kept; else skip the damaged
-            # block's own check record too
-            nxt = start if at < start and block <= start else nxt + _CS
-        corruption.append(Corruption(path, bad, reason, nxt - bad))
-        run_start = block = nxt
-        return nxt
+        def damaged(at: int, reason: str) -> bool:
+            """Damage at `at` on a source that is still growing: True to wait for more bytes
+            (the resynchronisation point has not arrived yet); raises in strict mode."""
+            if strict:
+                corruption.append(Corruption(path, at, reason, size - at))
+                self.done = True
+                raise StreamDamageError(reason, path, at)
+            return not final and resync(f, at)[0] >= size
 
-    while off < size:
-        if size - off < _HS:
-            torn(off, f"{size - off} bytes")
-            break
-        hdr = unpack(mm, off)
-        if hdr[0] != mark_ok:
-            if mm[off:off + 8] == MAGIC:
-                if pending:  # the previous segment ended without its last check record
-                    torn(off, "check record missing", segment_end=True)
-                elif run_start < off:
-                    seg.ranges.append([run_start, off])
-                try:
-                    seg, off = segment_header(f, off)
-                except NewerFormatError:
-                    raise
-                except RecordingError as err:
-                    block = off
-                    off = corrupt(off, err.reason)
-                    continue
-                segments.append(seg)
-                slots = {}
-                run_start = block = off
-                continue
-            off = corrupt(off, "bad frame marker")
-            continue
-        if hdr[1] == check:
-            rec = check_at(f, off)
-            if rec is None:
-                if size - off < _CS:
-                    torn(off, f"{size - off} bytes")
+        def corrupt(at: int, reason: str) -> int:
+            """Report damage in the block holding `at` and return where reading goes on. The
+            block's leading frames that still decode are kept (unverified: the block's CRC
+            covers the damage too); the rest of the block is dropped."""
+            nonlocal run_start, block
+            good = salvage(f, pending)
+            bad = pending[good][0] if good < len(pending) else at
+            del pending[good:]
+            if keep_unverified(bad):
+                reason += f"; {good} record(s) before it kept unverified"
+            nxt, rec = resync(f, at)
+            if rec is not None:
+                start = nxt - rec[7]
+                # a later block that starts after the damage is kept; else skip the damaged
+                # block's own check record too
+                nxt = start if at < start and block <= start else nxt + _CS
+            corruption.append(Corruption(path, bad, reason, nxt - bad))
+            run_start = block = nxt
+            return nxt
+
+        try:
+            while off < size:
+                if size - off < _HS:
+                    if final:
+                        torn(off, f"{size - off} bytes")
                     break
-                off = corrupt(off, "corrupt check record")
-                continue
-            if verify and (rec[7] != off - block or crc32(mm[block:off]) != rec[5]):
-                off = corrupt(off, "checksum mismatch")
-                continue
-            commit()
-            off += _CS
-            block = off
-            continue
-        n = hdr[3]
-        end = off + _HS + n
-        if n > MAX_BODY:
-            off = corrupt(off, f"frame length {n} exceeds the limit")
-            continue
-        if end > size:
-            if resync(f, off)[0] < size:
-                off = corrupt(off, f"frame length {n} runs past a later record")
-                continue
-            torn(off, f"{size - off} of {end - off} bytes")
-            break
-        pending.append((off, *hdr[1:]))
-        off = end
-    else:
-        if pending:  # complete frames, but the check record closing them is missing
-            torn(size, "check record missing")
-    if run_start < min(off, size):
-        seg.ranges.append([run_start, min(off, size)])
+                hdr = unpack(mm, off)
+                if hdr[0] != mark_ok:
+                    if mm[off:off + 8] == MAGIC:
+                        if not final and not _header_complete(f, off):
+                            break
+                        try:
+                            header: tuple[Segment, int] | None = segment_header(f, off)
+                        except NewerFormatError:
+                            raise
+                        except RecordingError as err:
+                            if damaged(off, err.reason):
+                                break
+                            header, reason = None, err.reason
+                        if pending:  # the previous segment ended without its last check record
+                            torn(off, "check record missing", segment_end=True)
+                        elif run_start < off:
+                            seg.ranges.append([run_start, off])
+                        if header is None:
+                            block = off
+                            off = corrupt(off, reason)
+                            continue
+                        seg, off = header
+                        segments.append(seg)
+                        self._seg = seg
+                        slots = self._slots = {}
+                        run_start = block = off
+                        continue
+                    if damaged(off, "bad frame marker"):
+                        break
+                    off = corrupt(off, "bad frame marker")
+                    continue
+                if hdr[1] == check:
+                    rec = check_at(f, off)
+                    if rec is None:
+                        if size - off < _CS:
+                            if final:
+                                torn(off, f"{size - off} bytes")
+                            break
+                        if damaged(off, "corrupt check record"):
+                            break
+                        off = corrupt(off, "corrupt check record")
+                        continue
+                    if verify and (rec[7] != off - block or crc32(mm[block:off]) != rec[5]):
+                        if damaged(off, "checksum mismatch"):
+                            break
+                        off = corrupt(off, "checksum mismatch")
+                        continue
+                    commit()
+                    off += _CS
+                    block = off
+                    continue
+                n = hdr[3]
+                end = off + _HS + n
+                if n > MAX_BODY:
+                    reason = f"frame length {n} exceeds the limit"
+                    if damaged(off, reason):
+                        break
+                    off = corrupt(off, reason)
+                    continue
+                if end > size:
+                    if not final:
+                        break  # the rest of the frame is still arriving
+                    if resync(f, off)[0] < size:
+                        off = corrupt(off, f"frame length {n} runs past a later record")
+                        continue
+                    torn(off, f"{size - off} of {end - off} bytes")
+                    break
+                pending.append((off, *hdr[1:]))
+                off = end
+            else:
+                if pending and final:  # complete frames, but their check record is missing
+                    torn(size, "check record missing")
+            if final:
+                if run_start < min(off, size):
+                    seg.ranges.append([run_start, min(off, size)])
+                self.done = True
+        finally:
+            self._off, self._run_start, self._block = off, run_start, block
+
+
+def index_file(f: MappedFile, *, verify: bool, new_machine: MachineFactory,
+               machines: list[Any], segments: list[Segment],
+               corruption: list[Corruption]) -> None:
+    """Index one whole file: append its machines, segments and damage to the given lists.
+
+    Walks the frames block by block, verifies each block's CRC-32 at its check record (unless
+    `verify` is False: then a genuine check record is trusted as is) and feeds the frames of
+    good blocks to the per-machine index arrays. Raises `RecordingError` when the file is not a
+    recording at all (`NewerFormatError` for a newer major version anywhere in it).
+    """
+    Scanner(f, verify=verify, new_machine=new_machine, machines=machines, segments=segments,
+            corruption=corruption).scan(final=True)
+
+
+def _header_complete(f: MappedFile, off: int) -> bool:
+    """True when a whole segment header (as far as its length field tells) is at `off`."""
+    size = f.size
+    if size - off < _SP:
+        return False
+    hlen = SEGMENT_PREFIX.unpack_from(f.mm, off)[3]
+    return hlen > MAX_SEGMENT_HEADER or off + _SP + hlen + CRC.size <= size
 
 
 def segment_header(f: MappedFile, off: int) -> tuple[Segment, int]:
@@ -545,5 +743,5 @@ def resync(f: MappedFile, off: int) -> tuple[int, tuple[int, ...] | None]:
         f.resync_bytes += read
 
 
-__all__ = ["MachineFactory", "MachineIndex", "MappedFile", "Segment", "check_at", "index_file",
-           "resync", "salvage", "segment_header"]
+__all__ = ["MachineFactory", "MachineIndex", "MappedFile", "Scanner", "Segment", "StreamBuffer",
+           "StreamDamageError", "check_at", "index_file", "resync", "salvage", "segment_header"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import struct
 import tempfile
 import tracemalloc
 from pathlib import Path
@@ -252,3 +253,13 @@ def test_mutated_exports_open_or_fail_clearly(flips: list[tuple[int, int]], cut:
                 os.environ.pop("AMDBG_CACHE_DIR", None)
             else:
                 os.environ["AMDBG_CACHE_DIR"] = old
+
+
+def test_a_time_outside_int64_nanoseconds_is_no_time() -> None:
+    """A mutated `Time` far in the future (found by the fuzzer: bytes 1646 of wasm set to 1)
+    must not reach the recording writer as an int it cannot encode."""
+    from amdbg.goexport.gotime import UNIX_TO_INTERNAL, time_to_ns
+    far = struct.pack(">BqiH", 1, UNIX_TO_INTERNAL + (1 << 40), 0, 0xFFFF)
+    assert time_to_ns(far) is None
+    ok = struct.pack(">BqiH", 1, UNIX_TO_INTERNAL + 1_700_000_000, 5, 0xFFFF)
+    assert time_to_ns(ok) == 1_700_000_000_000_000_005

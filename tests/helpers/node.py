@@ -168,3 +168,93 @@ def no_error(mach: am.Machine) -> None:
 def env_without_recording() -> dict[str, str]:
     """This process's environment without AMNODE_RECORD (for helper processes)."""
     return {k: v for k, v in os.environ.items() if k != "AMNODE_RECORD"}
+
+
+SECRET = "the-group-secret"
+
+
+async def peer_group(kind: str, pools: list[tuple[int, int, int, int]], *,
+                     timeouts: node.NodeTimeouts | None = None,
+                     links: dict[int, list[int]] | None = None,
+                     secret: str = SECRET) -> list[node.Supervisor]:
+    """Started supervisors of one kind (instance numbers 0..n-1, one pool each) linked as
+    peers: every one to every other, or as `links` says (instance -> the instances it dials).
+    Returns once every link is up and has brought a summary."""
+    t = timeouts or fast_timeouts(supervisor_grace=30.0)
+    sups = [new_supervisor(kind, pool, timeouts=t, instance_num=i, secret=secret)
+            for i, pool in enumerate(pools)]
+    for sup in sups:
+        await sup.start()
+    n = len(sups)
+    plan = links if links is not None else {i: [j for j in range(n) if j != i]
+                                            for i in range(n)}
+    for i, targets in plan.items():
+        await sups[i].add_peers([sups[j].local_addr for j in targets])
+    for i, targets in plan.items():
+        await wait_for(lambda i=i, targets=targets: len(
+            [x for x in sups[i].peers.live_peers() if x.summary is not None]) == len(targets),
+            what=f"supervisor {i} linked to its peers")
+    return sups
+
+
+async def stop_all(sups: list[node.Supervisor]) -> None:
+    """Stop supervisors (and any in-process worker they left behind)."""
+    for sup in sups:
+        await sup.stop()
+        spawner = sup.spawner
+        if isinstance(spawner, node.InProcessSpawner):
+            for w in spawner.workers:
+                if not w.mach.is_disposed:
+                    await w.stop()
+
+
+def amnode_cmd() -> list[str]:
+    """The `amnode` console script of this environment."""
+    script = Path(sys.executable).parent / "amnode"
+    assert script.exists(), f"{script} missing: pip install -e ."
+    return [str(script)]
+
+
+async def start_cli_supervisor(*args: str, env: dict[str, str] | None = None
+                               ) -> tuple[asyncio.subprocess.Process, dict[str, Any]]:
+    """`amnode supervisor ARGS --json` in a subprocess; its start line (id, public, control,
+    pid)."""
+    proc = await asyncio.create_subprocess_exec(
+        *amnode_cmd(), "supervisor", *args, "--json", stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE, env=env if env is not None else env_without_recording())
+    assert proc.stdout is not None
+    line = await asyncio.wait_for(proc.stdout.readline(), 60)
+    if not line:
+        err = await proc.stderr.read() if proc.stderr is not None else b""
+        raise AssertionError(f"amnode supervisor did not start: {err.decode()}")
+    import json
+    return proc, json.loads(line)
+
+
+async def amnode_run(*args: str, timeout: float = 60) -> tuple[int, str, str]:
+    """Run `amnode ARGS`; (exit status, stdout, stderr)."""
+    proc = await asyncio.create_subprocess_exec(
+        *amnode_cmd(), *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        env=env_without_recording())
+    out, err = await asyncio.wait_for(proc.communicate(), timeout)
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()
+
+
+async def cli_status(addr: str) -> dict[str, Any]:
+    """`amnode status ADDR --json`, parsed."""
+    import json
+    code, out, err = await amnode_run("status", addr, "--json")
+    assert code == 0, err
+    return dict(json.loads(out))
+
+
+async def wait_status(addr: str, cond: Callable[[dict[str, Any]], bool], what: str = "",
+                      timeout: float = 60) -> dict[str, Any]:
+    """Poll `amnode status --json` until `cond(status)` (a failure bound, not a duration)."""
+    async with asyncio.timeout(timeout):
+        while True:
+            status = await cli_status(addr)
+            if cond(status):
+                return status
+            await asyncio.sleep(0.1)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from typing import Any
 
 import pytest
 from helpers.node import (
@@ -60,6 +61,26 @@ async def send_garbage(addr: str, data: bytes) -> None:
         writer.close()
 
 
+async def refused_over_the_wire(nm: Any, allowed: list[str]) -> None:
+    """Every state of the mirror's source outside `allowed`: refused locally by the mirror
+    (the Welcome's allowlist), and, with that check bypassed (a hostile client ignoring it),
+    refused by the server (`NoAccessError`) for add, remove and set."""
+    outside = [n for n in nm.state_names if n not in allowed]
+    assert outside
+    with pytest.raises(NoAccessError):
+        nm.add(outside[0])
+    nm.mutable_states = None  # hostile: ignore the allowlist, send anyway
+    for state in outside:
+        for mutate in (nm.add, nm.remove):
+            with pytest.raises(NoAccessError):
+                await mutate(state)
+    with pytest.raises(NoAccessError):
+        await nm.set(allowed[:1])  # a set also removes everything else
+    with pytest.raises(NoAccessError):
+        await nm.add_err(RuntimeError("evil"))  # Exception is not on any allowlist
+    assert nm.add_ns(outside[0]) == am.EXECUTED  # a notification: sent, dropped there
+
+
 async def test_client_cannot_mutate_supervisor_states() -> None:
     sup = new_supervisor("HOST", (2, 2, 0, 0))
     async with running(sup):
@@ -70,21 +91,19 @@ async def test_client_cannot_mutate_supervisor_states() -> None:
         nm = intruder.netmach
         assert nm is not None
         try:
+            assert nm.mutable_states == set(ssnode.SUPERVISOR_CLIENT_STATES)
+            await refused_over_the_wire(nm, ssnode.SUPERVISOR_CLIENT_STATES)
+            # allowed states, but not like this: refused by the node's own rules
             attempts = [
-                nm.add(ssnode.FORK_WORKER),
-                nm.add(ssnode.KILL_WORKER, {node.ARG: node.WorkerRef(key, "evil")}),
-                nm.add(ssnode.KILLING_WORKER, {node.ARG: node.WorkerRef(key, "evil")}),
-                nm.remove(ssnode.START),
-                nm.remove(ssnode.POOL_READY),
-                nm.set([ssnode.START]),
-                nm.add([ssnode.PROVIDE_WORKER, ssnode.FORK_WORKER]),
-                nm.add_err(RuntimeError("evil")),
+                nm.remove(ssnode.PROVIDE_WORKER),
                 nm.add(ssnode.PROVIDE_WORKER, {node.ARG: "not the args type"}),
                 nm.add(ssnode.PROVIDE_WORKER, {node.ARG: node.ProvideWorkerArgs("x" * 1000)}),
+                nm.add(ssnode.RETURN_WORKER, {node.ARG: node.ReturnWorkerArgs("rc-nobody")}),
+                nm.add(ssnode.LIST_WORKERS, {node.ARG: "bogus"}),
             ]
             results = await asyncio.gather(*attempts)
             assert results == [am.CANCELED] * len(attempts)
-            assert nm.add_ns(ssnode.FORK_WORKER) == am.EXECUTED  # sent, refused there
+            del key
             await intruder.sync()
             # nothing changed
             assert sorted(w.id for w in await sup.workers()) == before
@@ -97,6 +116,25 @@ async def test_client_cannot_mutate_supervisor_states() -> None:
                 assert (await client.work({"input": 4}, timeout=T)).data == 16
             finally:
                 await client.stop()
+        finally:
+            await intruder.stop(dispose=True)
+
+
+async def test_control_port_refuses_everything_but_control_states() -> None:
+    """The control (local) port: peers and operators may only add SuperConnected (with the
+    group's proof), ListWorkers, KillWorker and RotateLogs."""
+    sup = new_supervisor("HOST", (1, 1, 0, 0))
+    async with running(sup):
+        intruder = await raw_rpc(sup.local_addr, "intruder", ssnode.SupervisorSchema)
+        nm = intruder.netmach
+        assert nm is not None
+        try:
+            await refused_over_the_wire(nm, ssnode.SUPERVISOR_CONTROL_STATES)
+            # a peer without the group's secret is refused
+            hello = node.PeerHello(nm.id, 1, "127.0.0.1:1", "127.0.0.1:2", "bad proof")
+            assert await nm.add(ssnode.SUPER_CONNECTED, {node.ARG: hello}) == am.CANCELED
+            assert sup.mach.is_active(ssnode.READY)
+            no_error(sup.mach)
         finally:
             await intruder.stop(dispose=True)
 
@@ -118,14 +156,12 @@ async def test_leased_worker_refuses_others_and_keeps_its_lease() -> None:
                 assert not intruder.mach.is_active(ssnode.READY)
             finally:
                 await intruder.stop(dispose=True)
-            # the leased client may not touch the worker's control states
-            evil = node.ServeClientArgs("rc-intruder")
-            results = await asyncio.gather(
-                worker.add(ssnode.SERVE_CLIENT, {node.ARG: evil}),
-                worker.remove(ssnode.RESERVED), worker.remove(ssnode.START),
-                worker.add(ssnode.SUPER_SEND_PAYLOAD, {"name": "x"}))
-            assert results == [am.CANCELED] * 4
-            assert worker.is_active([ssnode.RESERVED, ssnode.CLIENT_CONNECTED])
+            # the leased client may not touch the worker's control states (over the wire)
+            allowed = ssnode.worker_client_states(worker.state_names)
+            assert worker.mutable_states == set(allowed)
+            assert not set(allowed) & set(ssnode.WORKER_CONTROL_STATES)
+            await refused_over_the_wire(worker, allowed)
+            await worker.when([ssnode.RESERVED, ssnode.CLIENT_CONNECTED], timeout=T)
             # the lease and the link are untouched
             assert client.mach.is_active(ssnode.WORKER_READY)
             assert (await client.work({"input": 5}, timeout=T)).data == 25
@@ -157,7 +193,7 @@ async def test_garbage_on_every_port() -> None:
             assert liar.netmach is not None
             assert await liar.netmach.add(ssnode.WORKER_ADDR, {
                 node.ARG: node.WorkerAddrArgs("", "", "")}) == am.CANCELED
-            assert await liar.netmach.add(ssnode.READY) == am.CANCELED
+            await refused_over_the_wire(liar.netmach, ssnode.BOOTSTRAP_CLIENT_STATES)
             assert await liar.netmach.add(ssnode.WORKER_ADDR, {
                 node.ARG: node.WorkerAddrArgs("nw-fake", "127.0.0.1:1", "127.0.0.1:2")}) \
                 == am.EXECUTED

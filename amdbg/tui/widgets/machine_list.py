@@ -1,6 +1,8 @@
 """The machine list: machines as a parent/child tree with how many of their transitions had
 happened at the cursor's wall time, error and finished/disconnected marks; `/` searches as
-you type and enter selects the first match."""
+you type and enter selects the first match. In a live session each machine is marked
+connected (`●`) or disconnected (`⊘`: its process exited or its connection was lost), and
+the first machine of each process names the process (`pid 123`)."""
 
 from __future__ import annotations
 
@@ -44,7 +46,9 @@ class MachineList(Vertical):
         self._tree_nodes: dict[str, TreeNode[str]] = {}
         self._machines: dict[str, RecordedMachine] = {m.key: m for m in session.machines}
         self.matches: list[str] = []
-        self._shown: dict[str, tuple[bool, int, bool, bool]] = {}
+        self._shown: dict[str, tuple[bool, int, bool, bool, bool | None, int]] = {}
+        #: keys of the first machine of each process (labelled with the process; live only)
+        self._process_roots: set[str] = set()
 
     def compose(self) -> ComposeResult:
         """The search input and the tree."""
@@ -56,9 +60,25 @@ class MachineList(Vertical):
         yield tree
 
     def on_mount(self) -> None:
-        """Build the tree once; labels are refreshed as the cursor moves."""
+        """Build the tree; labels are refreshed as the cursor moves."""
+        self.build()
+
+    def build(self) -> None:
+        """(Re)build the tree from the session's machines (again when a live session gets
+        new ones), keeping the cursor on the selected machine."""
         tree = self.query_one(MachineTree)
-        self.border_title = f"Machines {len(self.session.machines)}"
+        session = self.session
+        self.border_title = f"Machines {len(session.machines)}"
+        self._machines = {m.key: m for m in session.machines}
+        self._process_roots = set()
+        if session.live is not None:
+            for m in session.machines:
+                parent = session.parent(m)
+                if parent is None or parent.process is not m.process:
+                    self._process_roots.add(m.key)
+        tree.clear()
+        self._tree_nodes = {}
+        self._shown = {}
 
         def add(parent: TreeNode[str], node: MachineNode) -> None:
             key = node.machine.key
@@ -68,25 +88,28 @@ class MachineList(Vertical):
             for sub in node.children:
                 add(child, sub)
 
-        for root in self.session.machine_tree():
+        for root in session.machine_tree():
             add(tree.root, root)
         tree.root.expand()
+        current = self._tree_nodes.get(self.selected or "")
+        if current is not None and not self.searching:
+            tree.move_cursor(current)
 
     # ------------------------------------------------------------------ labels
 
-    def _facts(self, m: RecordedMachine) -> tuple[bool, int, bool, bool]:
-        """What a label shows: selected, transitions so far, error active, disposed."""
+    def _facts(self, m: RecordedMachine) -> tuple[bool, int, bool, bool, bool | None, int]:
+        """What a label shows: selected, transitions so far, error active, disposed,
+        connected (None: not live) and the total."""
         now = self.wall_ns
         live = now is not None and len(self._machines) <= LIVE_LABELS_MAX
         total = len(m)
         done = m.number_at(now) if live and now is not None else total
         error_now = bool(live and done and m.summary(done).is_error)
         disposed = m.disposed and (not live or now is None or (m.disposed_ns or 0) <= now)
-        return m.key == self.selected, done, error_now, disposed
+        return m.key == self.selected, done, error_now, disposed, m.live, total
 
     def _label(self, m: RecordedMachine) -> Text:
-        selected, done, error_now, disposed = self._facts(m)
-        total = len(m)
+        selected, done, error_now, disposed, connected, total = self._facts(m)
         style = "bold reverse" if selected else ""
         text = Text(printable(m.key), style=style + (" red" if error_now else ""))
         text.append(f" {done}/{total}" if done != total else f" {total}",
@@ -95,16 +118,24 @@ class MachineList(Vertical):
             text.append(f" E{m.error_count}", style="bold red" if error_now else "red")
         if disposed:
             text.append(" ✓", style="green")
-        elif not m.disposed:
+        elif not m.disposed and connected is None:
             text.append(" ⌁", style="yellow")
         if m.unverified_records:
             text.append(f" ?{m.unverified_records}", style="bold yellow")
+        if connected is not None and not m.disposed:
+            text.append(" ●" if connected else " ⊘", style="green" if connected else "bold red")
+        if m.key in self._process_roots:
+            text.append(f" pid {m.process.pid}", style="dim")
+            text.append(" connected" if connected else " disconnected",
+                        style="green" if connected else "bold red")
         return text
 
-    def refresh_labels(self, selected: str | None, wall_ns: int | None) -> None:
+    def refresh_labels(self, selected: str | None, wall_ns: int | None, *,
+                       force: bool = False) -> None:
         """Re-label the machines whose label changed for the selection and the cursor's
-        wall time (most do not change from one step to the next)."""
-        if (selected, wall_ns) == (self.selected, self.wall_ns):
+        wall time (most do not change from one step to the next); `force` looks again
+        anyway (a live session's machines grew)."""
+        if (selected, wall_ns) == (self.selected, self.wall_ns) and not force:
             return
         self.selected, self.wall_ns = selected, wall_ns
         for key, node in self._tree_nodes.items():

@@ -15,6 +15,7 @@ SCHEMA = am.schema_merge(ssnode.WorkerSchema, {
     "C": am.State(after=["D"]),
     "D": am.State(add=["C", "B"]),
     "Hang": am.State(),
+    "Chatter": am.State(multi=True),
 })
 
 
@@ -22,6 +23,17 @@ class Handlers:
     def WorkRequestedState(self, e: am.Event) -> None:
         x = e.args["input"]
         e.machine.add("ClientSendPayload", {"name": "square", "data": x * x})
+        e.machine.add("WorkReady")  # done: the next WorkRequested is a new job
+
+    async def ChatterState(self, e: am.Event) -> None:
+        """Write `lines` numbered lines to stdout and stderr, yielding now and then."""
+        for i in range(e.args["lines"]):
+            sys.stdout.write(f"out {i:06d} " + "x" * (i % 50) + "\n")
+            sys.stderr.write(f"err {i:06d}\n")
+            if i % 200 == 0:
+                await asyncio.sleep(0)
+        sys.stdout.flush()
+        sys.stderr.flush()
 
     async def HangState(self, e: am.Event) -> None:
         await asyncio.sleep(0)
