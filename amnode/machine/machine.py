@@ -43,7 +43,7 @@ from .mutation import (
     MutationType,
     MutSource,
 )
-from .plan import Apply, Plan, make_apply
+from .plan import REPLAY_FINALS, REPLAY_LEAN, UNKNOWN, Apply, Plan, make_apply
 from .relations import Resolver
 from .schema import (
     EXCEPTION,
@@ -673,7 +673,9 @@ class Machine:
                 ev.machine.id, ev.transition.id, sum(ev.transition.time_before))
         else:
             source = self._source(event)
-        mut = Mutation(mtype, names, args, source=source)
+        mut = Mutation(mtype, names, args)  # keyword args make a class call several times slower
+        if source is not None:
+            mut.source = source
         queue.append(mut)
         pending = self._ticks_pending = self._ticks_pending + 1
         now = self._queue_tick
@@ -702,7 +704,12 @@ class Machine:
         return self._process_queue()
 
     def _process_queue(self) -> int:
-        """Drain the queue on this thread; QUEUED if a drain is running (Go processQueue)."""
+        """Drain the queue on this thread; QUEUED if a drain is running (Go processQueue).
+
+        While nobody can observe a transition (`_unobserved`), a mutation whose cached plan is
+        lean (amnode.machine.plan) is replayed without a `Transition`: its clock change is
+        applied and the Auto states it allows are queued, which is all a full run would do.
+        """
         queue = self._queue
         if not queue or self._disposing:
             return CANCELED
@@ -715,6 +722,8 @@ class Machine:
         self._processing = True
         first: int | None = None
         subs = self._subs
+        plans = self._plans
+        lean = self._unobserved()
         try:
             while queue:
                 if self._disposing:
@@ -725,9 +734,35 @@ class Machine:
                     self._queue_tick += 1
                 if mut.eval_fn is not None:
                     self._run_eval(mut)
+                    lean = self._unobserved()
                     continue
-                t = Transition(self, mut)
-                res = t.emit()
+                plan = key = None
+                plain = False
+                if lean and not mut.is_check:
+                    key = (mut.type, *mut.called, None, *self._active, mut.is_auto, False,
+                           False, 0)
+                    plan = plans.get(key)
+                    if plan is not None:
+                        replay = plan.replay
+                        if replay == REPLAY_LEAN:
+                            res: int = plan.result
+                            a = plan.lean_apply
+                            if a is not None:
+                                ticks = self._ticks
+                                for i, delta in a.deltas:
+                                    ticks[i] += delta
+                                self._active = a.active
+                                self._active_set = a.active_set
+                                if plan.queue_auto:
+                                    self._queue_auto(a)
+                            if first is None:
+                                first = res
+                            if subs.when_queue:
+                                subs.process_queue_tick(self._queue_tick)
+                            continue
+                        plain = replay == REPLAY_FINALS
+                t = Transition(self, mut, plan, key)
+                res = t.emit(plain)
                 if first is None:
                     first = res
                 if t.accepted and not mut.is_check and (
@@ -736,6 +771,8 @@ class Machine:
                     subs.process(t)
                 if subs.when_queue:
                     subs.process_queue_tick(self._queue_tick)
+                if queue:  # handlers ran: they may have bound an observer
+                    lean = self._unobserved()
         finally:
             self._tx = None
             self._processing = False
@@ -746,6 +783,31 @@ class Machine:
         if self._dispose_pending:
             self._finish_dispose()
         return CANCELED if first is None else first
+
+    def _unobserved(self) -> bool:
+        """True while no transition can be observed: no tracer, log level or pending log line,
+        `on_change` callback, wait that a transition resolves, or state context."""
+        subs = self._subs
+        return not (self._tracers or self._lvl or self._on_change or self._log_buffer
+                    or subs.ctxs or subs.when_args or subs.when_active or subs.when_inactive
+                    or subs.when_time or subs.when_query)
+
+    def _queue_auto(self, a: Apply) -> None:
+        """Prepend the Auto states the applied change `a` allows (Go's auto mutation); which
+        ones is a function of the new active states, so it is looked up once per change."""
+        names = a.auto
+        if names is UNKNOWN:
+            found = self._resolver.auto_states_to_add()
+            names = None if found is None else tuple(found)
+            if self._lvl < _EVERYTHING:  # at EVERYTHING the lookup logs: repeat it every time
+                a.auto = names
+        if names is None:
+            return
+        if self._lvl >= _OPS:
+            self._log(_OPS, "[auto] %s", " ".join(names))
+        mut = Mutation(_ADD, list(names))
+        mut.is_auto = True
+        self._prepend(mut)
 
     def _run_eval(self, mut: Mutation) -> None:
         assert mut.eval_fn is not None

@@ -8,6 +8,12 @@ kept with it: the negotiation handler calls (`calls`), the final handler calls (
 clock change (`Apply`) and, for an Auto transition, its re-resolution without the states the
 resolver rejected. Everything here is derived from the plan's own fields, the schema, the state
 order and the bound handlers, so the machine drops every plan when any of those changes.
+
+Once a plan was executed in full, `classify` decides how the machine may replay it while nobody
+can observe a transition (no tracer, log level, `on_change` callback, wait or state context;
+see `Machine._process_queue`): a plan under which no handler runs is replayed without a
+`Transition` at all (`REPLAY_LEAN`: the clock change and the Auto states it allows are all
+there is), one where only final handlers run skips every other phase (`REPLAY_FINALS`).
 """
 
 from __future__ import annotations
@@ -16,17 +22,23 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from .log import LogLevel
+from .mutation import CANCELED, EXECUTED, MutationType
 from .schema import ANY, SUFFIX_END, SUFFIX_ENTER, SUFFIX_EXIT, SUFFIX_STATE
 from .steps import Step
 
 if TYPE_CHECKING:
     from .machine import Machine
+    from .transition import Transition
 
 _CHANGES = int(LogLevel.CHANGES)
 _DECISIONS = int(LogLevel.DECISIONS)
 
 #: `Apply.auto` before it was looked up
 UNKNOWN: Any = object()
+
+#: `Plan.replay`: not classified yet; the general path; only final handlers run; no handler
+#: runs (see `classify`)
+REPLAY_UNKNOWN, REPLAY_FULL, REPLAY_FINALS, REPLAY_LEAN = range(4)
 
 #: Negotiation phases of a handler call (docs/machine.md §3): they tell how a veto in an Auto
 #: transition is handled and which calls a dropped Auto state skips.
@@ -105,8 +117,8 @@ class Plan:
     `log` are the (level, text) lines the resolution emitted, replayed in order.
     """
 
-    __slots__ = ("accepted", "apply", "calls", "enters", "exits", "finals", "log", "reauto",
-                 "steps", "targets")
+    __slots__ = ("accepted", "apply", "calls", "enters", "exits", "finals", "lean_apply", "log",
+                 "queue_auto", "reauto", "replay", "result", "steps", "targets")
 
     def __init__(self, targets: Sequence[str], accepted: bool, exits: Sequence[str],
                  enters: Sequence[str], steps: Sequence[Step],
@@ -125,6 +137,75 @@ class Plan:
         self.apply: Apply | None = None
         #: Auto transitions: (re-resolution, its clock change) when no handler dropped a state
         self.reauto: tuple[Plan, Apply | None] | None = None
+        #: how an unobserved machine replays this plan (REPLAY_*), set by `classify`
+        self.replay = REPLAY_UNKNOWN
+        #: REPLAY_LEAN and REPLAY_FINALS: the result when no handler cancels
+        self.result = CANCELED
+        #: REPLAY_LEAN: the clock change to apply (None: canceled, nothing changes)
+        self.lean_apply: Apply | None = None
+        #: REPLAY_LEAN and REPLAY_FINALS: the applied change queues the Auto states it allows
+        self.queue_auto = False
+
+
+def classify(m: Machine, plan: Plan, t: Transition) -> None:
+    """Decide once how `plan`, just executed in full by `t`, may be replayed while nobody
+    observes the machine (`Plan.replay`), and what such a replay returns and does.
+
+    Nothing may be logged or collected. REPLAY_LEAN: no handler would be called (none is bound
+    for its negotiation calls, its final calls and `AnyState`, or relations cancel it).
+    REPLAY_FINALS: a non-Auto, accepted plan whose only handlers are final ones. A plan whose
+    clock change is not cached yet stays REPLAY_UNKNOWN.
+    """
+    mut = t.mutation
+    before = t.states_before
+    plan.replay = REPLAY_FULL
+    if m._lvl or mut.is_check or t._steps_on:
+        return
+    index = m._dispatcher.index
+    a: Apply | None = None
+    fplan = plan
+    finals: tuple[Final, ...] = ()
+    if plan.accepted:
+        if mut.is_auto:
+            if plan.reauto is None or plan.reauto[1] is None:
+                plan.replay = REPLAY_UNKNOWN
+                return
+            fplan, a = plan.reauto
+        else:
+            a = plan.apply
+            if a is None:
+                plan.replay = REPLAY_UNKNOWN
+                return
+        if index:
+            calls = plan.calls
+            if calls is None:
+                calls = plan.calls = negotiation_calls(
+                    m, mut.type == MutationType.REMOVE, plan.targets, plan.exits, plan.enters,
+                    before)
+            if calls or "AnyState" in index:
+                return
+            finals = fplan.finals if fplan.finals is not None else final_calls(
+                m, fplan.exits, fplan.enters)
+            fplan.finals = finals
+            if finals and mut.is_auto:
+                return
+    # the result `Transition.emit` returns when no handler cancels
+    if a is None:
+        result = CANCELED
+    elif mut.type == MutationType.REMOVE:
+        result = CANCELED if any(s in a.active_set for s in mut.called) else EXECUTED
+    elif mut.is_auto:
+        result = EXECUTED if len(a.active) > len(before) else CANCELED
+    else:
+        result = EXECUTED if all(s in a.active_set for s in plan.targets) else CANCELED
+    plan.result = result
+    plan.queue_auto = a is not None and bool(a.deltas) and not mut.is_auto and \
+        bool(m._auto_states) and not mut.is_health
+    if finals:
+        plan.replay = REPLAY_FINALS
+    else:
+        plan.lean_apply = a
+        plan.replay = REPLAY_LEAN
 
 
 def negotiation_calls(m: Machine, mtype_remove: bool, targets: Sequence[str],
@@ -185,5 +266,6 @@ def final_calls(m: Machine, exits: Sequence[str], enters: Sequence[str]) -> tupl
     return tuple(out)
 
 
-__all__ = ["ANY_ENTER", "ENTER", "EXIT", "PAIR", "SELF", "Apply", "Call", "Final", "Plan",
-           "final_calls", "make_apply", "negotiation_calls"]
+__all__ = ["ANY_ENTER", "ENTER", "EXIT", "PAIR", "REPLAY_FINALS", "REPLAY_FULL", "REPLAY_LEAN",
+           "REPLAY_UNKNOWN", "SELF", "Apply", "Call", "Final", "Plan", "classify", "final_calls",
+           "make_apply", "negotiation_calls"]

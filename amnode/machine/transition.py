@@ -22,12 +22,13 @@ from .mutation import CANCELED, EXECUTED, Mutation, MutationType, Result
 from .plan import (
     ANY_ENTER,
     PAIR,
+    REPLAY_UNKNOWN,
     SELF,
-    UNKNOWN,
     Apply,
     Call,
     Final,
     Plan,
+    classify,
     final_calls,
     make_apply,
     negotiation_calls,
@@ -80,22 +81,28 @@ class Transition:
     """
 
     __slots__ = (
-        "_act", "_before_set", "_deact", "_enters", "_exits", "_fplan", "_id", "_id_num",
+        "_act", "_applied", "_before_set", "_deact", "_enters", "_exits", "_fplan", "_id",
+        "_id_num",
         "_latest_enter", "_latest_to", "_plan", "_pub", "_steps_on", "_targets", "_time_after",
         "accepted", "completed", "failed", "log_entries", "machine", "mutation",
         "pre_log_entries", "queue_len", "states_before", "steps", "time_before",
     )
 
-    def __init__(self, machine: Machine, mutation: Mutation, *, resolve: bool = True) -> None:
+    def __init__(self, machine: Machine, mutation: Mutation, plan: Plan | None = None,
+                 key: tuple[Any, ...] | None = None, *, resolve: bool = True) -> None:
         """Start a transition; with `resolve=False` (a replayed, external change) the caller sets
-        `targets`, `enters` and `exits` and runs the tracer hooks itself."""
+        `targets`, `enters` and `exits` and runs the tracer hooks itself. `key` and `plan` are
+        the plan cache key and its entry (None: not cached) when the caller looked them up."""
         m = machine
         self._id = ""
         self._id_num = 0
         self.machine = m
         self.mutation = mutation
         self.time_before = Time(m._ticks)
+        #: None until computed: predicted before the change is applied, then made from
+        #: `time_before` and `_applied` when first asked for
         self._time_after: Time | None = None
+        self._applied: Apply | None = None
         # the machine replaces (never mutates) its active tuple and set, so sharing them is safe
         self.states_before: tuple[str, ...] = m._active
         self._before_set: set[str] | frozenset[str] = m._active_set
@@ -128,9 +135,10 @@ class Transition:
             self._log_mutation()
         # relations are a pure function of the mutation, the active states and what is being
         # recorded (steps, log level): resolve once, then replay the result and its output
-        key = (mutation.type, *mutation.called, None, *m._active, mutation.is_auto,
-               mutation.is_check, steps_on, lvl)
-        plan = m._plans.get(key)
+        if key is None:
+            key = (mutation.type, *mutation.called, None, *m._active, mutation.is_auto,
+                   mutation.is_check, steps_on, lvl)
+            plan = m._plans.get(key)
         if plan is None:
             plan = m._store_plan(key, self._resolve)
         else:
@@ -263,11 +271,19 @@ class Transition:
     def time_after(self) -> Time:
         """Ticks after the transition: predicted during negotiation, exact from the final phase
         on, equal to `time_before` when canceled."""
-        if self._time_after is None:
-            if self.mutation.is_check:
+        after = self._time_after
+        if after is None:
+            a = self._applied
+            if a is not None:
+                after = Time(self.time_before)
+                for i, delta in a.deltas:
+                    after[i] += delta
+            elif self.mutation.is_check:
                 return self.time_before
-            self._time_after = self._predict_time(self.mutation.called, self._targets)
-        return self._time_after
+            else:
+                after = self._predict_time(self.mutation.called, self._targets)
+            self._time_after = after
+        return after
 
     @property
     def called(self) -> list[str]:
@@ -403,16 +419,21 @@ class Transition:
 
     # --- execution ---
 
-    def emit(self) -> int:
-        """Run the negotiation and final phases; return the result (Go emitEvents)."""
+    def emit(self, plain: bool = False) -> int:
+        """Run the negotiation and final phases; return the result (Go emitEvents).
+
+        `plain`: the machine found nobody observing it and the plan is `REPLAY_FINALS`
+        (amnode.machine.plan): only final handlers can run, so the checks for everything else
+        are skipped until a handler changes that.
+        """
+        if plain:
+            return self._emit_plain()
         m = self.machine
         mut = self.mutation
         plan = self._plan
         result: Result = EXECUTED if self.accepted else CANCELED
-        called = mut.called
         is_auto = mut.is_auto
-        tracers = m._tracers
-        for tracer in tracers:
+        for tracer in m._tracers:
             tracer.transition_start(self)
         d = m._dispatcher
         dispatch = bool(d.index) or m._lvl >= _EVERYTHING
@@ -428,103 +449,131 @@ class Transition:
                 result = self._negotiate_auto(d, calls) if is_auto else \
                     self._negotiate(d, calls)
 
-        if not mut.is_check:
-            changed = False
-            a: Apply | None = None
-            if is_auto:
-                a = self._re_resolve_auto()
-            if result != CANCELED:
-                if a is None:
-                    if is_auto:  # a handler dropped a state: not cached
-                        a = make_apply(m, called, self._targets, True)
-                    else:
-                        a = plan.apply
-                        if a is None:
-                            a = plan.apply = make_apply(m, called, plan.targets, False)
-                m._apply(a)
-                if is_auto:
-                    self._act, self._deact = a.activated, a.deactivated
-                else:
-                    self._act, self._deact = self._enters, self._exits
-                subs = m._subs
-                if subs.ctxs:
-                    subs.cancel_state_ctxs(self._act, self._deact)
-                self._time_after = Time(m._ticks)
-                for tracer in tracers:
-                    tracer.transition_finals(self)
-                if subs.when_args:
-                    result = self._emit_finals(d, m._dispatcher.index,
-                                               m._lvl >= _EVERYTHING)
-                elif dispatch:
-                    fplan = self._fplan
-                    finals = fplan.finals
-                    if finals is None:
-                        finals = fplan.finals = final_calls(m, fplan.exits, fplan.enters)
-                    if finals:
-                        result = self._run_finals(d, finals)
-                if result == CANCELED:
-                    self._roll_back_finals()
-                    self._time_after = Time(m._ticks)
-                    changed = self._time_after != self.time_before
-                else:
-                    changed = bool(a.deltas)
-            else:
-                self._time_after = self.time_before
-            if result != CANCELED and dispatch and (
-                    m._lvl >= _EVERYTHING or "AnyState" in d.index):
-                result = self._emit(d, ANY, ANY, "AnyState", ANY, True, True)
-            if m._on_change:
-                for fn in m._on_change:
-                    fn(m, self.time_before, self._time_after)
+        if mut.is_check:
             if result == CANCELED:
                 self.accepted = False
-            elif changed and not is_auto and m._auto_states and not m._disposing and \
-                    not mut.is_health:
-                assert a is not None
-                self._queue_auto(a)
-        elif result == CANCELED:
+            return self._end(result)
+        a: Apply | None = None
+        if is_auto:
+            a = self._re_resolve_auto()
+        if result == CANCELED:
+            self._time_after = self.time_before
+            for fn in m._on_change:
+                fn(m, self.time_before, self.time_after)
             self.accepted = False
+            return self._end(CANCELED)
 
+        if a is None:
+            if is_auto:  # a handler dropped a state: not cached
+                a = make_apply(m, mut.called, self._targets, True)
+            else:
+                a = plan.apply
+                if a is None:
+                    a = plan.apply = make_apply(m, mut.called, plan.targets, False)
+        m._apply(a)
+        if is_auto:
+            self._act, self._deact = a.activated, a.deactivated
+        else:
+            self._act, self._deact = self._enters, self._exits
+        subs = m._subs
+        if subs.ctxs:
+            subs.cancel_state_ctxs(self._act, self._deact)
+        # exact from now on, computed when asked for (drops a prediction)
+        self._applied = a
+        self._time_after = None
+        for tracer in m._tracers:
+            tracer.transition_finals(self)
+        if subs.when_args:
+            result = self._emit_finals(d, d.index, m._lvl >= _EVERYTHING)
+        elif dispatch:
+            fplan = self._fplan
+            finals = fplan.finals
+            if finals is None:
+                finals = fplan.finals = final_calls(m, fplan.exits, fplan.enters)
+            if finals:
+                result = self._run_finals(d, finals)
+        return self._after_finals(result, a)
+
+    def _emit_plain(self) -> int:
+        """`emit` of a `REPLAY_FINALS` plan while nobody observes the machine: apply the cached
+        change and run the final handlers. Whatever a handler changed that `emit` would have
+        to look at (a failure, a tracer, a log level, `on_change`, an `AnyState` handler) is
+        handled by the same code as in `emit`."""
+        m = self.machine
+        plan = self._plan
+        a: Apply = plan.apply  # type: ignore[assignment]
+        ticks = m._ticks
+        for i, delta in a.deltas:
+            ticks[i] += delta
+        m._active = a.active
+        m._active_set = a.active_set
+        self._act = self._enters
+        self._deact = self._exits
+        self._applied = a
+        d = m._dispatcher
+        result = self._run_finals(d, plan.finals)  # type: ignore[arg-type]
+        if result == CANCELED or m._tracers or m._lvl or m._on_change or "AnyState" in d.index:
+            return self._after_finals(result, a)
+        if plan.queue_auto:
+            m._queue_auto(a)
+        self.queue_len = len(m._queue)
+        self.completed = True
+        return plan.result
+
+    def _after_finals(self, result: Result, a: Apply) -> int:
+        """After the final handlers of an applied change: roll back a failed final phase, run
+        `AnyState`, call `on_change`, queue the Auto states, end the transition."""
+        m = self.machine
+        d = m._dispatcher
+        if result == CANCELED:
+            self._roll_back_finals()
+            self._time_after = Time(m._ticks)
+            changed = self._time_after != self.time_before
+        else:
+            changed = bool(a.deltas)
+            if m._lvl >= _EVERYTHING or "AnyState" in d.index:
+                result = self._emit(d, ANY, ANY, "AnyState", ANY, True, True)
+        for fn in m._on_change:
+            fn(m, self.time_before, self.time_after)
+        mut = self.mutation
+        if result == CANCELED:
+            self.accepted = False
+        elif changed and not mut.is_auto and m._auto_states and not m._disposing and \
+                not mut.is_health:
+            m._queue_auto(a)
+        return self._end(result)
+
+    def _end(self, result: Result) -> int:
+        """Complete the transition (log lines, tracers) and return its result."""
+        m = self.machine
         if m._log_buffer:
             self.pre_log_entries = m._log_buffer
             m._log_buffer = []
         self.queue_len = len(m._queue)
         self.completed = True
-        for tracer in tracers:
+        for tracer in m._tracers:
             tracer.transition_end(self)
+        plan = self._plan
+        if plan.replay == REPLAY_UNKNOWN:
+            classify(m, plan, self)
 
         if result == CANCELED:
             return CANCELED
+        mut = self.mutation
         if mut.is_check:
             return result
         active = m._active_set
         if mut.type == _REMOVE:
-            for s in called:
+            for s in mut.called:
                 if s in active:
                     return CANCELED
             return EXECUTED
-        if is_auto:
+        if mut.is_auto:
             return EXECUTED if len(self._targets) > len(self.states_before) else CANCELED
         for s in self._targets:
             if s not in active:
                 return CANCELED
         return EXECUTED
-
-    def _queue_auto(self, a: Apply) -> None:
-        """Prepend the Auto states the applied change allows (Go's auto mutation); which ones
-        is a function of the new active states, so it is looked up once per change."""
-        m = self.machine
-        names = a.auto
-        if names is UNKNOWN:
-            found = m._resolver.auto_states_to_add()
-            names = None if found is None else tuple(found)
-            if m._lvl < _EVERYTHING:  # at EVERYTHING the lookup logs: repeat it every time
-                a.auto = names
-        if names is None:
-            return
-        if m._lvl >= _OPS:
-            m._log(_OPS, "[auto] %s", " ".join(names))
-        m._prepend(Mutation(_ADD, list(names), None, is_auto=True))
 
     def _handler_step(self, from_state: str, to_state: str, name: str, is_final: bool,
                       is_enter: bool, is_self: bool, duration: float) -> None:
