@@ -676,6 +676,17 @@ class Machine:
         mut = Mutation(mtype, names, args)  # keyword args make a class call several times slower
         if source is not None:
             mut.source = source
+        if not queue and not self._processing and not self._tracers and not self._breakpoints:
+            # nothing queued, no drain running, nobody looking at the queue: this caller drains,
+            # starting with `mut`, which needs no trip through the queue
+            now = self._queue_tick
+            qt = mut.queue_tick = now + self._ticks_pending + 1
+            mut.queue_tick_now = now
+            mut.queue_len = 1
+            if self._lvl >= _OPS:
+                self._log(_OPS, "[queue:%s] %s%s", mtype, " ".join(names),
+                          mut.log_args(self.args_mapper))
+            return self._process_queue(mut)
         queue.append(mut)
         pending = self._ticks_pending = self._ticks_pending + 1
         now = self._queue_tick
@@ -703,35 +714,45 @@ class Machine:
                 tracer.mutation_queued(self, mut)
         return self._process_queue()
 
-    def _process_queue(self) -> int:
+    def _process_queue(self, head: Mutation | None = None) -> int:
         """Drain the queue on this thread; QUEUED if a drain is running (Go processQueue).
 
+        `head`: a mutation with a queue tick to run first, as if it had been queued and taken
+        from the queue (the caller checked that no drain runs and the queue is empty).
+
         While nobody can observe a transition (`_unobserved`), a mutation whose cached plan is
-        lean (amnode.machine.plan) is replayed without a `Transition`: its clock change is
-        applied and the Auto states it allows are queued, which is all a full run would do.
+        `REPLAY_LEAN` (amnode.machine.plan) is replayed without a `Transition`: its clock
+        change is applied and the Auto states it allows are queued, which is all a full run
+        would do; one whose plan is `REPLAY_FINALS` runs only the final phase.
         """
         queue = self._queue
-        if not queue or self._disposing:
-            return CANCELED
-        if self._processing:
-            if self._lvl >= _OPS:
-                n = len(queue)
-                self._log(_OPS, "[postpone] queue running (%d %s)", n,
-                          "item" if n == 1 else "items")
-            return QUEUED
+        if head is None:
+            if not queue or self._disposing:
+                return CANCELED
+            if self._processing:
+                if self._lvl >= _OPS:
+                    n = len(queue)
+                    self._log(_OPS, "[postpone] queue running (%d %s)", n,
+                              "item" if n == 1 else "items")
+                return QUEUED
         self._processing = True
         first: int | None = None
         subs = self._subs
         plans = self._plans
         lean = self._unobserved()
         try:
-            while queue:
-                if self._disposing:
-                    break
-                mut = queue.popleft()
-                if mut.queue_tick:
-                    self._ticks_pending -= 1
+            while True:
+                if head is not None:
+                    mut = head
+                    head = None
                     self._queue_tick += 1
+                elif queue and not self._disposing:
+                    mut = queue.popleft()
+                    if mut.queue_tick:
+                        self._ticks_pending -= 1
+                        self._queue_tick += 1
+                else:
+                    break
                 if mut.eval_fn is not None:
                     self._run_eval(mut)
                     lean = self._unobserved()
@@ -762,7 +783,7 @@ class Machine:
                             continue
                         plain = replay == REPLAY_FINALS
                 t = Transition(self, mut, plan, key)
-                res = t.emit(plain)
+                res = t.emit_plain() if plain else t.emit()
                 if first is None:
                     first = res
                 if t.accepted and not mut.is_check and (

@@ -92,7 +92,8 @@ class Transition:
                  key: tuple[Any, ...] | None = None, *, resolve: bool = True) -> None:
         """Start a transition; with `resolve=False` (a replayed, external change) the caller sets
         `targets`, `enters` and `exits` and runs the tracer hooks itself. `key` and `plan` are
-        the plan cache key and its entry (None: not cached) when the caller looked them up."""
+        the plan cache key and its entry (None: not cached) when the drain of a machine that
+        nobody observes looked them up (Machine._process_queue)."""
         m = machine
         self._id = ""
         self._id_num = 0
@@ -120,12 +121,20 @@ class Transition:
         self.log_entries: list[LogEntry] = _NO_LOG
         self.pre_log_entries: list[LogEntry] = _NO_LOG
         self.queue_len = 0
-        steps_on = self._steps_on = m._collect_steps and (
-            not mutation.is_check or m._collect_check_steps)
         self.steps: list[Step] = _NO_STEPS
-
         # assign early to catch the logs
         m._tx = self
+        if key is not None and plan is not None:
+            # found by the drain of a machine nobody observes: no log, steps or tracers
+            self._steps_on = False
+            self._plan = self._fplan = plan
+            self._targets = plan.targets
+            self._exits = plan.exits
+            self._enters = plan.enters
+            self.accepted = plan.accepted
+            return
+        steps_on = self._steps_on = m._collect_steps and (
+            not mutation.is_check or m._collect_check_steps)
         if not resolve:
             self.accepted = True
             self._targets = self._exits = self._enters = ()
@@ -419,15 +428,8 @@ class Transition:
 
     # --- execution ---
 
-    def emit(self, plain: bool = False) -> int:
-        """Run the negotiation and final phases; return the result (Go emitEvents).
-
-        `plain`: the machine found nobody observing it and the plan is `REPLAY_FINALS`
-        (amnode.machine.plan): only final handlers can run, so the checks for everything else
-        are skipped until a handler changes that.
-        """
-        if plain:
-            return self._emit_plain()
+    def emit(self) -> int:
+        """Run the negotiation and final phases; return the result (Go emitEvents)."""
         m = self.machine
         mut = self.mutation
         plan = self._plan
@@ -494,10 +496,11 @@ class Transition:
                 result = self._run_finals(d, finals)
         return self._after_finals(result, a)
 
-    def _emit_plain(self) -> int:
-        """`emit` of a `REPLAY_FINALS` plan while nobody observes the machine: apply the cached
-        change and run the final handlers. Whatever a handler changed that `emit` would have
-        to look at (a failure, a tracer, a log level, `on_change`, an `AnyState` handler) is
+    def emit_plain(self) -> int:
+        """`emit` of a `REPLAY_FINALS` plan (amnode.machine.plan) while nobody observes the
+        machine: only final handlers can run, so apply the cached change and run them, skipping
+        the checks for everything else. Whatever a handler changed that `emit` would have to
+        look at (a failure, a tracer, a log level, `on_change`, an `AnyState` handler) is
         handled by the same code as in `emit`."""
         m = self.machine
         plan = self._plan
