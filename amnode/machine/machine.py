@@ -31,6 +31,7 @@ from .errors import (
     WrongThreadError,
 )
 from .external import apply_clock
+from .failure import raised
 from .handlers import Event, HandlerDispatcher, current_event
 from .log import ArgsMapper, LogEntry, LogLevel
 from .mutation import (
@@ -577,7 +578,7 @@ class Machine:
             merged[ARG_EXCEPTION] = AException(
                 err=err, trace=trace or given.trace, handler=given.handler,
                 called_states=given.called_states, states_before=given.states_before,
-                target_states=given.target_states, tx_id=given.tx_id)
+                target_states=given.target_states, tx_id=given.tx_id, failure=given.failure)
         else:
             merged[ARG_EXCEPTION] = AException(err=err, trace=trace)
         if names[0] != EXCEPTION:
@@ -887,10 +888,12 @@ class Machine:
         """Ids of bound handler objects, in bind order."""
         return self._dispatcher.ids()
 
-    def fork(self, coro: Coroutine[Any, Any, Any], state: str | None = None) -> asyncio.Task[Any]:
+    def fork(self, coro: Coroutine[Any, Any, Any], state: str | None = None, *,
+             handler: str = "") -> asyncio.Task[Any]:
         """Run `coro` as a task cancelled when `state`'s tick changes (or on dispose).
 
-        An exception raised by the task (other than cancellation) is added with `add_err`.
+        An exception raised by the task (other than cancellation) is added with `add_err`;
+        `handler` names the `async def` handler the task runs (its `AException` says so).
         """
         loop = asyncio.get_running_loop()
         ctx = self._subs.state_ctx(state) if state else self._machine_ctx
@@ -906,9 +909,15 @@ class Machine:
                 return
             exc = task.exception()
             if exc is not None and isinstance(exc, Exception):
-                self._log(_OPS, "[fork] %s failed: %r", state or "machine", exc)
+                self._log(_OPS, "[fork] %s failed: %r", handler or state or "machine", exc)
                 if self._thread_id == _get_ident():
-                    self._report_error(exc)
+                    if handler:
+                        failure = raised(handler, True, exc, is_async=True)
+                        self._report_error(exc, {ARG_EXCEPTION: AException(
+                            err=exc, trace=failure.traceback, handler=handler,
+                            failure=failure)})
+                    else:
+                        self._report_error(exc)
 
         task.add_done_callback(done)
         return task

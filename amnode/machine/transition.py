@@ -17,6 +17,7 @@ import random
 from typing import TYPE_CHECKING, Any
 
 from .clock import Time
+from .failure import RELATIONS, Failure
 from .log import LogEntry, LogLevel
 from .mutation import CANCELED, EXECUTED, Mutation, MutationType, Result
 from .plan import (
@@ -84,7 +85,7 @@ class Transition:
         "_act", "_applied", "_before_set", "_deact", "_enters", "_exits", "_fplan", "_id",
         "_id_num",
         "_latest_enter", "_latest_to", "_plan", "_pub", "_steps_on", "_targets", "_time_after",
-        "accepted", "completed", "failed", "log_entries", "machine", "mutation",
+        "accepted", "completed", "failed", "failure", "log_entries", "machine", "mutation",
         "pre_log_entries", "queue_len", "states_before", "steps", "time_before",
     )
 
@@ -112,6 +113,9 @@ class Transition:
         #: never partially accepted, and `Exception` is prepended; a mirrored change (made by
         #: `apply_clock`) stays applied
         self.failed = False
+        #: why it was canceled, as data (amnode.machine.failure), at every log level; None
+        #: while it is not canceled
+        self.failure: Failure | None = None
         self._act: Names = ()
         self._deact: Names = ()
         self._targets: Names
@@ -453,12 +457,18 @@ class Transition:
 
         if mut.is_check:
             if result == CANCELED:
+                if not self.accepted and self.failure is None:
+                    self.failure = Failure(RELATIONS, states=tuple(
+                        s for s in mut.called if s not in plan.targets))
                 self.accepted = False
             return self._end(result)
         a: Apply | None = None
         if is_auto:
             a = self._re_resolve_auto()
         if result == CANCELED:
+            if not self.accepted and self.failure is None:
+                self.failure = Failure(RELATIONS, states=tuple(
+                    s for s in mut.called if s not in plan.targets))
             self._time_after = self.time_before
             for fn in m._on_change:
                 fn(m, self.time_before, self.time_after)
@@ -554,6 +564,8 @@ class Transition:
             m._log_buffer = []
         self.queue_len = len(m._queue)
         self.completed = True
+        if self.accepted and self.failure is not None:
+            self.failure = None  # an Auto state's veto that dropped only that state
         for tracer in m._tracers:
             tracer.transition_end(self)
         plan = self._plan
