@@ -351,7 +351,8 @@ class _MachineTracer(Tracer):
             # the machine's queue tick equals the mutation's, except for prepended ones (0);
             # log entries are packed as [level, text] by packb's `default`, in C
             mq = mut.queue_tick
-            rest: tuple[Any, ...] = (times, end - t0 if t0 else 0, None if mq else self.machine.queue_tick, mq,
+            rest: tuple[Any, ...] = (
+                    times, end - t0 if t0 else 0, None if mq else self.machine.queue_tick, mq,
                     t.queue_len, after, kb, log, prelog,
                     render_args(args, self._args_max) if args else None,
                     (src.mach_id, src.tx_id, int(src.mach_time)) if src is not None else None,
