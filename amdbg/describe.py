@@ -1,8 +1,11 @@
 """Facts derived from one recorded transition, for any front end (CLI, JSON, the TUI).
 
-Why a transition was canceled is not stored as such: it is read back from the log lines the
-machine wrote (`[cancel] (...) by FooEnter`, `[cancel:reject] ...`, `[error:...]`) and, when the
-log level was too low for those, from the steps (the last negotiation handler, `cancel` steps).
+Why a transition was canceled is recorded as data since the `fail` element existed
+(`TransitionRecord.failure`: veto, raised, timeout or relations, the handler, the exception and
+its traceback), at every log level. Older recordings lack it: the reason is then read back from
+the log lines the machine wrote (`[cancel] (...) by FooEnter`, `[cancel:reject] ...`,
+`[error:...]`) and, when the log level was too low for those, from the steps (the last
+negotiation handler, `cancel` steps).
 """
 
 from __future__ import annotations
@@ -11,7 +14,13 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from amnode.telemetry import ERROR_ARG, LogLine, TransitionRecord, TransitionSummary
+from amnode.telemetry import (
+    ERROR_ARG,
+    FailureRecord,
+    LogLine,
+    TransitionRecord,
+    TransitionSummary,
+)
 
 from .filters import is_empty, summary_is_empty
 
@@ -20,6 +29,7 @@ _CANCEL_REJECT = re.compile(r"^\[cancel:reject\] (.*)$")
 _REJECT = re.compile(r"^\[reject(?::auto)?\] (.*)$")
 _ERROR = re.compile(r"^\[error(?::[^\]]*)?\] ?(.*)$", re.S)
 _ERROR_DETAIL = re.compile(r"^.*? \((\S+) (.*)\)$")
+_TIMEOUT = re.compile(r"^\[handler:timeout\]: (\S+) from ")
 
 #: the flag of a transition whose record no valid check record covered
 UNVERIFIED = "unverified"
@@ -37,6 +47,8 @@ class CancelReason:
     kind: str
     by: str
     text: str
+    #: the recorded traceback of a handler that raised ("" when none was recorded)
+    traceback: str = ""
 
     @property
     def short(self) -> str:
@@ -78,10 +90,37 @@ def first_line(text: str) -> str:
     return text.split("\n", 1)[0]
 
 
+def failure_text(f: FailureRecord) -> str:
+    """One sentence for a recorded failure, e.g. "KeyError in JobEnter: 'job-42'", "the final
+    handler SlowState timed out (0.250 s)"."""
+    role = "final" if f.final else "negotiation"
+    if f.kind == "raised":
+        where = f"the async handler {f.handler}" if f.is_async else \
+            (f"the final handler {f.handler}" if f.final else f.handler or "a handler")
+        return f"{f.error_type or 'an exception'} in {where}: {first_line(f.message)}".rstrip()
+    if f.kind == "timeout":
+        took = f" ({f.seconds:.3f} s)" if f.seconds else ""
+        return f"the {role} handler {f.handler} timed out{took}"
+    if f.kind == "veto":
+        return f"vetoed by {f.handler} (returned False)"
+    return f"{f.kind} {f.handler}".strip()
+
+
+def _recorded_reason(tx: TransitionRecord, f: FailureRecord) -> CancelReason:
+    if f.kind == "relations":
+        states = " ".join(f.states) or " ".join(tx.called)
+        return CancelReason("relations", states, "not accepted by relations: "
+                            + _relations_detail(tx, states))
+    kind = "error" if f.kind == "raised" else f.kind
+    return CancelReason(kind, f.handler, failure_text(f), f.traceback)
+
+
 def cancel_reason(tx: TransitionRecord) -> CancelReason | None:
     """Why `tx` was canceled, or None when it was accepted."""
     if tx.accepted:
         return None
+    if tx.failure is not None:
+        return _recorded_reason(tx, tx.failure)
     by_lines = [m for line in tx.log if (m := _CANCEL_BY.match(line.text))]
     errors = [first_line(m.group(1)) for line in tx.log if (m := _ERROR.match(line.text))]
     whos = [m.group(2) for m in by_lines]
@@ -94,7 +133,12 @@ def cancel_reason(tx: TransitionRecord) -> CancelReason | None:
         return CancelReason("error", handler, f"{handler or 'a handler'} raised: {detail}")
     for who in whos:
         if who == "timeout":
-            return CancelReason("timeout", "", "a negotiation handler timed out")
+            # logged as "[handler:timeout]: Method from binding" at log level 4 only
+            name = next((m.group(1) for line in tx.log if (m := _TIMEOUT.match(line.text))), "")
+            if not name:
+                return CancelReason("timeout", "", "a handler timed out")
+            role = "final" if name.endswith(("State", "End")) else "negotiation"
+            return CancelReason("timeout", name, f"the {role} handler {name} timed out")
         return CancelReason("veto", who, f"vetoed by {who} (returned False)")
     for line in tx.log:
         m = _CANCEL_REJECT.match(line.text)
@@ -180,6 +224,9 @@ def changes_label(tx: TransitionRecord) -> str:
 
 def error_text(tx: TransitionRecord) -> str:
     """The exception this transition carried or logged (first line), or ""."""
+    f = tx.failure
+    if f is not None and f.kind == "raised":
+        return failure_text(f)
     exc = tx.args.get(ERROR_ARG)
     if exc:
         return exc
@@ -188,6 +235,13 @@ def error_text(tx: TransitionRecord) -> str:
         if m:
             return first_line(m.group(1))
     return ""
+
+
+def failure_dict(f: FailureRecord) -> dict[str, Any]:
+    """A recorded failure as JSON-ready data."""
+    return {"kind": f.kind, "handler": f.handler, "final": f.final, "async": f.is_async,
+            "error_type": f.error_type, "message": f.message, "traceback": f.traceback,
+            "seconds": f.seconds, "states": list(f.states), "text": failure_text(f)}
 
 
 def log_dict(line: LogLine) -> dict[str, Any]:
@@ -203,7 +257,9 @@ def transition_dict(tx: TransitionRecord) -> dict[str, Any]:
         "seq": tx.seq, "id": tx.id, "type": tx.type, "called": list(tx.called),
         "accepted": tx.accepted, "result": result_label(tx),
         "cancel_reason": None if reason is None else {
-            "kind": reason.kind, "by": reason.by, "text": reason.text},
+            "kind": reason.kind, "by": reason.by, "text": reason.text,
+            "traceback": reason.traceback},
+        "failure": None if tx.failure is None else failure_dict(tx.failure),
         "auto": tx.is_auto, "check": tx.is_check, "health": tx.is_health,
         "error": tx.is_error, "empty": is_empty(tx), "error_text": error_text(tx),
         "start_ns": tx.start_ns, "end_ns": tx.end_ns, "duration_ns": tx.duration_ns,
@@ -229,6 +285,7 @@ def transition_dict(tx: TransitionRecord) -> dict[str, Any]:
 
 __all__ = [
     "UNVERIFIED", "UNVERIFIED_NOTE", "CancelReason", "StateChange", "cancel_reason",
-    "changes_label", "error_text", "first_line", "flag_names", "log_dict", "mutation_label",
+    "changes_label", "error_text", "failure_dict", "failure_text", "first_line", "flag_names",
+    "log_dict", "mutation_label",
     "result_label", "state_changes", "transition_dict",
 ]

@@ -6,9 +6,17 @@ Workloads:
      mutation sequence;
   c) workload (a) with a tracer bound that collects steps (what the recorder costs the machine).
 
-Usage: python benchmarks/bench_machine.py [--json] [-n TRANSITIONS] [--repeats N]
+Every workload runs once per round, interleaved, after an untimed warm-up round, with a
+`gc.collect()` before each timed run; the table shows the median rate over the rounds, and the
+ratios are medians of the per-round ratios (both peers measured in the same round, so a busy
+neighbour on a shared machine slows both). Memory: traced bytes per idle machine (workload
+(a)'s schema and handlers, no transition yet; and the same after workload (a) ran, with its
+plan cache filled), next to a `transitions` machine of workload (a).
+
+Usage: python benchmarks/bench_machine.py [--json] [-n TRANSITIONS] [--rounds N]
 With --json the last line is one JSON object; its "ratio" is amnode's transitions per second
-divided by `transitions`' on workload (a).
+divided by `transitions`' on workload (a), "b_ratio" amnode's rate on (b) divided by
+`transitions`' on (a).
 """
 
 from __future__ import annotations
@@ -17,21 +25,43 @@ import argparse
 import gc
 import json
 import random
+import statistics
 import time
+import tracemalloc
 from collections.abc import Callable
 
 import amnode as am
 
 
-def best_rate(run: Callable[[int], None], n: int, repeats: int) -> float:
-    """Transitions per second of the fastest of `repeats` runs of `n` transitions."""
-    best = float("inf")
-    for _ in range(repeats):
+def rates(runs: dict[str, Callable[[int], None]], n: int, rounds: int
+          ) -> dict[str, list[float]]:
+    """Transitions per second of every workload in each of `rounds` interleaved rounds (after
+    one untimed warm-up round)."""
+    out: dict[str, list[float]] = {name: [] for name in runs}
+    for r in range(rounds + 1):
+        for name, run in runs.items():
+            gc.collect()
+            t0 = time.perf_counter()
+            run(n)
+            dt = time.perf_counter() - t0
+            if r:
+                out[name].append(n / dt)
+    return out
+
+
+def bytes_per(make: Callable[[], object], count: int = 500) -> float:
+    """Traced bytes that each of `count` objects made by `make` keeps alive."""
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        keep = [make() for _ in range(count)]
         gc.collect()
-        t0 = time.perf_counter()
-        run(n)
-        best = min(best, time.perf_counter() - t0)
-    return n / best
+        after = tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+    del keep
+    return (after - before) / count
 
 
 class Toggles:
@@ -47,12 +77,26 @@ class Toggles:
         self.count += 1
 
 
-def amnode_toggle(tracer: am.Tracer | None = None) -> Callable[[int], None]:
-    """Workload (a) on amnode: A and B remove each other; add them in turn."""
+def toggle_machine(tracer: am.Tracer | None = None) -> am.Machine:
+    """The machine of workload (a): A and B remove each other, a final handler each."""
     schema = {"A": am.State(remove=["B"]), "B": am.State(remove=["A"])}
     m = am.Machine(schema, id="bench-a", tracers=[tracer] if tracer else ())
     m.bind_handlers(Toggles())
-    add = m.add
+    return m
+
+
+def warm_toggle_machine() -> am.Machine:
+    """A machine of workload (a) after it ran (its plan cache filled)."""
+    m = toggle_machine()
+    for _ in range(4):
+        m.add("A")
+        m.add("B")
+    return m
+
+
+def amnode_toggle(tracer: am.Tracer | None = None) -> Callable[[int], None]:
+    """Workload (a) on amnode: A and B remove each other; add them in turn."""
+    add = toggle_machine(tracer).add
 
     def run(n: int) -> None:
         for _ in range(n // 2):
@@ -62,24 +106,33 @@ def amnode_toggle(tracer: am.Tracer | None = None) -> Callable[[int], None]:
     return run
 
 
-def transitions_toggle() -> Callable[[int], None]:
-    """Workload (a) on `transitions`: two states, two triggers, an on_enter callback each."""
+class TogglesModel:
+    """The model of workload (a) on `transitions`."""
+
+    count = 0
+
+    def on_a(self) -> None:
+        self.count += 1
+
+    def on_b(self) -> None:
+        self.count += 1
+
+
+def transitions_machine() -> object:
+    """Workload (a)'s machine on `transitions`: two states, two triggers, on_enter callbacks."""
     from transitions import Machine, State
 
-    class Model:
-        count = 0
-
-        def on_a(self) -> None:
-            self.count += 1
-
-        def on_b(self) -> None:
-            self.count += 1
-
-    model = Model()
+    model = TogglesModel()
     Machine(model, states=[State("A", on_enter="on_a"), State("B", on_enter="on_b")],
             transitions=[["to_a", "B", "A"], ["to_b", "A", "B"]], initial="A",
             auto_transitions=False)
-    to_a, to_b = model.to_a, model.to_b
+    return model
+
+
+def transitions_toggle() -> Callable[[int], None]:
+    """Workload (a) on `transitions`: two states, two triggers, an on_enter callback each."""
+    model = transitions_machine()
+    to_a, to_b = model.to_a, model.to_b  # type: ignore[attr-defined]
 
     def run(n: int) -> None:
         for _ in range(n // 2):
@@ -126,30 +179,45 @@ class StepsTracer(am.Tracer):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", action="store_true", help="print a JSON summary as last line")
-    parser.add_argument("-n", type=int, default=40_000, help="transitions per run")
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("-n", type=int, default=20_000, help="transitions per run")
+    parser.add_argument("--rounds", type=int, default=15, help="timed rounds (medians)")
     args = parser.parse_args()
 
-    n, r = args.n, args.repeats
-    rows = [
-        ("a) toggle, 1 final handler each", "amnode", best_rate(amnode_toggle(), n, r)),
-        ("a) toggle, 1 on_enter each", "transitions", best_rate(transitions_toggle(), n, r)),
-        ("b) relations-heavy, random muts", "amnode", best_rate(amnode_relations(), n, r)),
-        ("c) (a) + tracer collecting steps", "amnode",
-         best_rate(amnode_toggle(StepsTracer()), n, r)),
-    ]
-    ratio = rows[0][2] / rows[1][2]
-    print(f"{'workload':<36} {'library':<12} {'tx/s':>12} {'us/tx':>8}")
-    for name, lib, rate in rows:
-        print(f"{name:<36} {lib:<12} {rate:>12,.0f} {1e6 / rate:>8.2f}")
+    workloads = {
+        "a": ("a) toggle, 1 final handler each", "amnode", amnode_toggle()),
+        "t": ("a) toggle, 1 on_enter each", "transitions", transitions_toggle()),
+        "b": ("b) relations-heavy, random muts", "amnode", amnode_relations()),
+        "c": ("c) (a) + tracer collecting steps", "amnode", amnode_toggle(StepsTracer())),
+    }
+    got = rates({k: w[2] for k, w in workloads.items()}, args.n, args.rounds)
+    med = {k: statistics.median(v) for k, v in got.items()}
+    ratio = statistics.median(a / t for a, t in zip(got["a"], got["t"], strict=True))
+    b_ratio = statistics.median(b / t for b, t in zip(got["b"], got["t"], strict=True))
+    idle = bytes_per(toggle_machine)
+    warm = bytes_per(warm_toggle_machine)
+    peer = bytes_per(transitions_machine)
+
+    print(f"{'workload':<36} {'library':<12} {'tx/s':>12} {'us/tx':>8}   "
+          f"(median of {args.rounds} rounds of {args.n:,})")
+    for k, (name, lib, _run) in workloads.items():
+        print(f"{name:<36} {lib:<12} {med[k]:>12,.0f} {1e6 / med[k]:>8.2f}")
     print(f"ratio amnode/transitions on (a): {ratio:.2f}")
+    print(f"ratio amnode (b) / transitions (a): {b_ratio:.2f}")
+    print(f"bytes per idle machine: amnode {idle:,.0f} (after (a) ran: {warm:,.0f}), "
+          f"transitions {peer:,.0f}")
     if args.json:
         print(json.dumps({
             "ratio": round(ratio, 3),
-            "a_amnode_tps": round(rows[0][2]),
-            "a_transitions_tps": round(rows[1][2]),
-            "b_relations_tps": round(rows[2][2]),
-            "c_tracer_tps": round(rows[3][2]),
+            "b_ratio": round(b_ratio, 3),
+            "a_amnode_tps": round(med["a"]),
+            "a_transitions_tps": round(med["t"]),
+            "b_relations_tps": round(med["b"]),
+            "c_tracer_tps": round(med["c"]),
+            "rounds": args.rounds,
+            "transitions_per_run": args.n,
+            "bytes_per_idle_machine": round(idle),
+            "bytes_per_idle_machine_after_a": round(warm),
+            "bytes_per_idle_machine_transitions": round(peer),
         }))
 
 

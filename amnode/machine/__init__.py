@@ -15,6 +15,7 @@ from .errors import (
     StateUnknownError,
     WrongThreadError,
 )
+from .failure import Failure
 from .handlers import Event, current_event, is_handler_name
 from .log import LOG_ARGS, LogEntry, LogLevel, format_args, new_args_mapper
 from .machine import MACHINE_INIT_HOOKS, Machine
@@ -89,6 +90,7 @@ __all__ = [
     "DisposedError",
     "EvalTimeoutError",
     "Event",
+    "Failure",
     "HandlerBindError",
     "HandlerTimeoutError",
     "LastTxTracer",

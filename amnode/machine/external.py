@@ -68,12 +68,12 @@ def apply_clock(m: Machine, time: Sequence[int] | Mapping[str, int], *,
     if queue_tick is not None:
         mut.queue_tick = queue_tick
     t = Transition(m, mut, resolve=False)
-    t.targets, t.enters, t.exits = now, enters, exits
-    t.activated, t.deactivated = enters, exits
+    t._targets, t._enters, t._exits = now, enters, exits
+    t._act, t._deact = enters, exits
     if t._steps_on:
-        t.steps.extend(Step(StepType.CALLED, "", s) for s in mut.called)
-        t.steps.extend(Step(StepType.ACTIVATE, "", s) for s in enters)
-        t.steps.extend(Step(StepType.DEACTIVATE, "", s) for s in exits)
+        t.steps = [*(Step(StepType.CALLED, "", s) for s in mut.called),
+                   *(Step(StepType.ACTIVATE, "", s) for s in enters),
+                   *(Step(StepType.DEACTIVATE, "", s) for s in exits)]
     tracers = m._tracers
     # mutations made meanwhile (e.g. the Exception of a failing handler) queue up and run
     # after this transition, never inside it

@@ -24,6 +24,7 @@ from collections.abc import Callable, Coroutine, Iterable
 from typing import TYPE_CHECKING, Any
 
 from .errors import HandlerBindError, HandlerTimeoutError
+from .failure import TIMEOUT, VETO, Failure, raised
 from .log import LogLevel
 from .mutation import (
     ARG_EXCEPTION,
@@ -253,6 +254,8 @@ class HandlerDispatcher:
             pairs |= b.pairs
         self.index = index
         self.pairs = pairs
+        # cached plans hold the handler calls made with the old index
+        self.machine._plans.clear()
 
     # --- calls ---
 
@@ -297,6 +300,8 @@ class HandlerDispatcher:
             except Exception as exc:
                 total += perf_counter() - t0
                 current_event.reset(token)
+                if t.failure is None:
+                    t.failure = raised(name, is_final, exc)
                 for tracer in tracers:
                     tracer.handler_end(t, binding.id, attr)
                 if not m.panic_to_exception:
@@ -314,11 +319,14 @@ class HandlerDispatcher:
             if lvl >= _EVERYTHING:
                 m._log(_EVERYTHING, "[handler:end] %s from %s", name, binding.id)
             if timeout is not None and dt > timeout:
+                if t.failure is None:
+                    t.failure = Failure(TIMEOUT, name, is_final, seconds=dt)
                 self._timeout(t, ev, attr, binding.id, dt)
                 if not is_final and lvl >= _OPS:
                     m._log(_OPS, "[cancel] (%s) by %s", " ".join(t.targets), name)
                 return CANCELED, True, total
             if ret is False and not is_final:
+                t.failure = Failure(VETO, name)
                 if lvl >= _OPS:
                     m._log(_OPS, "[cancel%s] (%s) by %s", ":self" if is_self else "",
                            " ".join(t.targets), name)
@@ -339,18 +347,20 @@ class HandlerDispatcher:
         m._clear_queue()
         m._report_error(err, {ARG_EXCEPTION: AException(
             err=err, handler=ev.name, called_states=list(t.mutation.called),
-            states_before=list(t.states_before), target_states=list(t.targets), tx_id=t.id)},
+            states_before=list(t.states_before), target_states=list(t.targets), tx_id=t.id,
+            failure=t.failure)},
             event=ev)
         m._last_deadline = monotonic()
 
     def _fork(self, coro: Coroutine[Any, Any, Any], state: str, name: str) -> None:
-        """Run an `async def` final handler as a task bound to its state's context."""
+        """Run an `async def` final handler as a task bound to its state's context; if it
+        raises, the `Exception` it adds names the handler and carries its traceback."""
         try:
             asyncio.get_running_loop()
         except RuntimeError:
             coro.close()
             raise RuntimeError(f"async handler {name} needs a running asyncio event loop") from None
-        self.machine.fork(coro, None if state == ANY else state)
+        self.machine.fork(coro, None if state == ANY else state, handler=name)
 
     def recover_to_err(self, t: Transition, name: str, exc: Exception) -> None:
         """A handler raised: log it and prepend `add Exception` describing the failed
@@ -371,8 +381,8 @@ class HandlerDispatcher:
         m._log(_OPS, "[cancel] (%s) by recover", " ".join(t.targets))
         mut = Mutation(_ADD, [EXCEPTION], {ARG_EXCEPTION: AException(
             err=exc, trace=trace, handler=name, called_states=list(t.mutation.called),
-            states_before=list(t.states_before), target_states=list(t.targets), tx_id=t.id)},
-            source=MutSource(m.id, t.id, sum(t.time_before)))
+            states_before=list(t.states_before), target_states=list(t.targets), tx_id=t.id,
+            failure=t.failure)}, source=MutSource(m.id, t.id, sum(t.time_before)))
         m._prepend(mut)
 
 

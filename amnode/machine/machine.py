@@ -31,6 +31,7 @@ from .errors import (
     WrongThreadError,
 )
 from .external import apply_clock
+from .failure import raised
 from .handlers import Event, HandlerDispatcher, current_event
 from .log import ArgsMapper, LogEntry, LogLevel
 from .mutation import (
@@ -43,6 +44,7 @@ from .mutation import (
     MutationType,
     MutSource,
 )
+from .plan import REPLAY_FINALS, REPLAY_LEAN, UNKNOWN, Apply, Plan, make_apply
 from .relations import Resolver
 from .schema import (
     EXCEPTION,
@@ -56,7 +58,7 @@ from .schema import (
 )
 from .subscriptions import StateCtx, Subscriptions, Wait, done
 from .tracer import Tracer
-from .transition import Transition, new_id
+from .transition import _NO_LOG, Transition, new_id
 
 _ADD = MutationType.ADD
 _REMOVE = MutationType.REMOVE
@@ -190,12 +192,14 @@ class Machine:
         self._ticks: list[int] = [0] * len(self._names)
         #: active states in the last target order; a tuple, so transitions can share it
         self._active: tuple[str, ...] = ()
-        self._active_set: set[str] = set()
+        #: the same as a set; replaced, never changed in place (transitions share it too)
+        self._active_set: set[str] | frozenset[str] = frozenset()
         self._auto_states: list[str] = []
         self._verified = False
         self._multi: frozenset[str] = frozenset()
-        #: resolved relations by (mutation, active states); see Transition.__init__
-        self._plans: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+        #: resolved relations by (mutation, active states); see Transition.__init__ and
+        #: amnode.machine.plan
+        self._plans: dict[tuple[Any, ...], Plan] = {}
         self._capture: list[tuple[int, str]] | None = None
         #: group name -> state names (indexes are computed by `groups()`, so reordering is safe)
         self._groups: dict[str, list[str]] = {}
@@ -253,15 +257,15 @@ class Machine:
 
     # ------------------------------------------------------------------ schema and order
 
-    def _store_plan(self, key: tuple[Any, ...], resolve: Callable[[], tuple[Any, ...]]
-                    ) -> tuple[Any, ...]:
+    def _store_plan(self, key: tuple[Any, ...], resolve: Callable[[], Plan]) -> Plan:
         """Run `resolve`, capturing the log lines it emits, and cache the result with them."""
         capture: list[tuple[int, str]] = []
         self._capture = capture
         try:
-            plan = (*resolve(), tuple(capture))
+            plan = resolve()
         finally:
             self._capture = None
+        plan.log = tuple(capture)
         if len(self._plans) >= 4096:
             self._plans.clear()
         self._plans[key] = plan
@@ -494,8 +498,13 @@ class Machine:
     def add(self, states: StatesArg, args: dict[str, Any] | None = None, *,
             event: Event | MutSource | None = None) -> int:
         """Activate states (Go Add). Returns EXECUTED, CANCELED or a queue tick (>= 2)."""
-        names = self._parse(states)
-        if self._refused(names, exempt=_ADD):
+        if type(states) is str and states in self._index:
+            names = [states]
+        else:
+            names = self._parse(states)
+        if (self._thread_id != _get_ident() or self._closing or self._last_deadline is not None
+                or len(self._queue) >= self.queue_limit) and \
+                self._refused(names, exempt=_ADD):
             return CANCELED
         return self._run(_ADD, names, args, event)
 
@@ -504,8 +513,13 @@ class Machine:
     def remove(self, states: StatesArg, args: dict[str, Any] | None = None, *,
                event: Event | MutSource | None = None) -> int:
         """Deactivate states (Go Remove). Returns EXECUTED, CANCELED or a queue tick."""
-        names = self._parse(states)
-        if self._refused(names, exempt=_REMOVE):
+        if type(states) is str and states in self._index:
+            names = [states]
+        else:
+            names = self._parse(states)
+        if (self._thread_id != _get_ident() or self._closing or self._last_deadline is not None
+                or len(self._queue) >= self.queue_limit) and \
+                self._refused(names, exempt=_REMOVE):
             return CANCELED
         active = self._active_set
         if self._tx is not None and not self._queue and not any(s in active for s in names):
@@ -517,8 +531,13 @@ class Machine:
     def set(self, states: StatesArg, args: dict[str, Any] | None = None, *,
             event: Event | MutSource | None = None) -> int:
         """Make exactly these states active, relations permitting (Go Set)."""
-        names = self._parse(states)
-        if self._refused(names, backoff=False):
+        if type(states) is str and states in self._index:
+            names = [states]
+        else:
+            names = self._parse(states)
+        if (self._thread_id != _get_ident() or self._closing
+                or len(self._queue) >= self.queue_limit) and \
+                self._refused(names, backoff=False):
             return CANCELED
         return self._run(_SET, names, args, event)
 
@@ -559,7 +578,7 @@ class Machine:
             merged[ARG_EXCEPTION] = AException(
                 err=err, trace=trace or given.trace, handler=given.handler,
                 called_states=given.called_states, states_before=given.states_before,
-                target_states=given.target_states, tx_id=given.tx_id)
+                target_states=given.target_states, tx_id=given.tx_id, failure=given.failure)
         else:
             merged[ARG_EXCEPTION] = AException(err=err, trace=trace)
         if names[0] != EXCEPTION:
@@ -634,14 +653,6 @@ class Machine:
     def _run(self, mtype: MutationType, names: list[str], args: dict[str, Any] | None,
              event: Event | MutSource | None) -> int:
         """Queue a mutation and drain the queue unless a drain is already running."""
-        qt = self._queue_mutation(mtype, names, args, event)
-        if qt == 0:
-            return EXECUTED
-        res = self._process_queue()
-        return qt if res == QUEUED else res
-
-    def _queue_mutation(self, mtype: MutationType, names: list[str],
-                        args: dict[str, Any] | None, event: Event | MutSource | None) -> int:
         queue = self._queue
         if not args and queue:
             last = queue[-1]
@@ -656,12 +667,32 @@ class Machine:
                 if self._lvl >= _OPS:
                     self._log(_OPS, "[queue:skipped] Duplicate detected for [%s] %s", mtype,
                               " ".join(names))
-                return 0
-        mut = Mutation(mtype, names, args, source=self._source(event))
+                return EXECUTED
+        if event is None:
+            ev = current_event.get()
+            source = None if ev is None else MutSource(
+                ev.machine.id, ev.transition.id, sum(ev.transition.time_before))
+        else:
+            source = self._source(event)
+        mut = Mutation(mtype, names, args)  # keyword args make a class call several times slower
+        if source is not None:
+            mut.source = source
+        if not queue and not self._processing and not self._tracers and not self._breakpoints:
+            # nothing queued, no drain running, nobody looking at the queue: this caller drains,
+            # starting with `mut`, which needs no trip through the queue
+            now = self._queue_tick
+            qt = mut.queue_tick = now + self._ticks_pending + 1
+            mut.queue_tick_now = now
+            mut.queue_len = 1
+            if self._lvl >= _OPS:
+                self._log(_OPS, "[queue:%s] %s%s", mtype, " ".join(names),
+                          mut.log_args(self.args_mapper))
+            return self._process_queue(mut)
         queue.append(mut)
-        self._ticks_pending += 1
-        mut.queue_tick = self._queue_tick + self._ticks_pending
-        mut.queue_tick_now = self._queue_tick
+        pending = self._ticks_pending = self._ticks_pending + 1
+        now = self._queue_tick
+        qt = mut.queue_tick = now + pending
+        mut.queue_tick_now = now
         mut.queue_len = len(queue)
         if self._lvl >= _OPS:
             self._log(_OPS, "[queue:%s] %s%s", mtype, " ".join(names),
@@ -670,7 +701,8 @@ class Machine:
             tracer.mutation_queued(self, mut)
         if self._breakpoints and mtype in (_ADD, _REMOVE):
             self._breakpoint(names if mtype == _ADD else [], names if mtype == _REMOVE else [])
-        return mut.queue_tick
+        res = self._process_queue()
+        return qt if res == QUEUED else res
 
     def _prepend(self, mut: Mutation) -> int:
         """Put a mutation at the queue's front, without a queue tick (Go PrependMut)."""
@@ -683,33 +715,76 @@ class Machine:
                 tracer.mutation_queued(self, mut)
         return self._process_queue()
 
-    def _process_queue(self) -> int:
-        """Drain the queue on this thread; QUEUED if a drain is running (Go processQueue)."""
+    def _process_queue(self, head: Mutation | None = None) -> int:
+        """Drain the queue on this thread; QUEUED if a drain is running (Go processQueue).
+
+        `head`: a mutation with a queue tick to run first, as if it had been queued and taken
+        from the queue (the caller checked that no drain runs and the queue is empty).
+
+        While nobody can observe a transition (`_unobserved`), a mutation whose cached plan is
+        `REPLAY_LEAN` (amnode.machine.plan) is replayed without a `Transition`: its clock
+        change is applied and the Auto states it allows are queued, which is all a full run
+        would do; one whose plan is `REPLAY_FINALS` runs only the final phase.
+        """
         queue = self._queue
-        if not queue or self._disposing:
-            return CANCELED
-        if self._processing:
-            if self._lvl >= _OPS:
-                n = len(queue)
-                self._log(_OPS, "[postpone] queue running (%d %s)", n,
-                          "item" if n == 1 else "items")
-            return QUEUED
+        if head is None:
+            if not queue or self._disposing:
+                return CANCELED
+            if self._processing:
+                if self._lvl >= _OPS:
+                    n = len(queue)
+                    self._log(_OPS, "[postpone] queue running (%d %s)", n,
+                              "item" if n == 1 else "items")
+                return QUEUED
         self._processing = True
         first: int | None = None
         subs = self._subs
+        plans = self._plans
+        lean = self._unobserved()
         try:
-            while queue:
-                if self._disposing:
-                    break
-                mut = queue.popleft()
-                if mut.queue_tick:
-                    self._ticks_pending -= 1
+            while True:
+                if head is not None:
+                    mut = head
+                    head = None
                     self._queue_tick += 1
+                elif queue and not self._disposing:
+                    mut = queue.popleft()
+                    if mut.queue_tick:
+                        self._ticks_pending -= 1
+                        self._queue_tick += 1
+                else:
+                    break
                 if mut.eval_fn is not None:
                     self._run_eval(mut)
+                    lean = self._unobserved()
                     continue
-                t = Transition(self, mut)
-                res = t.emit()
+                plan = key = None
+                plain = False
+                if lean and not mut.is_check:
+                    key = (mut.type, *mut.called, None, *self._active, mut.is_auto, False,
+                           False, 0)
+                    plan = plans.get(key)
+                    if plan is not None:
+                        replay = plan.replay
+                        if replay == REPLAY_LEAN:
+                            res: int = plan.result
+                            a = plan.lean_apply
+                            if a is not None:
+                                ticks = self._ticks
+                                for i, delta in a.deltas:
+                                    ticks[i] += delta
+                                self._active = a.active
+                                self._active_set = a.active_set
+                                if plan.queue_auto:
+                                    self._queue_auto(a)
+                            if first is None:
+                                first = res
+                            if subs.when_queue:
+                                subs.process_queue_tick(self._queue_tick)
+                            continue
+                        plain = replay == REPLAY_FINALS
+                t = Transition(self, mut, plan, key)
+                res = t.emit_plain() if plain else t.emit()
                 if first is None:
                     first = res
                 if t.accepted and not mut.is_check and (
@@ -718,6 +793,8 @@ class Machine:
                     subs.process(t)
                 if subs.when_queue:
                     subs.process_queue_tick(self._queue_tick)
+                if queue:  # handlers ran: they may have bound an observer
+                    lean = self._unobserved()
         finally:
             self._tx = None
             self._processing = False
@@ -728,6 +805,31 @@ class Machine:
         if self._dispose_pending:
             self._finish_dispose()
         return CANCELED if first is None else first
+
+    def _unobserved(self) -> bool:
+        """True while no transition can be observed: no tracer, log level or pending log line,
+        `on_change` callback, wait that a transition resolves, or state context."""
+        subs = self._subs
+        return not (self._tracers or self._lvl or self._on_change or self._log_buffer
+                    or subs.ctxs or subs.when_args or subs.when_active or subs.when_inactive
+                    or subs.when_time or subs.when_query)
+
+    def _queue_auto(self, a: Apply) -> None:
+        """Prepend the Auto states the applied change `a` allows (Go's auto mutation); which
+        ones is a function of the new active states, so it is looked up once per change."""
+        names = a.auto
+        if names is UNKNOWN:
+            found = self._resolver.auto_states_to_add()
+            names = None if found is None else tuple(found)
+            if self._lvl < _EVERYTHING:  # at EVERYTHING the lookup logs: repeat it every time
+                a.auto = names
+        if names is None:
+            return
+        if self._lvl >= _OPS:
+            self._log(_OPS, "[auto] %s", " ".join(names))
+        mut = Mutation(_ADD, list(names))
+        mut.is_auto = True
+        self._prepend(mut)
 
     def _run_eval(self, mut: Mutation) -> None:
         assert mut.eval_fn is not None
@@ -786,10 +888,12 @@ class Machine:
         """Ids of bound handler objects, in bind order."""
         return self._dispatcher.ids()
 
-    def fork(self, coro: Coroutine[Any, Any, Any], state: str | None = None) -> asyncio.Task[Any]:
+    def fork(self, coro: Coroutine[Any, Any, Any], state: str | None = None, *,
+             handler: str = "") -> asyncio.Task[Any]:
         """Run `coro` as a task cancelled when `state`'s tick changes (or on dispose).
 
-        An exception raised by the task (other than cancellation) is added with `add_err`.
+        An exception raised by the task (other than cancellation) is added with `add_err`;
+        `handler` names the `async def` handler the task runs (its `AException` says so).
         """
         loop = asyncio.get_running_loop()
         ctx = self._subs.state_ctx(state) if state else self._machine_ctx
@@ -805,9 +909,15 @@ class Machine:
                 return
             exc = task.exception()
             if exc is not None and isinstance(exc, Exception):
-                self._log(_OPS, "[fork] %s failed: %r", state or "machine", exc)
+                self._log(_OPS, "[fork] %s failed: %r", handler or state or "machine", exc)
                 if self._thread_id == _get_ident():
-                    self._report_error(exc)
+                    if handler:
+                        failure = raised(handler, True, exc, is_async=True)
+                        self._report_error(exc, {ARG_EXCEPTION: AException(
+                            err=exc, trace=failure.traceback, handler=handler,
+                            failure=failure)})
+                    else:
+                        self._report_error(exc)
 
         task.add_done_callback(done)
         return task
@@ -824,41 +934,21 @@ class Machine:
 
     def _set_active_states(self, called: list[str], targets: list[str], is_auto: bool) -> None:
         """Apply targets and tick the clocks (Go setActiveStates)."""
+        self._apply(make_apply(self, called, targets, is_auto))
+
+    def _apply(self, a: Apply) -> None:
+        """Make a computed (often cached) change: ticks, active states, the `[state]` line."""
         if self._disposing:
             return
-        prev = self._active_set
         ticks = self._ticks
-        index = self._index
-        new: list[str] = []
-        multi: list[str] = []
-        for s in targets:
-            if s not in prev:
-                ticks[index[s]] += 1
-                new.append(s)
-            elif called and s in called and s in self._multi:
-                ticks[index[s]] += 2
-                multi.append(s)
-        tset = set(targets)
-        removed = [s for s in self._active if s not in tset]
-        for s in removed:
-            ticks[index[s]] += 1
-        self._active = tuple(targets)
-        self._active_set = tset
-        if self._lvl >= _CHANGES:
-            msg = ""
-            changed = new + multi
-            if changed:
-                msg += " +" + " +".join(changed)
-            if removed:
-                msg += " -" + " -".join(removed)
-            if self._lvl > _DECISIONS:
-                same = [s for s in targets if s in prev]
-                if same:
-                    msg += " " + " ".join(same)
-            if msg:
-                t = self._tx
-                args = t.mutation.log_args(self.args_mapper) if t is not None else ""
-                self._log(_CHANGES, "[%s]%s%s", "auto_" if is_auto else "state", msg, args)
+        for i, delta in a.deltas:
+            ticks[i] += delta
+        self._active = a.active
+        self._active_set = a.active_set
+        if a.text:
+            t = self._tx
+            self._log(_CHANGES, a.text + t.mutation.log_args(self.args_mapper)
+                      if t is not None else a.text)
 
     # ------------------------------------------------------------------ tracers and hooks
 
@@ -932,7 +1022,11 @@ class Machine:
             pass
         t = self._tx
         if t is not None and not t.completed:
-            t.log_entries.append(LogEntry(level, line))
+            entries = t.log_entries
+            if entries is _NO_LOG:  # the shared empty default: this transition gets its own
+                t.log_entries = [LogEntry(level, line)]
+            else:
+                entries.append(LogEntry(level, line))
             return
         buf = self._log_buffer
         if buf and buf[-1].text == line and "[when" not in line and "[ctx" not in line:

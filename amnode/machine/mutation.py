@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any
 
+from .failure import Failure
 from .log import ArgsMapper, format_args
 
 
@@ -84,6 +85,9 @@ class AException:
     states_before: list[str] = field(default_factory=list)
     target_states: list[str] = field(default_factory=list)
     tx_id: str = ""
+    #: the handler's failure as data (amnode.machine.failure), recorded with the transition
+    #: that adds `Exception`; the only record of an `async def` handler's failure
+    failure: Failure | None = None
 
     def __repr__(self) -> str:
         return f"AException({self.err!r})"

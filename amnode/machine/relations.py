@@ -225,6 +225,14 @@ class Resolver:
 
     def new_auto_mutation(self) -> Mutation | None:
         """An add of every inactive Auto state not removed by an active state, in state order."""
+        to_add = self.auto_states_to_add()
+        if to_add is None:
+            return None
+        return Mutation(MutationType.ADD, to_add, None, is_auto=True)
+
+    def auto_states_to_add(self) -> list[str] | None:
+        """Every inactive Auto state not removed by an active state, in state order (None:
+        none); what `new_auto_mutation` adds."""
         m = self.machine
         active = m._active_set
         to_add: list[str] = []
@@ -237,9 +245,7 @@ class Resolver:
                     m._log(_EVERYTHING, "[auto:rel:remove] %s by %s", name, blocker)
                 continue
             to_add.append(name)
-        if not to_add:
-            return None
-        return Mutation(MutationType.ADD, to_add, None, is_auto=True)
+        return to_add or None
 
     # --- relation queries ---
 

@@ -227,12 +227,12 @@ class Subscriptions:
         m = self.machine
         active = m._active_set
         if self.when_active:
-            for s in t.activated:
+            for s in t._act:
                 for w in list(self.when_active.get(s, ())):
                     if all(x in active for x in w.states):
                         _resolve(w.fut)
         if self.when_inactive:
-            for s in t.deactivated:
+            for s in t._deact:
                 for w in list(self.when_inactive.get(s, ())):
                     if not any(x in active for x in w.states):
                         _resolve(w.fut)

@@ -4,7 +4,11 @@ The phases and the handler order are Go's: docs/machine.md §2.7 (phases) and §
 Handlers are called only through the machine's `HandlerDispatcher`; a handler that raises marks
 the transition `failed`, and every handler loop here stops at a failed transition. Of the
 machine, a transition reads its clock and schema, its log, tracers, resolver (and plan cache),
-subscriptions and queue, and applies targets with `Machine._set_active_states`.
+subscriptions and queue, and applies targets with `Machine._apply`.
+
+A transition replays a cached `Plan` (resolution, handler calls, clock change; see
+`amnode.machine.plan`) whenever one exists for its mutation and the active states, and
+resolves relations only otherwise: docs/machine.md §7 says where the time goes.
 """
 
 from __future__ import annotations
@@ -13,15 +17,24 @@ import random
 from typing import TYPE_CHECKING, Any
 
 from .clock import Time
+from .failure import RELATIONS, Failure
 from .log import LogEntry, LogLevel
 from .mutation import CANCELED, EXECUTED, Mutation, MutationType, Result
-from .schema import (
-    ANY,
-    SUFFIX_END,
-    SUFFIX_ENTER,
-    SUFFIX_EXIT,
-    SUFFIX_STATE,
+from .plan import (
+    ANY_ENTER,
+    PAIR,
+    REPLAY_UNKNOWN,
+    SELF,
+    Apply,
+    Call,
+    Final,
+    Plan,
+    classify,
+    final_calls,
+    make_apply,
+    negotiation_calls,
 )
+from .schema import ANY, SUFFIX_END, SUFFIX_STATE
 from .steps import Step, StepType
 
 if TYPE_CHECKING:
@@ -35,9 +48,18 @@ _CHANGES = int(LogLevel.CHANGES)
 _OPS = int(LogLevel.OPS)
 _DECISIONS = int(LogLevel.DECISIONS)
 _EVERYTHING = int(LogLevel.EVERYTHING)
+_HANDLER = StepType.HANDLER
+_RELATION = StepType.RELATION
 _rand = random.Random()
-_EMPTY: list[str] = []  # shared empty defaults; never mutated
+#: shared empty defaults of a transition's lists; never appended to (the machine replaces them
+#: with a list of their own when it has something to put in)
+_EMPTY: list[Any] = []
 _NO_LOG: list[LogEntry] = []
+_NO_STEPS: list[Step] = []
+
+#: A list of state names as the machine keeps it: a plan's tuple, or a list made for one
+#: transition (never changed in place either way).
+Names = tuple[str, ...] | list[str]
 
 
 def new_id() -> str:
@@ -52,27 +74,38 @@ def seed_ids(seed: int | None) -> None:
 
 
 class Transition:
-    """A mutation being executed; what handlers (`e.transition`) and tracers see."""
+    """A mutation being executed; what handlers (`e.transition`) and tracers see.
+
+    The name lists (`targets`, `exits`, `enters`, `activated`, `deactivated`) are the
+    transition's own lists, made on first access from what the machine works with (shared,
+    immutable sequences of its cached plan): changing them cannot affect the machine.
+    """
 
     __slots__ = (
-        "_before_set", "_id", "_id_num", "_latest_enter", "_latest_to",
-        "_steps_on", "_time_after", "accepted", "activated", "completed", "deactivated", "enters",
-        "exits", "failed",
-        "log_entries", "machine", "mutation", "pre_log_entries", "queue_len", "states_before",
-        "steps", "targets", "time_before",
+        "_act", "_applied", "_before_set", "_deact", "_enters", "_exits", "_fplan", "_id",
+        "_id_num",
+        "_latest_enter", "_latest_to", "_plan", "_pub", "_steps_on", "_targets", "_time_after",
+        "accepted", "completed", "failed", "failure", "log_entries", "machine", "mutation",
+        "pre_log_entries", "queue_len", "states_before", "steps", "time_before",
     )
 
-    def __init__(self, machine: Machine, mutation: Mutation, *, resolve: bool = True) -> None:
+    def __init__(self, machine: Machine, mutation: Mutation, plan: Plan | None = None,
+                 key: tuple[Any, ...] | None = None, *, resolve: bool = True) -> None:
         """Start a transition; with `resolve=False` (a replayed, external change) the caller sets
-        `targets`, `enters` and `exits` and runs the tracer hooks itself."""
+        `targets`, `enters` and `exits` and runs the tracer hooks itself. `key` and `plan` are
+        the plan cache key and its entry (None: not cached) when the drain of a machine that
+        nobody observes looked them up (Machine._process_queue)."""
         m = machine
         self._id = ""
         self._id_num = 0
         self.machine = m
         self.mutation = mutation
         self.time_before = Time(m._ticks)
+        #: None until computed: predicted before the change is applied, then made from
+        #: `time_before` and `_applied` when first asked for
         self._time_after: Time | None = None
-        # the machine replaces (never mutates) its active list and set, so sharing them is safe
+        self._applied: Apply | None = None
+        # the machine replaces (never mutates) its active tuple and set, so sharing them is safe
         self.states_before: tuple[str, ...] = m._active
         self._before_set: set[str] | frozenset[str] = m._active_set
         self.completed = False
@@ -80,42 +113,57 @@ class Transition:
         #: never partially accepted, and `Exception` is prepended; a mirrored change (made by
         #: `apply_clock`) stays applied
         self.failed = False
-        self.activated: list[str] = _EMPTY
-        self.deactivated: list[str] = _EMPTY
-        self.log_entries: list[LogEntry] = []
+        #: why it was canceled, as data (amnode.machine.failure), at every log level; None
+        #: while it is not canceled
+        self.failure: Failure | None = None
+        self._act: Names = ()
+        self._deact: Names = ()
+        self._targets: Names
+        self._exits: Names
+        self._enters: Names
+        self._pub: dict[str, list[str]] | None = None
+        self.log_entries: list[LogEntry] = _NO_LOG
         self.pre_log_entries: list[LogEntry] = _NO_LOG
         self.queue_len = 0
-        self._latest_to = ""
-        self._latest_enter = False
-        self._steps_on = m._collect_steps and (not mutation.is_check or m._collect_check_steps)
-        self.steps: list[Step] = []
-
+        self.steps: list[Step] = _NO_STEPS
         # assign early to catch the logs
         m._tx = self
+        if key is not None and plan is not None:
+            # found by the drain of a machine nobody observes: no log, steps or tracers
+            self._steps_on = False
+            self._plan = self._fplan = plan
+            self._targets = plan.targets
+            self._exits = plan.exits
+            self._enters = plan.enters
+            self.accepted = plan.accepted
+            return
+        steps_on = self._steps_on = m._collect_steps and (
+            not mutation.is_check or m._collect_check_steps)
         if not resolve:
             self.accepted = True
-            self.targets, self.exits, self.enters = [], [], []
+            self._targets = self._exits = self._enters = ()
             return
         lvl = m._lvl
         if lvl >= _OPS:
             self._log_mutation()
         # relations are a pure function of the mutation, the active states and what is being
         # recorded (steps, log level): resolve once, then replay the result and its output
-        key = (mutation.type, *mutation.called, None, *m._active, mutation.is_auto,
-               mutation.is_check, self._steps_on, lvl)
-        plan = m._plans.get(key)
+        if key is None:
+            key = (mutation.type, *mutation.called, None, *m._active, mutation.is_auto,
+                   mutation.is_check, steps_on, lvl)
+            plan = m._plans.get(key)
         if plan is None:
             plan = m._store_plan(key, self._resolve)
         else:
-            if plan[4]:
-                self.steps = list(plan[4])
-            for level, text in plan[5]:
+            if steps_on:
+                self.steps = list(plan.steps)
+            for level, text in plan.log:
                 m._log(level, text)
-        # copies: a tracer or handler mutating its transition must not poison the cache
-        self.targets = list(plan[0])
-        self.accepted = plan[1]
-        self.exits = list(plan[2])
-        self.enters = list(plan[3])
+        self._plan = self._fplan = plan
+        self._targets = plan.targets
+        self._exits = plan.exits
+        self._enters = plan.enters
+        self.accepted = plan.accepted
         for tracer in m._tracers:
             tracer.transition_init(self)
 
@@ -132,40 +180,29 @@ class Transition:
         if src is not None:
             m._log(_OPS, "[source] %s/%s/%d", src.mach_id, src.tx_id, src.mach_time)
 
-    def _resolve(self) -> tuple[Any, ...]:
-        """Resolve relations and acceptance: (targets, accepted, exits, enters, steps)."""
+    def _resolve(self) -> Plan:
+        """Resolve relations and acceptance (the plan's fields; `Machine._store_plan` adds the
+        log lines emitted meanwhile)."""
         m = self.machine
         called = self.mutation.called
+        steps: list[Step] | None = None
         if self._steps_on:
-            self.steps.extend(Step(StepType.CALLED, "", s) for s in called)
+            steps = self.steps = [Step(StepType.CALLED, "", s) for s in called]
         to_set = self._states_to_set(self.mutation.type, called)
-        self.targets = m._resolver.target_states(self, to_set)
+        self._targets = targets = m._resolver.target_states(self, to_set)
         if m._lvl >= _OPS:
-            implied = [s for s in self.targets if s not in to_set]
+            implied = [s for s in targets if s not in to_set]
             if implied:
                 m._log(_OPS, "[implied] %s", " ".join(implied))
         self.accepted = True
-        self.exits = self.enters = _EMPTY
+        self._exits = self._enters = ()
         self._setup_accepted()
         if self.accepted:
             self._setup_exit_enter()
-        if self._steps_on:
-            self._dedupe_relation_steps()
-        return self.targets, self.accepted, self.exits, self.enters, tuple(self.steps)
-
-    def _dedupe_relation_steps(self) -> None:
-        """Keep each relation step once: the resolver checks Require twice (like Go), which
-        would show every `X require Y` twice in a debugger."""
-        seen: set[tuple[str, str, object]] = set()
-        out: list[Step] = []
-        for step in self.steps:
-            if step.type == StepType.RELATION:
-                key = (step.from_state, step.to_state, step.relation)
-                if key in seen:
-                    continue
-                seen.add(key)
-            out.append(step)
-        self.steps = out
+        if steps is not None:
+            self.steps = steps = _dedupe_steps(self.steps)
+        # the plan's steps are shared by every replay; this transition appends to its own list
+        return Plan(targets, self.accepted, self._exits, self._enters, steps or (), ())
 
     # --- read-only views ---
 
@@ -183,15 +220,83 @@ class Transition:
             self._id_num = _rand.getrandbits(64) or 1
         return self._id_num
 
+    def _own_list(self, name: str, items: Any) -> list[str]:
+        """This transition's own copy of one of its name lists (made once, until it changes)."""
+        pub = self._pub
+        if pub is None:
+            pub = self._pub = {}
+        out = pub.get(name)
+        if out is None:
+            out = pub[name] = list(items)
+        return out
+
+    @property
+    def targets(self) -> list[str]:
+        """Target states, in handler order (Go TargetStates)."""
+        return self._own_list("targets", self._targets)
+
+    @targets.setter
+    def targets(self, value: list[str]) -> None:
+        self._targets = list(value)
+        self._pub = None
+
+    @property
+    def exits(self) -> list[str]:
+        """Active states this transition deactivates, in exit handler order."""
+        return self._own_list("exits", self._exits)
+
+    @exits.setter
+    def exits(self, value: list[str]) -> None:
+        self._exits = list(value)
+        self._pub = None
+
+    @property
+    def enters(self) -> list[str]:
+        """States this transition activates (and called active Multi states), in target order."""
+        return self._own_list("enters", self._enters)
+
+    @enters.setter
+    def enters(self, value: list[str]) -> None:
+        self._enters = list(value)
+        self._pub = None
+
+    @property
+    def activated(self) -> list[str]:
+        """What really changed to active (after apply; empty until then or when canceled)."""
+        return self._own_list("activated", self._act)
+
+    @activated.setter
+    def activated(self, value: list[str]) -> None:
+        self._act = list(value)
+        self._pub = None
+
+    @property
+    def deactivated(self) -> list[str]:
+        """What really changed to inactive (after apply; empty until then or when canceled)."""
+        return self._own_list("deactivated", self._deact)
+
+    @deactivated.setter
+    def deactivated(self, value: list[str]) -> None:
+        self._deact = list(value)
+        self._pub = None
+
     @property
     def time_after(self) -> Time:
         """Ticks after the transition: predicted during negotiation, exact from the final phase
         on, equal to `time_before` when canceled."""
-        if self._time_after is None:
-            if self.mutation.is_check:
+        after = self._time_after
+        if after is None:
+            a = self._applied
+            if a is not None:
+                after = Time(self.time_before)
+                for i, delta in a.deltas:
+                    after[i] += delta
+            elif self.mutation.is_check:
                 return self.time_before
-            self._time_after = self._predict_time(self.mutation.called, self.targets)
-        return self._time_after
+            else:
+                after = self._predict_time(self.mutation.called, self._targets)
+            self._time_after = after
+        return after
 
     @property
     def called(self) -> list[str]:
@@ -268,7 +373,7 @@ class Transition:
             steps.extend(Step(StepType.DEACTIVATE, "", s) for s in active if s not in called)
         return called
 
-    def _predict_time(self, called: list[str], targets: list[str]) -> Time:
+    def _predict_time(self, called: list[str], targets: Any) -> Time:
         m = self.machine
         after = Time(self.time_before)
         index = m._index
@@ -291,7 +396,7 @@ class Transition:
         if mut.type == _REMOVE:
             return
         called = mut.called
-        targets = self.targets
+        targets = self._targets
         not_accepted = [s for s in called if s not in targets]
         if mut.is_auto:
             if len(not_accepted) < len(called):
@@ -310,7 +415,7 @@ class Transition:
 
     def _setup_exit_enter(self) -> None:
         m = self.machine
-        targets = self.targets
+        targets = self._targets
         active = m._active
         if active:
             tset = set(targets)
@@ -318,12 +423,12 @@ class Transition:
             m._resolver.sort_states(exits)
         else:
             exits = []
-        self.exits = exits
+        self._exits = exits
         active_set = m._active_set
         called = self.mutation.called
         schema = m._schema
-        self.enters = [s for s in targets
-                       if s not in active_set or (s in called and schema[s].multi)]
+        self._enters = [s for s in targets
+                        if s not in active_set or (s in called and schema[s].multi)]
 
     # --- execution ---
 
@@ -331,138 +436,292 @@ class Transition:
         """Run the negotiation and final phases; return the result (Go emitEvents)."""
         m = self.machine
         mut = self.mutation
+        plan = self._plan
         result: Result = EXECUTED if self.accepted else CANCELED
-        called = mut.called
         is_auto = mut.is_auto
-        tracers = m._tracers
-        for tracer in tracers:
+        for tracer in m._tracers:
             tracer.transition_start(self)
         d = m._dispatcher
-        index = d.index
-        everything = m._lvl >= _EVERYTHING
-        dispatch = bool(index) or everything
+        dispatch = bool(d.index) or m._lvl >= _EVERYTHING
 
         # NEGOTIATION (cancellable); a failed transition returns CANCELED from every loop
-        if dispatch:
-            if result != CANCELED and self.exits:
-                result = self._emit_exits(d, index, everything)
-            if result != CANCELED and self.enters:
-                result = self._emit_enters(d, index, everything)
-            if result != CANCELED and mut.type != _REMOVE:
-                result = self._emit_self(d, index, everything)
-            if result != CANCELED and (d.pairs or everything):
-                result = self._emit_state_state(d, index, everything)
-            if is_auto and not self.targets:
-                result = CANCELED
-            if result != CANCELED and (everything or "AnyEnter" in index):
-                result = self._emit(d, ANY, ANY, "AnyEnter", ANY, False, True)
+        if dispatch and result != CANCELED:
+            calls = plan.calls
+            if calls is None:
+                calls = plan.calls = negotiation_calls(
+                    m, mut.type == _REMOVE, plan.targets, plan.exits, plan.enters,
+                    self.states_before)
+            if calls:
+                result = self._negotiate_auto(d, calls) if is_auto else \
+                    self._negotiate(d, calls)
 
-        if not mut.is_check:
-            changed = False
-            if is_auto:
-                self._re_resolve_auto()
-            if result != CANCELED:
-                m._set_active_states(called, self.targets, is_auto)
-                if is_auto:
-                    before = self._before_set
-                    now = m._active_set
-                    self.activated = [s for s in m._active if s not in before]
-                    self.deactivated = [s for s in self.states_before if s not in now]
-                else:
-                    self.activated = self.enters
-                    self.deactivated = self.exits
-                subs = m._subs
-                if subs.ctxs:
-                    subs.cancel_state_ctxs(self.activated, self.deactivated)
-                self._time_after = Time(m._ticks)
-                for tracer in tracers:
-                    tracer.transition_finals(self)
-                if dispatch or subs.when_args:
-                    result = self._emit_finals(d, index, everything)
-                    if result == CANCELED:
-                        self._roll_back_finals()
-                        self._time_after = Time(m._ticks)
-                changed = self._time_after != self.time_before
-            else:
-                self._time_after = self.time_before
-            if result != CANCELED and (everything or "AnyState" in index):
-                result = self._emit(d, ANY, ANY, "AnyState", ANY, True, True)
-            if m._on_change:
-                for fn in m._on_change:
-                    fn(m, self.time_before, self._time_after)
+        if mut.is_check:
             if result == CANCELED:
+                if not self.accepted and self.failure is None:
+                    self.failure = Failure(RELATIONS, states=tuple(
+                        s for s in mut.called if s not in plan.targets))
                 self.accepted = False
-            elif changed and not is_auto and m._auto_states and not m._disposing and \
-                    not mut.is_health:
-                auto = m._resolver.new_auto_mutation()
-                if auto is not None:
-                    if m._lvl >= _OPS:
-                        m._log(_OPS, "[auto] %s", " ".join(auto.called))
-                    m._prepend(auto)
-        elif result == CANCELED:
+            return self._end(result)
+        a: Apply | None = None
+        if is_auto:
+            a = self._re_resolve_auto()
+        if result == CANCELED:
+            if not self.accepted and self.failure is None:
+                self.failure = Failure(RELATIONS, states=tuple(
+                    s for s in mut.called if s not in plan.targets))
+            self._time_after = self.time_before
+            for fn in m._on_change:
+                fn(m, self.time_before, self.time_after)
             self.accepted = False
+            return self._end(CANCELED)
 
+        if a is None:
+            if is_auto:  # a handler dropped a state: not cached
+                a = make_apply(m, mut.called, self._targets, True)
+            else:
+                a = plan.apply
+                if a is None:
+                    a = plan.apply = make_apply(m, mut.called, plan.targets, False)
+        m._apply(a)
+        if is_auto:
+            self._act, self._deact = a.activated, a.deactivated
+        else:
+            self._act, self._deact = self._enters, self._exits
+        subs = m._subs
+        if subs.ctxs:
+            subs.cancel_state_ctxs(self._act, self._deact)
+        # exact from now on, computed when asked for (drops a prediction)
+        self._applied = a
+        self._time_after = None
+        for tracer in m._tracers:
+            tracer.transition_finals(self)
+        if subs.when_args:
+            result = self._emit_finals(d, d.index, m._lvl >= _EVERYTHING)
+        elif dispatch:
+            fplan = self._fplan
+            finals = fplan.finals
+            if finals is None:
+                finals = fplan.finals = final_calls(m, fplan.exits, fplan.enters)
+            if finals:
+                result = self._run_finals(d, finals)
+        return self._after_finals(result, a)
+
+    def emit_plain(self) -> int:
+        """`emit` of a `REPLAY_FINALS` plan (amnode.machine.plan) while nobody observes the
+        machine: only final handlers can run, so apply the cached change and run them, skipping
+        the checks for everything else. Whatever a handler changed that `emit` would have to
+        look at (a failure, a tracer, a log level, `on_change`, an `AnyState` handler) is
+        handled by the same code as in `emit`."""
+        m = self.machine
+        plan = self._plan
+        a: Apply = plan.apply  # type: ignore[assignment]
+        ticks = m._ticks
+        for i, delta in a.deltas:
+            ticks[i] += delta
+        m._active = a.active
+        m._active_set = a.active_set
+        self._act = self._enters
+        self._deact = self._exits
+        self._applied = a
+        d = m._dispatcher
+        result = self._run_finals(d, plan.finals)  # type: ignore[arg-type]
+        if result == CANCELED or m._tracers or m._lvl or m._on_change or "AnyState" in d.index:
+            return self._after_finals(result, a)
+        if plan.queue_auto:
+            m._queue_auto(a)
+        self.queue_len = len(m._queue)
+        self.completed = True
+        return plan.result
+
+    def _after_finals(self, result: Result, a: Apply) -> int:
+        """After the final handlers of an applied change: roll back a failed final phase, run
+        `AnyState`, call `on_change`, queue the Auto states, end the transition."""
+        m = self.machine
+        d = m._dispatcher
+        if result == CANCELED:
+            self._roll_back_finals()
+            self._time_after = Time(m._ticks)
+            changed = self._time_after != self.time_before
+        else:
+            changed = bool(a.deltas)
+            if m._lvl >= _EVERYTHING or "AnyState" in d.index:
+                result = self._emit(d, ANY, ANY, "AnyState", ANY, True, True)
+        for fn in m._on_change:
+            fn(m, self.time_before, self.time_after)
+        mut = self.mutation
+        if result == CANCELED:
+            self.accepted = False
+        elif changed and not mut.is_auto and m._auto_states and not m._disposing and \
+                not mut.is_health:
+            m._queue_auto(a)
+        return self._end(result)
+
+    def _end(self, result: Result) -> int:
+        """Complete the transition (log lines, tracers) and return its result."""
+        m = self.machine
         if m._log_buffer:
             self.pre_log_entries = m._log_buffer
             m._log_buffer = []
         self.queue_len = len(m._queue)
         self.completed = True
-        for tracer in tracers:
+        if self.accepted and self.failure is not None:
+            self.failure = None  # an Auto state's veto that dropped only that state
+        for tracer in m._tracers:
             tracer.transition_end(self)
+        plan = self._plan
+        if plan.replay == REPLAY_UNKNOWN:
+            classify(m, plan, self)
 
         if result == CANCELED:
             return CANCELED
+        mut = self.mutation
         if mut.is_check:
             return result
         active = m._active_set
         if mut.type == _REMOVE:
-            for s in called:
+            for s in mut.called:
                 if s in active:
                     return CANCELED
             return EXECUTED
-        if is_auto:
-            return EXECUTED if len(self.targets) > len(self.states_before) else CANCELED
-        for s in self.targets:
+        if mut.is_auto:
+            return EXECUTED if len(self._targets) > len(self.states_before) else CANCELED
+        for s in self._targets:
             if s not in active:
                 return CANCELED
         return EXECUTED
 
-    def _re_resolve_auto(self) -> None:
+    def _handler_step(self, from_state: str, to_state: str, name: str, is_final: bool,
+                      is_enter: bool, is_self: bool, duration: float) -> None:
+        step = Step(_HANDLER, from_state, to_state)
+        step.is_final = is_final
+        step.is_enter = is_enter
+        step.is_self = is_self
+        step.handler = name
+        step.duration = duration
+        self.steps.append(step)
+
+    def _negotiate(self, d: HandlerDispatcher, calls: tuple[Call, ...]) -> Result:
+        """Negotiation of a non-Auto transition: the first veto, raise or timeout cancels."""
+        handle = d.handle
+        steps_on = self._steps_on
+        for _phase, name, from_state, to_state, state, is_enter, is_self in calls:
+            res, ran, duration = handle(self, name, state, False, is_self)
+            if ran and steps_on:
+                self._handler_step(from_state, to_state, name, False, is_enter, is_self,
+                                   duration)
+            if res == CANCELED:
+                return CANCELED
+        return EXECUTED
+
+    def _negotiate_auto(self, d: HandlerDispatcher, calls: tuple[Call, ...]) -> Result:
+        """Negotiation of an Auto transition: a veto about an entering Auto state drops only
+        that state (docs/machine.md §2.3). The `XX` and `XY` loops iterate the targets as they
+        were when the loop started, so a state dropped before it is skipped there."""
+        handle = d.handle
+        steps_on = self._steps_on
+        schema = self.machine._schema
+        phase_targets: set[str] = set()
+        current = -1
+        for phase, name, from_state, to_state, state, is_enter, is_self in calls:
+            if phase != current:
+                current = phase
+                if phase in (SELF, PAIR):
+                    phase_targets = set(self._targets)
+                elif phase == ANY_ENTER and not self._targets:
+                    return CANCELED
+            if phase in (SELF, PAIR) and to_state not in phase_targets:
+                continue
+            res, ran, duration = handle(self, name, state, False, is_self)
+            if ran and steps_on:
+                self._handler_step(from_state, to_state, name, False, is_enter, is_self,
+                                   duration)
+            if res != CANCELED:
+                continue
+            if phase == PAIR:
+                if not self.failed and schema[to_state].auto:
+                    # a state already dropped by another pair stays dropped
+                    if to_state in self._targets:
+                        self._targets = [s for s in self._targets if s != to_state]
+                        self._pub = None
+                    continue
+                return CANCELED
+            if phase == ANY_ENTER or not self._drop_auto(state):
+                return CANCELED
+        if not self._targets:
+            return CANCELED
+        return EXECUTED
+
+    def _run_finals(self, d: HandlerDispatcher, finals: tuple[Final, ...]) -> Result:
+        """`XEnd` of the exits, then `XState` of the enters; the first failure stops them."""
+        handle = d.handle
+        steps_on = self._steps_on
+        for name, state, is_enter in finals:
+            self._latest_to = state
+            self._latest_enter = is_enter
+            res, ran, duration = handle(self, name, state, True, False)
+            if ran and steps_on:
+                self._handler_step("", state, name, True, is_enter, False, duration)
+            if res == CANCELED:
+                return CANCELED
+        return EXECUTED
+
+    def _re_resolve_auto(self) -> Apply | None:
         """Re-resolve an auto transition without the states vetoed by handlers or relations, so
-        that what they Add is dropped too (Go does this for every auto transition).
+        that what they Add is dropped too (Go does this for every auto transition). Returns the
+        clock change for the new targets when it is cached (None: make it).
 
         Unlike Go, the relation steps are not recorded a second time; only the states this
         re-resolution drops are, as cancel steps.
         """
         m = self.machine
-        before = self.targets
-        targets = set(before)
-        clean = [s for s in self.mutation.called if s in targets]
-        key = ("auto", *clean, None, *m._active, m._lvl)
-        plan = m._plans.get(key)
-        if plan is None:
-            steps_on = self._steps_on
-
-            def resolve() -> tuple[Any, ...]:
-                self._steps_on = False
-                try:
-                    self.targets = m._resolver.target_states(
-                        self, self._states_to_set(_ADD, clean))
-                    self._setup_exit_enter()
-                finally:
-                    self._steps_on = steps_on
-                return self.targets, self.exits, self.enters
-
-            plan = m._store_plan(key, resolve)
-        else:
-            for level, text in plan[3]:
+        plan = self._plan
+        before = self._targets
+        unchanged = before is plan.targets
+        a: Apply | None = None
+        if unchanged and plan.reauto is not None:
+            # no handler dropped a state: the re-resolution of this plan, cached with it
+            rplan, a = plan.reauto
+            for level, text in rplan.log:
                 m._log(level, text)
-        self.targets = list(plan[0])
-        self.exits = list(plan[1])
-        self.enters = list(plan[2])
+        else:
+            rplan = self._auto_plan(before)
+            if unchanged:
+                a = make_apply(m, self.mutation.called, rplan.targets, True)
+                plan.reauto = (rplan, a)
+        self._fplan = rplan
+        self._targets = rplan.targets
+        self._exits = rplan.exits
+        self._enters = rplan.enters
+        self._pub = None
         if self._steps_on:
-            kept = set(self.targets)
+            kept = set(rplan.targets)
             self.steps.extend(Step(StepType.CANCEL, "", s) for s in before if s not in kept)
+        return a
+
+    def _auto_plan(self, targets: Any) -> Plan:
+        """The re-resolution of an Auto transition's mutation with only `targets` called."""
+        m = self.machine
+        kept = set(targets)
+        clean = [s for s in self.mutation.called if s in kept]
+        key = ("auto", *clean, None, *m._active, m._lvl)
+        rplan = m._plans.get(key)
+        if rplan is not None:
+            for level, text in rplan.log:
+                m._log(level, text)
+            return rplan
+        steps_on = self._steps_on
+
+        def resolve() -> Plan:
+            self._steps_on = False
+            try:
+                self._targets = m._resolver.target_states(
+                    self, self._states_to_set(_ADD, clean))
+                self._setup_exit_enter()
+            finally:
+                self._steps_on = steps_on
+            return Plan(self._targets, True, self._exits, self._enters, (), ())
+
+        return m._store_plan(key, resolve)
 
     def _emit(self, d: HandlerDispatcher, from_state: str, to_state: str, name: str, state: str,
               is_final: bool, is_enter: bool, is_self: bool = False) -> Result:
@@ -471,13 +730,8 @@ class Transition:
         self._latest_enter = is_enter
         res, ran, duration = d.handle(self, name, state, is_final, is_self)
         if ran and self._steps_on:
-            step = Step(StepType.HANDLER, from_state, to_state)
-            step.is_final = is_final
-            step.is_enter = is_enter
-            step.is_self = is_self
-            step.handler = name
-            step.duration = duration
-            self.steps.append(step)
+            self._handler_step(from_state, to_state, name, is_final, is_enter, is_self,
+                               duration)
         return res
 
     def _drop_auto(self, state: str) -> bool:
@@ -485,82 +739,27 @@ class Transition:
         cancels the whole transition (not Auto, or a handler raised: the transition failed)."""
         if self.failed or not self.mutation.is_auto or not self.machine._schema[state].auto:
             return False
-        if state not in self.targets:
+        if state not in self._targets:
             # Go crashes here (an exiting Auto state vetoed its Exit: docs/machine.md §6,
             # row 5); the intended behaviour is to cancel the whole auto transition
             return False
-        self.targets = [s for s in self.targets if s != state]
+        self._targets = [s for s in self._targets if s != state]
+        self._pub = None
         return True
-
-    def _emit_exits(self, d: HandlerDispatcher, index: dict[str, Any], everything: bool
-                    ) -> Result:
-        for s in self.exits:
-            name = s + SUFFIX_EXIT
-            if (everything or name in index) and \
-                    self._emit(d, s, "", name, s, False, False) == CANCELED and \
-                    not self._drop_auto(s):
-                return CANCELED
-        return EXECUTED
-
-    def _emit_enters(self, d: HandlerDispatcher, index: dict[str, Any], everything: bool
-                     ) -> Result:
-        for s in self.enters:
-            name = s + SUFFIX_ENTER
-            if (everything or name in index) and \
-                    self._emit(d, "", s, name, s, False, True) == CANCELED and \
-                    not self._drop_auto(s):
-                return CANCELED
-        return EXECUTED
-
-    def _emit_self(self, d: HandlerDispatcher, index: dict[str, Any], everything: bool
-                   ) -> Result:
-        active = self.machine._active_set
-        # iterates a copy: unlike Go, a dropped Auto state does not skip the next one's handler
-        for s in list(self.targets):
-            if s not in active:
-                continue
-            name = s + s
-            if (everything or name in index) and \
-                    self._emit(d, "", s, name, s, False, False, True) == CANCELED and \
-                    not self._drop_auto(s):
-                return CANCELED
-        return EXECUTED
-
-    def _emit_state_state(self, d: HandlerDispatcher, index: dict[str, Any], everything: bool
-                          ) -> Result:
-        pairs = d.pairs
-        schema = self.machine._schema
-        after = list(self.targets)
-        for b in self.states_before:
-            if not everything and b not in pairs:
-                continue
-            for a in after:
-                if a == b:
-                    continue
-                name = b + a
-                if not everything and name not in index:
-                    continue
-                if self._emit(d, b, a, name, a, False, False) != CANCELED:
-                    continue
-                if not self.failed and self.mutation.is_auto and schema[a].auto:
-                    # a state already dropped by another pair stays dropped
-                    if a in self.targets:
-                        self.targets = [s for s in self.targets if s != a]
-                    continue
-                return CANCELED
-        return EXECUTED
 
     def _emit_finals(self, d: HandlerDispatcher, index: dict[str, Any], everything: bool
                      ) -> Result:
+        """The final handlers while `when_args` waits exist: each entered state's waits are
+        matched right after its `XState` handler."""
         subs = self.machine._subs
         when_args = subs.when_args
         args = self.mutation.args
-        for s in self.exits:
+        for s in self._exits:
             name = s + SUFFIX_END
             if (everything or name in index) and \
                     self._emit(d, "", s, name, s, True, False) == CANCELED:
                 return CANCELED
-        for s in self.enters:
+        for s in self._enters:
             name = s + SUFFIX_STATE
             if (everything or name in index) and \
                     self._emit(d, "", s, name, s, True, True) == CANCELED:
@@ -577,8 +776,8 @@ class Transition:
         and Multi states are not re-ticked (docs/machine.md §6, row 11).
         """
         m = self.machine
-        finals = self.exits + self.enters
-        n_exits = len(self.exits)
+        finals = [*self._exits, *self._enters]
+        n_exits = len(self._exits)
         pos = -1
         for i, s in enumerate(finals):
             if s == self._latest_to and (i >= n_exits) == self._latest_enter:
@@ -590,3 +789,19 @@ class Transition:
         target = [s for s in m._active if s not in drop]
         m._log(_OPS, "[recover] partial final states as (%s)", " ".join(target))
         m._set_active_states([], target, self.mutation.is_auto)
+
+
+def _dedupe_steps(steps: list[Step]) -> list[Step]:
+    """Keep each resolution step once. The resolver checks Require twice and applies Add in
+    two passes (like Go), so a debugger would show every `X require Y`, every `X add Y` and
+    the `activate Y` of an Add target twice, and a state reached by two relations (or called
+    and added) would be activated twice in one transition."""
+    seen: set[tuple[object, str, str, object]] = set()
+    out: list[Step] = []
+    for step in steps:
+        key = (step.type, step.from_state, step.to_state, step.relation)
+        if key in seen:
+            continue
+        seen.add(key)
+        out.append(step)
+    return out

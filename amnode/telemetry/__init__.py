@@ -38,6 +38,7 @@ from .reader import Growth, RecordedMachine, Recording, open_recording
 from .recorder import Recorder
 from .records import (
     Corruption,
+    FailureRecord,
     LogLine,
     MachineState,
     ProcessInfo,
@@ -58,6 +59,7 @@ __all__ = [
     "VERSION_MAJOR",
     "VERSION_MINOR",
     "Corruption",
+    "FailureRecord",
     "Growth",
     "LogLine",
     "MachineState",

@@ -26,6 +26,7 @@ from .records import (
     MUTATION_TYPES,
     RELATIONS,
     STEP_TYPES,
+    FailureRecord,
     LogLine,
     ProcessInfo,
     SchemaVersion,
@@ -40,7 +41,7 @@ _MISSING = object()
 # the truncated flag
 TX_MT, TX_CALLED, TX_STEPS = 0, 1, 2
 (TX_STEP_TIMES, TX_DURATION, TX_QT, TX_MQ, TX_QL, TX_K, TX_KB, TX_LOG, TX_PRELOG, TX_ARGS,
- TX_SRC, TX_ID) = range(3, 3 + OUT_FIELDS)
+ TX_SRC, TX_ID, TX_FAIL) = range(3, 3 + OUT_FIELDS)
 TX_FLAT_TRUNCATED = 3 + OUT_FIELDS
 
 
@@ -146,6 +147,35 @@ def source(value: Any) -> Source | None:
             and type(value[1]) is str and type(value[2]) is int):
         raise ValueError("field 'src' is malformed")
     return Source(value[0], value[1], value[2])
+
+
+#: failure flags (docs/recording-format.md §5.2)
+_FAIL_FINAL, _FAIL_ASYNC = 0x01, 0x02
+
+
+def failure(value: Any) -> FailureRecord | None:
+    """The optional failure map of a transition (`fail`), checked; unknown keys are ignored."""
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise ValueError("field 'fail' must be a map")
+
+    def get(key: str, typ: type, default: Any) -> Any:
+        v = value.get(key, default)
+        if not isinstance(v, typ) or (typ is int and isinstance(v, bool)):
+            raise ValueError(f"field 'fail.{key}' has type {type(v).__name__}")
+        return v
+
+    flags = get("f", int, 0)
+    seconds = value.get("s", 0.0)
+    if not isinstance(seconds, (int, float)) or isinstance(seconds, bool):
+        raise ValueError("field 'fail.s' must be a number")
+    return FailureRecord(
+        kind=get("k", str, ""), handler=get("h", str, ""), final=bool(flags & _FAIL_FINAL),
+        error_type=get("et", str, ""), message=get("em", str, ""),
+        traceback=get("tb", str, ""), seconds=float(seconds),
+        states=tuple(str_list(value.get("st", []), "fail.st")),
+        is_async=bool(flags & _FAIL_ASYNC))
 
 
 def tx_id(hdr: tuple[int, ...], body: list[Any]) -> str:

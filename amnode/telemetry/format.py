@@ -103,7 +103,8 @@ OUT_PRELOG = 8  #: [[level, text]] since the previous transition
 OUT_ARGS = 9  #: {str: str} or nil
 OUT_SRC = 10  #: [machine id, tx id, machine time] or nil
 OUT_ID = 11  #: str, or nil: the header's id hint as 16 lowercase hex digits
-OUT_FIELDS = 12  #: elements the writer writes
+OUT_FAIL = 12  #: optional, only after a failure: why it was canceled, a map (§5.2)
+OUT_FIELDS = 13  #: elements a writer may write (the last only when there is a failure)
 OUT_REQUIRED = 6  #: elements a reader requires (up to OUT_K)
 
 # step encoding: [type, from, to, relation] or, for handler steps,

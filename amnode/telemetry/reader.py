@@ -74,6 +74,7 @@ from .decode import (
     TX_ARGS,
     TX_CALLED,
     TX_DURATION,
+    TX_FAIL,
     TX_FLAT_TRUNCATED,
     TX_K,
     TX_KB,
@@ -94,6 +95,7 @@ from .decode import (
     mutation_type,
     str_map,
 )
+from .decode import failure as failure_of
 from .decode import source as source_of
 from .decode import steps as steps_of
 from .decode import tx_id as tx_id_of
@@ -375,6 +377,7 @@ class RecordedMachine(MachineIndex):
                 source=source_of(body[TX_SRC]), truncated=body[TX_FLAT_TRUNCATED] is True,
                 file=self._file.path, offset=off,
                 unverified=bool(self._unverified) and self.is_unverified(pos + 1),
+                failure=failure_of(body[TX_FAIL]),
             )
         except ValueError as err:
             raise RecordingError(f"corrupt record: {err}", self._file.path, off) from None

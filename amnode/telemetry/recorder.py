@@ -41,7 +41,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from amnode.machine import Machine, Mutation, Tracer, Transition, WrongThreadError
+from amnode.machine import Failure, Machine, Mutation, Tracer, Transition, WrongThreadError
+from amnode.machine.failure import MESSAGE_MAX, TRACEBACK_MAX, bounded
 
 from .capture import (
     SchemaSnapshot,
@@ -58,6 +59,7 @@ from .errors import RecorderClosedError, RecordingFileError
 from .format import (
     ARG_VALUE_MAX,
     DELTA_MIN_STATES,
+    ERROR_ARG,
     FILE_SUFFIX,
     FLAG_ACCEPTED,
     FLAG_CHANGED,
@@ -118,6 +120,27 @@ def recording_file_name(start_ns: int, attempt: int = 0) -> str:
     stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(secs)) + f"_{ns // 1000:06d}"
     suffix = f"-{attempt}" if attempt else ""
     return f"{host}-{os.getpid()}-{stamp}{suffix}{FILE_SUFFIX}"
+
+
+def failure_body(f: Failure) -> dict[str, Any]:
+    """The `fail` element of a transition record (docs/recording-format.md §5.2), bounded."""
+    body: dict[str, Any] = {"k": str(f.kind)}
+    if f.handler:
+        body["h"] = str(f.handler)[:ARG_VALUE_MAX]
+    flags = (1 if f.final else 0) | (2 if f.is_async else 0)
+    if flags:
+        body["f"] = flags
+    if f.error_type:
+        body["et"] = str(f.error_type)[:ARG_VALUE_MAX]
+    if f.message:
+        body["em"] = str(f.message)[:MESSAGE_MAX]
+    if f.traceback:
+        body["tb"] = bounded(str(f.traceback), TRACEBACK_MAX)
+    if f.seconds:
+        body["s"] = float(f.seconds)
+    if f.states:
+        body["st"] = [str(s) for s in f.states]
+    return body
 
 
 class _MachineTracer(Tracer):
@@ -328,11 +351,17 @@ class _MachineTracer(Tracer):
             # the machine's queue tick equals the mutation's, except for prepended ones (0);
             # log entries are packed as [level, text] by packb's `default`, in C
             mq = mut.queue_tick
-            rest = (times, end - t0 if t0 else 0, None if mq else self.machine.queue_tick, mq,
+            rest: tuple[Any, ...] = (
+                    times, end - t0 if t0 else 0, None if mq else self.machine.queue_tick, mq,
                     t.queue_len, after, kb, log, prelog,
                     render_args(args, self._args_max) if args else None,
                     (src.mach_id, src.tx_id, int(src.mach_time)) if src is not None else None,
                     tid)
+            fail = t.failure
+            if fail is None and args and ERROR_ARG in args:  # an Exception names its failure
+                fail = getattr(args[ERROR_ARG], "failure", None)
+            if fail is not None:
+                rest = (*rest, failure_body(fail))
             packed = packb(rest)
             if len(packed) > _FAST_REST_MAX:  # maybe many or long log lines: check the limits
                 frame = enc.transition_frame(seq, self._anchor + end, flags, h, head, rest)

@@ -182,6 +182,28 @@ class UnverifiedSummary(TransitionSummary):
 
 
 @dataclass(frozen=True, slots=True)
+class FailureRecord:
+    """Why a recorded transition was canceled (the machine's `Transition.failure`), or, on a
+    transition that adds `Exception`, the handler failure it reports (always so for an
+    `async def` handler, `is_async`). Absent from records written before it existed."""
+
+    #: "veto", "raised", "timeout", "relations" (readers keep unknown kinds as they are)
+    kind: str
+    #: the handler that vetoed, raised or timed out, e.g. "JobEnter"
+    handler: str = ""
+    #: a final handler (`State`, `End`, `AnyState`), else a negotiation one
+    final: bool = False
+    error_type: str = ""
+    message: str = ""
+    traceback: str = ""
+    #: timeout: how long the handler ran
+    seconds: float = 0.0
+    #: relations: the called states the resolver rejected
+    states: tuple[str, ...] = ()
+    is_async: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class TransitionRecord:
     """One recorded transition, decoded; `number` is 1-based within its machine."""
 
@@ -217,6 +239,8 @@ class TransitionRecord:
     #: check record was never written) or kept from a damaged block, so its bytes were never
     #: checked and may differ from what was recorded (docs/recording-format.md §7)
     unverified: bool = False
+    #: why it was canceled, as recorded (None: accepted, or recorded before this existed)
+    failure: FailureRecord | None = None
 
     @property
     def url(self) -> str:
@@ -335,7 +359,8 @@ class MachineState:
 
 __all__ = [
     "MACH_SAFE", "MACH_SCHEME", "MUTATION_TYPES", "RELATIONS", "STEP_TYPES", "TORN_SEGMENT",
-    "TORN_TAIL", "Corruption", "LogLine", "MachineState", "ProcessInfo", "QueuedRecord",
-    "SchemaVersion", "Source", "StepRecord", "TransitionRecord", "TransitionSummary",
+    "TORN_TAIL", "Corruption", "FailureRecord", "LogLine", "MachineState", "ProcessInfo",
+    "QueuedRecord", "SchemaVersion", "Source", "StepRecord", "TransitionRecord",
+    "TransitionSummary",
     "UnverifiedSummary", "mach_url", "quote_part",
 ]

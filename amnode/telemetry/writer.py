@@ -59,7 +59,7 @@ TX_HEAD = array_header(2) + array_header(3)
 _TX_HEAD_TRUNCATED = array_header(3) + array_header(3)
 EMPTY_ARRAY = array_header(0)
 _TRUE = b"\xc3"
-assert OUT_FIELDS == 12
+assert OUT_FIELDS == 13
 
 #: msgpack packer shared by every encoder of the process. `Packer.pack` with autoreset keeps no
 #: state between calls and runs entirely in C while holding the GIL, so threads can share it.
@@ -212,17 +212,18 @@ class MachineEncoder:
         """A transition record from its parts: `head` is TX_HEAD followed by the encoded
         mutation type, called states and steps (see `plan_bytes`, `steps_bytes`); `rest` holds
         the OUT_* values. Applies the limits (long log lines, body size)."""
-        step_times, dur, qt, mq, ql, k, kb, log, prelog, args, src, body_id = rest
+        step_times, dur, qt, mq, ql, k, kb, log, prelog, args, src, body_id, *fail = rest
         if (log and len(log) > LOG_LINES_MAX) or (prelog and len(prelog) > LOG_LINES_MAX) or \
                 len(packed := packb(rest)) > LOG_LINE_MAX:
             log = bounded_lines(log) if log else log
             prelog = bounded_lines(prelog) if prelog else prelog
             packed = packb((step_times, dur, qt, mq, ql, k, kb, log, prelog, args, src,
-                            body_id))
+                            body_id, *fail))
         body = head + packed
         if len(body) > MAX_BODY:
             # only huge step lists or logs get here; keep the record, drop the bulk
-            packed = packb((None, dur, qt, mq, ql, k, kb, None, None, args, src, body_id))
+            packed = packb((None, dur, qt, mq, ql, k, kb, None, None, args, src, body_id,
+                            *fail))
             body = _join((_TX_HEAD_TRUNCATED, _plan_part(head), EMPTY_ARRAY, packed, _TRUE))
         return encode_frame(_TX, flags, self.mno, seq, end_ns, txh, body)
 

@@ -804,6 +804,34 @@ def test_relation_steps():
                for s in last.last.steps)
 
 
+def test_a_state_reached_twice_is_activated_once_in_the_steps():
+    """Issue 14 ("activate Busy" twice in one transition): Add is applied in two passes (like
+    Go), and each pass recorded `activate Busy` again; two states adding Busy, or Busy called
+    and added, recorded it once more per relation. Each step is now recorded once."""
+    last = am.LastTxTracer()
+    last.collect_steps = True
+    m = new_machine({"A": am.State(add=["Busy"]), "B": am.State(add=["Busy"]),
+                     "Busy": am.State()}, tracers=[last])
+
+    def steps() -> list[str]:
+        return [str(s) for s in last.last.steps]
+
+    m.add("A")
+    assert steps() == ["called A", "activate A", "A add Busy", "activate Busy"]
+    m.set([])
+    m.add(["A", "B"])
+    assert steps() == ["called A", "called B", "activate A", "activate B", "A add Busy",
+                       "activate Busy", "B add Busy"]
+    m.set([])
+    m.add(["Busy", "A"])
+    assert steps() == ["called Busy", "called A", "activate Busy", "activate A", "A add Busy"]
+    assert m.active_states() == ["Busy", "A"]
+    # the same when the resolution is replayed from the cache
+    m.set([])
+    m.add(["Busy", "A"])
+    assert steps() == ["called Busy", "called A", "activate Busy", "activate A", "A add Busy"]
+
+
 def test_tracer_bind_detach_and_machine_hooks():
     m = new_no_rels()
     t = EventLog()
