@@ -257,8 +257,9 @@ class Segment:
 
 class MachineIndex:
     """What the first pass learns about one recorded machine: its schema versions, disposal,
-    and per transition the frame offset, end time, flags and id hint (25 bytes), plus which
-    records are unverified. The reader's `RecordedMachine` adds decoding on top."""
+    and per transition the frame offset (8 bytes; end time, flags and id hint are read from the
+    frame headers on first use), plus which records are unverified. The reader's
+    `RecordedMachine` adds decoding on top."""
 
     def __init__(self, file: MappedFile, process: ProcessInfo, mno: int, machine_id: str,
                  created_ns: int, schema: SchemaVersion) -> None:
