@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+from collections import deque
 from collections.abc import Callable
 from time import time as _wall_time
 from typing import Any
@@ -59,20 +60,62 @@ TAG_RPC_CLIENT = "rpc-client"
 PREFIX_CLIENT = "rc-"
 
 _CANCELED = am.CANCELED
+#: a deadline this close to the loop's clock counts as reached (the timer may fire a hair early)
+_CLOCK_SLACK = 1e-6
+
+
+_RESULTS = (am.Result.EXECUTED, am.Result.CANCELED)
+
+#: `_Call.fail` value of a call's first attempts: a failure starts the retry loop
+_START_RETRY: Callable[[], None] = lambda: None  # noqa: E731 (a marker, never called)
 
 
 class _Call:
     """One mutation call across its attempts (same mutation id each time)."""
 
-    __slots__ = ("attempt", "body", "fail", "fut", "method")
+    __slots__ = ("attempt", "body", "fail", "fut", "method", "replied")
 
     def __init__(self, method: int, body: list[Any], fut: asyncio.Future[int]) -> None:
         self.method = method
         self.body = body
         self.fut = fut
         self.attempt = 0
+        #: the last attempt that got its reply (or lost its connection): its deadline is off
+        self.replied = 0
         #: what to do when the current attempt times out or loses its connection
-        self.fail: Callable[[], None] | None = None
+        #: (`_START_RETRY`: start the retry loop; None: nothing)
+        self.fail: Callable[[], None] | None = _START_RETRY
+
+    def settled(self, attempt: int) -> bool:
+        """True once `attempt` can no longer time out: answered, superseded, or call done."""
+        return attempt != self.attempt or self.replied >= attempt or self.fut.done()
+
+
+class _Attempt:
+    """The reply callback of one attempt of a call: one small object, no closures."""
+
+    __slots__ = ("call", "client", "n")
+
+    def __init__(self, client: Client, call: _Call, n: int) -> None:
+        self.client = client
+        self.call = call
+        self.n = n
+
+    def __call__(self, err: RpcError | None, body: Any) -> None:
+        call = self.call
+        if call.replied < self.n:
+            call.replied = self.n
+        if err is None:
+            self.client._on_mutation_reply(call, body)
+        elif isinstance(err, ConnectionLostError):
+            self.client._failed(call, self.n)
+        elif isinstance(err, NoAccessError):
+            # the server refused this mutation (`mutable_states`): the caller's error
+            if not call.fut.done():
+                call.fut.set_exception(err)
+        elif not call.fut.done():
+            self.client._add_err(err)
+            call.fut.set_result(_CANCELED)
 
 
 class Client:
@@ -146,6 +189,10 @@ class Client:
         self._stopping = False
         self._sync_task: asyncio.Task[list[int] | None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
+        #: (deadline, call, attempt) of the attempts sent, in deadline order; one timer serves
+        #: them all (see `_expire`)
+        self._deadlines: deque[tuple[float, _Call, int]] = deque()
+        self._deadline_timer: asyncio.TimerHandle | None = None
         #: the mirror; created by `Start`, usable once `Ready`
         self.netmach: NetworkMachine | None = None
 
@@ -192,6 +239,10 @@ class Client:
             self._conn = None
         for task in list(self._tasks):
             task.cancel()
+        if self._deadline_timer is not None:
+            self._deadline_timer.cancel()
+            self._deadline_timer = None
+        self._deadlines.clear()
         if self.netmach is not None:
             self.netmach.dispose()
         self.mach.dispose()
@@ -274,9 +325,7 @@ class Client:
         fut: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         self._mid += 1
         body = mutation_to_wire(states, self._mid, args, self._event(event))
-        call = _Call(method, body, fut)
-        call.fail = lambda: self._start_retry(call)
-        self._attempt(call, conn)
+        self._attempt(_Call(method, body, fut), conn)
         return fut
 
     def _event(self, event: am.Event | am.MutSource | None) -> list[Any] | None:
@@ -290,47 +339,80 @@ class Client:
     def _attempt(self, call: _Call, conn: Connection) -> None:
         """Send one attempt of `call`; a timeout or lost connection calls `call.fail`."""
         call.attempt += 1
-        attempt = call.attempt
-        timer: list[asyncio.TimerHandle | None] = [None]
-
-        def failed() -> None:
-            if attempt == call.attempt and not call.fut.done() and call.fail is not None:
-                call.fail()
-
-        def on_reply(err: RpcError | None, body: Any) -> None:
-            if timer[0] is not None:
-                timer[0].cancel()
-                timer[0] = None
-            if err is None:
-                self._on_mutation_reply(call, body)
-            elif isinstance(err, ConnectionLostError):
-                failed()
-            elif isinstance(err, NoAccessError):
-                # the server refused this mutation (`mutable_states`): the caller's error
-                if not call.fut.done():
-                    call.fut.set_exception(err)
-            elif not call.fut.done():
-                self._add_err(err)
-                call.fut.set_result(_CANCELED)
-
-        def on_timeout() -> None:
-            # the reply callback stays registered: a late reply is still applied in wire order
-            timer[0] = None
-            if call.fut.done():
-                return
-            self.mach.add_err_state(ss.ERR_NETWORK_TIMEOUT, RpcTimeoutError(
-                f"{Method(call.method).name} got no reply in {self.call_timeout}s"))
-            failed()
-
-        conn.call(call.method, call.body, on_reply)
+        n = call.attempt
+        conn.call(call.method, call.body, _Attempt(self, call, n))
         self.call_count += 1
-        timer[0] = asyncio.get_running_loop().call_later(self.call_timeout, on_timeout)
+        self._add_deadline(call, n)
+
+    def _failed(self, call: _Call, attempt: int) -> None:
+        """Attempt `attempt` of `call` timed out or lost its connection: retry (if it is the
+        current one and the call is not done)."""
+        if attempt != call.attempt or call.fut.done():
+            return
+        fail = call.fail
+        if fail is _START_RETRY:
+            self._start_retry(call)
+        elif fail is not None:
+            fail()
+
+    # --- call deadlines: one timer for every attempt in flight ---
+
+    def _add_deadline(self, call: _Call, attempt: int) -> None:
+        """Attempt `attempt` of `call` times out `call_timeout` seconds from now.
+
+        The queue is in deadline order (appended in order while `call_timeout` is unchanged);
+        settled entries leave from its head as new ones come, so it holds about the attempts in
+        flight. Its single timer is armed for the head only.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.call_timeout
+        dq = self._deadlines
+        entry = (deadline, call, attempt)
+        if dq and deadline < dq[-1][0]:
+            # `call_timeout` was shortened meanwhile: keep the queue ordered
+            items = sorted([*dq, entry], key=lambda e: e[0])
+            dq.clear()
+            dq.extend(items)
+        else:
+            dq.append(entry)
+        while dq and dq[0][1].settled(dq[0][2]):
+            dq.popleft()
+        timer = self._deadline_timer
+        if dq and (timer is None or dq[0][0] < timer.when()):
+            if timer is not None:
+                timer.cancel()
+            self._deadline_timer = loop.call_at(dq[0][0], self._expire)
+
+    def _expire(self) -> None:
+        """The deadline timer: every unsettled attempt past its deadline times out; the timer
+        is armed again for the next deadline."""
+        self._deadline_timer = None
+        loop = asyncio.get_running_loop()
+        now = loop.time() + _CLOCK_SLACK
+        dq = self._deadlines
+        while dq:
+            deadline, call, attempt = dq[0]
+            settled = call.settled(attempt)
+            if not settled and deadline > now:
+                break
+            dq.popleft()
+            if not settled:
+                self._timed_out(call, attempt)
+        if dq and self._deadline_timer is None and not self.mach.is_disposed:
+            self._deadline_timer = loop.call_at(dq[0][0], self._expire)
+
+    def _timed_out(self, call: _Call, attempt: int) -> None:
+        """No reply within `call_timeout`. The reply callback stays registered: a late reply
+        is still applied in wire order."""
+        self.mach.add_err_state(ss.ERR_NETWORK_TIMEOUT, RpcTimeoutError(
+            f"{Method(call.method).name} got no reply in {self.call_timeout}s"))
+        self._failed(call, attempt)
 
     def _on_mutation_reply(self, call: _Call, body: Any) -> None:
         """Apply the reply's clock diff before the caller resumes; resync on a mismatch."""
         res, update, muts = mutation_resp_from_wire(body)
         if res < 2:
-            res = am.Result(res)
+            res = _RESULTS[res]
         ok = True
         if muts is not None:
             ok = self._apply_mut_updates(muts)

@@ -110,10 +110,11 @@ class ClockSync:
         pairs: list[int] = []
         if t is not base:
             if self.all_tracked:
-                for i, (a, b) in enumerate(zip(t, base, strict=True)):
+                if len(t) != len(base):
+                    raise ValueError("clock of another length than the baseline")
+                for i, (a, b) in enumerate(zip(t, base, strict=False)):
                     if a != b:
-                        pairs.append(i)
-                        pairs.append(a - b)
+                        pairs += (i, a - b)
                 total = sum(t)
             else:
                 out = self.out

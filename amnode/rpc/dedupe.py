@@ -68,6 +68,11 @@ class MutationLog:
             self._sessions.move_to_end(secret)
         return s
 
+    def seen(self, key: MutationKey) -> bool:
+        """True if `key` is remembered (a repeat); cheap, changes nothing."""
+        s = self._sessions.get(key[0])
+        return s is not None and key[1] in s.results
+
     def lookup(self, key: MutationKey, waiter: Callable[[int], None]) -> bool:
         """True if `key` was seen: `waiter(result)` is called now or when it finishes."""
         s = self._get(key[0])
@@ -96,6 +101,22 @@ class MutationLog:
         s.results[mid] = _RUNNING
         if len(s.results) > self.capacity:
             old, _ = s.results.popitem(last=False)
+            s.waiters.pop(old, None)
+
+    def record(self, key: MutationKey, result: int) -> None:
+        """`begin` and `finish` at once, for a mutation executed synchronously (nothing can
+        have waited for it)."""
+        secret, mid = key
+        s = self._sessions.get(secret)
+        if s is None:
+            self.begin(key)
+            self.finish(key, result)
+            return
+        self._sessions.move_to_end(secret)
+        results = s.results
+        results[mid] = result
+        if len(results) > self.capacity:
+            old, _ = results.popitem(last=False)
             s.waiters.pop(old, None)
 
     def finish(self, key: MutationKey, result: int) -> None:

@@ -162,6 +162,14 @@ class FrameReader:
     def feed(self, data: bytes) -> list[bytes]:
         """Append received bytes; return every complete payload. Raises FrameError."""
         buf = self._buf
+        size = len(data)
+        if not buf and size > HEADER_SIZE:
+            # the common case: exactly one whole frame, too small for any kind's limit
+            n = int.from_bytes(data[:HEADER_SIZE], "big")
+            if n == size - HEADER_SIZE and (self.check is None or n <= self.check_above) \
+                    and n <= self.max_frame:
+                self.completed += 1
+                return [data[HEADER_SIZE:]]
         if buf:
             buf += data
             if self._need and len(buf) < self._need:

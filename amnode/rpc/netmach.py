@@ -77,6 +77,8 @@ class NetworkMachine(am.Machine):
         self._sender = sender
         #: id of the source machine (after the first handshake)
         self.remote_id = ""
+        #: the source of the transitions applied from it (frozen, reused)
+        self._remote_source: am.MutSource | None = None
         #: True when the schema came from the source or the client (not inferred from names)
         self.has_schema = schema is not None
         self._remote_names: list[str] = list(self._names)
@@ -150,9 +152,11 @@ class NetworkMachine(am.Machine):
         if called is not None:
             remote = self._remote_names
             called_names = [remote[i] for i in called if i < len(remote)]
+        source = self._remote_source
+        if source is None or source.mach_id != self.remote_id:
+            source = self._remote_source = am.MutSource(self.remote_id)
         self.apply_clock(time_, called=called_names, mutation_type=mtype, active=active,
-                         source=am.MutSource(self.remote_id), queue_tick=queue_tick,
-                         machine_tick=machine_tick)
+                         source=source, queue_tick=queue_tick, machine_tick=machine_tick)
 
     # --- the machine's hooks: errors stay local, disposal never touches the source ---
 

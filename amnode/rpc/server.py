@@ -122,6 +122,8 @@ class Server:
         #: connections accepted while another client is connected, until their Hello
         self._candidates: set[Connection] = set()
         self._client_id = ""
+        #: the source of mutations the client sent without one (frozen, reused)
+        self._client_source: am.MutSource | None = None
         #: the session secret of the handshaken client (keys its mutation ids)
         self._session = ""
         #: Hello deadlines of connections that have not sent a valid Hello yet
@@ -140,7 +142,7 @@ class Server:
         self._handlers = _ServerHandlers(self)
         self.mach.bind_handlers(self._handlers, id="rpc-server")
         # never blocks: on another thread the bind is scheduled there and awaited by `_listen`
-        self._sub = SourceHub.subscribe(source, self._on_source_change, self._on_schema_change,
+        self._sub = SourceHub.subscribe(source, self._on_source_woken, self._on_schema_change,
                                         self._on_source_dispose)
 
     # --- public API ---
@@ -511,17 +513,20 @@ class Server:
                 raise CanceledError("server stopping")
             return
         key: MutationKey | None = (self._session, mid) if mid else None
-        if key is not None and self.mutation_log.lookup(
+        log_ = self.mutation_log
+        if key is not None and log_.seen(key) and log_.lookup(
                 key, lambda res: self._reply_mutation(conn, seq, res, replay=True)):
             return
         # the mutation's source, for recordings: the client's handler, else the client itself
-        ev = (am.MutSource(*event) if event is not None
-              else am.MutSource(self._client_id, "", 0))
+        ev = self._client_source
+        if event is not None:
+            ev = am.MutSource(*event)
+        elif ev is None or ev.mach_id != self._client_id:
+            ev = self._client_source = am.MutSource(self._client_id, "", 0)
         if self._same_thread:
             res = self._execute(mtype, names, args, ev)
             if key is not None:
-                self.mutation_log.begin(key)
-                self.mutation_log.finish(key, res)
+                self.mutation_log.record(key, res)
             self._reply_mutation(conn, seq, res)
             return
         self._execute_threadsafe(conn, seq, key, mtype, names, args, ev)
@@ -674,6 +679,25 @@ class Server:
             if sub.latest is not latest:
                 # changed on the source's thread before the registration: look again
                 self._loop.call_soon(self._on_source_change)
+
+    def _on_source_woken(self) -> None:
+        """The hub's wake-up after a source change. When a mutation reply already carried that
+        change and the push throttle is still closed, wait for the end of the interval with one
+        timer instead of registering again: a client mutating in a loop costs one wake-up per
+        push interval, not one per mutation (pushes leave at the same moments)."""
+        conn = self._conn
+        if conn is not None and not conn.closed and self._push_timer is None \
+                and self._loop is not None:
+            sync: ClockSync | None = conn.data
+            latest = self._sub.latest
+            if sync is not None and latest is not None and sync.fits(latest) \
+                    and not sync.changed(latest):
+                wait = sync.last_send + self.push_interval - time.monotonic()
+                if wait > 0 and self.push_interval > 0 \
+                        and self.mach.is_active(ss.HANDSHAKE_DONE):
+                    self._push_timer = self._loop.call_later(wait, self._flush_push)
+                    return
+        self._on_source_change()
 
     def _flush_push(self) -> None:
         self._push_timer = None

@@ -212,12 +212,12 @@ class RecordedMachine(MachineIndex):
     @property
     def first_ns(self) -> int | None:
         """Wall time (end) of the first transition, None when there is none."""
-        return self._times[0] if self._times else None
+        return self._header_wall(0) if self._offsets else None
 
     @property
     def last_ns(self) -> int | None:
         """Wall time (end) of the last transition."""
-        return self._times[-1] if self._times else None
+        return self._header_wall(len(self._offsets) - 1) if self._offsets else None
 
     @property
     def end_times(self) -> array[int]:

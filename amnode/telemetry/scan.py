@@ -23,6 +23,7 @@ from __future__ import annotations
 import mmap
 import os
 import stat
+import struct
 import zlib
 from array import array
 from collections.abc import Callable
@@ -256,8 +257,9 @@ class Segment:
 
 class MachineIndex:
     """What the first pass learns about one recorded machine: its schema versions, disposal,
-    and per transition the frame offset, end time, flags and id hint (25 bytes), plus which
-    records are unverified. The reader's `RecordedMachine` adds decoding on top."""
+    and per transition the frame offset (8 bytes; end time, flags and id hint are read from the
+    frame headers on first use), plus which records are unverified. The reader's
+    `RecordedMachine` adds decoding on top."""
 
     def __init__(self, file: MappedFile, process: ProcessInfo, mno: int, machine_id: str,
                  created_ns: int, schema: SchemaVersion) -> None:
@@ -280,9 +282,11 @@ class MachineIndex:
         #: after a gap may be stale until the next full clock
         self.gaps: list[int] = []
         self._offsets = array("q")
-        self._times = array("q")
-        self._flags = array("B")
-        self._txh = array("Q")
+        # end times, flags and id hints of the transitions, read from their frame headers on
+        # first use (`_times`, `_flags`, `_txh`): opening a recording indexes offsets only
+        self._times_a = array("q")
+        self._flags_a = array("B")
+        self._txh_a = array("Q")
         self._q_offsets = array("q")
         self._q_times = array("q")
         #: 0-based positions of unverified transitions / queued records, ascending
@@ -290,6 +294,54 @@ class MachineIndex:
         self._q_unverified = array("q")
         self._last_seq = 0
 
+
+    @property
+    def _times(self) -> array[int]:
+        """End wall times (ns) of the transitions, in order."""
+        a = self._times_a
+        if len(a) != len(self._offsets):
+            self._fill(a, _WALL_AT.unpack_from, 16)
+        return a
+
+    @property
+    def _flags(self) -> array[int]:
+        """Frame flags of the transitions, in order."""
+        a = self._flags_a
+        if len(a) != len(self._offsets):
+            self._fill(a, None, 3)
+        return a
+
+    @property
+    def _txh(self) -> array[int]:
+        """Transition-id hints of the transitions, in order."""
+        a = self._txh_a
+        if len(a) != len(self._offsets):
+            self._fill(a, _TXH_AT.unpack_from, 24)
+        return a
+
+    def _fill(self, a: array[int], unpack: Callable[..., tuple[int]] | None, at: int) -> None:
+        """Bring a per-transition array up to the offsets indexed so far, reading one header
+        field (`at` bytes into each frame; a single byte when `unpack` is None)."""
+        offs = self._offsets
+        n, total = len(a), len(offs)
+        if n > total:
+            del a[total:]
+            return
+        mm = self._file.mm
+        if unpack is None:
+            a.extend([mm[o + at] for o in offs[n:]])
+        else:
+            a.extend([unpack(mm, o + at)[0] for o in offs[n:]])
+
+    def _header_wall(self, pos: int) -> int:
+        """End wall time of the transition at `pos` (0-based), from its frame header."""
+        return int(_WALL_AT.unpack_from(self._file.mm, self._offsets[pos] + 16)[0])
+
+
+_WALL_AT = struct.Struct("<q")
+#: the first 16 bytes of a frame header: marker, kind, flags, length, machine, sequence
+_FRAME_HEAD = struct.Struct("<HBBIII")
+_TXH_AT = struct.Struct("<Q")
 
 #: makes the index object of a machine first seen in a segment (the reader's RecordedMachine)
 MachineFactory = Callable[[MappedFile, ProcessInfo, int, str, int, SchemaVersion],
@@ -377,6 +429,8 @@ class Scanner:
         seg = self._seg
         off = self._off
         unpack = FRAME_HEADER.unpack_from
+        # the walk reads the first 16 bytes of a header (no big integers to make per frame)
+        head = _FRAME_HEAD.unpack_from
         crc32 = zlib.crc32
         mark_ok, check = FRAME_MARK, _CHECK
         verify = self.verify
@@ -387,6 +441,13 @@ class Scanner:
         run_start = self._run_start  # start of the current run of verified bytes
         block = self._block  # start of the current block
         pending = self._pending  # header fields of the block's frames so far
+        # The fast path: in a final, lenient scan, the block's leading transitions of known
+        # machines go straight into the index (`ndirect` of them) instead of waiting in
+        # `pending` for the check record; should the block turn out damaged or torn,
+        # `undo_direct` takes them back out before anything looks at `pending`, so the result
+        # is the same as indexing the block only once it is known valid.
+        direct_ok = final and not strict
+        ndirect = 0
 
         def other(at: int, kind: int, mno: int, wall: int, unverified: bool) -> None:
             """Schema, dispose and queued frames (rare): schema and dispose bodies are decoded
@@ -419,8 +480,7 @@ class Scanner:
                     m = new_machine(f, seg.process, mno, mid, wall,
                                     schema_version(body, 1, wall, unverified))
                     machines.append(m)
-                    slots[mno] = (m, m._offsets.append, m._times.append, m._flags.append,
-                                  m._txh.append)
+                    slots[mno] = (m, m._offsets.append)
                 else:
                     m = slot[0]
                     first = len(m._offsets) + 1
@@ -435,6 +495,33 @@ class Scanner:
                     f"corrupt record: {err}"
                 corruption.append(Corruption(path, at, reason))
 
+        def undo_direct() -> None:
+            """Take the block's directly indexed transitions back out of the index and put
+            them, in order, before the frames still pending."""
+            nonlocal ndirect
+            if not ndirect:
+                return
+            frames: list[tuple[int, ...]] = []
+            per_machine: dict[int, list[int]] = {}
+            p = block
+            for _ in range(ndirect):
+                hdr = unpack(mm, p)
+                frames.append((p, *hdr[1:]))
+                per_machine.setdefault(hdr[4], []).append(hdr[2])
+                p += _HS + hdr[3]
+            for mno, flag_list in per_machine.items():
+                m = slots[mno][0]
+                keep = len(m._offsets) - len(flag_list)
+                for a in (m._offsets, m._times_a, m._flags_a, m._txh_a):
+                    del a[keep:]
+                m.error_count -= sum(1 for fl in flag_list if fl & FLAG_ERROR)
+                while m.gaps and m.gaps[-1] > keep:
+                    m.gaps.pop()
+                # the last indexed transition's sequence number (0 when none is left)
+                m._last_seq = unpack(mm, m._offsets[keep - 1])[5] if keep else 0
+            pending[:0] = frames
+            ndirect = 0
+
         def commit(unverified: bool = False) -> None:
             """Index the pending frames: a verified block (unverified after a SALVAGED note in
             it), or with `unverified` frames that no valid check record covers. Two loops on
@@ -443,7 +530,7 @@ class Scanner:
             rest: list[tuple[int, ...]] = pending
             if not unverified:
                 rest = []
-                for p_off, kind, flags, _n, mno, seq, wall, txh in pending:
+                for p_off, kind, flags, _n, mno, seq, wall, _txh in pending:
                     if kind == _TX:
                         slot = slots.get(mno)
                         if slot is None:
@@ -457,15 +544,12 @@ class Scanner:
                         if flags & FLAG_ERROR:
                             m.error_count += 1
                         slot[1](p_off)
-                        slot[2](wall)
-                        slot[3](flags)
-                        slot[4](txh)
                     elif kind == _SALVAGED:  # the rest of this block was salvaged by pack()
                         rest = [p for p in pending if p[0] > p_off]
                         break
                     elif kind in (_SCHEMA, _DISPOSE, _QUEUED):
                         other(p_off, kind, mno, wall, False)
-            for p_off, kind, flags, _n, mno, seq, wall, txh in rest:
+            for p_off, kind, flags, _n, mno, seq, wall, _txh in rest:
                 if kind == _TX:
                     slot = slots.get(mno)
                     if slot is None:
@@ -480,9 +564,6 @@ class Scanner:
                         m.error_count += 1
                     m._unverified.append(len(m._offsets))
                     slot[1](p_off)
-                    slot[2](wall)
-                    slot[3](flags)
-                    slot[4](txh)
                 elif kind in (_SCHEMA, _DISPOSE, _QUEUED):
                     other(p_off, kind, mno, wall, True)
             pending.clear()
@@ -491,6 +572,7 @@ class Scanner:
             """Close the verified run before the current block and index the block's pending
             frames (which end at `end`) as unverified; returns how many there were."""
             nonlocal run_start
+            undo_direct()
             if run_start < block:
                 seg.ranges.append([run_start, block])
             run_start = end
@@ -527,6 +609,7 @@ class Scanner:
             block's leading frames that still decode are kept (unverified: the block's CRC
             covers the damage too); the rest of the block is dropped."""
             nonlocal run_start, block
+            undo_direct()
             good = salvage(f, pending)
             bad = pending[good][0] if good < len(pending) else at
             del pending[good:]
@@ -548,7 +631,7 @@ class Scanner:
                     if final:
                         torn(off, f"{size - off} bytes")
                     break
-                hdr = unpack(mm, off)
+                hdr = head(mm, off)
                 if hdr[0] != mark_ok:
                     if mm[off:off + 8] == MAGIC:
                         if not final and not _header_complete(f, off):
@@ -561,6 +644,7 @@ class Scanner:
                             if damaged(off, err.reason):
                                 break
                             header, reason = None, err.reason
+                        undo_direct()
                         if pending:  # the previous segment ended without its last check record
                             torn(off, "check record missing", segment_end=True)
                         elif run_start < off:
@@ -596,6 +680,7 @@ class Scanner:
                         off = corrupt(off, "checksum mismatch")
                         continue
                     commit()
+                    ndirect = 0
                     off += _CS
                     block = off
                     continue
@@ -615,9 +700,25 @@ class Scanner:
                         continue
                     torn(off, f"{size - off} of {end - off} bytes")
                     break
-                pending.append((off, *hdr[1:]))
+                if hdr[1] == _TX and direct_ok and not pending:
+                    slot = slots.get(hdr[4])
+                    if slot is not None:
+                        m = slot[0]
+                        seq = hdr[5]
+                        last = m._last_seq
+                        if seq != last + 1 and last:
+                            m.gaps.append(len(m._offsets) + 1)
+                        m._last_seq = seq
+                        if hdr[2] & FLAG_ERROR:
+                            m.error_count += 1
+                        slot[1](off)
+                        ndirect += 1
+                        off = end
+                        continue
+                pending.append((off, *unpack(mm, off)[1:]))
                 off = end
             else:
+                undo_direct()
                 if pending and final:  # complete frames, but their check record is missing
                     torn(size, "check record missing")
             if final:

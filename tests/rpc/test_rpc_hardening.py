@@ -73,6 +73,23 @@ async def test_call_timeout_is_real_and_bounded() -> None:
         assert t.client.mach.is_inactive("RetryingCall")
 
 
+async def test_a_shortened_call_timeout_applies_to_the_next_call_at_once() -> None:
+    """Attempt deadlines share one timer: a call sent after `call_timeout` was shortened times
+    out on its own deadline, not after the longer one of a call sent before it."""
+    src = new_source()
+    async with rpc_pair(src, proxy=True, call_timeout=600, call_retries=0,
+                        check_errors=False) as t:
+        assert t.proxy is not None
+        t.proxy.drop = is_reply
+        slow = t.nm.add("D")  # its only attempt times out in 10 minutes
+        t.client.call_timeout = 0.05
+        fast = t.nm.add("A")
+        assert await asyncio.wait_for(fast, 30) == am.CANCELED
+        assert not slow.done(), "the earlier call keeps its own, longer deadline"
+        assert t.client.mach.tick("ErrNetworkTimeout") >= 1
+        slow.cancel()
+
+
 async def test_retry_after_reconnect_runs_once() -> None:
     """The reply is lost with the connection; the call waits for Ready, resends the same id."""
     src = new_source()

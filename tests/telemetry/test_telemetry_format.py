@@ -633,3 +633,79 @@ def test_special_files_are_refused_not_waited_for(tmp_path: Path) -> None:
         assert [m.key for m in rec.machines] == ["m1"]
         (c,) = rec.corruption
         assert c.file == str(d / "b.amrec") and "FIFO" in c.reason
+
+
+def _index_summary(machines: list, corruption: list) -> tuple:
+    """Everything the first pass learns, in comparable form."""
+    per = [(m.key, list(m._offsets), list(m.end_times), m.errors(), m.gaps, m.unverified,
+            m.error_count, m.first_ns, m.last_ns, [m.summary(n) for n in range(1, len(m) + 1)])
+           for m in machines]
+    return per, [(c.offset, c.reason, c.skipped) for c in corruption]
+
+
+def _write_two_machines(path: Path) -> None:
+    """Two interleaved machines over several multi-frame blocks, with error flags and a
+    sequence gap."""
+    w = RecordWriter.create(path, PROCESS)
+    a = w.add_machine("a", "", [], NAMES, STATES, {}, [], 1_000)
+    b = w.add_machine("b", "a", [], NAMES, STATES, {}, [], 1_001)
+    clocks = {a: [0, 0, 0, 0, 0], b: [0, 0, 0, 0, 0]}
+    seqs = {a: 0, b: 0}
+    for i in range(40):
+        mno = a if i % 3 else b
+        seqs[mno] += 2 if i == 17 else 1  # a lost record before transition 18
+        before = list(clocks[mno])
+        clocks[mno][i % 5] += 1
+        flags = 0x01 | (0x20 if i % 7 == 0 else 0)
+        w.transition(mno, seqs[mno], 2_000 + i * 10, 2_005 + i * 10, f"{i + 1:016x}", flags,
+                     0, [i % 5], i + 1, i + 1, 0, list(clocks[mno]), before, [], None, None,
+                     {"i": str(i)}, None)
+        if i % 6 == 5:
+            w.flush()  # blocks of six transitions
+    w.close()
+
+
+@pytest.mark.parametrize("damage", ["none", "crc", "marker", "torn"])
+def test_the_first_pass_fast_path_indexes_what_the_checked_path_does(
+        tmp_path: Path, damage: str) -> None:
+    """A final scan indexes a block's transitions as it reads them and takes them back out when
+    the block proves damaged; the index (offsets, times, flags, gaps, errors, unverified
+    records, damage reports) must equal the one built by the path that waits for each block's
+    check record (a growing file's scan, then its final scan)."""
+    from amnode.telemetry.reader import RecordedMachine
+    from amnode.telemetry.scan import MappedFile, Scanner
+
+    f = tmp_path / f"{damage}.amrec"
+    _write_two_machines(f)
+    data = bytearray(f.read_bytes())
+    frames = frames_of(bytes(data))
+    txs = [off for off, kind in frames if kind == Kind.TRANSITION]
+    if damage == "crc":
+        data[txs[20] + FRAME_HEADER.size + 2] ^= 0xFF  # a body byte in the middle of a block
+    elif damage == "marker":
+        data[txs[26]:txs[26] + 2] = b"\x00\x00"  # the third frame of a block
+    elif damage == "torn":
+        data = data[:txs[33] + 10]  # cut inside the fourth frame of the last block
+    f.write_bytes(bytes(data))
+
+    with open_recording(f) as rec:
+        fast = _index_summary(rec.machines, rec.corruption)
+    machines: list = []
+    corruption: list = []
+    mf = MappedFile(f)
+    try:
+        scanner = Scanner(mf, verify=True, new_machine=RecordedMachine, machines=machines,
+                          segments=[], corruption=corruption)
+        scanner.scan(final=False)  # every frame waits for its block's check record
+        scanner.scan(final=True)
+        checked = _index_summary(machines, corruption)
+    finally:
+        mf.close()
+    assert fast == checked
+    assert (fast[1] == []) == (damage == "none")
+    (a, b) = fast[0]
+    if damage == "none":
+        assert [len(a[1]), len(b[1])] == [26, 14]
+        assert a[4] == [12] and a[3] and b[3]  # the gap, and error flags in both
+    else:
+        assert len(a[1]) + len(b[1]) < 40 or a[5] or b[5]  # records lost or unverified
