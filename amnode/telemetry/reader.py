@@ -34,6 +34,7 @@ Public API (everything else is private):
   `created_ns`, `first_ns`, `last_ns`, `transition_count` / `len()`, `error_count`, `errors()`,
   `disposed`, `disposed_ns`, `dispose_log`, `gaps`, `end_times`, `summary(n)`,
   `transition(n)`, `transition_by_id(tx_id)`, `transitions(start=1, stop=None)` / `iter()`,
+  `sources(start=1, stop=None)`,
   `clock_at(n)`, `time_at(n)`, `number_at(wall_ns)`, `state_at(wall_ns)`, `queued_count`,
   `queued()`, `unverified`, `is_unverified(n)`, `unverified_records`, `dispose_unverified`.
 - Value types (`records.py`): `TransitionRecord`, `TransitionSummary`, `StepRecord`, `LogLine`,
@@ -118,6 +119,7 @@ from .records import (
     ProcessInfo,
     QueuedRecord,
     SchemaVersion,
+    Source,
     TransitionRecord,
     TransitionSummary,
     UnverifiedSummary,
@@ -393,6 +395,20 @@ class RecordedMachine(MachineIndex):
 
     def __iter__(self) -> Iterator[TransitionRecord]:
         return self.transitions()
+
+    def sources(self, start: int = 1, stop: int | None = None
+                ) -> Iterator[tuple[int, Source | None]]:
+        """(number, source) of transitions `start`..`stop`, decoding only the body (no clock
+        replay, steps or log lines): about 15x cheaper than `transitions()` for causal links."""
+        stop = len(self._offsets) if stop is None else min(stop, len(self._offsets))
+        frame, offsets = self._file.frame, self._offsets
+        for pos in range(max(start, 1) - 1, stop):
+            body = frame(offsets[pos], _TX)[1]
+            try:
+                yield pos + 1, source_of(body[TX_SRC])
+            except ValueError as err:
+                raise RecordingError(f"corrupt record: {err}", self._file.path,
+                                     offsets[pos]) from None
 
     def transition_by_id(self, tx_id: str) -> TransitionRecord | None:
         """The transition with this id, or None (the index holds id hashes; bodies confirm)."""
