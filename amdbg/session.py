@@ -565,19 +565,26 @@ class Session:
         return graphs.machine_graph(version.schema, version.state_names,
                                     active=tx.states_after, touched=touched, called=tx.called)
 
-    def network_graph(self, *, links: bool = True) -> nx.DiGraph:
+    def network_graph(self, *, links: bool = True,
+                      progress: Callable[[int], None] | None = None) -> nx.DiGraph:
         """Machines as nodes, parent -> child edges and, with `links`, "mutates" edges from a
-        machine to every machine its transitions caused transitions in (scans every record)."""
+        machine to every machine its transitions caused transitions in (reads the source of
+        every record, nothing else; `progress(done)` is told how many were read)."""
         targets: dict[str, set[str]] = {m.key: set() for m in self.machines}
         if links:
+            done = 0
             for m in self.machines:
-                for tx in m.transitions():
-                    src = tx.source
-                    if src is None or src.machine_id == m.id:
-                        continue
-                    origin = self._machine_by_id(src.machine_id)
-                    key = origin.key if origin is not None else src.machine_id
-                    targets.setdefault(key, set()).add(m.key)
+                seen: set[str] = set()
+                for n, src in m.sources():
+                    if src is not None and src.machine_id != m.id and \
+                            src.machine_id not in seen:
+                        seen.add(src.machine_id)
+                        origin = self._machine_by_id(src.machine_id)
+                        key = origin.key if origin is not None else src.machine_id
+                        targets.setdefault(key, set()).add(m.key)
+                    if progress is not None and not n & 1023:
+                        progress(done + n)
+                done += len(m)
         specs: list[dict[str, Any]] = []
         for m in self.machines:
             parent = self.parent(m)
