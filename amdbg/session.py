@@ -39,10 +39,10 @@ from amnode.telemetry import (
 from amnode.telemetry.receiver import LiveRecording
 
 from . import graph as graphs
-from .address import MachAddress, is_address, parse_address
+from .address import MachAddress, is_address, parse_address, resolve_params
 from .errors import AmbiguousMachineError, DbgError, SelectionError, UsageError
 from .filters import TxFilter
-from .times import parse_time, parse_time_span
+from .times import parse_time_span
 
 _INT = re.compile(r"-?\d+")
 
@@ -398,33 +398,10 @@ class Session:
         return sel.machine
 
     def _by_params(self, machine: RecordedMachine, addr: MachAddress) -> Selection:
-        """Apply `t`, then `ht`, then `q` of an address without a transition part."""
-        t, ht, q = addr.param("t"), addr.param("ht"), addr.param("q")
-        if t is not None:
-            value = _param_int(addr, "t", t)
-            n = self._first_at_least(machine, value, lambda tx: tx.time_sum)
-            return Selection(machine, n, f"t={value}")
-        if ht is not None:
-            wall = parse_time(ht, self.start_ns)
-            n = self.nearest(machine, wall, after=True) or self.nearest(machine, wall)
-            return Selection(machine, n, f"ht={ht}")
-        if q is not None:
-            value = _param_int(addr, "q", q)
-            n = self._first_at_least(machine, value, lambda tx: tx.queue_tick)
-            return Selection(machine, n, f"q={value}")
-        return Selection(machine)
-
-    def _first_at_least(self, machine: RecordedMachine, value: int,
-                        key: Callable[[TransitionRecord], int]) -> int | None:
-        """Binary search for the first transition whose `key` (non-decreasing) is >= value."""
-        lo, hi = 1, len(machine) + 1
-        while lo < hi:
-            mid = (lo + hi) // 2
-            if key(machine.transition(mid)) >= value:
-                hi = mid
-            else:
-                lo = mid + 1
-        return lo if lo <= len(machine) else None
+        """Apply `t`, then `ht`, then `q` of an address without a transition part (see
+        `amdbg.address.resolve_params`: a value no transition reached is an error)."""
+        number, note = resolve_params(machine, addr, self.start_ns)
+        return Selection(machine, number, note)
 
     # ------------------------------------------------------------------ filtering and ranges
 
@@ -608,13 +585,6 @@ def _looks_numeric(ref: str | int) -> bool:
         return True
     text = ref.strip()
     return _INT.fullmatch(text) is not None or text.lower() in ("last", "first")
-
-
-def _param_int(addr: MachAddress, name: str, value: str) -> int:
-    try:
-        return int(value)
-    except ValueError:
-        raise UsageError(f"address {addr}: {name}={value!r} is not a number") from None
 
 
 def resolve_positionals(values: list[str], default_rec: str | None = None
