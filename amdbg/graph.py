@@ -22,6 +22,7 @@ __all__ = [
     "layers",
     "machine_graph",
     "network_graph",
+    "steps_mermaid",
     "to_dot",
     "to_json",
     "to_mermaid",
@@ -388,6 +389,61 @@ def to_mermaid(g: nx.DiGraph) -> str:
             lines.append(f"  classDef {cls} {style}")
             lines.append(f"  class {','.join(members)} {cls}")
     return "\n".join(lines) + "\n"
+
+
+def _sequence_text(text: str) -> str:
+    """Escape text for a Mermaid sequence diagram (participant labels, messages): `#` and `;`
+    as entity codes (`#` starts one, `;` may end a statement), control characters as escapes."""
+    return printable(str(text)).replace("#", "#35;").replace(";", "#59;")
+
+
+def steps_mermaid(steps: Sequence[Any], *, title: Sequence[str] = ()) -> str:
+    """A transition's steps as a Mermaid ``sequenceDiagram``: states are participants (in the
+    order the steps touch them); relation steps are arrows labelled `require`, `add`,
+    `remove` or `after`; activate, deactivate, cancel and handler steps are self-messages
+    (handlers with their duration); called steps are notes. `steps` are
+    `amnode.telemetry.StepRecord`s; `title` lines go first, as `%%` comments.
+    """
+    from .times import format_duration
+
+    order: dict[str, str] = {}
+    used: set[str] = set()
+
+    def pid(state: str) -> str:
+        """The participant id of `state` (registered on first use)."""
+        if state not in order:
+            base = "s_" + re.sub(r"[^A-Za-z0-9_]", "_", state)
+            candidate, n = base, 1
+            while candidate in used:
+                n += 1
+                candidate = f"{base}_{n}"
+            used.add(candidate)
+            order[state] = candidate
+        return order[state]
+
+    body: list[str] = []
+    for step in steps:
+        src, dst = step.from_state, step.to_state
+        if step.type == "rel" and src and dst:
+            body.append(f"  {pid(src)} ->> {pid(dst)}: {_sequence_text(step.relation or 'rel')}")
+            continue
+        state = dst or src
+        if not state:
+            continue
+        if step.type == "called":
+            body.append(f"  Note over {pid(state)}: called")
+        elif step.type == "handler":
+            took = f" {format_duration(step.duration_ns)}" if step.duration_ns else ""
+            body.append(f"  {pid(state)} ->> {pid(state)}: "
+                        f"{_sequence_text(step.handler or 'handler')}{took}")
+        else:
+            body.append(f"  {pid(state)} ->> {pid(state)}: {_sequence_text(step.type)}")
+    lines = ["sequenceDiagram", *(f"  %% {printable(line)}" for line in title)]
+    lines += [f"  participant {ident} as {_sequence_text(state)}"
+              for state, ident in order.items()]
+    if not body:
+        lines += ["  participant none as (no steps)", "  Note over none: no steps recorded"]
+    return "\n".join(lines + body) + "\n"
 
 
 def _jsonable(value: Any) -> Any:
