@@ -852,9 +852,27 @@ def open_recording(path: str | os.PathLike[str], *, verify: bool = True,
         else:
             files = _recording_files(p)
         rec._load(files, single=False, follow=follow)
+    elif not follow and _is_compressed(p):  # a compressed pack (`*.amrec.gz`, see pack.py)
+        plain = _inflate(p)
+        try:
+            rec._load([plain], single=True)
+        finally:
+            plain.unlink(missing_ok=True)  # mapped already: the data stays until close
+        for f in rec._files:
+            f.path = str(p)
     else:
         rec._load([p], single=True, follow=follow)
     return rec
+
+
+def _is_compressed(path: Path) -> bool:
+    from .pack import is_compressed  # pack imports this module
+    return is_compressed(path)
+
+
+def _inflate(path: Path) -> Path:
+    from .pack import inflate
+    return inflate(path)
 
 
 __all__ = ["Growth", "RecordedMachine", "Recording", "open_recording"]
