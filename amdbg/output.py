@@ -153,6 +153,12 @@ class RowWriter:
         self._since = 0.0
         self._started = False
 
+    def reserve(self, column: str, sample: str) -> None:
+        """Make `column` at least as wide as `sample` (e.g. the largest number to come), so
+        that rows printed later line up with the first ones."""
+        i = self.columns.index(column)
+        self.widths[i] = max(self.widths[i], cell_len(sample))
+
     def add(self, *cells: str | Text) -> None:
         """Queue one row; printed with the next batch."""
         row = [c if isinstance(c, Text) else Text(c) for c in cells]

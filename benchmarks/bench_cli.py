@@ -6,8 +6,8 @@
 2. Each command runs as a subprocess with stdout piped (what `amdbg log ... | less` sees):
    the time to the first output byte of `log --limit 20000`, the whole of `log --limit 0`
    (every transition of the biggest machine), `graph --network`, `ls`; the peer is decoding
-   the same transitions with the reader alone (`RecordedMachine.transitions()`), in a
-   subprocess too, so the ratio is what formatting rows costs on top of reading them.
+   the same transitions with the reader alone (`RecordedMachine.transitions()`, CPU time),
+   in a subprocess too, so the ratio is what formatting rows costs on top of reading them.
 
     python benchmarks/bench_cli.py [--transitions N] [--keep PATH] [--json]
 
@@ -88,9 +88,9 @@ import sys, time
 from amnode.telemetry import open_recording
 rec = open_recording(sys.argv[1])
 m = max(rec.machines, key=len)
-t0 = time.perf_counter()
+t0 = time.process_time()
 n = sum(1 for _ in m.transitions())
-print(n, time.perf_counter() - t0)
+print(n, time.process_time() - t0)
 """
 
 
@@ -163,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'command':<22} {'first byte':>11} {'total':>9} {'CPU':>9}")
     for name, (first, total, cpu) in rows.items():
         print(f"{name:<22} {first:>10.2f}s {total:>8.2f}s {cpu:>8.2f}s")
-    print(f"{'peer: reader decode':<22} {'':>11} {decode_s:>8.2f}s")
+    print(f"{'peer: reader decode':<22} {'':>11} {'':>9} {decode_s:>8.2f}s")
     cpu_log = rows["log --limit 0"][2]
     ratio = cpu_log / decode_s if decode_s else float("inf")
     print(f"log --limit 0 CPU / reader decode: {ratio:.2f}x "

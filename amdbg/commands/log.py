@@ -160,6 +160,10 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
                                "result", "flags", "changes"), right=("#",),
                      before_write=progress.clear if progress is not None else None)
     base = session.start_ns
+    if last >= start:  # the widest number and time to come
+        rows.reserve("#", str(last))
+        end_ns = m.end_times[last - 1]
+        rows.reserve(rows.columns[1], _iso(end_ns) if wall else format_offset(end_ns, base))
     more = False
     shown = last_shown = 0
     for number in numbers:
