@@ -136,6 +136,7 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     columns = ["machine", "parent", "tags", "states", "transitions", "errors", "first", "last"]
     t = table(*columns, *(["process"] if many else []), "notes",
               right=("states", "transitions", "errors"))
+    t.columns[0].no_wrap = True  # a tree line is never split from its machine id
     for node, prefix in zip(nodes, tree_prefixes([n.depth for n in nodes]), strict=True):
         m = node.machine
         name = Text(prefix)
