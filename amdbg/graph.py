@@ -9,9 +9,10 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import networkx as nx
+if TYPE_CHECKING:  # networkx costs half a second to import: only the functions that
+    import networkx as nx  # build graphs import it, so `amdbg log` starts without it
 
 from .escape import printable
 
@@ -97,6 +98,8 @@ def machine_graph(
     so the result does not depend on dict ordering. Edges carry ``relations`` (canonical order
     require, add, remove, after) and ``relation`` (the first one). Unknown targets are skipped.
     """
+    import networkx as nx
+
     order = list(dict.fromkeys(state_names))
     known = set(order)
     order.extend(sorted(name for name in schema if name not in known))
@@ -131,6 +134,8 @@ def network_graph(machines: Iterable[Mapping[str, Any]]) -> nx.DiGraph:
     ``links`` ``[(target_id, kind), ...]``. Parents or link targets that are not among the
     machines get a node with ``missing=True`` so dangling references stay visible.
     """
+    import networkx as nx
+
     machines = list(machines)
     g = nx.DiGraph(kind="network")
     for machine in machines:
@@ -170,6 +175,8 @@ def layers(g: nx.DiGraph, *, relations: Collection[str] = LAYER_RELATIONS) -> li
     add, parent by default) after condensing cycles, so members of a cycle share a layer.
     Nodes without any edge to another node go in the last layer. Each row keeps graph order.
     """
+    import networkx as nx
+
     position = {node: i for i, node in enumerate(g.nodes)}
     relations = set(relations)
 
@@ -457,6 +464,8 @@ def _jsonable(value: Any) -> Any:
 
 def to_json(g: nx.DiGraph) -> str:
     """Export as node-link JSON (``links`` key, sorted keys) for tools and round-tripping."""
+    import networkx as nx
+
     try:
         data = nx.node_link_data(g, edges="links")
     except TypeError:  # networkx < 3.4 has no ``edges`` keyword and uses "links" already
@@ -466,6 +475,8 @@ def to_json(g: nx.DiGraph) -> str:
 
 def from_json(text: str) -> nx.DiGraph:
     """Load a graph written by ``to_json`` (inverse, for tests and offline viewers)."""
+    import networkx as nx
+
     data = json.loads(text)
     try:
         return nx.node_link_graph(data, edges="links")
