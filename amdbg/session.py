@@ -22,9 +22,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Any
-
-import networkx as nx
+from typing import TYPE_CHECKING, Any
 
 from amnode.telemetry import (
     Growth,
@@ -43,6 +41,9 @@ from .address import MachAddress, is_address, parse_address, resolve_params
 from .errors import AmbiguousMachineError, DbgError, SelectionError, UsageError
 from .filters import TxFilter
 from .times import parse_time_span
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 _INT = re.compile(r"-?\d+")
 
