@@ -14,6 +14,7 @@ with a new check record: the packed file is intact, and those frames still read 
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
 import zlib
 from pathlib import Path
@@ -49,10 +50,16 @@ def pack(src: str | os.PathLike[str] | Recording, dst: str | os.PathLike[str], *
 
 
 def is_compressed(path: str | os.PathLike[str]) -> bool:
-    """True when the file at `path` starts like a gzip stream (a compressed pack)."""
+    """True when the regular file at `path` starts like a gzip stream (a compressed pack);
+    anything else (a FIFO would block an open) is left to the reader, which refuses it."""
     try:
-        with open(path, "rb") as f:
-            return f.read(2) == GZIP_MAGIC
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            return False
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        try:
+            return os.pread(fd, 2, 0) == GZIP_MAGIC
+        finally:
+            os.close(fd)
     except OSError:
         return False
 
