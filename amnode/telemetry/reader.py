@@ -564,6 +564,8 @@ class Recording:
             if first_error is not None:
                 raise first_error
             raise RecordingError("no readable recording segment", str(self.path))
+        if not single and not follow:
+            self._drop_repeated_segments()
         order = {id(f): i for i, f in enumerate(self._files)}
         self.machines.sort(key=lambda m: (m.created_ns, order[id(m._file)], m.mno))
         self._key_new()
@@ -580,6 +582,25 @@ class Recording:
             f.state = "growing"
             self._scanners.append(sc)
         sc.scan(final=not follow)
+
+    def _drop_repeated_segments(self) -> None:
+        """A directory holding a pack and the files it was made from has every segment twice
+        (same host, pid, start time and program): keep the first, drop the machines of the
+        copies, so no machine shows twice."""
+        seen: set[tuple[str, int, int, str]] = set()
+        dropped: set[int] = set()
+        kept: list[Segment] = []
+        for seg in self._segments:
+            p = seg.process
+            ident = (p.host, p.pid, p.start_ns, p.argv0)
+            if ident in seen:
+                dropped.add(id(p))
+            else:
+                seen.add(ident)
+                kept.append(seg)
+        if dropped:
+            self._segments[:] = kept
+            self.machines[:] = [m for m in self.machines if id(m.process) not in dropped]
 
     def _key_new(self) -> None:
         """Give machines found since the last call their keys (`id`, `id#2`, ...)."""
