@@ -196,6 +196,21 @@ def _repack(tmp_path: Path) -> Path:
     return out
 
 
+def test_directory_with_an_uncompressed_pack_shows_each_machine_once(amdbg,
+                                                                      tmp_path: Path) -> None:
+    src = tmp_path / "crawler"
+    src.mkdir()
+    for f in CRAWLER.glob("*.amrec"):
+        (src / f.name).write_bytes(f.read_bytes())
+    before = json.loads(amdbg("ls", str(src), "--json").out)
+    assert amdbg("pack", str(src), str(tmp_path / "all.amrec")).status == 0
+    (src / "all.amrec").write_bytes((tmp_path / "all.amrec").read_bytes())  # moved in later
+    after = json.loads(amdbg("ls", str(src), "--json").out)
+    assert [(d["key"], d["transitions"]) for d in after] == \
+        [(d["key"], d["transitions"]) for d in before]
+    assert not any("#" in d["key"] for d in after)
+
+
 def test_uncompressed_pack_refuses_the_source_directory(amdbg, tmp_path: Path) -> None:
     src = tmp_path / "crawler"
     src.mkdir()
