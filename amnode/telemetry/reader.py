@@ -584,23 +584,29 @@ class Recording:
         sc.scan(final=not follow)
 
     def _drop_repeated_segments(self) -> None:
-        """A directory holding a pack and the files it was made from has every segment twice
-        (same host, pid, start time and program): keep the first, drop the machines of the
-        copies, so no machine shows twice."""
-        seen: set[tuple[str, int, int, str]] = set()
-        dropped: set[int] = set()
-        kept: list[Segment] = []
+        """A directory holding a pack (a file of several segments) and the files it was made
+        from has those segments twice (same host, pid, start time and program): keep the
+        source file's copy and drop the pack's, so no machine shows twice. Copies of one
+        single-segment file are kept (they read as two runs: `id#2`)."""
+        per_file: dict[int, int] = {}
+        for seg in self._segments:
+            per_file[id(seg.file)] = per_file.get(id(seg.file), 0) + 1
+        groups: dict[tuple[str, int, int, str], list[Segment]] = {}
         for seg in self._segments:
             p = seg.process
-            ident = (p.host, p.pid, p.start_ns, p.argv0)
-            if ident in seen:
-                dropped.add(id(p))
-            else:
-                seen.add(ident)
-                kept.append(seg)
+            groups.setdefault((p.host, p.pid, p.start_ns, p.argv0), []).append(seg)
+        dropped: set[int] = set()
+        for same in groups.values():
+            packed = [seg for seg in same if per_file[id(seg.file)] > 1]
+            if len(same) < 2 or not packed:
+                continue
+            keep = next((seg for seg in same if per_file[id(seg.file)] == 1), same[0])
+            dropped.update(id(seg) for seg in same if seg is not keep)
         if dropped:
-            self._segments[:] = kept
-            self.machines[:] = [m for m in self.machines if id(m.process) not in dropped]
+            drop_processes = {id(seg.process) for seg in self._segments if id(seg) in dropped}
+            self._segments[:] = [seg for seg in self._segments if id(seg) not in dropped]
+            self.machines[:] = [m for m in self.machines
+                                if id(m.process) not in drop_processes]
 
     def _key_new(self) -> None:
         """Give machines found since the last call their keys (`id`, `id#2`, ...)."""
