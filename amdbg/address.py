@@ -8,12 +8,16 @@ percent-decoded, so any machine id can be written; `str()` gives the canonical f
 
 from __future__ import annotations
 
+from bisect import bisect_left
+from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, quote, unquote
 
+from amnode.telemetry import RecordedMachine, TransitionRecord
 from amnode.telemetry.records import MACH_SCHEME, quote_part
 
-from .errors import UsageError
+from .errors import SelectionError, UsageError
+from .times import parse_time
 
 SCHEME = MACH_SCHEME
 
@@ -86,4 +90,59 @@ def parse_address(text: str) -> MachAddress:
     return MachAddress(machine, tx, step, params)
 
 
-__all__ = ["SCHEME", "MachAddress", "is_address", "parse_address"]
+def resolve_params(machine: RecordedMachine, addr: MachAddress, start_ns: int | None
+                   ) -> tuple[int | None, str]:
+    """(transition number, how it was chosen) that the query of an address without a
+    transition part picks in `machine`: `t` (machine time) first, then `ht` (wall time), then
+    `q` (queue tick); (None, "") when it has none of them.
+
+    `t=N` and `q=N` pick the first transition that reached N; a value no transition reached
+    raises SelectionError saying what the machine's range is (never the last one silently).
+    `ht` picks the first transition ending at or after that time, else the last before it.
+    """
+    t, ht, q = addr.param("t"), addr.param("ht"), addr.param("q")
+    if t is not None:
+        value = _param_int(addr, "t", t)
+        return _first_reaching(machine, addr, "machine time", "t", value,
+                               lambda tx: tx.time_sum), f"t={value}"
+    if ht is not None:
+        wall = parse_time(ht, start_ns)
+        if not len(machine):
+            raise SelectionError(f"{addr}: machine {machine.key} has no transitions")
+        i = bisect_left(machine.end_times, wall)
+        return (i + 1 if i < len(machine) else len(machine)), f"ht={ht}"
+    if q is not None:
+        value = _param_int(addr, "q", q)
+        return _first_reaching(machine, addr, "queue tick", "q", value,
+                               lambda tx: tx.queue_tick), f"q={value}"
+    return None, ""
+
+
+def _first_reaching(machine: RecordedMachine, addr: MachAddress, what: str, name: str,
+                    value: int, key: Callable[[TransitionRecord], int]) -> int:
+    """Binary search for the first transition whose `key` (non-decreasing) is >= value."""
+    count = len(machine)
+    if not count:
+        raise SelectionError(f"{addr}: machine {machine.key} has no transitions")
+    lo, hi = 1, count + 1
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if key(machine.transition(mid)) >= value:
+            hi = mid
+        else:
+            lo = mid + 1
+    if lo > count:
+        last = key(machine.transition(count))
+        raise SelectionError(f"{addr}: no transition of {machine.key} reaches {what} "
+                             f"{value}; its last ({count}) is at {name}={last}")
+    return lo
+
+
+def _param_int(addr: MachAddress, name: str, value: str) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        raise UsageError(f"address {addr}: {name}={value!r} is not a number") from None
+
+
+__all__ = ["SCHEME", "MachAddress", "is_address", "parse_address", "resolve_params"]

@@ -48,7 +48,8 @@ examples:
   amdbg show recordings/orders.amrec -m order-1002 -t 3
   amdbg log recordings/orders.amrec -m 1002 --canceled
   amdbg graph recordings/orders.amrec -m order-1001 -t 2 --format mermaid
-  amdbg pack recordings/crawler crawler.amrec
+  amdbg graph recordings/orders.amrec -m order-1002 -t 7 --steps
+  amdbg pack recordings/crawler crawler.amrec.gz
   amdbg replay recordings/orders.amrec -m order-1002 -t 7
 
 exit status: 0 ok (a torn last record only warns), 1 error, 2 bad command line,

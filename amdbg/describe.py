@@ -77,11 +77,14 @@ class StateChange:
 
     @property
     def mark(self) -> str:
-        """`+` activated, `-` deactivated, `+2` re-entered (Multi), "" unchanged."""
+        """`+` activated, `-` deactivated, `+2` re-entered (Multi), `+-` activated and
+        deactivated again (a failed final handler), "" unchanged."""
         if self.before == self.after:
             return ""
         if self.active_after and self.active_before:
             return f"+{self.after - self.before}"
+        if not self.active_after and not self.active_before:
+            return "+-"
         return "+" if self.active_after else "-"
 
 
@@ -217,6 +220,19 @@ def state_changes(tx: TransitionRecord, *, everything: bool = False) -> list[Sta
     return out
 
 
+def machine_time_label(tx: TransitionRecord) -> str:
+    """Machine time before -> after: `t1 -> t3 (+2)`. A canceled transition changed no tick
+    (`t3, unchanged (canceled)`) unless it was canceled after its states were applied (a
+    final handler failed and the states were removed again): then the ticks that did move
+    are shown as such."""
+    before, after = sum(tx.time_before), tx.time_sum
+    if tx.accepted or tx.is_check:
+        return f"t{before} -> t{after} (+{after - before})"
+    if before == after:
+        return f"t{before}, unchanged (canceled)"
+    return f"t{before} -> t{after} (+{after - before}, ticks moved before it was canceled)"
+
+
 def changes_label(tx: TransitionRecord) -> str:
     """`+A -B +C` (re-entered Multi states count as `+`); "" when nothing changed."""
     return " ".join([*(f"+{s}" for s in tx.activated), *(f"-{s}" for s in tx.deactivated)])
@@ -286,6 +302,6 @@ def transition_dict(tx: TransitionRecord) -> dict[str, Any]:
 __all__ = [
     "UNVERIFIED", "UNVERIFIED_NOTE", "CancelReason", "StateChange", "cancel_reason",
     "changes_label", "error_text", "failure_dict", "failure_text", "first_line", "flag_names",
-    "log_dict", "mutation_label",
+    "log_dict", "machine_time_label", "mutation_label",
     "result_label", "state_changes", "transition_dict",
 ]

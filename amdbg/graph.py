@@ -9,9 +9,10 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import networkx as nx
+if TYPE_CHECKING:  # networkx costs half a second to import: only the functions that
+    import networkx as nx  # build graphs import it, so `amdbg log` starts without it
 
 from .escape import printable
 
@@ -22,6 +23,7 @@ __all__ = [
     "layers",
     "machine_graph",
     "network_graph",
+    "steps_mermaid",
     "to_dot",
     "to_json",
     "to_mermaid",
@@ -96,6 +98,8 @@ def machine_graph(
     so the result does not depend on dict ordering. Edges carry ``relations`` (canonical order
     require, add, remove, after) and ``relation`` (the first one). Unknown targets are skipped.
     """
+    import networkx as nx
+
     order = list(dict.fromkeys(state_names))
     known = set(order)
     order.extend(sorted(name for name in schema if name not in known))
@@ -130,6 +134,8 @@ def network_graph(machines: Iterable[Mapping[str, Any]]) -> nx.DiGraph:
     ``links`` ``[(target_id, kind), ...]``. Parents or link targets that are not among the
     machines get a node with ``missing=True`` so dangling references stay visible.
     """
+    import networkx as nx
+
     machines = list(machines)
     g = nx.DiGraph(kind="network")
     for machine in machines:
@@ -169,6 +175,8 @@ def layers(g: nx.DiGraph, *, relations: Collection[str] = LAYER_RELATIONS) -> li
     add, parent by default) after condensing cycles, so members of a cycle share a layer.
     Nodes without any edge to another node go in the last layer. Each row keeps graph order.
     """
+    import networkx as nx
+
     position = {node: i for i, node in enumerate(g.nodes)}
     relations = set(relations)
 
@@ -390,6 +398,61 @@ def to_mermaid(g: nx.DiGraph) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _sequence_text(text: str) -> str:
+    """Escape text for a Mermaid sequence diagram (participant labels, messages): `#` and `;`
+    as entity codes (`#` starts one, `;` may end a statement), control characters as escapes."""
+    return printable(str(text)).replace("#", "#35;").replace(";", "#59;")
+
+
+def steps_mermaid(steps: Sequence[Any], *, title: Sequence[str] = ()) -> str:
+    """A transition's steps as a Mermaid ``sequenceDiagram``: states are participants (in the
+    order the steps touch them); relation steps are arrows labelled `require`, `add`,
+    `remove` or `after`; activate, deactivate, cancel and handler steps are self-messages
+    (handlers with their duration); called steps are notes. `steps` are
+    `amnode.telemetry.StepRecord`s; `title` lines go first, as `%%` comments.
+    """
+    from .times import format_duration
+
+    order: dict[str, str] = {}
+    used: set[str] = set()
+
+    def pid(state: str) -> str:
+        """The participant id of `state` (registered on first use)."""
+        if state not in order:
+            base = "s_" + re.sub(r"[^A-Za-z0-9_]", "_", state)
+            candidate, n = base, 1
+            while candidate in used:
+                n += 1
+                candidate = f"{base}_{n}"
+            used.add(candidate)
+            order[state] = candidate
+        return order[state]
+
+    body: list[str] = []
+    for step in steps:
+        src, dst = step.from_state, step.to_state
+        if step.type == "rel" and src and dst:
+            body.append(f"  {pid(src)} ->> {pid(dst)}: {_sequence_text(step.relation or 'rel')}")
+            continue
+        state = dst or src
+        if not state:
+            continue
+        if step.type == "called":
+            body.append(f"  Note over {pid(state)}: called")
+        elif step.type == "handler":
+            took = f" {format_duration(step.duration_ns)}" if step.duration_ns else ""
+            body.append(f"  {pid(state)} ->> {pid(state)}: "
+                        f"{_sequence_text(step.handler or 'handler')}{took}")
+        else:
+            body.append(f"  {pid(state)} ->> {pid(state)}: {_sequence_text(step.type)}")
+    lines = ["sequenceDiagram", *(f"  %% {printable(line)}" for line in title)]
+    lines += [f"  participant {ident} as {_sequence_text(state)}"
+              for state, ident in order.items()]
+    if not body:
+        lines += ["  participant none as (no steps)", "  Note over none: no steps recorded"]
+    return "\n".join(lines + body) + "\n"
+
+
 def _jsonable(value: Any) -> Any:
     """Fallback for json.dumps: sets become sorted lists, tuples lists, others strings."""
     if isinstance(value, set | frozenset):
@@ -401,6 +464,8 @@ def _jsonable(value: Any) -> Any:
 
 def to_json(g: nx.DiGraph) -> str:
     """Export as node-link JSON (``links`` key, sorted keys) for tools and round-tripping."""
+    import networkx as nx
+
     try:
         data = nx.node_link_data(g, edges="links")
     except TypeError:  # networkx < 3.4 has no ``edges`` keyword and uses "links" already
@@ -410,6 +475,8 @@ def to_json(g: nx.DiGraph) -> str:
 
 def from_json(text: str) -> nx.DiGraph:
     """Load a graph written by ``to_json`` (inverse, for tests and offline viewers)."""
+    import networkx as nx
+
     data = json.loads(text)
     try:
         return nx.node_link_graph(data, edges="links")

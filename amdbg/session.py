@@ -22,9 +22,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Any
-
-import networkx as nx
+from typing import TYPE_CHECKING, Any
 
 from amnode.telemetry import (
     Growth,
@@ -39,10 +37,13 @@ from amnode.telemetry import (
 from amnode.telemetry.receiver import LiveRecording
 
 from . import graph as graphs
-from .address import MachAddress, is_address, parse_address
+from .address import MachAddress, is_address, parse_address, resolve_params
 from .errors import AmbiguousMachineError, DbgError, SelectionError, UsageError
 from .filters import TxFilter
-from .times import parse_time, parse_time_span
+from .times import parse_time_span
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 _INT = re.compile(r"-?\d+")
 
@@ -398,33 +399,10 @@ class Session:
         return sel.machine
 
     def _by_params(self, machine: RecordedMachine, addr: MachAddress) -> Selection:
-        """Apply `t`, then `ht`, then `q` of an address without a transition part."""
-        t, ht, q = addr.param("t"), addr.param("ht"), addr.param("q")
-        if t is not None:
-            value = _param_int(addr, "t", t)
-            n = self._first_at_least(machine, value, lambda tx: tx.time_sum)
-            return Selection(machine, n, f"t={value}")
-        if ht is not None:
-            wall = parse_time(ht, self.start_ns)
-            n = self.nearest(machine, wall, after=True) or self.nearest(machine, wall)
-            return Selection(machine, n, f"ht={ht}")
-        if q is not None:
-            value = _param_int(addr, "q", q)
-            n = self._first_at_least(machine, value, lambda tx: tx.queue_tick)
-            return Selection(machine, n, f"q={value}")
-        return Selection(machine)
-
-    def _first_at_least(self, machine: RecordedMachine, value: int,
-                        key: Callable[[TransitionRecord], int]) -> int | None:
-        """Binary search for the first transition whose `key` (non-decreasing) is >= value."""
-        lo, hi = 1, len(machine) + 1
-        while lo < hi:
-            mid = (lo + hi) // 2
-            if key(machine.transition(mid)) >= value:
-                hi = mid
-            else:
-                lo = mid + 1
-        return lo if lo <= len(machine) else None
+        """Apply `t`, then `ht`, then `q` of an address without a transition part (see
+        `amdbg.address.resolve_params`: a value no transition reached is an error)."""
+        number, note = resolve_params(machine, addr, self.start_ns)
+        return Selection(machine, number, note)
 
     # ------------------------------------------------------------------ filtering and ranges
 
@@ -565,19 +543,26 @@ class Session:
         return graphs.machine_graph(version.schema, version.state_names,
                                     active=tx.states_after, touched=touched, called=tx.called)
 
-    def network_graph(self, *, links: bool = True) -> nx.DiGraph:
+    def network_graph(self, *, links: bool = True,
+                      progress: Callable[[int], None] | None = None) -> nx.DiGraph:
         """Machines as nodes, parent -> child edges and, with `links`, "mutates" edges from a
-        machine to every machine its transitions caused transitions in (scans every record)."""
+        machine to every machine its transitions caused transitions in (reads the source of
+        every record, nothing else; `progress(done)` is told how many were read)."""
         targets: dict[str, set[str]] = {m.key: set() for m in self.machines}
         if links:
+            done = 0
             for m in self.machines:
-                for tx in m.transitions():
-                    src = tx.source
-                    if src is None or src.machine_id == m.id:
-                        continue
-                    origin = self._machine_by_id(src.machine_id)
-                    key = origin.key if origin is not None else src.machine_id
-                    targets.setdefault(key, set()).add(m.key)
+                seen: set[str] = set()
+                for n, src in m.sources():
+                    if src is not None and src.machine_id != m.id and \
+                            src.machine_id not in seen:
+                        seen.add(src.machine_id)
+                        origin = self._machine_by_id(src.machine_id)
+                        key = origin.key if origin is not None else src.machine_id
+                        targets.setdefault(key, set()).add(m.key)
+                    if progress is not None and not n & 1023:
+                        progress(done + n)
+                done += len(m)
         specs: list[dict[str, Any]] = []
         for m in self.machines:
             parent = self.parent(m)
@@ -601,13 +586,6 @@ def _looks_numeric(ref: str | int) -> bool:
         return True
     text = ref.strip()
     return _INT.fullmatch(text) is not None or text.lower() in ("last", "first")
-
-
-def _param_int(addr: MachAddress, name: str, value: str) -> int:
-    try:
-        return int(value)
-    except ValueError:
-        raise UsageError(f"address {addr}: {name}={value!r} is not a number") from None
 
 
 def resolve_positionals(values: list[str], default_rec: str | None = None

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import json
+from collections.abc import Iterator
 from typing import Any
 
 from rich.text import Text
 
-from amnode.telemetry import TransitionRecord
+from amnode.telemetry import RecordedMachine, TransitionRecord
 
 from ..describe import (
     UNVERIFIED,
@@ -18,7 +20,7 @@ from ..describe import (
     result_label,
 )
 from ..errors import UsageError
-from ..escape import printable
+from ..escape import escape_json, printable
 from ..filters import TxFilter, is_empty
 from ..output import (
     STYLE_ACCEPTED,
@@ -27,10 +29,10 @@ from ..output import (
     STYLE_FLAG,
     STYLE_MACHINE,
     STYLE_UNVERIFIED,
-    table,
-    write_json,
+    Progress,
+    RowWriter,
 )
-from ..times import format_offset
+from ..times import format_offset, format_wall
 from . import follow
 from .base import Context, add_json, add_machine, add_targets, add_transition
 from .follow import FOLLOW_TAIL
@@ -77,6 +79,10 @@ def register(parser: argparse.ArgumentParser) -> None:
                         help="keep printing transitions as they happen, like tail -f (REC "
                         "still being written, or HOST:PORT of a running process; without -m "
                         "every machine); Ctrl-C ends it")
+    parser.add_argument("--times", choices=("offset", "wall"), default="offset",
+                        help="the 'ended' column: offset from the start of the recording "
+                        "(default) or the wall clock in UTC (ISO 8601, ends in Z; either can "
+                        "be given to --from/--to)")
     add_json(parser)
 
 
@@ -109,7 +115,7 @@ def _filter(args: argparse.Namespace) -> TxFilter:
 
 
 def run(args: argparse.Namespace, ctx: Context) -> int:
-    """Print the transitions table (or JSON)."""
+    """Print the transitions table (or JSON), row by row as they are read."""
     if args.limit is not None and args.limit < 0:
         raise UsageError("--limit must be 0 (all) or more")
     if args.follow:
@@ -129,16 +135,12 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     if sel.number is not None and not args.start:
         start = sel.number  # an address or -t starts the list there
     limit = args.limit or None
-    numbers = session.numbers(m, flt, start, stop)
-    shown: list[TransitionRecord] = []
-    more = False
-    for n in numbers:
-        if limit is not None and len(shown) >= limit:
-            more = True
-            break
-        shown.append(m.transition(n))
+    last = len(m) if stop is None else min(stop, len(m))
+    progress = Progress(ctx.stderr, f"reading {m.key}: transition",
+                        max(0, last - start + 1)) if flt.active else None
+    numbers = _tracked(session.numbers(m, flt, start, stop), start, progress)
     if args.json:
-        write_json([row_dict(tx) for tx in shown], ctx.stdout)
+        more = _write_json_rows(m, numbers, limit, ctx, progress)
         if more:
             ctx.warn(f"stopped after {limit} transitions (--limit); more match")
         return 0
@@ -153,24 +155,81 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         title.append(f", from {start} to {stop if stop is not None else len(m)}",
                      style=STYLE_DIM)
     ctx.out.print(title)
-    t = table("#", "ended", "id", "mutation", "result", "flags", "changes", right=("#",))
+    wall = args.times == "wall"
+    rows = RowWriter(ctx.out, ("#", "ended (UTC)" if wall else "ended", "id", "mutation",
+                               "result", "flags", "changes"), right=("#",),
+                     before_write=progress.clear if progress is not None else None)
     base = session.start_ns
-    for tx in shown:
+    if last >= start:  # the widest number and time to come
+        rows.reserve("#", str(last))
+        end_ns = m.end_times[last - 1]
+        rows.reserve(rows.columns[1], _iso(end_ns) if wall else format_offset(end_ns, base))
+    more = False
+    shown = last_shown = 0
+    for number in numbers:
+        if limit is not None and shown >= limit:
+            more = True
+            break
+        tx = m.transition(number)
         reason = cancel_reason(tx)
         result = Text(result_label(tx), style=STYLE_ACCEPTED if tx.accepted else STYLE_CANCELED)
         if reason is not None:
             result.append(f" ({printable(reason.short)})", style="")
-        t.add_row(str(tx.number), format_offset(tx.end_ns, base), printable(tx.id),
-                  printable(mutation_label(tx)), result, _flags(tx), printable(changes_label(tx)))
-    if shown:
-        ctx.out.print(t)
-    else:
+        rows.add(str(tx.number), _iso(tx.end_ns) if wall else format_offset(tx.end_ns, base),
+                 printable(tx.id), printable(mutation_label(tx)), result, _flags(tx),
+                 printable(changes_label(tx)))
+        shown += 1
+        last_shown = tx.number
+    rows.flush()
+    if progress is not None:
+        progress.clear()
+    if not shown:
         ctx.out.print(Text("no transitions match", style=STYLE_DIM))
     if more:
-        last = shown[-1].number
-        ctx.out.print(Text(f"... more transitions match; continue with --from {last + 1}, "
+        ctx.out.print(Text(f"... more transitions match; continue with --from {last_shown + 1}, "
                            "or --limit 0 for all", style=STYLE_DIM))
     return 0
+
+
+def _iso(ns: int) -> str:
+    """`2026-01-31T12:00:00.123456Z`: the wall clock in UTC as one word (`--from` reads it)."""
+    return format_wall(ns).replace(" ", "T")
+
+
+def _tracked(numbers: Iterator[int], start: int, progress: Progress | None) -> Iterator[int]:
+    """`numbers`, reporting how far the scan got (filters may skip many transitions)."""
+    if progress is None or not progress.active:
+        yield from numbers
+        return
+    for n in numbers:
+        progress.update(n - start + 1)
+        yield n
+
+
+def _write_json_rows(m: RecordedMachine, numbers: Iterator[int], limit: int | None,
+                     ctx: Context, progress: Progress | None) -> bool:
+    """Write the rows as one JSON array, element by element; True when more matched."""
+    out = ctx.stdout
+    count = 0
+    more = False
+    out.write("[")
+    for n in numbers:
+        if limit is not None and count >= limit:
+            more = True
+            break
+        text = json.dumps(row_dict(m.transition(n)), indent=2, ensure_ascii=False)
+        if progress is not None:
+            progress.clear()
+        out.write(("," if count else "") + "\n  " +
+                  escape_json(text).replace("\n", "\n  "))
+        count += 1
+        if count % 200 == 0:
+            out.flush()
+    out.write("\n]\n" if count else "]\n")
+    out.flush()
+    if progress is not None:
+        progress.clear()
+    return more
 
 
 __all__ = ["DEFAULT_LIMIT", "DESCRIPTION", "HELP", "register", "row_dict", "run"]

@@ -20,7 +20,10 @@ HELP = "list the machines of a recording"
 DESCRIPTION = """\
 List every machine of a recording as a parent/child tree: id, parent, tags, number of states,
 transitions and error transitions, and when its first and last transitions ended (offsets from
-the start of the recording). With -m, only the matching machines and their children.
+the start of the recording). Notes say "disposed", or "⌁ never disposed" when the recording
+ended with the machine still running (its process exited or was killed), "live" while a
+followed or attached source still grows. With -m, only the matching machines and their
+children.
 """
 
 
@@ -68,10 +71,31 @@ def machine_dict(m: RecordedMachine, depth: int) -> dict[str, Any]:
     }
 
 
+def tree_prefixes(depths: list[int]) -> list[str]:
+    """The tree drawing before each row of a pre-order list of depths: `├─ ` for a child
+    with later siblings, `└─ ` for the last one, `│  ` under ancestors that have more."""
+    out = [""] * len(depths)
+    later: list[bool] = []  # later[k]: a sibling at depth k follows (scanning backwards)
+    for i in range(len(depths) - 1, -1, -1):
+        d = depths[i]
+        if len(later) <= d:
+            later.extend([False] * (d + 1 - len(later)))
+        if d:
+            bars = "".join("│  " if later[k] else "   " for k in range(1, d))
+            out[i] = bars + ("├─ " if later[d] else "└─ ")
+        later[d] = True
+        del later[d + 1:]
+    return out
+
+
 def _notes(m: RecordedMachine) -> Text:
     notes = []
     if m.disposed:
         notes.append("disposed")
+    elif m.live:
+        notes.append("live")
+    else:  # the TUI's ⌁: the process exited or was killed with the machine still running
+        notes.append("⌁ never disposed")
     if len(m.schemas) > 1:
         notes.append(f"{len(m.schemas)} schemas")
     if m.gaps:
@@ -112,9 +136,10 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     columns = ["machine", "parent", "tags", "states", "transitions", "errors", "first", "last"]
     t = table(*columns, *(["process"] if many else []), "notes",
               right=("states", "transitions", "errors"))
-    for node in nodes:
+    t.columns[0].no_wrap = True  # a tree line is never split from its machine id
+    for node, prefix in zip(nodes, tree_prefixes([n.depth for n in nodes]), strict=True):
         m = node.machine
-        name = Text("   " * (node.depth - 1) + "└─ " if node.depth else "")
+        name = Text(prefix)
         name.append(printable(m.key), style=STYLE_MACHINE if node.depth == 0 else "cyan")
         error_cell = Text(str(m.error_count), style=STYLE_ERROR if m.error_count else "")
         t.add_row(name, printable(m.parent), printable(" ".join(m.tags)),
@@ -125,7 +150,7 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     return 0
 
 
-__all__ = ["DESCRIPTION", "HELP", "machine_dict", "register", "run"]
+__all__ = ["DESCRIPTION", "HELP", "machine_dict", "register", "run", "tree_prefixes"]
 
 
 def _count(n: int, one: str, many: str = "") -> str:

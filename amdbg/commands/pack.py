@@ -8,6 +8,7 @@ from pathlib import Path
 from rich.text import Text
 
 from amnode.telemetry import FILE_SUFFIX, pack
+from amnode.telemetry.pack import COMPRESSED_SUFFIX
 
 from ..errors import DbgError, UsageError
 from ..escape import printable
@@ -21,7 +22,12 @@ Merge a recording directory (one file per process) into one file that amdbg read
 like the directory, ready to attach to a bug report. Damaged parts (a partial last record
 after a crash, corrupt records) are left out; records no check record covered (a torn tail's
 complete records, the readable start of a damaged block) are kept and stay marked unverified
-in the packed file. OUT is replaced if it exists; name it *{FILE_SUFFIX}.
+in the packed file. OUT is replaced if it exists.
+
+Name OUT *{COMPRESSED_SUFFIX} to compress it (gzip, about 4x smaller; every amdbg command
+reads it as it is, and a directory listing skips it, so it can sit next to its sources), or
+*{FILE_SUFFIX} for an uncompressed file that opens without unpacking (keep that one out of
+the recording directory, or its machines show twice).
 """
 
 
@@ -39,18 +45,21 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     if len(args.targets) != 2:
         raise UsageError("pack needs two arguments: REC OUT")
     src, dst = (Path(p) for p in args.targets)
+    compress = dst.name.endswith(COMPRESSED_SUFFIX)
     if dst.is_dir():
-        raise UsageError(f"{dst} is a directory; give a file name ending in {FILE_SUFFIX}")
-    if dst.suffix != FILE_SUFFIX and not args.force:
-        raise UsageError(f"{dst}: name the packed file *{FILE_SUFFIX} (or add --force)")
-    if src.is_dir() and dst.resolve().parent == src.resolve():
-        raise UsageError(f"{dst} is inside the recording directory {src}; "
-                         "write it somewhere else")
+        raise UsageError(f"{dst} is a directory; give a file name ending in "
+                         f"{COMPRESSED_SUFFIX}")
+    if not compress and dst.suffix != FILE_SUFFIX and not args.force:
+        raise UsageError(f"{dst}: name the packed file *{COMPRESSED_SUFFIX} (compressed) or "
+                         f"*{FILE_SUFFIX} (or add --force)")
+    if not compress and src.is_dir() and dst.resolve().parent == src.resolve():
+        raise UsageError(f"{dst} is inside the recording directory {src}, where its machines "
+                         f"would show twice; write it elsewhere, or name it *{COMPRESSED_SUFFIX}")
     session, _ = ctx.open(argparse.Namespace(targets=[str(src)]))
     machines, transitions = len(session.machines), session.recording.transition_count
     files = len({p.file for p in session.recording.processes})
     try:
-        size = pack(session.recording, dst)  # what was indexed above: not read twice
+        size = pack(session.recording, dst, compress=compress)  # indexed above: read once
     except OSError as err:
         raise DbgError(f"cannot write {dst}: {err.strerror or err}") from None
     unverified = sum(m.unverified_records for m in session.machines)
@@ -61,7 +70,7 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
                            f"{packed.recording.transition_count} transitions)")
     line = Text(printable(f"packed {src} ({files} file{'s' if files != 1 else ''}, "
                           f"{machines} machines, {transitions} transitions) into {dst}"))
-    line.append(f" ({size:,} bytes)", style=STYLE_DIM)
+    line.append(f" ({size:,} bytes{', gzip-compressed' if compress else ''})", style=STYLE_DIM)
     if unverified:
         line.append(f"; {unverified} unverified record(s) kept, still marked unverified",
                     style=STYLE_UNVERIFIED)

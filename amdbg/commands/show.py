@@ -19,6 +19,7 @@ from ..describe import (
     error_text,
     first_line,
     flag_names,
+    machine_time_label,
     mutation_label,
     result_label,
     state_changes,
@@ -159,9 +160,7 @@ def render(session: Session, m: RecordedMachine, tx: TransitionRecord, *, note: 
     start = session.start_ns
     facts.add_row("time", f"{format_wall(tx.start_ns)} ({format_offset(tx.start_ns, start)} "
                           f"into the recording), took {format_duration(tx.duration_ns)}")
-    before_sum = sum(tx.time_before)
-    facts.add_row("machine time", f"t{before_sum} -> t{tx.time_sum} "
-                                  f"(+{tx.time_sum - before_sum})")
+    facts.add_row("machine time", machine_time_label(tx))
     queue = f"length {tx.queue_len}, queue tick {tx.queue_tick}"
     if tx.mutation_queue_tick and tx.mutation_queue_tick != tx.queue_tick:
         queue += f", mutation tick {tx.mutation_queue_tick}"

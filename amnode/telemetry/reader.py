@@ -34,6 +34,7 @@ Public API (everything else is private):
   `created_ns`, `first_ns`, `last_ns`, `transition_count` / `len()`, `error_count`, `errors()`,
   `disposed`, `disposed_ns`, `dispose_log`, `gaps`, `end_times`, `summary(n)`,
   `transition(n)`, `transition_by_id(tx_id)`, `transitions(start=1, stop=None)` / `iter()`,
+  `sources(start=1, stop=None)`,
   `clock_at(n)`, `time_at(n)`, `number_at(wall_ns)`, `state_at(wall_ns)`, `queued_count`,
   `queued()`, `unverified`, `is_unverified(n)`, `unverified_records`, `dispose_unverified`.
 - Value types (`records.py`): `TransitionRecord`, `TransitionSummary`, `StepRecord`, `LogLine`,
@@ -120,6 +121,7 @@ from .records import (
     ProcessInfo,
     QueuedRecord,
     SchemaVersion,
+    Source,
     TransitionRecord,
     TransitionSummary,
     UnverifiedSummary,
@@ -397,6 +399,20 @@ class RecordedMachine(MachineIndex):
     def __iter__(self) -> Iterator[TransitionRecord]:
         return self.transitions()
 
+    def sources(self, start: int = 1, stop: int | None = None
+                ) -> Iterator[tuple[int, Source | None]]:
+        """(number, source) of transitions `start`..`stop`, decoding only the body (no clock
+        replay, steps or log lines): about 15x cheaper than `transitions()` for causal links."""
+        stop = len(self._offsets) if stop is None else min(stop, len(self._offsets))
+        frame, offsets = self._file.frame, self._offsets
+        for pos in range(max(start, 1) - 1, stop):
+            body = frame(offsets[pos], _TX)[1]
+            try:
+                yield pos + 1, source_of(body[TX_SRC])
+            except ValueError as err:
+                raise RecordingError(f"corrupt record: {err}", self._file.path,
+                                     offsets[pos]) from None
+
     def transition_by_id(self, tx_id: str) -> TransitionRecord | None:
         """The transition with this id, or None (the index holds id hashes; bodies confirm)."""
         h = id_hash(tx_id)
@@ -551,6 +567,8 @@ class Recording:
             if first_error is not None:
                 raise first_error
             raise RecordingError("no readable recording segment", str(self.path))
+        if not single and not follow:
+            self._drop_repeated_segments()
         order = {id(f): i for i, f in enumerate(self._files)}
         self.machines.sort(key=lambda m: (m.created_ns, order[id(m._file)], m.mno))
         self._key_new()
@@ -567,6 +585,31 @@ class Recording:
             f.state = "growing"
             self._scanners.append(sc)
         sc.scan(final=not follow)
+
+    def _drop_repeated_segments(self) -> None:
+        """A directory holding a pack (a file of several segments) and the files it was made
+        from has those segments twice (same host, pid, start time and program): keep the
+        source file's copy and drop the pack's, so no machine shows twice. Copies of one
+        single-segment file are kept (they read as two runs: `id#2`)."""
+        per_file: dict[int, int] = {}
+        for seg in self._segments:
+            per_file[id(seg.file)] = per_file.get(id(seg.file), 0) + 1
+        groups: dict[tuple[str, int, int, str], list[Segment]] = {}
+        for seg in self._segments:
+            p = seg.process
+            groups.setdefault((p.host, p.pid, p.start_ns, p.argv0), []).append(seg)
+        dropped: set[int] = set()
+        for same in groups.values():
+            packed = [seg for seg in same if per_file[id(seg.file)] > 1]
+            if len(same) < 2 or not packed:
+                continue
+            keep = next((seg for seg in same if per_file[id(seg.file)] == 1), same[0])
+            dropped.update(id(seg) for seg in same if seg is not keep)
+        if dropped:
+            drop_processes = {id(seg.process) for seg in self._segments if id(seg) in dropped}
+            self._segments[:] = [seg for seg in self._segments if id(seg) not in dropped]
+            self.machines[:] = [m for m in self.machines
+                                if id(m.process) not in drop_processes]
 
     def _key_new(self) -> None:
         """Give machines found since the last call their keys (`id`, `id#2`, ...)."""
@@ -839,9 +882,27 @@ def open_recording(path: str | os.PathLike[str], *, verify: bool = True,
         else:
             files = _recording_files(p)
         rec._load(files, single=False, follow=follow)
+    elif not follow and _is_compressed(p):  # a compressed pack (`*.amrec.gz`, see pack.py)
+        plain = _inflate(p)
+        try:
+            rec._load([plain], single=True)
+        finally:
+            plain.unlink(missing_ok=True)  # mapped already: the data stays until close
+        for f in rec._files:
+            f.path = str(p)
     else:
         rec._load([p], single=True, follow=follow)
     return rec
+
+
+def _is_compressed(path: Path) -> bool:
+    from .pack import is_compressed  # pack imports this module
+    return is_compressed(path)
+
+
+def _inflate(path: Path) -> Path:
+    from .pack import inflate
+    return inflate(path)
 
 
 __all__ = ["Growth", "RecordedMachine", "Recording", "open_recording"]

@@ -93,7 +93,8 @@ def test_ls_lists_the_machine_tree(amdbg) -> None:
     rows = [line for line in r.out.splitlines() if "order-100" in line]
     assert [row.split()[1] for row in rows] == ["order-1001", "order-1002", "order-1003",
                                                 "order-1004"]
-    assert all(row.startswith("└─ ") and " orders " in row for row in rows)
+    assert [row[:3] for row in rows] == ["├─ ", "├─ ", "├─ ", "└─ "]
+    assert all(" orders " in row for row in rows)
     assert re.search(r"order-1002\s+orders\s+order\s+11\s+12\s+\d+", r.out)
     assert all(line == line.rstrip() for line in r.out.splitlines())
 
@@ -113,7 +114,7 @@ def test_ls_json(amdbg, orders_rec) -> None:
 def test_ls_directory_with_two_processes_and_filter(amdbg) -> None:
     r = amdbg("ls", CRAWLER)
     assert r.status == 0 and "2 files, 2 processes, 5 machines" in r.out
-    assert "└─ sitemap" in r.out and "pid " in r.out
+    assert "├─ sitemap" in r.out and "└─ crawler-worker-3" in r.out and "pid " in r.out
     r = amdbg("ls", CRAWLER, "-m", "worker", "--json")
     assert [d["id"] for d in r.json()] == ["crawler-worker-1", "crawler-worker-2",
                                            "crawler-worker-3"]
