@@ -29,7 +29,9 @@ import networkx as nx
 from textual import on, work
 from textual.app import App, ComposeResult
 from textual.containers import Horizontal
+from textual.screen import Screen
 from textual.timer import Timer
+from textual.widget import Widget
 from textual.widgets import ContentSwitcher, Footer
 from textual.worker import get_current_worker
 
@@ -77,6 +79,9 @@ class ReplayApp(App[None]):
     CSS_PATH = "app.tcss"
     TITLE = "amdbg replay"
     BINDINGS = bindings()
+    #: where the focus goes when a screen opens or comes back with nothing focused (never
+    #: the first focusable widget: that may be a hidden search box)
+    AUTO_FOCUS = "#transitions"
 
     def __init__(self, session: Session, *, machine: str | None = None,
                  number: int | None = None, step: int | None = None,
@@ -300,6 +305,9 @@ class ReplayApp(App[None]):
         """Move the cursor to transition `number` of machine `key` (as of `step`)."""
         machine = self.session.recording.machine(key)
         changed = machine is not self.machine
+        # a move makes old messages stale, and a running `j` search moot
+        self.status = ""
+        self.workers.cancel_group(self, "jump")
         self.machine = machine
         tl = self.timeline(machine)
         if number is not None:
@@ -377,9 +385,13 @@ class ReplayApp(App[None]):
             tx = self.tx  # from the cache: the graph decodes nothing itself
             g = self.session.machine_graph(self.machine, self.number, tx=tx)
             if self.frame is not None and self.step is not None:
-                touched = set(self.frame.touched)
+                # step mode: the same moment as the state view (ticks as of the step)
+                rows = {r.name: r for r in self.frame.rows}
                 for node in g.nodes:
-                    g.nodes[node]["touched"] = node in touched
+                    row = rows.get(node)
+                    g.nodes[node]["touched"] = row is not None and row.touched
+                    g.nodes[node]["active"] = row is not None and row.active
+                    g.nodes[node]["called"] = row is not None and row.called
             bold = set()
             if tx is not None:
                 steps = tx.steps if self.step is None else tx.steps[:self.step]
@@ -659,16 +671,28 @@ class ReplayApp(App[None]):
     def _jump(self, machine: RecordedMachine, state: str, start: int, direction: int) -> None:
         worker = get_current_worker()
         tl = self.timelines[machine.key]
-        found, complete = find_touching(machine, state, start, direction, visible=tl.visible,
-                                        stop=lambda: worker.is_cancelled,
-                                        max_scan=JUMP_MAX_SCAN)
+        try:
+            found, complete = find_touching(machine, state, start, direction,
+                                            visible=tl.visible,
+                                            stop=lambda: worker.is_cancelled,
+                                            max_scan=JUMP_MAX_SCAN)
+        except Exception as err:  # e.g. a damaged record: say so, never "searching" forever
+            if not worker.is_cancelled:
+                self.call_from_thread(self._jump_failed, machine, start, str(err))
+            return
         if not worker.is_cancelled:
-            self.call_from_thread(self._jumped, machine, state, found, direction, complete)
+            self.call_from_thread(self._jumped, machine, state, found, direction, complete,
+                                  start)
+
+    def _jump_failed(self, machine: RecordedMachine, start: int, error: str) -> None:
+        if machine is self.machine and self.number == start:
+            self.status = f"search failed: {error}"
+            self._show_address()
 
     def _jumped(self, machine: RecordedMachine, state: str, found: int | None,
-                direction: int, complete: bool = True) -> None:
-        if machine is not self.machine:
-            return
+                direction: int, complete: bool = True, start: int | None = None) -> None:
+        if machine is not self.machine or (start is not None and start != self.number):
+            return  # the cursor moved meanwhile: the answer is stale
         if found is None:
             where = "after" if direction > 0 else "before"
             self.status = f"no transition {where} this one touches {state}" if complete else \
@@ -676,8 +700,9 @@ class ReplayApp(App[None]):
             self._show_address()
             self.bell()
             return
-        self.status = f"{state}: touched by #{found}"
         self._move(found)
+        self.status = f"{state}: touched by #{found}"
+        self._show_address()
 
     def action_search(self) -> None:
         """Open the machine search box."""
@@ -690,6 +715,7 @@ class ReplayApp(App[None]):
         self.push_screen(FilterScreen(self.hidden, counts), self._filters_chosen)
 
     def _filters_chosen(self, hidden: frozenset[str] | None) -> None:
+        self.ensure_focus()
         if hidden is None:
             return
         self.set_filters(hidden)
@@ -719,11 +745,18 @@ class ReplayApp(App[None]):
         self._toggle_view("network")
 
     def _toggle_view(self, view: str) -> None:
+        focused = self.screen.focused
         self.view = "panes" if self.view == view else view
         switcher = self.query_one(ContentSwitcher)
         switcher.current = "panes" if self.view == "panes" else "graph"
         if self.view != "panes":
             self._show_graph()
+        # the focus follows the pane it was in (states <-> graph), else stays where it was
+        graph = self.query_one(GraphView)
+        if self.view == "panes":
+            self.ensure_focus(self.query_one(StateView) if focused is graph else None)
+        else:
+            self.ensure_focus(graph)
 
     def action_times(self) -> None:
         """Cycle the time display: offsets, wall clock, hidden."""
@@ -733,12 +766,46 @@ class ReplayApp(App[None]):
 
     def action_help(self) -> None:
         """Show the keys."""
-        self.push_screen(HelpScreen())
+        self.push_screen(HelpScreen(), lambda _: self.ensure_focus())
+
+    # ------------------------------------------------------------------ focus
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """The app's priority keys act on the main screen only (a dialog keeps its keys)."""
+        return not (action == "search" and len(self.screen_stack) > 1)
+
+    def shown(self, widget: Widget) -> bool:
+        """True if `widget` and every container above it are displayed."""
+        node: Widget | None = widget
+        while node is not None and not isinstance(node, Screen):
+            if not node.display:
+                return False
+            parent = node.parent
+            node = parent if isinstance(parent, Widget) else None
+        return True
+
+    def ensure_focus(self, prefer: Widget | None = None) -> None:
+        """Put the focus on a visible pane if the focused one was hidden (a view switch, a
+        layout change, a closed dialog): `prefer`, else the transition list."""
+        if len(self.screen_stack) > 1:
+            return
+        focused = self.screen.focused
+        if focused is not None and focused.focusable and self.shown(focused):
+            return
+        for target in (prefer, self.query_one(TransitionList)):
+            if target is not None and target.focusable and self.shown(target):
+                self.screen.set_focus(target)
+                return
 
     def key_escape(self) -> None:
-        """Escape closes the search box or the graph."""
+        """Escape stops a running `j` search, else closes the search box or the graph."""
         machines = self.query_one(MachineList)
-        if machines.searching:
+        if self.status.startswith("searching"):
+            self.workers.cancel_group(self, "jump")
+            self.status = "search stopped"
+            if self.machine is not None:
+                self._show_address()
+        elif machines.searching:
             machines.close_search()
         elif self.view != "panes":
             self._toggle_view(self.view)

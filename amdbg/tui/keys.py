@@ -20,6 +20,9 @@ class Key:
     action: str
     description: str
     footer: str = ""
+    #: handled before the focused pane sees the key (keys typed right after it, already
+    #: queued, then go where this key's action put the focus)
+    priority: bool = False
 
 
 KEYS: tuple[Key, ...] = (
@@ -36,7 +39,7 @@ KEYS: tuple[Key, ...] = (
     Key("j", "j", "state_jump(1)", "next transition touching the selected state", "jump"),
     Key("J", "J", "state_jump(-1)", "previous transition touching the selected state"),
     Key("slash", "/", "search", "search machines as you type; enter selects the first match",
-        "search"),
+        "search", priority=True),
     Key("f", "f", "filters", "filters: hide canceled / auto / empty / health transitions",
         "filters"),
     Key("g", "g", "graph", "graph of the machine's relations (g again: back)", "graph"),
@@ -60,7 +63,8 @@ PANE_KEYS: tuple[tuple[str, str], ...] = (
 def bindings() -> list[BindingType]:
     """The app's bindings: every key of KEYS; footer labels only for the main ones."""
     return [Binding(k.keys, k.action, k.footer or k.description, show=bool(k.footer),
-                    key_display=k.shown) for k in KEYS if k.action != "focus_next"]
+                    key_display=k.shown, priority=k.priority)
+            for k in KEYS if k.action != "focus_next"]
 
 
 __all__ = ["KEYS", "PANE_KEYS", "PLAY_INTERVAL", "Key", "bindings"]

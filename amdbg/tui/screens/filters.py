@@ -20,6 +20,7 @@ class FilterScreen(ModalScreen[frozenset[str] | None]):
         Binding("enter", "apply", "apply", priority=True),
         Binding("f", "apply", "apply"),
         Binding("escape", "cancel", "cancel"),
+        Binding("q", "app.quit", "quit"),
         *[Binding(name[0], f"toggle_filter('{name}')", name, show=False) for name in FILTERS],
     ]
 
