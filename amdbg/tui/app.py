@@ -26,7 +26,7 @@ from collections import deque
 from pathlib import Path
 
 import networkx as nx
-from textual import on, work
+from textual import events, on, work
 from textual.app import App, ComposeResult
 from textual.containers import Horizontal
 from textual.screen import Screen
@@ -48,13 +48,13 @@ from .keys import PLAY_INTERVAL, bindings
 from .messages import MachineChosen, StateChosen, StepChosen, TransitionChosen
 from .screens.filters import FilterScreen
 from .screens.help import HelpScreen
-from .timefmt import next_mode, when
+from .timefmt import next_mode, spans_days, when
 from .timeline import SYNC_SCAN, Timeline
 from .widgets.detail import TransitionDetail
 from .widgets.graph_view import GraphView
 from .widgets.header import AddressBar
 from .widgets.live_status import LiveStatus
-from .widgets.machine_list import MachineList
+from .widgets.machine_list import MachineList, MachineTree
 from .widgets.state_view import StateView
 from .widgets.transition_list import TransitionList
 
@@ -71,6 +71,8 @@ SCAN_PAUSE = 0.1
 LIVE_REFRESH = 0.1
 #: seconds of history the status line's rate is computed over
 RATE_WINDOW = 2.0
+#: below this many columns the layout is narrow (the machine list hidden, as in am-dbg)
+NARROW_WIDTH = 100
 
 
 class ReplayApp(App[None]):
@@ -123,6 +125,8 @@ class ReplayApp(App[None]):
         self._network: nx.DiGraph | None = None
         self.status = ""
         self.sub_title = printable(Path(session.path).name)
+        #: the narrow layout (below NARROW_WIDTH columns) is on
+        self.narrow = False
 
     # ------------------------------------------------------------------ layout
 
@@ -139,6 +143,32 @@ class ReplayApp(App[None]):
         yield TransitionList(id="transitions")
         yield LiveStatus(id="live-status", classes="live" if self.live is not None else "")
         yield Footer()
+
+    def on_resize(self, event: events.Resize) -> None:
+        """Switch to the narrow layout below NARROW_WIDTH columns (as am-dbg does)."""
+        self.set_narrow(event.size.width < NARROW_WIDTH)
+
+    def set_narrow(self, narrow: bool) -> None:
+        """Narrow layout: the machine list is hidden (`m` or `/` shows it), the panes share
+        the width, the footer is compact."""
+        if narrow == self.narrow and self.is_mounted:
+            return
+        self.narrow = narrow
+        self.set_class(narrow, "-narrow")
+        self.query_one(MachineList).display = not narrow
+        self.query_one(Footer).compact = narrow
+        self.ensure_focus()
+
+    def action_machines(self) -> None:
+        """Show or hide the machine list (hidden at first in the narrow layout)."""
+        machines = self.query_one(MachineList)
+        machines.display = not machines.display
+        if machines.display:
+            self.screen.set_focus(machines.query_one(MachineTree))
+        else:
+            if machines.searching:
+                machines.close_search()
+            self.ensure_focus()
 
     def on_mount(self) -> None:
         """Open at the start-up selection (or the first machine with transitions); a live
@@ -316,7 +346,9 @@ class ReplayApp(App[None]):
         self.step = step
         if changed:
             self.query_one(TransitionList).load(machine, tl, self.cache, self.session.start_ns)
-            self.query_one(TransitionList).set_time_mode(self.time_mode)
+            tlist = self.query_one(TransitionList)
+            tlist.set_time_mode(self.time_mode)
+            tlist.many_days = spans_days(machine.first_ns, machine.last_ns)
         self.refresh_views()
 
     def refresh_views(self) -> None:
@@ -640,6 +672,13 @@ class ReplayApp(App[None]):
             self._play.stop()
             self._play = None
         else:
+            tl = self._timeline()
+            if tl is not None and self.number is not None and tl.next(self.number) is None:
+                # nothing to play: say so rather than start and stop unseen
+                self.status = "at the last transition: nothing to play (home: the first)"
+                self.bell()
+                self._show_address()
+                return
             self._play = self.set_interval(PLAY_INTERVAL, self._play_tick)
         self._show_address()
 
@@ -705,8 +744,12 @@ class ReplayApp(App[None]):
         self._show_address()
 
     def action_search(self) -> None:
-        """Open the machine search box."""
-        self.query_one(MachineList).open_search()
+        """Open the machine search box (showing the machine list for it if hidden)."""
+        machines = self.query_one(MachineList)
+        if not machines.display:
+            machines.display = True
+            machines.peek = True
+        machines.open_search()
 
     def action_filters(self) -> None:
         """Open the filter dialog."""
@@ -811,4 +854,5 @@ class ReplayApp(App[None]):
             self._toggle_view(self.view)
 
 
-__all__ = ["FORKS_DELAY", "NETWORK_LINKS_MAX", "PLAY_INTERVAL", "SCAN_CHUNK", "ReplayApp"]
+__all__ = ["FORKS_DELAY", "NARROW_WIDTH", "NETWORK_LINKS_MAX", "PLAY_INTERVAL", "SCAN_CHUNK",
+           "ReplayApp"]

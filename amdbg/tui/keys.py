@@ -46,6 +46,7 @@ KEYS: tuple[Key, ...] = (
     Key("n", "n", "network", "network of machines (n again: back)"),
     Key("s", "s", "source", "go to the transition that caused this one (its source)"),
     Key("t", "t", "times", "time column: offset from start / wall clock / hidden"),
+    Key("m", "m", "machines", "show / hide the machine list (hidden below 100 columns)"),
     Key("tab", "tab", "focus_next", "next pane (shift+tab: previous)"),
     Key("question_mark", "?", "help", "this help", "help"),
     Key("q", "q", "quit", "quit", "quit"),
@@ -60,11 +61,17 @@ PANE_KEYS: tuple[tuple[str, str], ...] = (
 )
 
 
+#: footer entries that come first, so that a narrow terminal never crops them away
+FOOTER_FIRST = ("help", "quit")
+
+
 def bindings() -> list[BindingType]:
-    """The app's bindings: every key of KEYS; footer labels only for the main ones."""
+    """The app's bindings: every key of KEYS; footer labels only for the main ones, help and
+    quit first."""
+    keys = sorted((k for k in KEYS if k.action != "focus_next"),
+                  key=lambda k: 0 if k.action in FOOTER_FIRST else 1)
     return [Binding(k.keys, k.action, k.footer or k.description, show=bool(k.footer),
-                    key_display=k.shown, priority=k.priority)
-            for k in KEYS if k.action != "focus_next"]
+                    key_display=k.shown, priority=k.priority) for k in keys]
 
 
-__all__ = ["KEYS", "PANE_KEYS", "PLAY_INTERVAL", "Key", "bindings"]
+__all__ = ["FOOTER_FIRST", "KEYS", "PANE_KEYS", "PLAY_INTERVAL", "Key", "bindings"]

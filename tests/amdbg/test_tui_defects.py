@@ -8,6 +8,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -17,13 +18,16 @@ from textual.widgets import Input
 from amdbg.session import Session
 from amdbg.tui import ReplayApp
 from amdbg.tui import app as app_module
-from amdbg.tui.screens.filters import FilterScreen
+from amdbg.tui.screens.filters import TICKED, FilterList, FilterScreen
 from amdbg.tui.screens.help import HelpScreen
+from amdbg.tui.timefmt import spans_days, when
+from amdbg.tui.widgets.detail import TransitionDetail
 from amdbg.tui.widgets.graph_view import GraphView
 from amdbg.tui.widgets.header import AddressBar
 from amdbg.tui.widgets.machine_list import MachineList
 from amdbg.tui.widgets.state_view import StateView
 from amdbg.tui.widgets.transition_list import TransitionList
+from amnode.telemetry import RecordWriter
 
 SIZE = (160, 48)
 
@@ -276,3 +280,158 @@ async def test_a_failing_j_search_says_so(session: Session,
         await pilot.press("j")
         await settle(pilot, lambda: "search failed" in header(app))
         assert "searching" not in header(app)
+
+
+# ---------------------------------------------------------------------- 5. tracebacks
+
+TRACE_LINES = 40
+
+
+@pytest.fixture
+def failing(tmp_path: Path) -> Path:
+    """One machine whose only transition failed with a 40-line traceback in its log."""
+    path = tmp_path / "failing.amrec"
+    w = RecordWriter.create(path, {"host": "h", "pid": 1, "argv0": "jobs", "start_ns": 1_000})
+    mno = w.add_machine("jobs", "", [], ["Job", "Exception"],
+                        {"Job": {}, "Exception": {"multi": True}}, {}, [], 1_000)
+    trace = "\n".join(f'  File "jobs.py", line {i}, in step{i}' for i in range(TRACE_LINES))
+    w.transition(mno, 1, 2_000, 3_000, "0000000000000001", 0x00, 0, [0], 1, 1, 0, [0, 1],
+                 [0, 0], [[32, -1, 0, -1]],
+                 [[1, f"[error:add] KeyError: 'job'\nTraceback (most recent call last):\n"
+                      f"{trace}"]], None, None, None)
+    w.close()
+    return path
+
+
+async def test_tracebacks_in_the_detail_pane_are_reachable(failing: Path) -> None:
+    with Session.open(failing) as s:
+        app = ReplayApp(s, machine="jobs", number=1)
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot)
+            detail = app.query_one(TransitionDetail)
+            last = f'line {TRACE_LINES - 1}, in step{TRACE_LINES - 1}'
+            page = "\n".join(detail.lines(100))
+            assert f"(+{TRACE_LINES + 1} lines" in page and last not in page
+            while not isinstance(app.focused, TransitionDetail):  # tab reaches it
+                await pilot.press("tab")
+                await settle(pilot)
+            await pilot.press("enter")  # expands
+            await settle(pilot)
+            page = "\n".join(detail.lines(100))
+            assert last in page and "Traceback (most recent call last)" in page
+            assert detail.max_scroll_y > 0  # longer than the pane: it scrolls
+            await pilot.press("pagedown", "down")
+            await settle(pilot)
+            assert detail.scroll_y > 0
+            await pilot.press("right")  # the app's keys still work from the detail pane
+            await settle(pilot)
+            assert app.focused is detail
+            await pilot.press("x")  # folds again
+            await settle(pilot)
+            assert last not in "\n".join(detail.lines(100))
+
+
+# ---------------------------------------------------------------------- 6. 80x24
+
+
+async def test_80x24_has_a_narrow_layout(session: Session) -> None:
+    app = ReplayApp(session, machine="order-1002", number=3)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        assert app.narrow
+        machines = app.query_one(MachineList)
+        assert not machines.display  # its 30 columns go to the panes
+        detail = app.query_one(TransitionDetail)
+        states = app.query_one(StateView)
+        assert detail.size.width >= 30 and states.size.width >= 30
+        shown = footer_keys(app, 80)
+        assert {"question_mark", "q"} <= shown, shown
+        # dialogs stay inside the screen
+        for key in ("question_mark", "f"):
+            await pilot.press(key)
+            await settle(pilot)
+            box = app.screen.query_one("#help-box" if key == "question_mark" else "#filter-box")
+            region = box.region
+            assert region.x >= 0 and region.y >= 0
+            assert region.right <= 80 and region.bottom <= 24, (key, region)
+            await pilot.press("escape")
+            await settle(pilot)
+        # `/` shows the machine list for the search; it hides again after
+        burst(app, "/1003")
+        await settle(pilot)
+        assert machines.display and app.focused is app.query_one("#machine-search", Input)
+        app.post_message(events.Key("enter", "\r"))
+        await settle(pilot, lambda: app.machine.key == "order-1003")
+        assert not machines.display and visible_focus(app)
+        # m shows it for good, m again hides it
+        await pilot.press("m")
+        await settle(pilot)
+        assert machines.display and visible_focus(app)
+        await pilot.press("m")
+        await settle(pilot)
+        assert not machines.display and visible_focus(app)
+
+
+async def test_growing_the_terminal_leaves_the_narrow_layout(session: Session) -> None:
+    app = ReplayApp(session, machine="order-1002", number=3)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        assert app.narrow
+        await pilot.resize_terminal(140, 40)
+        await settle(pilot, lambda: not app.narrow)
+        assert app.query_one(MachineList).display
+
+
+def footer_keys(app: ReplayApp, width: int) -> set[str]:
+    """The keys whose footer entry is wholly inside the screen's `width` columns."""
+    from textual.widgets import Footer
+    found = set()
+    for widget in app.query_one(Footer).query("*"):
+        key = getattr(widget, "key", None)
+        region = widget.region
+        if isinstance(key, str) and region.width and region.right <= width:
+            found.add(key)
+    return found
+
+
+# ---------------------------------------------------------------------- 10. smaller ones
+
+
+async def test_ticked_and_unticked_filters_differ_without_colour(session: Session) -> None:
+    app = ReplayApp(session, machine="order-1002", number=3)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("f", "c")  # tick "canceled"
+        await settle(pilot)
+        flist = app.screen.query_one(FilterList)
+        lines = [strip.text for strip in (flist.render_line(y) for y in range(4))]
+        ticked = next(line for line in lines if "canceled" in line)
+        unticked = next(line for line in lines if "auto" in line)
+        assert ticked[:4] != unticked[:4]  # the characters differ, not just their colour
+        assert TICKED in ticked[:4] and TICKED not in unticked[:4]
+
+
+async def test_space_at_the_last_transition_says_why_nothing_plays(session: Session) -> None:
+    app = ReplayApp(session, machine="order-1002", number=12)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("space")
+        await settle(pilot)
+        assert not app.playing and "last transition" in header(app)
+        await pilot.press("left")
+        await settle(pilot)
+        assert "last transition" not in header(app)
+
+
+async def test_wall_clock_says_utc_and_the_date(session: Session) -> None:
+    app = ReplayApp(session, machine="order-1002", number=3, time_mode="wall")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        day = datetime.fromtimestamp(app.tx.end_ns // 10**9, UTC).strftime("%Y-%m-%d")
+        assert f"{day} " in header(app) and " UTC" in header(app)
+        tlist = app.query_one(TransitionList)
+        assert "time UTC" in tlist.render_header(0, 120).plain
+    assert when(0, None, "wall") == "1970-01-01 00:00:00.000000 UTC"
+    assert when(0, None, "wall", column="time") == "00:00:00.000000"
+    assert when(86_400 * 10**9 + 5_000, None, "wall", column="date") == "01-02 00:00:00.000005"
+    assert spans_days(0, 86_400 * 10**9) and not spans_days(0, 86_399 * 10**9)

@@ -58,6 +58,8 @@ class MachineList(Vertical):
         self._shown: dict[str, tuple[bool, int, bool, bool, bool | None, int]] = {}
         #: keys of the first machine of each process (labelled with the process; live only)
         self._process_roots: set[str] = set()
+        #: shown only for a search (the narrow layout hides the list): hidden again after
+        self.peek = False
 
     def compose(self) -> ComposeResult:
         """The search input and the tree."""
@@ -188,7 +190,13 @@ class MachineList(Vertical):
         box = self.query_one("#machine-search", Input)
         box.display = False
         self.border_subtitle = ""
-        if self.display:
+        if self.peek:
+            self.peek = False
+            self.display = False
+            ensure = getattr(self.app, "ensure_focus", None)
+            if ensure is not None:
+                ensure()
+        elif self.display:
             self.screen.set_focus(self.query_one(MachineTree))
 
     def find(self, text: str) -> list[str]:
