@@ -151,7 +151,7 @@ class ReplayApp(App[None]):
     def set_narrow(self, narrow: bool) -> None:
         """Narrow layout: the machine list is hidden (`m` or `/` shows it), the panes share
         the width, the footer is compact."""
-        if narrow == self.narrow and self.is_mounted:
+        if narrow == self.narrow:
             return
         self.narrow = narrow
         self.set_class(narrow, "-narrow")
