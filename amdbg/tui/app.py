@@ -41,11 +41,14 @@ from ..errors import DbgError
 from ..escape import printable
 from ..live import connect
 from ..session import FORK_MAX_SCAN, Selection, Session
+from . import palette
 from .cache import TxCache
 from .frame import Frame, build_frame
+from .history import History, Position
 from .jump import JUMP_MAX_SCAN, find_touching, nearest
 from .keys import PLAY_INTERVAL, bindings
 from .messages import MachineChosen, StateChosen, StepChosen, TransitionChosen
+from .screens.caused import CausedScreen
 from .screens.filters import FilterScreen
 from .screens.help import HelpScreen
 from .timefmt import next_mode, spans_days, when
@@ -88,8 +91,13 @@ class ReplayApp(App[None]):
     def __init__(self, session: Session, *, machine: str | None = None,
                  number: int | None = None, step: int | None = None,
                  time_mode: str = "offset", attach: list[str] | None = None,
-                 listen: str | None = None) -> None:
+                 listen: str | None = None, theme: str = "dark") -> None:
         super().__init__()
+        if theme not in palette.TEXTUAL_THEMES:
+            raise ValueError(f"unknown theme {theme!r} (dark or light)")
+        #: "dark" or "light" (`T` switches)
+        self.theme_name = theme
+        palette.use(theme)
         self.session = session
         #: the connections of a live session (None when replaying files)
         self.live = session.live
@@ -127,6 +135,8 @@ class ReplayApp(App[None]):
         self.sub_title = printable(Path(session.path).name)
         #: the narrow layout (below NARROW_WIDTH columns) is on
         self.narrow = False
+        #: positions jumped between (`<` / `>`)
+        self.history = History()
 
     # ------------------------------------------------------------------ layout
 
@@ -173,6 +183,7 @@ class ReplayApp(App[None]):
     def on_mount(self) -> None:
         """Open at the start-up selection (or the first machine with transitions); a live
         session connects first and opens once machines arrive."""
+        self.theme = palette.TEXTUAL_THEMES[self.theme_name]
         if self.live is not None:
             self.query_one(AddressBar).update(self._waiting_text())
             self.query_one(TransitionList).focus()
@@ -350,6 +361,108 @@ class ReplayApp(App[None]):
             tlist.set_time_mode(self.time_mode)
             tlist.many_days = spans_days(machine.first_ns, machine.last_ns)
         self.refresh_views()
+
+    @property
+    def position(self) -> Position | None:
+        """Where the cursor is (None before a machine is selected)."""
+        if self.machine is None:
+            return None
+        return Position(self.machine.key, self.number, self.step)
+
+    def jump(self, key: str, number: int | None, step: int | None = None) -> None:
+        """`goto` that the back/forward history remembers (every jump, search, link)."""
+        here = self.position
+        if key != (self.machine.key if self.machine is not None else None):
+            self.state = None
+        self.goto(key, number, step)
+        there = self.position
+        if here is not None and there is not None:
+            self.history.jump(here, there)
+
+    def action_history(self, direction: int) -> None:
+        """Back (-1) to where the last jump came from, or forward (1) again."""
+        self._manual()
+        here = self.position
+        if here is None:
+            return
+        pos = self.history.back(here) if direction < 0 else self.history.forward(here)
+        if pos is None:
+            self.status = "no earlier jump to go back to" if direction < 0 else \
+                "nothing to go forward to"
+            self.bell()
+            self._show_address()
+            return
+        if pos.machine != here.machine:
+            self.state = None
+        self.goto(pos.machine, pos.number, pos.step)
+        self.status = f"{'back' if direction < 0 else 'forward'} " \
+                      f"{self.history.index + 1}/{len(self.history.entries)}"
+        self._show_address()
+
+    def action_skip(self, rows: int) -> None:
+        """JUMP_ROWS shown transitions forward or back (alt+arrows)."""
+        self._manual()
+        tl = self._timeline()
+        if tl is None or self.number is None or self.machine is None:
+            return
+        target = tl.skip(self.number, rows)
+        if target is None or target == self.number:
+            self.bell()
+            return
+        self.jump(self.machine.key, target)
+
+    def action_caused(self) -> None:
+        """Go to a transition this one caused (a chooser when there are several)."""
+        self._manual()
+        if self.forks is None:
+            self.status = "still looking for the transitions this one caused..."
+            self._show_address()
+            return
+        targets = [(f.machine.key, f.number) for f in self.forks
+                   if f.machine is not None and f.number is not None]
+        if not targets:
+            self.status = "this transition caused no recorded transition" + (
+                f" {self.forks_note}" if self.forks_note else "")
+            self.bell()
+            self._show_address()
+            return
+        if len(targets) == 1:
+            self.jump(*targets[0])
+            return
+        self.push_screen(CausedScreen(targets, self.forks_note), self._caused_chosen)
+
+    def _caused_chosen(self, target: tuple[str, int] | None) -> None:
+        self.ensure_focus()
+        if target is not None:
+            self.jump(*target)
+
+    def action_copy(self) -> None:
+        """Copy the current mach:// address to the clipboard (OSC 52). The text is the one
+        the address bar shows, control characters escaped: never raw recording bytes."""
+        tx = self.tx if self.machine is not None else None
+        if self.machine is None:
+            return
+        url = tx.url if tx is not None else mach_url(self.machine.id)
+        if tx is not None and self.step is not None:
+            url += f"/{self.step}"
+        text = printable(url)
+        self.copy_to_clipboard(text)
+        self.status = f"copied {text}" + ("" if text == url else " (escaped)")
+        self._show_address()
+
+    def action_theme(self) -> None:
+        """Switch between the dark and the light theme."""
+        self.set_theme("light" if self.theme_name == "dark" else "dark")
+
+    def set_theme(self, name: str) -> None:
+        """Use the "dark" or "light" theme (Textual's colours and the panes' own)."""
+        palette.use(name)
+        self.theme_name = name
+        self.theme = palette.TEXTUAL_THEMES[name]
+        if self.machine is not None:
+            self.refresh_views()
+        for widget in self.query("*"):
+            widget.refresh()
 
     def refresh_views(self) -> None:
         """Tell every pane about the cursor."""
@@ -537,14 +650,18 @@ class ReplayApp(App[None]):
             number = len(machine)
         elif tx is not None and len(machine):
             number = nearest(machine, tx.end_ns)
-        self.state = None
-        self.goto(machine.key, number)
+        self.jump(machine.key, number)
 
     @on(TransitionChosen)
     def _transition_chosen(self, event: TransitionChosen) -> None:
         self._manual()
-        if self.machine is not None:
-            self.goto(self.machine.key, event.number)
+        if self.machine is None:
+            return
+        tl = self._timeline()
+        far = self.number is None or tl is None or \
+            abs(tl.row(event.number) - tl.row(self.number)) > 1
+        # a click or a page far away is a jump; a step up or down is not
+        (self.jump if far else self.goto)(self.machine.key, event.number)
 
     @on(StateChosen)
     def _state_chosen(self, event: StateChosen) -> None:
@@ -592,8 +709,8 @@ class ReplayApp(App[None]):
         """First visible transition."""
         self._manual()
         tl = self._timeline()
-        if tl is not None:
-            self._move(tl.first())
+        if tl is not None and self.machine is not None and tl.first() is not None:
+            self.jump(self.machine.key, tl.first())
 
     def action_last_tx(self) -> None:
         """Last visible transition (live: and follow the newest from now on)."""
@@ -601,8 +718,8 @@ class ReplayApp(App[None]):
             self.follow = True
             self._show_status()
         tl = self._timeline()
-        if tl is not None:
-            self._move(tl.last())
+        if tl is not None and self.machine is not None and tl.last() is not None:
+            self.jump(self.machine.key, tl.last())
 
     def action_next_step(self) -> None:
         """Next step; past the last one, step 0 of the next transition."""
@@ -646,8 +763,7 @@ class ReplayApp(App[None]):
     def action_goto(self, key: str, number: int) -> None:
         """Go to transition `number` of machine `key` (a click on a caused transition)."""
         self._manual()
-        self.state = None if self.machine is None or key != self.machine.key else self.state
-        self.goto(key, number)
+        self.jump(key, number)
 
     def action_source(self) -> None:
         """Go to the transition that caused the current one."""
@@ -661,9 +777,7 @@ class ReplayApp(App[None]):
             self.notify(printable(f"source {tx.source} is not in this recording"),
                         severity="warning", markup=False)
             return
-        if sel.machine is not self.machine:
-            self.state = None
-        self.goto(sel.machine.key, sel.number)
+        self.jump(sel.machine.key, sel.number)
 
     def action_play(self) -> None:
         """Start or stop playing (one transition every PLAY_INTERVAL seconds)."""
@@ -739,12 +853,17 @@ class ReplayApp(App[None]):
             self._show_address()
             self.bell()
             return
-        self._move(found)
+        self.jump(machine.key, found)
         self.status = f"{state}: touched by #{found}"
         self._show_address()
 
     def action_search(self) -> None:
-        """Open the machine search box (showing the machine list for it if hidden)."""
+        """Search states when the states pane has the focus, else open the machine search
+        box (showing the machine list for it if hidden)."""
+        states = self.query_one(StateView)
+        if self.focused is states:
+            states.start_search()
+            return
         machines = self.query_one(MachineList)
         if not machines.display:
             machines.display = True

@@ -27,6 +27,7 @@ from ...describe import (
 )
 from ...escape import printable, printable_segments
 from ...session import Selection
+from .. import palette
 from ..frame import MARK_REMOVED, step_text
 from ..timefmt import took, when
 
@@ -227,7 +228,7 @@ def render_detail(tx: TransitionRecord, *, step: int | None, base_ns: int | None
         if s.type == "handler" and s.duration_ns and mode != "off":
             line.append(f"  {took(s.duration_ns, mode)}", style="dim")
         if here:
-            line.stylize("on #34466b")
+            line.stylize("on " + palette.current().step_here)
         parts.append(line)
 
     handlers = tx.handlers
