@@ -66,8 +66,11 @@ class StateView(RowList):
         elif char is not None and char.isprintable():
             self.query_text += char
             found = self.matches()
-            if found:
-                self._pick(found[0])
+            if found:  # a name that starts with the text first, else the first containing it
+                assert self.frame is not None
+                low = self.query_text.lower()
+                self._pick(next((i for i in found
+                                 if self.frame.rows[i].name.lower().startswith(low)), found[0]))
         else:
             return
         event.stop()
