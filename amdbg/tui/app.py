@@ -9,6 +9,11 @@ counts are computed a slice at a time between frames on the event loop (pausing 
 pressed), and causes found by scanning ("caused") are looked up in a worker thread after the
 cursor rests, so stepping stays fast on recordings of millions of transitions.
 
+Focus always lands on a visible pane (`ensure_focus` after view switches, layout changes
+and dialogs); below NARROW_WIDTH columns the layout is narrow (no machine list unless asked
+for). Jumps (home/end, `j`, alt+arrows, searches, source and caused links) are remembered
+for `<` / `>` (`history`); the theme is dark or light (`palette`).
+
 Live (`amdbg attach`, `amdbg listen`): the session's recording grows while the app runs. A
 timer reads what arrived (`Session.refresh`) every LIVE_REFRESH seconds: new machines join
 the tree, new transitions the lists, and in follow mode (on at the start; off after any move
