@@ -40,6 +40,8 @@ def add_record_options(parser: argparse.ArgumentParser) -> None:
                         help="skip the processes' recent history (the flight recorder)")
     parser.add_argument("--times", choices=("offset", "wall", "off"), default="offset",
                         help="time column: offset from the start (default), wall clock, off")
+    parser.add_argument("--theme", choices=("dark", "light"), default="dark",
+                        help="colours for a dark (default) or light terminal (T switches)")
 
 
 def run(args: argparse.Namespace, ctx: Context) -> int:
@@ -53,7 +55,8 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     ctx.session = session
     from ..tui import ReplayApp
 
-    app = ReplayApp(session, machine=args.machine, time_mode=args.times, attach=addrs)
+    app = ReplayApp(session, machine=args.machine, time_mode=args.times, attach=addrs,
+                    theme=args.theme)
     app.run()
     if app.error:
         raise DbgError(app.error)

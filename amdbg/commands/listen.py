@@ -41,7 +41,8 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     ctx.session = session
     from ..tui import ReplayApp
 
-    app = ReplayApp(session, machine=args.machine, time_mode=args.times, listen=addr)
+    app = ReplayApp(session, machine=args.machine, time_mode=args.times, listen=addr,
+                    theme=args.theme)
     app.run()
     if app.error:
         raise DbgError(app.error)

@@ -30,6 +30,8 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--times", choices=("offset", "wall", "off"), default="offset",
                         help="time column: offset from the recording start (default), wall "
                              "clock (UTC), or off (also hides durations)")
+    parser.add_argument("--theme", choices=("dark", "light"), default="dark",
+                        help="colours for a dark (default) or light terminal (T switches)")
 
 
 def run(args: argparse.Namespace, ctx: Context) -> int:
@@ -46,7 +48,7 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
 
     step = address.step if address is not None and address.tx else None
     app = ReplayApp(session, machine=sel.key or None, number=sel.number, step=step,
-                    time_mode=args.times)
+                    time_mode=args.times, theme=args.theme)
     app.run()
     ctx.damage = ""  # the TUI showed it already
     return 0

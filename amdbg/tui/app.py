@@ -9,6 +9,11 @@ counts are computed a slice at a time between frames on the event loop (pausing 
 pressed), and causes found by scanning ("caused") are looked up in a worker thread after the
 cursor rests, so stepping stays fast on recordings of millions of transitions.
 
+Focus always lands on a visible pane (`ensure_focus` after view switches, layout changes
+and dialogs); below NARROW_WIDTH columns the layout is narrow (no machine list unless asked
+for). Jumps (home/end, `j`, alt+arrows, searches, source and caused links) are remembered
+for `<` / `>` (`history`); the theme is dark or light (`palette`).
+
 Live (`amdbg attach`, `amdbg listen`): the session's recording grows while the app runs. A
 timer reads what arrived (`Session.refresh`) every LIVE_REFRESH seconds: new machines join
 the tree, new transitions the lists, and in follow mode (on at the start; off after any move
@@ -26,10 +31,12 @@ from collections import deque
 from pathlib import Path
 
 import networkx as nx
-from textual import on, work
+from textual import events, on, work
 from textual.app import App, ComposeResult
 from textual.containers import Horizontal
+from textual.screen import Screen
 from textual.timer import Timer
+from textual.widget import Widget
 from textual.widgets import ContentSwitcher, Footer
 from textual.worker import get_current_worker
 
@@ -39,20 +46,23 @@ from ..errors import DbgError
 from ..escape import printable
 from ..live import connect
 from ..session import FORK_MAX_SCAN, Selection, Session
+from . import palette
 from .cache import TxCache
 from .frame import Frame, build_frame
+from .history import History, Position
 from .jump import JUMP_MAX_SCAN, find_touching, nearest
 from .keys import PLAY_INTERVAL, bindings
 from .messages import MachineChosen, StateChosen, StepChosen, TransitionChosen
+from .screens.caused import CausedScreen
 from .screens.filters import FilterScreen
 from .screens.help import HelpScreen
-from .timefmt import next_mode, when
+from .timefmt import next_mode, spans_days, when
 from .timeline import SYNC_SCAN, Timeline
 from .widgets.detail import TransitionDetail
 from .widgets.graph_view import GraphView
 from .widgets.header import AddressBar
 from .widgets.live_status import LiveStatus
-from .widgets.machine_list import MachineList
+from .widgets.machine_list import MachineList, MachineTree
 from .widgets.state_view import StateView
 from .widgets.transition_list import TransitionList
 
@@ -69,6 +79,8 @@ SCAN_PAUSE = 0.1
 LIVE_REFRESH = 0.1
 #: seconds of history the status line's rate is computed over
 RATE_WINDOW = 2.0
+#: below this many columns the layout is narrow (the machine list hidden, as in am-dbg)
+NARROW_WIDTH = 100
 
 
 class ReplayApp(App[None]):
@@ -77,12 +89,20 @@ class ReplayApp(App[None]):
     CSS_PATH = "app.tcss"
     TITLE = "amdbg replay"
     BINDINGS = bindings()
+    #: where the focus goes when a screen opens or comes back with nothing focused (never
+    #: the first focusable widget: that may be a hidden search box)
+    AUTO_FOCUS = "#transitions"
 
     def __init__(self, session: Session, *, machine: str | None = None,
                  number: int | None = None, step: int | None = None,
                  time_mode: str = "offset", attach: list[str] | None = None,
-                 listen: str | None = None) -> None:
+                 listen: str | None = None, theme: str = "dark") -> None:
         super().__init__()
+        if theme not in palette.TEXTUAL_THEMES:
+            raise ValueError(f"unknown theme {theme!r} (dark or light)")
+        #: "dark" or "light" (`T` switches)
+        self.theme_name = theme
+        palette.use(theme)
         self.session = session
         #: the connections of a live session (None when replaying files)
         self.live = session.live
@@ -118,6 +138,10 @@ class ReplayApp(App[None]):
         self._network: nx.DiGraph | None = None
         self.status = ""
         self.sub_title = printable(Path(session.path).name)
+        #: the narrow layout (below NARROW_WIDTH columns) is on
+        self.narrow = False
+        #: positions jumped between (`<` / `>`)
+        self.history = History()
 
     # ------------------------------------------------------------------ layout
 
@@ -135,9 +159,36 @@ class ReplayApp(App[None]):
         yield LiveStatus(id="live-status", classes="live" if self.live is not None else "")
         yield Footer()
 
+    def on_resize(self, event: events.Resize) -> None:
+        """Switch to the narrow layout below NARROW_WIDTH columns (as am-dbg does)."""
+        self.set_narrow(event.size.width < NARROW_WIDTH)
+
+    def set_narrow(self, narrow: bool) -> None:
+        """Narrow layout: the machine list is hidden (`m` or `/` shows it), the panes share
+        the width, the footer is compact."""
+        if narrow == self.narrow:
+            return
+        self.narrow = narrow
+        self.set_class(narrow, "-narrow")
+        self.query_one(MachineList).display = not narrow
+        self.query_one(Footer).compact = narrow
+        self.ensure_focus()
+
+    def action_machines(self) -> None:
+        """Show or hide the machine list (hidden at first in the narrow layout)."""
+        machines = self.query_one(MachineList)
+        machines.display = not machines.display
+        if machines.display:
+            self.screen.set_focus(machines.query_one(MachineTree))
+        else:
+            if machines.searching:
+                machines.close_search()
+            self.ensure_focus()
+
     def on_mount(self) -> None:
         """Open at the start-up selection (or the first machine with transitions); a live
         session connects first and opens once machines arrive."""
+        self.theme = palette.TEXTUAL_THEMES[self.theme_name]
         if self.live is not None:
             self.query_one(AddressBar).update(self._waiting_text())
             self.query_one(TransitionList).focus()
@@ -300,6 +351,9 @@ class ReplayApp(App[None]):
         """Move the cursor to transition `number` of machine `key` (as of `step`)."""
         machine = self.session.recording.machine(key)
         changed = machine is not self.machine
+        # a move makes old messages stale, and a running `j` search moot
+        self.status = ""
+        self.workers.cancel_group(self, "jump")
         self.machine = machine
         tl = self.timeline(machine)
         if number is not None:
@@ -308,8 +362,112 @@ class ReplayApp(App[None]):
         self.step = step
         if changed:
             self.query_one(TransitionList).load(machine, tl, self.cache, self.session.start_ns)
-            self.query_one(TransitionList).set_time_mode(self.time_mode)
+            tlist = self.query_one(TransitionList)
+            tlist.set_time_mode(self.time_mode)
+            tlist.many_days = spans_days(machine.first_ns, machine.last_ns)
         self.refresh_views()
+
+    @property
+    def position(self) -> Position | None:
+        """Where the cursor is (None before a machine is selected)."""
+        if self.machine is None:
+            return None
+        return Position(self.machine.key, self.number, self.step)
+
+    def jump(self, key: str, number: int | None, step: int | None = None) -> None:
+        """`goto` that the back/forward history remembers (every jump, search, link)."""
+        here = self.position
+        if key != (self.machine.key if self.machine is not None else None):
+            self.state = None
+        self.goto(key, number, step)
+        there = self.position
+        if here is not None and there is not None:
+            self.history.jump(here, there)
+
+    def action_history(self, direction: int) -> None:
+        """Back (-1) to where the last jump came from, or forward (1) again."""
+        self._manual()
+        here = self.position
+        if here is None:
+            return
+        pos = self.history.back(here) if direction < 0 else self.history.forward(here)
+        if pos is None:
+            self.status = "no earlier jump to go back to" if direction < 0 else \
+                "nothing to go forward to"
+            self.bell()
+            self._show_address()
+            return
+        if pos.machine != here.machine:
+            self.state = None
+        self.goto(pos.machine, pos.number, pos.step)
+        self.status = f"{'back' if direction < 0 else 'forward'} " \
+                      f"{self.history.index + 1}/{len(self.history.entries)}"
+        self._show_address()
+
+    def action_skip(self, rows: int) -> None:
+        """JUMP_ROWS shown transitions forward or back (alt+arrows)."""
+        self._manual()
+        tl = self._timeline()
+        if tl is None or self.number is None or self.machine is None:
+            return
+        target = tl.skip(self.number, rows)
+        if target is None or target == self.number:
+            self.bell()
+            return
+        self.jump(self.machine.key, target)
+
+    def action_caused(self) -> None:
+        """Go to a transition this one caused (a chooser when there are several)."""
+        self._manual()
+        if self.forks is None:
+            self.status = "still looking for the transitions this one caused..."
+            self._show_address()
+            return
+        targets = [(f.machine.key, f.number) for f in self.forks
+                   if f.machine is not None and f.number is not None]
+        if not targets:
+            self.status = "this transition caused no recorded transition" + (
+                f" {self.forks_note}" if self.forks_note else "")
+            self.bell()
+            self._show_address()
+            return
+        if len(targets) == 1:
+            self.jump(*targets[0])
+            return
+        self.push_screen(CausedScreen(targets, self.forks_note), self._caused_chosen)
+
+    def _caused_chosen(self, target: tuple[str, int] | None) -> None:
+        self.ensure_focus()
+        if target is not None:
+            self.jump(*target)
+
+    def action_copy(self) -> None:
+        """Copy the current mach:// address to the clipboard (OSC 52). The text is the one
+        the address bar shows, control characters escaped: never raw recording bytes."""
+        tx = self.tx if self.machine is not None else None
+        if self.machine is None:
+            return
+        url = tx.url if tx is not None else mach_url(self.machine.id)
+        if tx is not None and self.step is not None:
+            url += f"/{self.step}"
+        text = printable(url)
+        self.copy_to_clipboard(text)
+        self.status = f"copied {text}" + ("" if text == url else " (escaped)")
+        self._show_address()
+
+    def action_theme(self) -> None:
+        """Switch between the dark and the light theme."""
+        self.set_theme("light" if self.theme_name == "dark" else "dark")
+
+    def set_theme(self, name: str) -> None:
+        """Use the "dark" or "light" theme (Textual's colours and the panes' own)."""
+        palette.use(name)
+        self.theme_name = name
+        self.theme = palette.TEXTUAL_THEMES[name]
+        if self.machine is not None:
+            self.refresh_views()
+        for widget in self.query("*"):
+            widget.refresh()
 
     def refresh_views(self) -> None:
         """Tell every pane about the cursor."""
@@ -377,9 +535,13 @@ class ReplayApp(App[None]):
             tx = self.tx  # from the cache: the graph decodes nothing itself
             g = self.session.machine_graph(self.machine, self.number, tx=tx)
             if self.frame is not None and self.step is not None:
-                touched = set(self.frame.touched)
+                # step mode: the same moment as the state view (ticks as of the step)
+                rows = {r.name: r for r in self.frame.rows}
                 for node in g.nodes:
-                    g.nodes[node]["touched"] = node in touched
+                    row = rows.get(node)
+                    g.nodes[node]["touched"] = row is not None and row.touched
+                    g.nodes[node]["active"] = row is not None and row.active
+                    g.nodes[node]["called"] = row is not None and row.called
             bold = set()
             if tx is not None:
                 steps = tx.steps if self.step is None else tx.steps[:self.step]
@@ -493,14 +655,18 @@ class ReplayApp(App[None]):
             number = len(machine)
         elif tx is not None and len(machine):
             number = nearest(machine, tx.end_ns)
-        self.state = None
-        self.goto(machine.key, number)
+        self.jump(machine.key, number)
 
     @on(TransitionChosen)
     def _transition_chosen(self, event: TransitionChosen) -> None:
         self._manual()
-        if self.machine is not None:
-            self.goto(self.machine.key, event.number)
+        if self.machine is None:
+            return
+        tl = self._timeline()
+        far = self.number is None or tl is None or \
+            abs(tl.row(event.number) - tl.row(self.number)) > 1
+        # a click or a page far away is a jump; a step up or down is not
+        (self.jump if far else self.goto)(self.machine.key, event.number)
 
     @on(StateChosen)
     def _state_chosen(self, event: StateChosen) -> None:
@@ -548,8 +714,8 @@ class ReplayApp(App[None]):
         """First visible transition."""
         self._manual()
         tl = self._timeline()
-        if tl is not None:
-            self._move(tl.first())
+        if tl is not None and self.machine is not None and tl.first() is not None:
+            self.jump(self.machine.key, tl.first())
 
     def action_last_tx(self) -> None:
         """Last visible transition (live: and follow the newest from now on)."""
@@ -557,8 +723,8 @@ class ReplayApp(App[None]):
             self.follow = True
             self._show_status()
         tl = self._timeline()
-        if tl is not None:
-            self._move(tl.last())
+        if tl is not None and self.machine is not None and tl.last() is not None:
+            self.jump(self.machine.key, tl.last())
 
     def action_next_step(self) -> None:
         """Next step; past the last one, step 0 of the next transition."""
@@ -602,8 +768,7 @@ class ReplayApp(App[None]):
     def action_goto(self, key: str, number: int) -> None:
         """Go to transition `number` of machine `key` (a click on a caused transition)."""
         self._manual()
-        self.state = None if self.machine is None or key != self.machine.key else self.state
-        self.goto(key, number)
+        self.jump(key, number)
 
     def action_source(self) -> None:
         """Go to the transition that caused the current one."""
@@ -617,9 +782,7 @@ class ReplayApp(App[None]):
             self.notify(printable(f"source {tx.source} is not in this recording"),
                         severity="warning", markup=False)
             return
-        if sel.machine is not self.machine:
-            self.state = None
-        self.goto(sel.machine.key, sel.number)
+        self.jump(sel.machine.key, sel.number)
 
     def action_play(self) -> None:
         """Start or stop playing (one transition every PLAY_INTERVAL seconds)."""
@@ -628,6 +791,13 @@ class ReplayApp(App[None]):
             self._play.stop()
             self._play = None
         else:
+            tl = self._timeline()
+            if tl is not None and self.number is not None and tl.next(self.number) is None:
+                # nothing to play: say so rather than start and stop unseen
+                self.status = "at the last transition: nothing to play (home: the first)"
+                self.bell()
+                self._show_address()
+                return
             self._play = self.set_interval(PLAY_INTERVAL, self._play_tick)
         self._show_address()
 
@@ -659,16 +829,28 @@ class ReplayApp(App[None]):
     def _jump(self, machine: RecordedMachine, state: str, start: int, direction: int) -> None:
         worker = get_current_worker()
         tl = self.timelines[machine.key]
-        found, complete = find_touching(machine, state, start, direction, visible=tl.visible,
-                                        stop=lambda: worker.is_cancelled,
-                                        max_scan=JUMP_MAX_SCAN)
+        try:
+            found, complete = find_touching(machine, state, start, direction,
+                                            visible=tl.visible,
+                                            stop=lambda: worker.is_cancelled,
+                                            max_scan=JUMP_MAX_SCAN)
+        except Exception as err:  # e.g. a damaged record: say so, never "searching" forever
+            if not worker.is_cancelled:
+                self.call_from_thread(self._jump_failed, machine, start, str(err))
+            return
         if not worker.is_cancelled:
-            self.call_from_thread(self._jumped, machine, state, found, direction, complete)
+            self.call_from_thread(self._jumped, machine, state, found, direction, complete,
+                                  start)
+
+    def _jump_failed(self, machine: RecordedMachine, start: int, error: str) -> None:
+        if machine is self.machine and self.number == start:
+            self.status = f"search failed: {error}"
+            self._show_address()
 
     def _jumped(self, machine: RecordedMachine, state: str, found: int | None,
-                direction: int, complete: bool = True) -> None:
-        if machine is not self.machine:
-            return
+                direction: int, complete: bool = True, start: int | None = None) -> None:
+        if machine is not self.machine or (start is not None and start != self.number):
+            return  # the cursor moved meanwhile: the answer is stale
         if found is None:
             where = "after" if direction > 0 else "before"
             self.status = f"no transition {where} this one touches {state}" if complete else \
@@ -676,12 +858,22 @@ class ReplayApp(App[None]):
             self._show_address()
             self.bell()
             return
+        self.jump(machine.key, found)
         self.status = f"{state}: touched by #{found}"
-        self._move(found)
+        self._show_address()
 
     def action_search(self) -> None:
-        """Open the machine search box."""
-        self.query_one(MachineList).open_search()
+        """Search states when the states pane has the focus, else open the machine search
+        box (showing the machine list for it if hidden)."""
+        states = self.query_one(StateView)
+        if self.focused is states:
+            states.start_search()
+            return
+        machines = self.query_one(MachineList)
+        if not machines.display:
+            machines.display = True
+            machines.peek = True
+        machines.open_search()
 
     def action_filters(self) -> None:
         """Open the filter dialog."""
@@ -690,6 +882,7 @@ class ReplayApp(App[None]):
         self.push_screen(FilterScreen(self.hidden, counts), self._filters_chosen)
 
     def _filters_chosen(self, hidden: frozenset[str] | None) -> None:
+        self.ensure_focus()
         if hidden is None:
             return
         self.set_filters(hidden)
@@ -719,11 +912,18 @@ class ReplayApp(App[None]):
         self._toggle_view("network")
 
     def _toggle_view(self, view: str) -> None:
+        focused = self.screen.focused
         self.view = "panes" if self.view == view else view
         switcher = self.query_one(ContentSwitcher)
         switcher.current = "panes" if self.view == "panes" else "graph"
         if self.view != "panes":
             self._show_graph()
+        # the focus follows the pane it was in (states <-> graph), else stays where it was
+        graph = self.query_one(GraphView)
+        if self.view == "panes":
+            self.ensure_focus(self.query_one(StateView) if focused is graph else None)
+        else:
+            self.ensure_focus(graph)
 
     def action_times(self) -> None:
         """Cycle the time display: offsets, wall clock, hidden."""
@@ -733,15 +933,50 @@ class ReplayApp(App[None]):
 
     def action_help(self) -> None:
         """Show the keys."""
-        self.push_screen(HelpScreen())
+        self.push_screen(HelpScreen(), lambda _: self.ensure_focus())
+
+    # ------------------------------------------------------------------ focus
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """The app's priority keys act on the main screen only (a dialog keeps its keys)."""
+        return not (action == "search" and len(self.screen_stack) > 1)
+
+    def shown(self, widget: Widget) -> bool:
+        """True if `widget` and every container above it are displayed."""
+        node: Widget | None = widget
+        while node is not None and not isinstance(node, Screen):
+            if not node.display:
+                return False
+            parent = node.parent
+            node = parent if isinstance(parent, Widget) else None
+        return True
+
+    def ensure_focus(self, prefer: Widget | None = None) -> None:
+        """Put the focus on a visible pane if the focused one was hidden (a view switch, a
+        layout change, a closed dialog): `prefer`, else the transition list."""
+        if len(self.screen_stack) > 1:
+            return
+        focused = self.screen.focused
+        if focused is not None and focused.focusable and self.shown(focused):
+            return
+        for target in (prefer, self.query_one(TransitionList)):
+            if target is not None and target.focusable and self.shown(target):
+                self.screen.set_focus(target)
+                return
 
     def key_escape(self) -> None:
-        """Escape closes the search box or the graph."""
+        """Escape stops a running `j` search, else closes the search box or the graph."""
         machines = self.query_one(MachineList)
-        if machines.searching:
+        if self.status.startswith("searching"):
+            self.workers.cancel_group(self, "jump")
+            self.status = "search stopped"
+            if self.machine is not None:
+                self._show_address()
+        elif machines.searching:
             machines.close_search()
         elif self.view != "panes":
             self._toggle_view(self.view)
 
 
-__all__ = ["FORKS_DELAY", "NETWORK_LINKS_MAX", "PLAY_INTERVAL", "SCAN_CHUNK", "ReplayApp"]
+__all__ = ["FORKS_DELAY", "NARROW_WIDTH", "NETWORK_LINKS_MAX", "PLAY_INTERVAL", "SCAN_CHUNK",
+           "ReplayApp"]

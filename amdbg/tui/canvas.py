@@ -29,7 +29,7 @@ RELATION_STYLE: dict[str, tuple[str, str]] = {
     "add": ("add", "green"),
     "remove": ("rm", "red"),
     "after": ("aft", "bright_black"),
-    "parent": ("child", "white"),
+    "parent": ("parent", "white"),  # the word the CLI uses for the same edge
     "mutates": ("mutates", "magenta"),
 }
 _DEFAULT_EDGE = ("", "blue")

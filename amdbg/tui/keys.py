@@ -9,6 +9,8 @@ from textual.binding import Binding, BindingType
 
 #: seconds between transitions while playing (`space`)
 PLAY_INTERVAL = 0.5
+#: rows (shown transitions) one alt+arrow jumps, as in am-dbg
+JUMP_ROWS = 50
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,6 +22,9 @@ class Key:
     action: str
     description: str
     footer: str = ""
+    #: handled before the focused pane sees the key (keys typed right after it, already
+    #: queued, then go where this key's action put the focus)
+    priority: bool = False
 
 
 KEYS: tuple[Key, ...] = (
@@ -29,20 +34,30 @@ KEYS: tuple[Key, ...] = (
         "next step inside the transition (the states show the machine as of that step)",
         "step"),
     Key("left_square_bracket", "[", "prev_step", "previous step inside the transition"),
+    Key("alt+right", "alt+→", f"skip({JUMP_ROWS})",
+        f"{JUMP_ROWS} transitions forward (shown ones)"),
+    Key("alt+left", "alt+←", f"skip({-JUMP_ROWS})", f"{JUMP_ROWS} transitions back"),
     Key("home", "home", "first_tx", "first transition"),
     Key("end", "end", "last_tx", "last transition"),
     Key("space", "space", "play", f"play / pause (one transition every {PLAY_INTERVAL:g} s)",
         "play"),
     Key("j", "j", "state_jump(1)", "next transition touching the selected state", "jump"),
     Key("J", "J", "state_jump(-1)", "previous transition touching the selected state"),
-    Key("slash", "/", "search", "search machines as you type; enter selects the first match",
-        "search"),
+    Key("slash", "/", "search", "search machines as you type (in the states pane: search "
+        "states); enter selects the first match", "search", priority=True),
     Key("f", "f", "filters", "filters: hide canceled / auto / empty / health transitions",
         "filters"),
     Key("g", "g", "graph", "graph of the machine's relations (g again: back)", "graph"),
     Key("n", "n", "network", "network of machines (n again: back)"),
     Key("s", "s", "source", "go to the transition that caused this one (its source)"),
+    Key("c", "c", "caused", "go to a transition this one caused (a list when several)"),
+    Key("less_than_sign", "<", "history(-1)",
+        "back to where you jumped from (jumps, searches, source and caused links)", "back"),
+    Key("greater_than_sign", ">", "history(1)", "forward again (after <)"),
+    Key("y", "y", "copy", "copy the mach:// address to the clipboard (OSC 52)"),
     Key("t", "t", "times", "time column: offset from start / wall clock / hidden"),
+    Key("T", "T", "theme", "dark / light theme"),
+    Key("m", "m", "machines", "show / hide the machine list (hidden below 100 columns)"),
     Key("tab", "tab", "focus_next", "next pane (shift+tab: previous)"),
     Key("question_mark", "?", "help", "this help", "help"),
     Key("q", "q", "quit", "quit", "quit"),
@@ -53,14 +68,23 @@ PANE_KEYS: tuple[tuple[str, str], ...] = (
     ("↑ ↓ pgup pgdn", "move in the focused list (transitions: selects the transition)"),
     ("enter", "machine list: select the machine"),
     ("click", "select a machine, state, transition, step, source or caused transition"),
-    ("escape", "close search, a dialog, the graph"),
+    ("escape", "stop a j search, close search, a dialog, the graph"),
+    ("enter / x", "transition pane (tab to it): expand / fold tracebacks"),
+    ("type", "states pane after /: find a state by name (↑ ↓ next match, enter done)"),
 )
 
 
+#: footer entries that come first, so that a narrow terminal never crops them away
+FOOTER_FIRST = ("help", "quit")
+
+
 def bindings() -> list[BindingType]:
-    """The app's bindings: every key of KEYS; footer labels only for the main ones."""
+    """The app's bindings: every key of KEYS; footer labels only for the main ones, help and
+    quit first."""
+    keys = sorted((k for k in KEYS if k.action != "focus_next"),
+                  key=lambda k: 0 if k.action in FOOTER_FIRST else 1)
     return [Binding(k.keys, k.action, k.footer or k.description, show=bool(k.footer),
-                    key_display=k.shown) for k in KEYS if k.action != "focus_next"]
+                    key_display=k.shown, priority=k.priority) for k in keys]
 
 
-__all__ = ["KEYS", "PANE_KEYS", "PLAY_INTERVAL", "Key", "bindings"]
+__all__ = ["FOOTER_FIRST", "JUMP_ROWS", "KEYS", "PANE_KEYS", "PLAY_INTERVAL", "Key", "bindings"]

@@ -13,14 +13,31 @@ from ..times import format_duration, format_offset
 MODES = ("offset", "wall", "off")
 
 
-def when(ns: int | None, base_ns: int | None, mode: str) -> str:
-    """A transition's time in `mode` ("" when hidden)."""
+def when(ns: int | None, base_ns: int | None, mode: str, *, column: str = "") -> str:
+    """A transition's time in `mode` ("" when hidden). The wall clock is UTC and says so
+    with its date (`2026-12-02 07:45:01.123456 UTC`), except in the transition list's column
+    (`column`="time": `07:45:01.123456`, the header says UTC; "date": `12-02 07:45:01.123456`
+    for recordings that span more than one day)."""
     if mode == "off" or ns is None:
         return ""
     if mode == "wall":
         secs, rest = divmod(ns, 1_000_000_000)
-        return datetime.fromtimestamp(secs, UTC).strftime("%H:%M:%S") + f".{rest // 1000:06d}"
+        at = datetime.fromtimestamp(secs, UTC)
+        micro = f".{rest // 1000:06d}"
+        if column == "time":
+            return at.strftime("%H:%M:%S") + micro
+        if column == "date":
+            return at.strftime("%m-%d %H:%M:%S") + micro
+        return at.strftime("%Y-%m-%d %H:%M:%S") + micro + " UTC"
     return format_offset(ns, base_ns)
+
+
+def spans_days(first_ns: int | None, last_ns: int | None) -> bool:
+    """True if the two moments fall on different UTC dates (the list then shows dates)."""
+    if first_ns is None or last_ns is None:
+        return False
+    day = 86_400_000_000_000
+    return first_ns // day != last_ns // day
 
 
 def took(ns: int | None, mode: str) -> str:
@@ -33,4 +50,4 @@ def next_mode(mode: str) -> str:
     return MODES[(MODES.index(mode) + 1) % len(MODES)]
 
 
-__all__ = ["MODES", "next_mode", "took", "when"]
+__all__ = ["MODES", "next_mode", "spans_days", "took", "when"]

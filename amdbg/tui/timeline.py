@@ -194,6 +194,16 @@ class Timeline:
         i = bisect_left(self._visible, number)
         return self._visible[i - 1] if i > 0 else None
 
+    def skip(self, number: int, rows: int) -> int | None:
+        """The visible transition `rows` rows after (negative: before) `number`, clamped to
+        the first and last; None when nothing is visible."""
+        if not len(self):
+            return None
+        row = self.row(number)
+        if rows < 0 and not self.visible(number):
+            row -= 1  # `row` is the next visible one: going back starts before it
+        return self.number(max(0, min(row + rows, len(self) - 1)))
+
     def first(self) -> int | None:
         """The first visible transition, or None."""
         return self.number(0) if len(self) else None

@@ -598,7 +598,7 @@ async def test_n_draws_the_network_and_a_click_selects_a_machine(session: Sessio
         await settle(pilot, lambda: "mutates" in graph.text)  # links are found in a thread
         for m in session.machines:
             assert re.search(rf"\[ *{m.key} *\]", graph.text), m.key
-        assert "child" in graph.text
+        assert "parent" in graph.text and "child" not in graph.text  # as the CLI says
         x, y, _ = graph.drawing.boxes["order-1003"]
         await pilot.click(GraphView, offset=(x + 2, y + 3))
         await settle(pilot)
@@ -642,12 +642,12 @@ async def test_tab_moves_between_the_panes(session: Session) -> None:
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         seen = []
-        for _ in range(3):
+        for _ in range(4):
             await pilot.press("tab")
             await settle(pilot)
             seen.append(type(app.focused).__name__)
-        assert seen == ["MachineTree", "StateView", "TransitionList"]
-        await pilot.press("shift+tab")
+        assert seen == ["MachineTree", "StateView", "TransitionDetail", "TransitionList"]
+        await pilot.press("shift+tab", "shift+tab")
         await settle(pilot)
         assert isinstance(app.focused, StateView)
         await pilot.press("right")  # transition keys work whatever pane has the focus

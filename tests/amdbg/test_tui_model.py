@@ -273,7 +273,8 @@ def test_canvas_network_and_empty() -> None:
                                                           "links": [("root", "mutates")]}])
     text = draw_graph(g).plain()
     assert "[root]" in text and "[kid]" in text
-    assert "child" in text and "mutates" in text  # on the drawing or listed below it
+    # on the drawing or listed below it; "parent", the word the CLI uses
+    assert "parent" in text and "child" not in text and "mutates" in text
     assert draw_graph(nx.DiGraph()).plain() == "(no nodes)"
 
 

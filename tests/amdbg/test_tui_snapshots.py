@@ -81,3 +81,18 @@ def test_list_with_canceled_and_auto_hidden(snap_compare, session: Session) -> N
     app = ReplayApp(session, machine="order-1002", number=1, time_mode="off")
     assert snap_compare(app, terminal_size=SIZE,
                         run_before=settled("f", "c", "a", "enter", "end"))
+
+
+def test_narrow_layout_at_80x24(snap_compare, session: Session) -> None:
+    app = ReplayApp(session, machine="order-1002", number=7, time_mode="off")
+    assert snap_compare(app, terminal_size=(80, 24), run_before=settled())
+
+
+def test_light_theme(snap_compare, session: Session) -> None:
+    from amdbg.tui import palette
+
+    app = ReplayApp(session, machine="order-1001", number=5, time_mode="off", theme="light")
+    try:
+        assert snap_compare(app, terminal_size=SIZE, run_before=settled("right_square_bracket"))
+    finally:
+        palette.use("dark")

@@ -2,15 +2,37 @@
 
 from __future__ import annotations
 
+from rich.segment import Segment
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen
+from textual.strip import Strip
 from textual.widgets import SelectionList, Static
 from textual.widgets.selection_list import Selection
 
 from ..timeline import FILTER_HELP, FILTERS
+
+#: the mark in a ticked box (an unticked box is blank)
+TICKED = "X"
+
+
+class FilterList(SelectionList[str]):
+    """A checklist whose boxes read `X` when ticked and blank when not: tick and no tick
+    differ without colour (a monochrome terminal, a colour-blind user)."""
+
+    def render_line(self, y: int) -> Strip:
+        """The list's line with the box's mark set from the selection."""
+        strip = super().render_line(y)
+        segments = list(strip)
+        index = int(self.scroll_offset.y) + y
+        if len(segments) < 2 or len(segments[1].text) != 1 or \
+                not 0 <= index < self.option_count:
+            return strip
+        selected = self.get_option_at_index(index).value in self.selected
+        segments[1] = Segment(TICKED if selected else " ", segments[1].style)
+        return Strip(segments, strip.cell_length)
 
 
 class FilterScreen(ModalScreen[frozenset[str] | None]):
@@ -20,6 +42,7 @@ class FilterScreen(ModalScreen[frozenset[str] | None]):
         Binding("enter", "apply", "apply", priority=True),
         Binding("f", "apply", "apply"),
         Binding("escape", "cancel", "cancel"),
+        Binding("q", "app.quit", "quit"),
         *[Binding(name[0], f"toggle_filter('{name}')", name, show=False) for name in FILTERS],
     ]
 
@@ -38,7 +61,7 @@ class FilterScreen(ModalScreen[frozenset[str] | None]):
                 count = "…" if self.counts is None else str(self.counts[name])
                 label = f"[{name[0]}] {name:<9} {count:>8}  {FILTER_HELP[name]}"
                 options.append(Selection(Text(label), name, name in self.hidden))
-            yield SelectionList[str](*options, id="filter-list")
+            yield FilterList(*options, id="filter-list")
             if self.counts is None:
                 yield Static("counting... (filters apply when the count is done)",
                              classes="dim")
@@ -60,4 +83,4 @@ class FilterScreen(ModalScreen[frozenset[str] | None]):
         self.dismiss(None)
 
 
-__all__ = ["FilterScreen"]
+__all__ = ["FilterList", "FilterScreen"]

@@ -44,12 +44,13 @@ def help_table() -> Table:
 
 
 class HelpScreen(ModalScreen[None]):
-    """A modal page; any of escape, ?, q closes it."""
+    """A modal page; escape or ? closes it (q quits the app, as everywhere)."""
 
+    AUTO_FOCUS = "#help-box"
     BINDINGS = [
         Binding("escape", "close", "close"),
         Binding("question_mark", "close", "close"),
-        Binding("q", "close", "close"),
+        Binding("q", "app.quit", "quit"),
     ]
 
     def compose(self) -> ComposeResult:

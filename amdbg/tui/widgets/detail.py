@@ -4,10 +4,13 @@ durations, args and log lines."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from rich.console import Group, RenderableType
 from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
+from textual.binding import Binding
 from textual.geometry import Size
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
@@ -24,6 +27,7 @@ from ...describe import (
 )
 from ...escape import printable, printable_segments
 from ...session import Selection
+from .. import palette
 from ..frame import MARK_REMOVED, step_text
 from ..timefmt import took, when
 
@@ -36,29 +40,62 @@ def _heading(text: str) -> Text:
     return Text(text, style="bold underline")
 
 
-class TransitionDetail(ScrollView, can_focus=False):
+class TransitionDetail(ScrollView, can_focus=True, inherit_bindings=False):
     """A scrollable page about one transition, drawn with the Line API: the page is rendered
     to lines once per cursor move, and its scroll height changes only when it outgrows the
-    pane, so stepping never costs a screen re-layout."""
+    pane, so stepping never costs a screen re-layout. Focusable (tab): arrows scroll, enter
+    or x expands the tracebacks and other multi-line log entries (kept while stepping)."""
+
+    BINDINGS = [
+        Binding("up", "scroll_up", "scroll up", show=False),
+        Binding("down", "scroll_down", "scroll down", show=False),
+        Binding("pageup", "page_up", "page up", show=False),
+        Binding("pagedown", "page_down", "page down", show=False),
+        Binding("enter", "toggle_expand", "expand", show=False),
+        Binding("x", "toggle_expand", "expand", show=False),
+    ]
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.page: RenderableType = Text()
         self._lines: list[Strip] = []
         self._width = 0
+        #: multi-line log entries (tracebacks) shown in full
+        self.expanded = False
+        self._args: dict[str, Any] | None = None
 
     def show(self, tx: TransitionRecord | None, *, step: int | None, base_ns: int | None,
              mode: str, total: int, source: Selection | None,
              forks: list[Selection] | None, forks_note: str = "") -> None:
         """Draw `tx` (None: the machine has no transitions)."""
+        self._args = None
         if tx is None:
             self.border_title = "Transition"
             self.page = Text("no transitions recorded for this machine", style="dim")
         else:
+            self._args = {"tx": tx, "step": step, "base_ns": base_ns, "mode": mode,
+                          "total": total, "source": source, "forks": forks,
+                          "forks_note": forks_note}
             self.border_title = f"Transition #{tx.number} of {total}"
             self.page = render_detail(tx, step=step, base_ns=base_ns, mode=mode,
-                                      source=source, forks=forks, forks_note=forks_note)
+                                      source=source, forks=forks, forks_note=forks_note,
+                                      expand=self.expanded)
         self._layout_page()
+
+    def action_toggle_expand(self) -> None:
+        """Show multi-line log entries (tracebacks) in full, or one line each again."""
+        self.expanded = not self.expanded
+        if self._args is not None:
+            self.show(**self._args)
+
+    def on_focus(self) -> None:
+        """Say how to expand what is folded (the border's subtitle)."""
+        self.border_subtitle = "↑↓ scroll · enter/x " + ("folds" if self.expanded
+                                                          else "expands tracebacks")
+
+    def on_blur(self) -> None:
+        """Clear the hint."""
+        self.border_subtitle = ""
 
     def show_error(self, number: int | None, error: str) -> None:
         """Say that transition `number` could not be read (a damaged record)."""
@@ -104,8 +141,9 @@ class TransitionDetail(ScrollView, can_focus=False):
 
 def render_detail(tx: TransitionRecord, *, step: int | None, base_ns: int | None, mode: str,
                   source: Selection | None, forks: list[Selection] | None,
-                  forks_note: str = "") -> RenderableType:
-    """The page as a rich renderable (links run app actions when clicked)."""
+                  forks_note: str = "", expand: bool = False) -> RenderableType:
+    """The page as a rich renderable (links run app actions when clicked); `expand` shows
+    multi-line log entries (tracebacks) in full instead of their first line."""
     parts: list[RenderableType] = [Text(printable(tx.url), style="bold")]
     head = Text()
     head.append(f"{printable(tx.type)} ", style="bold")
@@ -190,7 +228,7 @@ def render_detail(tx: TransitionRecord, *, step: int | None, base_ns: int | None
         if s.type == "handler" and s.duration_ns and mode != "off":
             line.append(f"  {took(s.duration_ns, mode)}", style="dim")
         if here:
-            line.stylize("on #34466b")
+            line.stylize("on " + palette.current().step_here)
         parts.append(line)
 
     handlers = tx.handlers
@@ -221,9 +259,13 @@ def render_detail(tx: TransitionRecord, *, step: int | None, base_ns: int | None
             line = Text(f"  {entry.level} ", style="dim")
             line.append(text, style="red" if text.startswith("[error") else (
                 "dim" if entry.level >= 4 else ""))
-            if extra:
-                line.append(f"  (+{extra} lines)", style="dim")
+            if extra and not expand:
+                line.append(f"  (+{extra} lines: enter expands)", style="dim")
             parts.append(line)
+            if extra and expand:
+                for rest in entry.text.split("\n")[1:]:
+                    parts.append(Text("      " + printable(rest),
+                                      style="red" if text.startswith("[error") else "dim"))
     if tx.truncated:
         parts.append(Text("record truncated at the recorder's size limits", style="dim"))
     return Group(*parts)

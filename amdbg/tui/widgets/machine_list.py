@@ -35,6 +35,15 @@ class MachineTree(Tree[str], inherit_bindings=False):
     ]
 
 
+class SearchInput(Input):
+    """A search box that can only take the focus while it is shown: a hidden box must never
+    swallow the app's keys (closing a dialog would otherwise focus it)."""
+
+    def allow_focus(self) -> bool:
+        """Focusable only while displayed."""
+        return bool(self.display) and super().allow_focus()
+
+
 class MachineList(Vertical):
     """Search box (hidden until `/`) above the machine tree."""
 
@@ -49,10 +58,13 @@ class MachineList(Vertical):
         self._shown: dict[str, tuple[bool, int, bool, bool, bool | None, int]] = {}
         #: keys of the first machine of each process (labelled with the process; live only)
         self._process_roots: set[str] = set()
+        #: shown only for a search (the narrow layout hides the list): hidden again after
+        self.peek = False
 
     def compose(self) -> ComposeResult:
         """The search input and the tree."""
-        yield Input(placeholder="machine id (enter selects, esc closes)", id="machine-search")
+        yield SearchInput(placeholder="machine id (enter selects, esc closes)",
+                          id="machine-search")
         tree = MachineTree("machines", id="machine-tree")
         tree.show_root = False
         tree.auto_expand = False
@@ -170,14 +182,22 @@ class MachineList(Vertical):
         box.value = ""
         box.display = True
         self.matches = []
-        box.focus()
+        # at once, not after the queued keys: what is typed after `/` belongs to the box
+        self.screen.set_focus(box)
 
     def close_search(self) -> None:
         """Hide the search box and give the focus back to the tree."""
         box = self.query_one("#machine-search", Input)
         box.display = False
         self.border_subtitle = ""
-        self.query_one(MachineTree).focus()
+        if self.peek:
+            self.peek = False
+            self.display = False
+            ensure = getattr(self.app, "ensure_focus", None)
+            if ensure is not None:
+                ensure()
+        elif self.display:
+            self.screen.set_focus(self.query_one(MachineTree))
 
     def find(self, text: str) -> list[str]:
         """Machine keys containing `text` (case-insensitive), in tree order; exact id first."""
@@ -216,4 +236,4 @@ class MachineList(Vertical):
             self.close_search()
 
 
-__all__ = ["LIVE_LABELS_MAX", "MachineList", "MachineTree"]
+__all__ = ["LIVE_LABELS_MAX", "MachineList", "MachineTree", "SearchInput"]

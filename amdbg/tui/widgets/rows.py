@@ -14,6 +14,7 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from ...escape import printable_segments
+from .. import palette
 
 
 class RowList(ScrollView, can_focus=True, inherit_bindings=False):
@@ -138,7 +139,8 @@ class RowList(ScrollView, can_focus=True, inherit_bindings=False):
 
 def cursor_style(focused: bool) -> Style:
     """Background of the cursor row (stronger when the list has the focus)."""
-    return Style(bgcolor="#34466b" if focused else "#2a2f3a", bold=focused)
+    colours = palette.current()
+    return Style(bgcolor=colours.cursor_focus if focused else colours.cursor_blur, bold=focused)
 
 
 __all__ = ["RowList", "cursor_style"]

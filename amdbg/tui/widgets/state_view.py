@@ -4,8 +4,10 @@ relations and what the current transition (or the steps so far) did to it."""
 from __future__ import annotations
 
 from rich.text import Text
+from textual import events
 
 from ...escape import printable
+from .. import palette
 from ..frame import Frame, StateRow
 from ..messages import StateChosen
 from .rows import RowList, cursor_style
@@ -23,6 +25,74 @@ class StateView(RowList):
         super().__init__(id=id)
         self.frame: Frame | None = None
         self.selected: str | None = None
+        #: what is typed after `/` (None: not searching)
+        self.query_text: str | None = None
+
+    # ------------------------------------------------------------------ search
+
+    def start_search(self) -> None:
+        """Find states by name as you type: printable keys go to the search (not to the
+        app's keys) until enter or escape; ↑ ↓ go to the previous / next match."""
+        self.query_text = ""
+        self._show_search()
+
+    def check_consume_key(self, key: str, character: str | None) -> bool:
+        """While searching, printable keys are text (the app's letter keys wait)."""
+        return self.query_text is not None and character is not None and \
+            character.isprintable()
+
+    def matches(self) -> list[int]:
+        """Rows whose state name contains the search text (case-insensitive)."""
+        if self.frame is None or not self.query_text:
+            return []
+        low = self.query_text.lower()
+        return [i for i, r in enumerate(self.frame.rows) if low in r.name.lower()]
+
+    def on_key(self, event: events.Key) -> None:
+        """Keys of the search (only while searching)."""
+        if self.query_text is None:
+            return
+        key, char = event.key, event.character
+        if key in ("escape", "enter"):
+            self.query_text = None
+        elif key == "backspace":
+            self.query_text = self.query_text[:-1]
+        elif key in ("down", "up"):
+            found = self.matches()
+            if found:
+                later = [i for i in found if i > self.cursor] if key == "down" else \
+                    [i for i in found if i < self.cursor][::-1]
+                self._pick((later or (found if key == "down" else found[::-1]))[0])
+        elif char is not None and char.isprintable():
+            self.query_text += char
+            found = self.matches()
+            if found:  # a name that starts with the text first, else the first containing it
+                assert self.frame is not None
+                low = self.query_text.lower()
+                self._pick(next((i for i in found
+                                 if self.frame.rows[i].name.lower().startswith(low)), found[0]))
+        else:
+            return
+        event.stop()
+        event.prevent_default()
+        self._show_search()
+
+    def _show_search(self) -> None:
+        if self.query_text is None:
+            self.border_subtitle = ""
+            return
+        found = self.matches()
+        count = f"{len(found)} match" + ("" if len(found) == 1 else "es") \
+            if self.query_text else "type a name"
+        self.border_subtitle = Text(f"/{printable(self.query_text)}  {count}  "
+                                    "(↑↓ next · enter done)")
+
+    def on_blur(self) -> None:
+        """Leaving the pane ends the search; redraw the cursor row unfocused."""
+        if self.query_text is not None:
+            self.query_text = None
+            self._show_search()
+        self.refresh()
 
     def show(self, frame: Frame) -> None:
         """Draw `frame`, keeping the selected state under the cursor."""
@@ -84,15 +154,13 @@ class StateView(RowList):
         """Redraw the cursor row in the focused colour."""
         self.refresh()
 
-    def on_blur(self) -> None:
-        """Redraw the cursor row in the unfocused colour."""
-        self.refresh()
 
 
 def state_line(r: StateRow, name_width: int) -> Text:
     """` ● Paid          3 M  +*  req Validated · rm PaymentPending`."""
     if r.active:
-        colour = "bold red" if r.is_error else "bold yellow"
+        colours = palette.current()
+        colour = colours.active_error if r.is_error else colours.active
     else:
         colour = "green" if not r.is_error else "red"
     text = Text(" ")

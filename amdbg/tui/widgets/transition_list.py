@@ -33,6 +33,8 @@ class TransitionList(RowList):
         self.base_ns: int | None = None
         self.time_mode = "offset"
         self.current: int | None = None
+        #: the recording spans more than one UTC date: wall-clock rows show the date
+        self.many_days = False
 
     # ------------------------------------------------------------------ model
 
@@ -103,13 +105,16 @@ class TransitionList(RowList):
         return len(str(self.timeline.total)) if self.timeline is not None else 1
 
     def _time_width(self) -> int:
-        return {"offset": 11, "wall": 15, "off": 0}[self.time_mode]
+        if self.time_mode == "wall":
+            return 21 if self.many_days else 15
+        return {"offset": 11, "off": 0}[self.time_mode]
 
     def render_header(self, line: int, width: int) -> Text:
         nw, tw = self._num_width(), self._time_width()
         text = Text(f"  {'#':>{nw}} ", style="bold")
         if tw:
-            text.append(f"{'time':<{tw}} ", style="bold")
+            title = "time UTC" if self.time_mode == "wall" else "time"
+            text.append(f"{title:<{tw}} ", style="bold")
         text.append(f"{'type':<6} {'called':<26} {'result':<9} {'flags':<11} changes",
                     style="bold")
         return text
@@ -132,7 +137,9 @@ class TransitionList(RowList):
         text = Text(f"{mark} ", style="bold yellow")
         text.append(f"{tx.number:>{nw}} ", style="bold" if tx.number == self.current else "")
         if tw:
-            text.append(f"{when(tx.end_ns, self.base_ns, self.time_mode):<{tw}} ", style="dim")
+            column = "date" if self.many_days else "time"
+            text.append(f"{when(tx.end_ns, self.base_ns, self.time_mode, column=column):<{tw}} ",
+                        style="dim")
         text.append(f"{tx.type:<6} ", style=_TYPE_STYLE.get(tx.type, ""))
         called = printable(" ".join(tx.called))
         if len(called) > 26:
