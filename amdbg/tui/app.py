@@ -46,6 +46,7 @@ from .keys import PLAY_INTERVAL, bindings
 from .messages import MachineChosen, StateChosen, StepChosen, TransitionChosen
 from .screens.filters import FilterScreen
 from .screens.help import HelpScreen
+from .side_views import SideViews
 from .timefmt import next_mode, when
 from .timeline import SYNC_SCAN, Timeline
 from .widgets.detail import TransitionDetail
@@ -54,6 +55,7 @@ from .widgets.header import AddressBar
 from .widgets.live_status import LiveStatus
 from .widgets.machine_list import MachineList
 from .widgets.state_view import StateView
+from .widgets.tags_bar import TagsBar
 from .widgets.transition_list import TransitionList
 
 #: seconds the cursor must rest before "caused" transitions are searched
@@ -71,7 +73,7 @@ LIVE_REFRESH = 0.1
 RATE_WINDOW = 2.0
 
 
-class ReplayApp(App[None]):
+class ReplayApp(SideViews, App[None]):
     """The debugger: machine list, state view, detail or graph, transition list."""
 
     CSS_PATH = "app.tcss"
@@ -124,12 +126,14 @@ class ReplayApp(App[None]):
     def compose(self) -> ComposeResult:
         """Address bar; machines | (states + detail, or graph); transitions; footer."""
         yield AddressBar(id="address")
+        yield TagsBar(id="tags")
         with Horizontal(id="main"):
             yield MachineList(self.session, id="machines")
             with ContentSwitcher(initial="panes", id="views"):
                 with Horizontal(id="panes"):
                     yield StateView(id="states")
                     yield TransitionDetail(id="detail")
+                    yield from self.compose_side()
                 yield GraphView(id="graph")
         yield TransitionList(id="transitions")
         yield LiveStatus(id="live-status", classes="live" if self.live is not None else "")
@@ -339,6 +343,7 @@ class ReplayApp(App[None]):
                                                    tx.end_ns if tx is not None else None)
         if self.view != "panes":
             self._show_graph()
+        self.show_side()
 
     def _show_unreadable(self, error: str) -> None:
         assert self.machine is not None
@@ -375,7 +380,7 @@ class ReplayApp(App[None]):
         view = self.query_one(GraphView)
         if self.view == "graph":
             tx = self.tx  # from the cache: the graph decodes nothing itself
-            g = self.session.machine_graph(self.machine, self.number, tx=tx)
+            g = self.group_graph(self.session.machine_graph(self.machine, self.number, tx=tx))
             if self.frame is not None and self.step is not None:
                 touched = set(self.frame.touched)
                 for node in g.nodes:

@@ -43,6 +43,18 @@ KEYS: tuple[Key, ...] = (
     Key("n", "n", "network", "network of machines (n again: back)"),
     Key("s", "s", "source", "go to the transition that caused this one (its source)"),
     Key("t", "t", "times", "time column: offset from start / wall clock / hidden"),
+    Key("m", "m", "side('matrix')", "matrix view: called states, tick deltas and relations of "
+        "the transition, a column per state (m again: back)"),
+    Key("r", "r", "side('rain')", "rain view: a row per transition, a character per state "
+        "(r again: back)"),
+    Key("l", "l", "side('log')", "log pane: the machine's log lines around the transition "
+        "(l again: back)"),
+    Key("u", "u", "side('queue')", "queued mutations, pending at the cursor, with a filter "
+        "(u again: back)"),
+    Key("number_sign", "#", "tags", "tags bar: the machine's tags and its ancestors' (and the "
+        "state group)"),
+    Key("G", "G", "group", "state group: show only its states (state view, matrix, rain, "
+        "graph); cycles"),
     Key("tab", "tab", "focus_next", "next pane (shift+tab: previous)"),
     Key("question_mark", "?", "help", "this help", "help"),
     Key("q", "q", "quit", "quit", "quit"),
@@ -54,6 +66,8 @@ PANE_KEYS: tuple[tuple[str, str], ...] = (
     ("enter", "machine list: select the machine"),
     ("click", "select a machine, state, transition, step, source or caused transition"),
     ("escape", "close search, a dialog, the graph"),
+    ("1..5  c  x  w", "log pane: level, timestamps, tracebacks, wrap"),
+    ("enter", "queue pane: go to the transition that ran the mutation"),
 )
 
 
