@@ -13,11 +13,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, cast
 
 import networkx as nx
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.widget import Widget
 
 from amnode.telemetry import RecordedMachine
 
+from ..escape import printable
 from .frame import Frame
 from .matrix import columns
 from .widgets.detail import TransitionDetail
@@ -140,7 +142,9 @@ class SideViews:
             states = app.query_one(StateView)
             states.show(Frame(app.frame.machine, app.frame.tx, app.frame.step,
                               tuple(r for r in app.frame.rows if r.name in keep)))
-            states.border_title = f"{states.border_title} · group {app.group}"
+            title = Text.from_markup(states.border_title or "")
+            title.append(f" · group {printable(app.group or '')}")
+            states.border_title = title
             if app.state not in keep:
                 app.state = states.selected
         if app.side is None:

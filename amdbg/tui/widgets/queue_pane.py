@@ -112,6 +112,8 @@ class QueueList(RowList):
 class QueuePane(Vertical):
     """A filter box and the list of the machine's queued mutations."""
 
+    BINDINGS = [Binding("escape", "leave_filter", "back to the list", show=False)]
+
     class RunChosen(Message):
         """Internal: a queued record was chosen (the pane turns it into a transition)."""
 
@@ -188,6 +190,10 @@ class QueuePane(Vertical):
         if self.note:
             title = f"Queue: {self.note}"
         self.border_title = Text(title)
+
+    def action_leave_filter(self) -> None:
+        """Escape in the filter box: back to the list (the filter stays)."""
+        self.list.focus()
 
     def on_input_changed(self, event: Input.Changed) -> None:
         """Filter as you type."""
