@@ -358,6 +358,8 @@ class ReplayApp(SideViews, App[None]):
 
     def _show_detail(self) -> None:
         assert self.machine is not None
+        if not self.query_one(TransitionDetail).display:  # a side view is shown instead
+            return
         self.query_one(TransitionDetail).show(
             self.tx, step=self.step, base_ns=self.session.start_ns, mode=self.time_mode,
             total=len(self.machine), source=self.source_sel, forks=self.forks,
