@@ -76,8 +76,10 @@ class SideViews:
             app.show_side()
             target = app.query_one(f"#{SIDE_VIEWS[app.side][0]}")
             (target.query_one(QueueList) if isinstance(target, QueuePane) else target).focus()
-        elif focused is None or not focused.display or not _shown(focused):
-            app.query_one(TransitionList).focus()
+        else:
+            app.refresh_views()  # the detail pane was not drawn meanwhile
+            if focused is None or not _shown(focused):
+                app.query_one(TransitionList).focus()
 
     def action_tags(self) -> None:
         """Show or hide the tags bar."""

@@ -9,8 +9,11 @@ selects that transition, and a click on a cell also selects the cell's state.
 
 from __future__ import annotations
 
+from collections import OrderedDict
+
 from rich.text import Text
 from textual import events
+from textual.strip import Strip
 
 from amnode.telemetry import RecordedMachine, RecordingError
 
@@ -31,6 +34,8 @@ from .rows import RowList, cursor_style
 
 #: columns before the first state: the current-transition mark and a space
 LEAD = 2
+#: drawn rows kept
+STRIP_CACHE = 512
 _CHAR_STYLE = {RAIN_ACTIVE_TOUCHED: "bold yellow", RAIN_DEACTIVATED: "bold red",
                RAIN_CANCELED_CALL: "bold magenta", RAIN_TOUCHED: "green",
                RAIN_NOTHING: "bright_black"}
@@ -52,6 +57,8 @@ class RainView(RowList):
         self.selected: str | None = None
         self.base_ns: int | None = None
         self.time_mode = "offset"
+        #: drawn rows by (number, current, cursor, focused, width): a key redraws two rows
+        self._strips: OrderedDict[tuple[int, bool, bool, bool, int], Strip] = OrderedDict()
 
     def load(self, machine: RecordedMachine, timeline: Timeline, cache: TxCache,
              base_ns: int | None) -> None:
@@ -59,13 +66,15 @@ class RainView(RowList):
         self.machine, self.timeline, self.cache, self.base_ns = machine, timeline, cache, base_ns
         self.current = None
         self.cursor = 0
+        self._strips.clear()
         self.reset()
 
     def show(self, number: int | None, cols: list[int], selected: str | None,
              time_mode: str) -> None:
         """Put the cursor on transition `number`; columns are the states `cols`."""
-        if cols != self.cols or time_mode != self.time_mode:
+        if cols != self.cols or time_mode != self.time_mode or selected != self.selected:
             self.cols, self.time_mode = list(cols), time_mode
+            self._strips.clear()
         self.selected = selected
         self.current = number
         tl = self.timeline
@@ -140,6 +149,22 @@ class RainView(RowList):
         if selected:
             text.stylize(cursor_style(self.has_focus))
         return text
+
+    def render_line(self, y: int) -> Strip:
+        """Line `y`: a row drawn once while it looks the same (cached strips)."""
+        row = int(self.scroll_y) + y - self.header_lines
+        if y < self.header_lines or self.timeline is None or row >= self.row_count():
+            return super().render_line(y)
+        number = self.timeline.number(row)
+        key = (number, number == self.current, row == self.cursor, self.has_focus,
+               self.scrollable_content_region.width)
+        strip = self._strips.get(key)
+        if strip is None:
+            strip = super().render_line(y)
+            self._strips[key] = strip
+            if len(self._strips) > STRIP_CACHE:
+                self._strips.popitem(last=False)
+        return strip
 
     def row_picked(self, row: int) -> None:
         assert self.timeline is not None
