@@ -166,6 +166,20 @@ class RainView(RowList):
                 self._strips.popitem(last=False)
         return strip
 
+    def action_cursor(self, delta: int) -> None:
+        """Choose the transition `delta` rows away; the app moves the cursor row (one frame
+        per key instead of two)."""
+        self._choose(self.cursor + delta)
+
+    def action_page(self, delta: int) -> None:
+        """Choose the transition a page away."""
+        self._choose(self.cursor + delta * self.page)
+
+    def _choose(self, row: int) -> None:
+        count = self.row_count()
+        if count:
+            self.row_picked(max(0, min(row, count - 1)))
+
     def row_picked(self, row: int) -> None:
         assert self.timeline is not None
         self.post_message(TransitionChosen(self.timeline.number(row)))
