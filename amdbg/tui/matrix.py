@@ -16,8 +16,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from amnode.machine.steps import StepType
 from amnode.telemetry import StepRecord, TransitionRecord
+from amnode.telemetry.records import STEP_TYPES
 
 RAIN_ACTIVE = "1"
 RAIN_ACTIVE_TOUCHED = "2"
@@ -36,7 +36,7 @@ RAIN_LEGEND: tuple[tuple[str, str], ...] = (
     (RAIN_NOTHING, "nothing"),
 )
 
-_STEP_BITS = {str(t): int(t) for t in StepType}
+_STEP_BITS = {name: bit for bit, name in STEP_TYPES.items()}
 _ERROR_PREFIX = "Err"
 
 
