@@ -238,5 +238,137 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+
+# ---------------------------------------------------------------------- the views (issue 14)
+# python benchmarks/bench_tui.py --views [--transitions N] [--presses N] [--keep PATH] [--json]
+# The matrix (m), rain (r) and log (l) views on the same 1M-transition machine: `right` with
+# each view on screen, `down` in the rain view (moves its cursor row, selecting the next
+# transition), timed like the keys above; the peer is `right` with the detail pane (no view),
+# measured in the same run. The views take turns in rounds of 20 presses, so that a change in
+# the machine's load hits every view alike; besides the wall time from key to frame, the CPU
+# time the process spent per key is reported (what the view costs, whatever the load).
+# Targets: p95 < 50 ms.
+
+#: presses per view per round
+VIEW_ROUND = 20
+
+
+async def measure_views(path: Path, presses: int) -> dict[str, float]:
+    """Time `right` (and `down` in the rain) with each view on screen."""
+    from textual import events
+
+    from amdbg.session import Session
+    from amdbg.tui import ReplayApp
+    from amdbg.tui.widgets.rain_view import RainView
+    from amdbg.tui.widgets.transition_list import TransitionList
+
+    out: dict[str, float] = {}
+    session = Session.open(path)
+    biggest = max(session.machines, key=len)
+    app = ReplayApp(session, machine=biggest.key, number=len(biggest) // 2)
+    async with app.run_test(size=SIZE) as pilot:
+        tl = app.query_one(TransitionList)
+        while not int(tl.scroll_y) <= tl.cursor < int(tl.scroll_y) + tl.page:
+            await asyncio.sleep(0.002)
+        while not app.timelines[biggest.key].ready:  # counted: keys measured alone
+            await asyncio.sleep(0.01)
+        out["transitions_in_machine"] = len(biggest)
+        waiting: list[asyncio.Future[float]] = []
+        refresh_views = app.refresh_views
+
+        def wrapped() -> None:
+            refresh_views()
+            if waiting:
+                fut = waiting.pop()
+                app.call_after_refresh(lambda: fut.done() or fut.set_result(
+                    time.perf_counter()))
+
+        app.refresh_views = wrapped  # type: ignore[method-assign]
+        walls: dict[str, list[float]] = {}
+        cpus: dict[str, list[float]] = {}
+
+        async def timed(name: str, key: str, n: int) -> None:
+            for _ in range(n):
+                done: asyncio.Future[float] = asyncio.get_running_loop().create_future()
+                waiting[:] = [done]
+                c = time.process_time()
+                t = time.perf_counter()
+                app.post_message(events.Key(key, None))
+                walls.setdefault(name, []).append((await asyncio.wait_for(done, 5) - t) * 1000)
+                cpus.setdefault(name, []).append((time.process_time() - c) * 1000)
+                await asyncio.sleep(0.02)
+
+        opened: dict[str, list[float]] = {}
+        for _ in range(max(presses // VIEW_ROUND, 1)):
+            await timed("detail_right", "right", VIEW_ROUND)
+            for key, name in (("alt+m", "matrix"), ("r", "rain"), ("l", "log")):
+                t0 = time.perf_counter()
+                await pilot.press(key)
+                await pilot.pause()
+                opened.setdefault(name, []).append((time.perf_counter() - t0) * 1000)
+                await timed(f"{name}_right", "right", VIEW_ROUND)
+                if name == "rain":
+                    assert app.focused is app.query_one(RainView)
+                    await timed("rain_down", "down", VIEW_ROUND)
+                await pilot.press(key)  # back to the detail pane
+                await pilot.pause()
+        for name, times in walls.items():
+            out[f"{name}_p50_ms"] = statistics.median(times)
+            out[f"{name}_p95_ms"] = pct(times, 0.95)
+            out[f"{name}_max_ms"] = max(times)
+            out[f"{name}_cpu_p50_ms"] = statistics.median(cpus[name])
+            out[f"{name}_cpu_p95_ms"] = pct(cpus[name], 0.95)
+        for name, times in opened.items():
+            out[f"{name}_open_ms"] = statistics.median(times)
+        await pilot.press("q")
+    session.close()
+    out["load_avg_1m"] = os.getloadavg()[0]
+    return out
+
+
+def views_main(argv: list[str] | None = None) -> int:
+    """`--views`: record (or reuse) the big recording and time the views on it."""
+    ap = argparse.ArgumentParser(description="amdbg replay views on a big recording")
+    ap.add_argument("--views", action="store_true", required=True)
+    ap.add_argument("--transitions", type=int, default=1_000_000)
+    ap.add_argument("--machines", type=int, default=1)
+    ap.add_argument("--presses", type=int, default=200)
+    ap.add_argument("--keep", metavar="PATH", help="reuse (or create) the recording here")
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args(argv)
+    tmp = Path(tempfile.mkdtemp(prefix="amdbg-bench-views-"))
+    path = Path(args.keep) if args.keep else tmp / "big.amrec"
+    if not path.exists():
+        generate(path, args.transitions, args.machines)
+    try:
+        r = asyncio.run(measure_views(path, args.presses))
+    finally:
+        if not args.keep:
+            path.unlink(missing_ok=True)
+        tmp.rmdir()
+    base = r["detail_right_p95_ms"]
+    print(f"amdbg replay views on {int(r['transitions_in_machine']):,} transitions in one "
+          f"machine, {SIZE[0]}x{SIZE[1]}, {args.presses} presses each")
+    cpu_base = r["detail_right_cpu_p95_ms"]
+    print(f"{'key, view':<24}{'p50':>8}{'p95':>8}{'max':>8} {'/peer':>6}  "
+          f"{'cpu p50':>8}{'cpu p95':>8} {'/peer':>6}  target (ms)")
+    for name, label in (("detail_right", "→, detail pane (peer)"), ("matrix_right", "→, matrix"),
+                        ("rain_right", "→, rain"), ("rain_down", "↓ in the rain"),
+                        ("log_right", "→, log pane")):
+        print(f"{label:<24}{r[name + '_p50_ms']:>8.1f}{r[name + '_p95_ms']:>8.1f}"
+              f"{r[name + '_max_ms']:>8.1f} {r[name + '_p95_ms'] / base:>5.2f}x  "
+              f"{r[name + '_cpu_p50_ms']:>8.1f}{r[name + '_cpu_p95_ms']:>8.1f} "
+              f"{r[name + '_cpu_p95_ms'] / cpu_base:>5.2f}x  p95 < 50")
+    print("open (median): " + ", ".join(f"{v} {r[v + '_open_ms']:.0f} ms"
+                                        for v in ("matrix", "rain", "log"))
+          + f"; load average at the end {r['load_avg_1m']:.1f} ({os.cpu_count()} cores)")
+    failed = [k for k in ("matrix_right", "rain_right", "rain_down", "log_right")
+              if r[k + "_p95_ms"] >= 50.0]
+    print("all targets met" if not failed else f"targets missed: {', '.join(failed)}")
+    if args.json:
+        print(json.dumps({k: round(v, 3) for k, v in r.items()}))
+    return 0
+
+
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(views_main() if "--views" in sys.argv[1:] else main())

@@ -56,6 +56,7 @@ from .messages import MachineChosen, StateChosen, StepChosen, TransitionChosen
 from .screens.caused import CausedScreen
 from .screens.filters import FilterScreen
 from .screens.help import HelpScreen
+from .side_views import SideViews
 from .timefmt import next_mode, spans_days, when
 from .timeline import SYNC_SCAN, Timeline
 from .widgets.detail import TransitionDetail
@@ -64,6 +65,7 @@ from .widgets.header import AddressBar
 from .widgets.live_status import LiveStatus
 from .widgets.machine_list import MachineList, MachineTree
 from .widgets.state_view import StateView
+from .widgets.tags_bar import TagsBar
 from .widgets.transition_list import TransitionList
 
 #: seconds the cursor must rest before "caused" transitions are searched
@@ -83,7 +85,7 @@ RATE_WINDOW = 2.0
 NARROW_WIDTH = 100
 
 
-class ReplayApp(App[None]):
+class ReplayApp(SideViews, App[None]):
     """The debugger: machine list, state view, detail or graph, transition list."""
 
     CSS_PATH = "app.tcss"
@@ -148,12 +150,14 @@ class ReplayApp(App[None]):
     def compose(self) -> ComposeResult:
         """Address bar; machines | (states + detail, or graph); transitions; footer."""
         yield AddressBar(id="address")
+        yield TagsBar(id="tags")
         with Horizontal(id="main"):
             yield MachineList(self.session, id="machines")
             with ContentSwitcher(initial="panes", id="views"):
                 with Horizontal(id="panes"):
                     yield StateView(id="states")
                     yield TransitionDetail(id="detail")
+                    yield from self.compose_side()
                 yield GraphView(id="graph")
         yield TransitionList(id="transitions")
         yield LiveStatus(id="live-status", classes="live" if self.live is not None else "")
@@ -497,6 +501,7 @@ class ReplayApp(App[None]):
                                                    tx.end_ns if tx is not None else None)
         if self.view != "panes":
             self._show_graph()
+        self.show_side()
 
     def _show_unreadable(self, error: str) -> None:
         assert self.machine is not None
@@ -511,6 +516,8 @@ class ReplayApp(App[None]):
 
     def _show_detail(self) -> None:
         assert self.machine is not None
+        if not self.query_one(TransitionDetail).display:  # a side view is shown instead
+            return
         self.query_one(TransitionDetail).show(
             self.tx, step=self.step, base_ns=self.session.start_ns, mode=self.time_mode,
             total=len(self.machine), source=self.source_sel, forks=self.forks,
@@ -533,7 +540,7 @@ class ReplayApp(App[None]):
         view = self.query_one(GraphView)
         if self.view == "graph":
             tx = self.tx  # from the cache: the graph decodes nothing itself
-            g = self.session.machine_graph(self.machine, self.number, tx=tx)
+            g = self.group_graph(self.session.machine_graph(self.machine, self.number, tx=tx))
             if self.frame is not None and self.step is not None:
                 # step mode: the same moment as the state view (ticks as of the step)
                 rows = {r.name: r for r in self.frame.rows}

@@ -58,6 +58,18 @@ KEYS: tuple[Key, ...] = (
     Key("t", "t", "times", "time column: offset from start / wall clock / hidden"),
     Key("T", "T", "theme", "dark / light theme"),
     Key("m", "m", "machines", "show / hide the machine list (hidden below 100 columns)"),
+    Key("alt+m", "alt+m", "side('matrix')", "matrix view: called states, tick deltas and "
+        "relations of the transition, a column per state (alt+m again: back)"),
+    Key("r", "r", "side('rain')", "rain view: a row per transition, a character per state "
+        "(r again: back)"),
+    Key("l", "l", "side('log')", "log pane: the machine's log lines around the transition "
+        "(l again: back)"),
+    Key("u", "u", "side('queue')", "queued mutations, pending at the cursor, with a filter "
+        "(u again: back)"),
+    Key("number_sign", "#", "tags", "tags bar: the machine's tags and its ancestors' (and the "
+        "state group)"),
+    Key("G", "G", "group", "state group: show only its states (state view, matrix, rain, "
+        "graph); cycles"),
     Key("tab", "tab", "focus_next", "next pane (shift+tab: previous)"),
     Key("question_mark", "?", "help", "this help", "help"),
     Key("q", "q", "quit", "quit", "quit"),
@@ -71,6 +83,8 @@ PANE_KEYS: tuple[tuple[str, str], ...] = (
     ("escape", "stop a j search, close search, a dialog, the graph"),
     ("enter / x", "transition pane (tab to it): expand / fold tracebacks"),
     ("type", "states pane after /: find a state by name (↑ ↓ next match, enter done)"),
+    ("1..5  c  x  w", "log pane: level, timestamps, tracebacks, wrap"),
+    ("enter", "queue pane: go to the transition that ran the mutation"),
 )
 
 

@@ -23,6 +23,10 @@ LEGEND: tuple[tuple[str, str], ...] = (
     ("3/12 E2 ✓ ⌁", "machines: transitions so far / total, error transitions, "
                     "disposed, ended without disposal"),
     ("✓ ok  ✗ cancel", "transition accepted / canceled"),
+    ("1 2 | c * .", "rain: active, active+touched, deactivated, called but canceled, "
+                    "touched, nothing"),
+    ("matrix", "rows: called, tick deltas, then relations into a state (bits: rel 1, handler "
+               "2, activate 4, deactivate 8, passive 16, called 32, cancel 64)"),
 )
 
 
