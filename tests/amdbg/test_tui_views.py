@@ -229,7 +229,7 @@ async def test_log_pane_lines_around_the_cursor_and_level(session: Session) -> N
         await pilot.press("5", "c")  # timestamps: the transition's wall-clock end
         await settle(pilot)
         first = next(t.plain for t, n in log.lines if n == 7)
-        assert re.search(r"#7 \d\d:\d\d:\d\d\.\d{6}", first)
+        assert re.search(r"#7 (\d{4}-\d\d-\d\d )?\d\d:\d\d:\d\d\.\d{6}( UTC)?", first)
         await pilot.press("right")
         await settle(pilot)
         assert log.current == 8
