@@ -38,8 +38,8 @@ class RowList(ScrollView, can_focus=True, inherit_bindings=False):
         self.cursor = 0
         #: drawn rows by (row, selected, focused, width, row_key): a key press redraws the
         #: whole pane (its title changes), but only the old and the new cursor row change
-        self._strips: dict[tuple[object, ...], Strip] = {}
-        self._base: Style | None = None
+        self._drawn: dict[tuple[object, ...], Strip] = {}
+        self._base_style: Style | None = None
 
     # ------------------------------------------------------------------ to implement
 
@@ -65,15 +65,15 @@ class RowList(ScrollView, can_focus=True, inherit_bindings=False):
 
     def forget_rows(self) -> None:
         """Drop the drawn rows (their look changed: time mode, styles, data) and redraw."""
-        self._strips.clear()
-        self._base = None
+        self._drawn.clear()
+        self._base_style = None
         self.refresh()
 
     def notify_style_update(self) -> None:
         """CSS (focus, theme) changed: drawn rows may have another background."""
         super().notify_style_update()
-        self._strips.clear()
-        self._base = None
+        self._drawn.clear()
+        self._base_style = None
 
     # ------------------------------------------------------------------ model changes
 
@@ -144,9 +144,9 @@ class RowList(ScrollView, can_focus=True, inherit_bindings=False):
     def render_line(self, y: int) -> Strip:
         """Draw line `y` of the widget: a header line or a row."""
         width = self.scrollable_content_region.width
-        if self._base is None:
-            self._base = self.rich_style
-        base = self._base
+        if self._base_style is None:
+            self._base_style = self.rich_style
+        base = self._base_style
         key: tuple[object, ...] | None = None
         if y < self.header_lines:
             text = self.render_header(y, width)
@@ -157,7 +157,7 @@ class RowList(ScrollView, can_focus=True, inherit_bindings=False):
             if self.cache_rows:
                 key = (row, row == self.cursor, self.has_focus, width, palette.current(),
                        self.row_key(row))
-                cached = self._strips.get(key)
+                cached = self._drawn.get(key)
                 if cached is not None:
                     return cached
             text = self.render_row(row, width, row == self.cursor)
@@ -169,9 +169,9 @@ class RowList(ScrollView, can_focus=True, inherit_bindings=False):
                        for s in segments if s.text != "\n"], width)
         strip = strip.crop_extend(0, width, base)
         if key is not None:
-            if len(self._strips) > 4096:  # rows scrolled past: keep the memory bounded
-                self._strips.clear()
-            self._strips[key] = strip
+            if len(self._drawn) > 4096:  # rows scrolled past: keep the memory bounded
+                self._drawn.clear()
+            self._drawn[key] = strip
         return strip
 
 
