@@ -321,6 +321,8 @@ class ReplayApp(SideViews, App[None]):
         if self.follow:
             self.follow = False
             self._show_status()
+            if self.machine is not None:
+                self._show_address()
 
     def _default_machine(self) -> RecordedMachine | None:
         nodes = list(self.session.walk_tree())
@@ -512,7 +514,8 @@ class ReplayApp(SideViews, App[None]):
         self.status = "unreadable record"
         self.query_one(AddressBar).show(
             url=mach_url(self.machine.id), number=self.number, total=len(self.machine),
-            step=None, steps=0, at="", time_sum=None, playing=self.playing, note=self.status)
+            step=None, steps=0, at="", time_sum=None, playing=self.playing, note=self.status,
+            following=self.follow)
 
     def _show_detail(self) -> None:
         assert self.machine is not None
@@ -533,7 +536,7 @@ class ReplayApp(SideViews, App[None]):
             at=when(tx.end_ns, self.session.start_ns, self.time_mode) if tx else "",
             time_sum=tx.time_sum if tx is not None else None,
             playing=self._play is not None, note=self.status,
-            unverified=tx is not None and tx.unverified)
+            unverified=tx is not None and tx.unverified, following=self.follow)
 
     def _show_graph(self) -> None:
         assert self.machine is not None
@@ -729,6 +732,8 @@ class ReplayApp(SideViews, App[None]):
         if self.live is not None:
             self.follow = True
             self._show_status()
+            if self.machine is not None:
+                self._show_address()
         tl = self._timeline()
         if tl is not None and self.machine is not None and tl.last() is not None:
             self.jump(self.machine.key, tl.last())
