@@ -114,6 +114,8 @@ class ReplayApp(SideViews, App[None]):
         self.listening = ""
         #: follow mode: the newest transition stays selected as records arrive
         self.follow = self.live is not None
+        #: the machine labels were drawn once: the first screen does not wait for them
+        self._labels_deferred = False
         #: why the app ended early (a live target could not be reached), "" otherwise
         self.error = ""
         self.exit_status = 0
@@ -499,11 +501,25 @@ class ReplayApp(SideViews, App[None]):
         self._schedule_forks()
         self.query_one(TransitionList).set_current(self.number)
         self._show_address()
-        self.query_one(MachineList).refresh_labels(machine.key,
-                                                   tx.end_ns if tx is not None else None)
+        if self._labels_deferred:
+            self._show_labels()
+        else:  # the first screen: labels at the cursor's time scan every transition's time
+            self._labels_deferred = True
+            self.call_after_refresh(self._show_labels)
         if self.view != "panes":
             self._show_graph()
         self.show_side()
+
+    def _show_labels(self) -> None:
+        """Label the machines for the cursor's wall time (transitions so far, errors)."""
+        if self.machine is None:
+            return
+        try:
+            tx = self.tx
+        except RecordingError:
+            tx = None
+        self.query_one(MachineList).refresh_labels(self.machine.key,
+                                                   tx.end_ns if tx is not None else None)
 
     def _show_unreadable(self, error: str) -> None:
         assert self.machine is not None
@@ -620,7 +636,12 @@ class ReplayApp(SideViews, App[None]):
     async def _scan(self, tl: Timeline) -> None:
         """Count the filter kinds of a big machine a chunk at a time, between frames (not in
         a thread: a CPU-bound thread would hold the GIL and slow every key press)."""
-        await asyncio.sleep(SCAN_START)  # let the first screen draw first
+        # let the first screen draw first (the first chunk may index every transition's
+        # header: ~0.5 s on a million)
+        drawn = asyncio.Event()
+        self.call_after_refresh(drawn.set)
+        await drawn.wait()
+        await asyncio.sleep(SCAN_START)
         if self._scan_timer is None:
             self._scan_timer = self.set_interval(0.25, self._scan_progress)
         while not tl.scan_chunk(SCAN_CHUNK):
