@@ -114,6 +114,8 @@ class ReplayApp(SideViews, App[None]):
         self.listening = ""
         #: follow mode: the newest transition stays selected as records arrive
         self.follow = self.live is not None
+        #: the machine labels were drawn once: the first screen does not wait for them
+        self._labels_deferred = False
         #: why the app ended early (a live target could not be reached), "" otherwise
         self.error = ""
         self.exit_status = 0
@@ -321,6 +323,8 @@ class ReplayApp(SideViews, App[None]):
         if self.follow:
             self.follow = False
             self._show_status()
+            if self.machine is not None:
+                self._show_address()
 
     def _default_machine(self) -> RecordedMachine | None:
         nodes = list(self.session.walk_tree())
@@ -497,11 +501,25 @@ class ReplayApp(SideViews, App[None]):
         self._schedule_forks()
         self.query_one(TransitionList).set_current(self.number)
         self._show_address()
-        self.query_one(MachineList).refresh_labels(machine.key,
-                                                   tx.end_ns if tx is not None else None)
+        if self._labels_deferred:
+            self._show_labels()
+        else:  # the first screen: labels at the cursor's time scan every transition's time
+            self._labels_deferred = True
+            self.call_after_refresh(self._show_labels)
         if self.view != "panes":
             self._show_graph()
         self.show_side()
+
+    def _show_labels(self) -> None:
+        """Label the machines for the cursor's wall time (transitions so far, errors)."""
+        if self.machine is None:
+            return
+        try:
+            tx = self.tx
+        except RecordingError:
+            tx = None
+        self.query_one(MachineList).refresh_labels(self.machine.key,
+                                                   tx.end_ns if tx is not None else None)
 
     def _show_unreadable(self, error: str) -> None:
         assert self.machine is not None
@@ -512,7 +530,8 @@ class ReplayApp(SideViews, App[None]):
         self.status = "unreadable record"
         self.query_one(AddressBar).show(
             url=mach_url(self.machine.id), number=self.number, total=len(self.machine),
-            step=None, steps=0, at="", time_sum=None, playing=self.playing, note=self.status)
+            step=None, steps=0, at="", time_sum=None, playing=self.playing, note=self.status,
+            following=self.follow)
 
     def _show_detail(self) -> None:
         assert self.machine is not None
@@ -533,7 +552,7 @@ class ReplayApp(SideViews, App[None]):
             at=when(tx.end_ns, self.session.start_ns, self.time_mode) if tx else "",
             time_sum=tx.time_sum if tx is not None else None,
             playing=self._play is not None, note=self.status,
-            unverified=tx is not None and tx.unverified)
+            unverified=tx is not None and tx.unverified, following=self.follow)
 
     def _show_graph(self) -> None:
         assert self.machine is not None
@@ -617,7 +636,12 @@ class ReplayApp(SideViews, App[None]):
     async def _scan(self, tl: Timeline) -> None:
         """Count the filter kinds of a big machine a chunk at a time, between frames (not in
         a thread: a CPU-bound thread would hold the GIL and slow every key press)."""
-        await asyncio.sleep(SCAN_START)  # let the first screen draw first
+        # let the first screen draw first (the first chunk may index every transition's
+        # header: ~0.5 s on a million)
+        drawn = asyncio.Event()
+        self.call_after_refresh(drawn.set)
+        await drawn.wait()
+        await asyncio.sleep(SCAN_START)
         if self._scan_timer is None:
             self._scan_timer = self.set_interval(0.25, self._scan_progress)
         while not tl.scan_chunk(SCAN_CHUNK):
@@ -729,6 +753,8 @@ class ReplayApp(SideViews, App[None]):
         if self.live is not None:
             self.follow = True
             self._show_status()
+            if self.machine is not None:
+                self._show_address()
         tl = self._timeline()
         if tl is not None and self.machine is not None and tl.last() is not None:
             self.jump(self.machine.key, tl.last())

@@ -22,6 +22,7 @@ from amdbg import cli
 from amdbg.live import new_live
 from amdbg.session import Session
 from amdbg.tui import ReplayApp
+from amdbg.tui.widgets.header import AddressBar
 from amdbg.tui.widgets.live_status import LiveStatus
 from amdbg.tui.widgets.machine_list import MachineList
 from amnode.telemetry import Recorder, endpoint, flight, open_recording, process
@@ -128,6 +129,7 @@ async def test_follow_mode_stops_on_a_move_and_end_resumes_it() -> None:
             assert not app.follow and app.number == 4
             status = app.query_one(LiveStatus).text.plain
             assert "paused (end: follow)" in status and "1 connected" in status
+            assert "paused" in app.query_one(AddressBar).text.plain  # the two bars agree
             for _ in range(3):
                 m.add("B")
             await app_until(pilot, lambda: len(app.machine) == 8)
@@ -137,8 +139,11 @@ async def test_follow_mode_stops_on_a_move_and_end_resumes_it() -> None:
             m.add("B")
             await app_until(pilot, lambda: app.number == 9)
             assert "following" in app.query_one(LiveStatus).text.plain
+            bar = app.query_one(AddressBar).text.plain
+            assert "following" in bar and "paused" not in bar
             await pilot.press("home")
             assert not app.follow and app.number == 1
+            assert "paused" in app.query_one(AddressBar).text.plain
 
 
 async def test_a_debugger_that_falls_behind_shows_the_drops() -> None:

@@ -63,6 +63,7 @@ class TransitionDetail(ScrollView, can_focus=True, inherit_bindings=False):
         #: multi-line log entries (tracebacks) shown in full
         self.expanded = False
         self._args: dict[str, Any] | None = None
+        self._base_style: Style | None = None
 
     def show(self, tx: TransitionRecord | None, *, step: int | None, base_ns: int | None,
              mode: str, total: int, source: Selection | None,
@@ -115,6 +116,11 @@ class TransitionDetail(ScrollView, can_focus=True, inherit_bindings=False):
             self.virtual_size = Size(width, height)
         self.refresh()
 
+    def notify_style_update(self) -> None:
+        """CSS (focus, theme) changed: the lines' background may have changed."""
+        super().notify_style_update()
+        self._base_style = None
+
     def on_resize(self) -> None:
         """Re-wrap the page for the new width."""
         if self.is_mounted:
@@ -130,7 +136,9 @@ class TransitionDetail(ScrollView, can_focus=True, inherit_bindings=False):
         """Line `y` of the visible part of the page."""
         width = self.scrollable_content_region.width
         n = int(self.scroll_y) + y
-        base = self.rich_style
+        if self._base_style is None:  # rich_style walks the ancestors: once, not per line
+            self._base_style = self.rich_style
+        base = self._base_style
         if n >= len(self._lines):
             return Strip.blank(width, base)
         line = self._lines[n]

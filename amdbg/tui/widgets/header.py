@@ -27,11 +27,15 @@ class AddressBar(Widget):
 
     def show(self, *, url: str, number: int | None, total: int, step: int | None,
              steps: int, at: str, time_sum: int | None, playing: bool, note: str = "",
-             unverified: bool = False) -> None:
-        """Redraw the bar (`note` may quote the recording: it is escaped)."""
+             unverified: bool = False, following: bool = False) -> None:
+        """Redraw the bar (`note` may quote the recording: it is escaped); `following`: a live
+        session keeps the newest transition selected (as the live status line says)."""
         text = Text()
-        text.append("▶ playing " if playing else "❚❚ paused ", style="bold green" if playing
-                    else "dim")
+        if following:
+            text.append("● following ", style="bold green")
+        else:
+            text.append("▶ playing " if playing else "❚❚ paused ", style="bold green" if playing
+                        else "dim")
         text.append(printable(url) or "no transition", style="bold cyan")
         text.append(f"   #{number if number is not None else '-'}/{total}", style="bold")
         if step is not None:

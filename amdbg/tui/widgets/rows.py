@@ -29,10 +29,17 @@ class RowList(ScrollView, can_focus=True, inherit_bindings=False):
 
     #: lines at the top that do not scroll (column titles)
     header_lines = 0
+    #: keep drawn rows until `reset`/`forget_rows` (only for lists whose rows depend on no
+    #: more than the row, the cursor and `row_key`)
+    cache_rows = False
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
         self.cursor = 0
+        #: drawn rows by (row, selected, focused, width, row_key): a key press redraws the
+        #: whole pane (its title changes), but only the old and the new cursor row change
+        self._drawn: dict[tuple[object, ...], Strip] = {}
+        self._base_style: Style | None = None
 
     # ------------------------------------------------------------------ to implement
 
@@ -51,6 +58,23 @@ class RowList(ScrollView, can_focus=True, inherit_bindings=False):
     def row_picked(self, row: int) -> None:
         """The user moved the cursor to `row` (keys or mouse); subclasses post a message."""
 
+    def row_key(self, row: int) -> object:
+        """What, besides the cursor and the width, `render_row(row)` depends on (the cache
+        key of the drawn row); subclasses whose rows change without `reset` extend it."""
+        return None
+
+    def forget_rows(self) -> None:
+        """Drop the drawn rows (their look changed: time mode, styles, data) and redraw."""
+        self._drawn.clear()
+        self._base_style = None
+        self.refresh()
+
+    def notify_style_update(self) -> None:
+        """CSS (focus, theme) changed: drawn rows may have another background."""
+        super().notify_style_update()
+        self._drawn.clear()
+        self._base_style = None
+
     # ------------------------------------------------------------------ model changes
 
     def reset(self) -> None:
@@ -58,7 +82,7 @@ class RowList(ScrollView, can_focus=True, inherit_bindings=False):
         count = self.row_count()
         self.virtual_size = Size(self.size.width, count + self.header_lines)
         self.cursor = min(self.cursor, max(count - 1, 0))
-        self.refresh()
+        self.forget_rows()
 
     @property
     def page(self) -> int:
@@ -120,13 +144,22 @@ class RowList(ScrollView, can_focus=True, inherit_bindings=False):
     def render_line(self, y: int) -> Strip:
         """Draw line `y` of the widget: a header line or a row."""
         width = self.scrollable_content_region.width
-        base = self.rich_style
+        if self._base_style is None:
+            self._base_style = self.rich_style
+        base = self._base_style
+        key: tuple[object, ...] | None = None
         if y < self.header_lines:
             text = self.render_header(y, width)
         else:
             row = int(self.scroll_y) + y - self.header_lines
             if row >= self.row_count():
                 return Strip.blank(width, base)
+            if self.cache_rows:
+                key = (row, row == self.cursor, self.has_focus, width, palette.current(),
+                       self.row_key(row))
+                cached = self._drawn.get(key)
+                if cached is not None:
+                    return cached
             text = self.render_row(row, width, row == self.cursor)
         text.no_wrap = True
         text.overflow = "crop"
@@ -134,7 +167,12 @@ class RowList(ScrollView, can_focus=True, inherit_bindings=False):
         segments = printable_segments(text.render(self.app.console))  # a safety net
         strip = Strip([Segment(s.text, base + s.style if s.style else base, s.control)
                        for s in segments if s.text != "\n"], width)
-        return strip.crop_extend(0, width, base)
+        strip = strip.crop_extend(0, width, base)
+        if key is not None:
+            if len(self._drawn) > 4096:  # rows scrolled past: keep the memory bounded
+                self._drawn.clear()
+            self._drawn[key] = strip
+        return strip
 
 
 def cursor_style(focused: bool) -> Style:

@@ -23,6 +23,7 @@ class TransitionList(RowList):
     """Rows: number, time, mutation type, called states, result, flags, changes."""
 
     header_lines = 1
+    cache_rows = True
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -94,7 +95,7 @@ class TransitionList(RowList):
     def set_time_mode(self, mode: str) -> None:
         """Show times as offsets, wall clock, or not at all."""
         self.time_mode = mode
-        self.refresh()
+        self.forget_rows()
 
     # ------------------------------------------------------------------ RowList
 
@@ -164,6 +165,12 @@ class TransitionList(RowList):
         if not tx.accepted:
             text.stylize("dim", 2)
         return text
+
+    def row_key(self, row: int) -> object:
+        """A row shows its transition and whether it is the current one (▶)."""
+        assert self.timeline is not None
+        number = self.timeline.number(row)
+        return number, number == self.current
 
     def row_picked(self, row: int) -> None:
         assert self.timeline is not None
