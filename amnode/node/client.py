@@ -412,15 +412,7 @@ class Client:
         await rpc.start()
         if rpc.netmach is not None:
             adopt(rpc.netmach, self.mach)
-        ready = asyncio.ensure_future(rpc.mach.when(ss.READY))
-        gone = asyncio.ensure_future(rpc.mach.when_not(ss.START))
-        try:
-            await asyncio.wait({ready, gone}, timeout=t.connect,
-                               return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for w in (ready, gone):
-                w.cancel()
-        if not rpc.mach.is_disposed and rpc.mach.is_active(ss.READY):
+        if await _ready_or_gone(rpc, t.connect):
             # connected: reconnect briefly when lost, then move on; report its errors
             rpc.conn_retry = t.super_reconnect
             pipe_err(rpc.mach, self.mach, ss.ERR_SUPERVISOR)
@@ -464,15 +456,7 @@ class Client:
         await rpc.start()
         if rpc.netmach is not None:
             adopt(rpc.netmach, self.mach)
-        ready = asyncio.ensure_future(rpc.mach.when(ss.READY))
-        gone = asyncio.ensure_future(rpc.mach.when_not(ss.START))
-        try:
-            await asyncio.wait({ready, gone}, timeout=t.connect,
-                               return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for w in (ready, gone):
-                w.cancel()
-        if not rpc.mach.is_disposed and rpc.mach.is_active(ss.READY):
+        if await _ready_or_gone(rpc, t.connect):
             self._resolve(lease.request, lease)
             return
         why = rpc.mach.err or "no answer"
@@ -614,5 +598,19 @@ class _ClientHandlers:
         c.mach.fork(c._connect_worker(data), ss.START)
 
 
+async def _ready_or_gone(rpc: RpcClient, timeout: float) -> bool:
+    """Wait until the link is `Ready` or has stopped (`Start` gone), at most `timeout`;
+    True when it is ready."""
+    ready = asyncio.ensure_future(rpc.mach.when(ss.READY))
+    gone = asyncio.ensure_future(rpc.mach.when_not(ss.START))
+    try:
+        await asyncio.wait({ready, gone}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for w in (ready, gone):
+            w.cancel()
+    return not rpc.mach.is_disposed and rpc.mach.is_active(ss.READY)
+
+
 __all__ = ["PAYLOAD_PROVIDE_WORKER", "PAYLOAD_WORKER_GONE", "TAG_CLIENT", "Client",
            "client_names"]
+

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers.live import T, count, quiet, serving, until
+from helpers.live import T, count, quiet, serving, until, wait_for_dumps
 from helpers.node import WORKERS, connected_client, new_supervisor, running, worker_cmd
 
 import amnode as am
@@ -259,24 +259,13 @@ def test_attach_after_the_fact_shows_the_flight_recorder(tmp_path: Path, capsys)
         assert first[0]["number"] == 1 and first[0]["called"] == ["Start"]
         # SIGUSR1: the same history in a file amdbg opens
         os.kill(proc.pid, signal.SIGUSR1)
-        dump = _wait_for_file(tmp_path / "dumps")
+        dump = wait_for_dumps(tmp_path / "dumps")[0]
         assert cli.main(["ls", str(dump), "--json"]) == 0
         dumped = {m["id"] for m in json.loads(capsys.readouterr().out)}
         assert sup["id"] in dumped
     finally:
         proc.kill()
         proc.wait()
-
-
-def _wait_for_file(directory: Path) -> Path:
-    import time
-    deadline = time.monotonic() + T
-    while time.monotonic() < deadline:
-        files = sorted(directory.glob("flight-*.amrec")) if directory.exists() else []
-        if files:
-            return files[0]
-        time.sleep(0.02)
-    raise AssertionError(f"no dump in {directory}")
 
 
 # ---------------------------------------------------------------------- log --follow

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any
 
 import amnode as am
@@ -77,3 +79,15 @@ def count(live: LiveRecording, key: str) -> int:
     """How many transitions machine `key` has in `live` (-1: not there yet)."""
     found = [m for m in live.recording.machines if m.key == key]
     return len(found[0]) if found else -1
+
+
+def wait_for_dumps(directory: Path, n: int = 1) -> list[Path]:
+    """The flight dump files in `directory`, once `n` exist. Dumps are written by a thread (or
+    process) of their own, so this polls the disk, bounded by `T`."""
+    deadline = time.monotonic() + T
+    while time.monotonic() < deadline:
+        files = sorted(directory.glob("flight-*.amrec")) if directory.exists() else []
+        if len(files) >= n:
+            return files
+        time.sleep(0.01)
+    raise AssertionError(f"no {n} dump(s) in {directory}")

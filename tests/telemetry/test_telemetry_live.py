@@ -12,7 +12,17 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers.live import T, count, grown, hello, quiet, serving, telemetry_tracers, until
+from helpers.live import (
+    T,
+    count,
+    grown,
+    hello,
+    quiet,
+    serving,
+    telemetry_tracers,
+    until,
+    wait_for_dumps,
+)
 
 import amnode as am
 from amnode.machine import Tracer
@@ -482,7 +492,7 @@ def test_an_unhandled_exception_dumps_the_flight_recorder(
     m.add("B")  # BState raises: Exception, nobody handles it
     assert m.is_active("Exception")
     dumps = tmp_path / "dumps"
-    files = _wait_for_files(dumps, 1)
+    files = wait_for_dumps(dumps, 1)
     r = open_recording(files[0])
     crashed = r.machine("crashy")
     assert [t.called for t in crashed][:2] == [["A"], ["B"]]
@@ -520,19 +530,9 @@ def test_sigusr1_dumps_the_flight_recorder(tmp_path: Path,
         for _ in range(3):
             m.add("B")
         os.kill(os.getpid(), signal.SIGUSR1)
-        files = _wait_for_files(tmp_path / "dumps", 1)
+        files = wait_for_dumps(tmp_path / "dumps", 1)
         assert len(open_recording(files[0]).machine("signalled")) == 3
     finally:
         signal.signal(signal.SIGUSR1, previous)
 
 
-def _wait_for_files(directory: Path, n: int) -> list[Path]:
-    """The dump files, once `n` exist (dumps are written by a thread of their own)."""
-    import time as _time
-    deadline = _time.monotonic() + T
-    while _time.monotonic() < deadline:
-        files = sorted(directory.glob("flight-*.amrec")) if directory.exists() else []
-        if len(files) >= n:
-            return files
-        _time.sleep(0.01)
-    raise AssertionError(f"no {n} dump(s) in {directory}")
