@@ -33,8 +33,8 @@ from dataclasses import asdict
 from typing import Any
 
 import amnode.machine as am
+from amnode.rpc import CALL_RETRY, CONN_RETRY, NoAccessError, Payload
 from amnode.rpc import Client as RpcClient
-from amnode.rpc import NoAccessError, Payload
 from amnode.states import node as ss
 from amnode.states.rpc import ConsumerSchema
 
@@ -242,8 +242,8 @@ async def _connect(addr: str, timeout: float) -> tuple[RpcClient, am.Machine, _A
     consumer = am.Machine(ConsumerSchema, id="amnode-cli-" + secrets.token_hex(3))
     consumer.bind_handlers(answer)
     rpc = RpcClient(addr, id=consumer.id, schema=ss.SupervisorSchema, consumer=consumer,
-                    conn_timeout=timeout, conn_retries=0, call_timeout=timeout,
-                    call_retries=0)
+                    conn_timeout=timeout, conn_retry=CONN_RETRY.with_(timeout=0.0),
+                    call_timeout=timeout, call_retry=CALL_RETRY.with_(timeout=0.0))
     await rpc.start()
     ready = asyncio.ensure_future(rpc.mach.when(ss.READY))
     gone = asyncio.ensure_future(rpc.mach.when_not(ss.START))  # the dial failed for good

@@ -30,6 +30,7 @@ import amnode.machine as am
 from amnode.machine.schema import SchemaLike
 from amnode.rpc import Client as RpcClient
 from amnode.rpc import NetworkMachine, Payload
+from amnode.rpc.retry import CONN_RETRY
 from amnode.states import node as ss
 
 from . import debug
@@ -405,7 +406,7 @@ class Client:
         t = self.timeouts
         rpc = RpcClient(addr, id=super_client_id(self.name), schema=ss.SupervisorSchema,
                         consumer=self.mach, parent=self.mach, conn_timeout=t.connect,
-                        conn_retries=0, log_level=self.log_level)
+                        conn_retry=CONN_RETRY.with_(timeout=0.0), log_level=self.log_level)
         self.super_rpc = rpc
         adopt(rpc.mach, self.mach)
         self._pipe_link(rpc, "Super")
@@ -445,8 +446,9 @@ class Client:
                 await old.stop(dispose=True)
         rpc = RpcClient(lease.public_addr, id=self._worker_link_id,
                         schema=self.worker_schema, consumer=self.mach, parent=self.mach,
-                        conn_timeout=t.connect, conn_retries=10, conn_retry_delay=0.2,
-                        conn_retry_backoff=2.0, conn_retry_timeout=t.connect * 6,
+                        conn_timeout=t.connect, conn_retry=CONN_RETRY.with_(
+                            max_tries=10, first_delay=0.2, factor=2.0, max_delay=2.0,
+                            timeout=t.connect * 6),
                         log_level=self.log_level)
         self.worker_rpc = rpc
         self._pipe_link(rpc, "Worker")

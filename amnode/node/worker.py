@@ -26,7 +26,7 @@ from typing import Any
 
 import amnode.machine as am
 from amnode.machine.schema import SchemaLike
-from amnode.rpc import Client, Server
+from amnode.rpc import CALL_RETRY, CONN_RETRY, Client, Server
 from amnode.states import node as ss
 from amnode.states import rpc as ssrpc
 
@@ -219,9 +219,10 @@ class Worker:
         mach = self.mach
         args = WorkerAddrArgs(mach.id, self.local_addr, self.public_addr, os.getpid())
         client = Client(self.boot_addr, id=mach.id, schema=ss.BootstrapSchema, parent=mach,
-                        conn_timeout=self.timeouts.connect, conn_retries=2,
-                        conn_retry_delay=0.1, call_timeout=self.timeouts.connect,
-                        call_retries=2)
+                        conn_timeout=self.timeouts.connect,
+                        conn_retry=CONN_RETRY.with_(max_tries=2, first_delay=0.1),
+                        call_timeout=self.timeouts.connect,
+                        call_retry=CALL_RETRY.with_(max_tries=2))
         self.boot_rpc = client
         adopt(client.mach, mach)
         err: BaseException | None = None
