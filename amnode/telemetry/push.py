@@ -8,7 +8,8 @@ before the first machine exists, so nothing is lost while connecting (up to `PUS
 bytes are held meanwhile; beyond that transitions are dropped and counted, never waited
 for). A lost connection is retried with a growing pause (0.2 s to 5 s); the new stream starts
 with the flight recorder's ring. At interpreter exit what is buffered is sent (for at most
-`EXIT_WAIT` seconds) before the connection is closed.
+`EXIT_WAIT` seconds, waiting for a connection attempt still in flight) before the connection is
+closed.
 
 Everything runs on a daemon thread with its own event loop: the program's threads and loops
 are never used.
@@ -101,6 +102,9 @@ class PushClient:
         #: connections made so far
         self.connections = 0
         self.last_error = ""
+        #: a connection attempt is in flight (stop() waits for it: records made before the
+        #: debugger accepted us must still reach it)
+        self.connecting = False
         self._stopping = False
         self._rec: Recorder = process.acquire()
         self._sub = self._new_subscription()
@@ -146,9 +150,14 @@ class PushClient:
             def made(conn: PushSource = conn) -> PushSource:
                 return conn
 
+            self.connecting = True
             try:
-                await asyncio.wait_for(self.loop.create_connection(made, self.host, self.port),
-                                       CONNECT_TIMEOUT)
+                try:
+                    await asyncio.wait_for(
+                        self.loop.create_connection(made, self.host, self.port),
+                        CONNECT_TIMEOUT)
+                finally:
+                    self.connecting = False
                 self.connection = conn
                 self.connections += 1
                 reason = await conn.done
@@ -179,9 +188,13 @@ class PushClient:
             fut.result(timeout + 1)
 
     async def _finish(self, timeout: float) -> None:
-        conn = self.connection
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
+        # a process that exits while its connection is being made (a short script, a slow
+        # machine) waits for it rather than dropping everything it recorded
+        while self.connecting and loop.time() < deadline:
+            await asyncio.sleep(0.01)
+        conn = self.connection
         while conn is not None and not conn.closed and loop.time() < deadline:
             conn._pump()
             transport = conn.transport

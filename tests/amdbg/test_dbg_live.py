@@ -221,9 +221,12 @@ async def test_tui_listen_with_record_equals_a_file_recorder(tmp_path: Path) -> 
         assert await asyncio.wait_for(proc.wait(), 60) == 0
         rec = app.session.recording
         await app_until(pilot, lambda: rec.streams and all(s.state == "ended"
-                                                           for s in rec.streams))
+                                                           for s in rec.streams),
+                        lambda: f"the push streams to end: {[s.state for s in rec.streams]}")
         await app_until(pilot, lambda: app.machine is not None
-                        and app.number == len(app.machine) == 900)
+                        and app.number == len(app.machine) == 900,
+                        lambda: f"900 transitions shown: {app.machine and len(app.machine)}"
+                                f", at {app.number}")
         assert "pid" in label(app, "pushed-0") and "disconnected" in label(app, "pushed-0")
     by_file = open_recording(tmp_path / "file")
     by_live = open_recording(tmp_path / "live")

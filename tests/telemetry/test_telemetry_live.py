@@ -448,6 +448,34 @@ async def test_push_to_a_listener_records_what_a_file_recorder_records(tmp_path:
     assert by_live.machine("push-0").disposed and by_file.machine("push-0").disposed
 
 
+#: the push thread's connection completes only once the process has begun to exit
+SLOW_CONNECT = r"""
+import asyncio
+orig = asyncio.BaseEventLoop.create_connection
+async def create_connection(self, *args, **kwargs):
+    from amnode.telemetry import push
+    while not (push.client() is not None and push.client()._stopping):
+        await asyncio.sleep(0.005)
+    return await orig(self, *args, **kwargs)
+asyncio.BaseEventLoop.create_connection = create_connection
+"""
+
+
+async def test_a_process_exiting_while_it_connects_still_pushes_everything() -> None:
+    live = LiveRecording("listen")
+    addr = await live.listen("127.0.0.1:0")
+    env = {**os.environ, "AMNODE_DBG_ADDR": addr}
+    env.pop("AMNODE_DBG_RING", None)
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-c", SLOW_CONNECT + CHILD,
+                                                env=env)
+    assert await asyncio.wait_for(proc.wait(), 60) == 0
+    await until(lambda: live.targets and live.connected == 0, what="the pusher to finish")
+    live.recording.refresh()
+    assert [t.reason for t in live.targets] == ["the process exits"]
+    assert [count(live, f"push-{i}") for i in range(3)] == [1500] * 3
+    await live.close()
+
+
 async def test_a_push_client_retries_until_a_listener_appears(tmp_path: Path) -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
