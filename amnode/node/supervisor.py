@@ -274,11 +274,11 @@ class Supervisor:
             for entry in entries:
                 entry.killing = entry.killing or "supervisor stopping"
                 entry.deliberate = True
+                # links first: a link that sees its worker exit would reconnect and fail
+                self._drop_links(entry)
             await asyncio.gather(*(e.handle.terminate(self.timeouts.kill_grace)
                                    for e in entries if e.handle is not None),
                                  return_exceptions=True)
-            for entry in entries:
-                self._close_links(entry)
             for ep in (self.mux, self.local):
                 if ep is not None:
                     with contextlib.suppress(Exception):
@@ -644,7 +644,9 @@ class Supervisor:
             mach.add(ss.KILLING_WORKER, {ARG: WorkerRef(entry.key, reason)})
 
     async def _terminate(self, entry: PoolEntry) -> None:
-        """SIGTERM, SIGKILL after the grace; the exit watcher then adds `WorkerKilled`."""
+        """Close the links (a link watching its worker exit would reconnect and fail), then
+        SIGTERM, SIGKILL after the grace; the exit watcher then adds `WorkerKilled`."""
+        self._drop_links(entry)
         if entry.handle is not None:
             await entry.handle.terminate(self.timeouts.kill_grace)
 
@@ -745,9 +747,13 @@ class Supervisor:
         self.mach.add(ss.WORKER_FORKED, {ARG: WorkerRef(entry.key)})
 
     def _close_links(self, entry: PoolEntry) -> None:
-        """Dispose the worker's aRPC client and bootstrap (no goodbye)."""
+        """Cancel the worker's tasks, dispose its aRPC client and bootstrap (no goodbye)."""
         for task in list(entry.tasks):
             task.cancel()
+        self._drop_links(entry)
+
+    def _drop_links(self, entry: PoolEntry) -> None:
+        """Dispose the worker's aRPC client and bootstrap; its tasks (the exit watch) go on."""
         rpc, entry.rpc = entry.rpc, None
         if rpc is not None and not rpc.mach.is_disposed:
             rpc.dispose()

@@ -94,6 +94,19 @@ async def test_sigkill_worker_is_replaced_and_its_client_told() -> None:
     assert not live_pids()
 
 
+class LinkTrouble:
+    """Bound on a supervisor's link to a worker: what went wrong with it, in order."""
+
+    def __init__(self) -> None:
+        self.states: list[str] = []
+
+    def RetryingConnState(self, e: am.Event) -> None:
+        self.states.append(f"{e.machine.id} RetryingConn")
+
+    def ExceptionState(self, e: am.Event) -> None:
+        self.states.append(f"{e.machine.id} Exception")
+
+
 async def test_stop_leaves_no_process() -> None:
     sup = new_supervisor("NTW", (3, 3, 0, 0), worker_cmd=worker_cmd())
     async with running(sup):
@@ -101,9 +114,30 @@ async def test_stop_leaves_no_process() -> None:
         pids = [w.pid for w in await sup.workers()]
         assert len(pids) == 3 and all(p is not None for p in pids)
         assert all(not exited(p) for p in pids if p is not None)
+        seen = LinkTrouble()
+        for e in sup.pool.entries.values():
+            assert e.rpc is not None
+            e.rpc.mach.bind_handlers(seen, id="test-trouble")
     # stop() returned: every worker is reaped (no process, no zombie)
     assert all(p is not None and reaped(p) for p in pids)
     assert not live_pids()
+    # the links were closed before their workers went: none of them retried and failed
+    assert seen.states == []
+
+
+async def test_a_worker_killed_on_purpose_leaves_its_link_without_errors() -> None:
+    sup = new_supervisor("NTW", (2, 2, 0, 0), worker_cmd=worker_cmd())
+    async with running(sup):
+        await sup.mach.when(ssnode.POOL_NORMALIZED, timeout=T)
+        entry = next(iter(sup.pool.entries.values()))
+        assert entry.rpc is not None and entry.pid is not None
+        seen, pid = LinkTrouble(), entry.pid
+        entry.rpc.mach.bind_handlers(seen, id="test-trouble")
+        assert sup.kill_worker(entry.id)
+        await wait_for(lambda: reaped(pid) and entry.key not in sup.pool.entries,
+                       what="the killed worker reaped and dropped")
+        assert seen.states == []
+        assert not sup.mach.is_active("ErrWorker")
 
 
 async def test_workers_exit_when_their_supervisor_is_sigkilled() -> None:
