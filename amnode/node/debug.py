@@ -182,10 +182,7 @@ class _RelayLink(asyncio.Protocol):
         if self.closed:
             return
         try:
-            for kind, stream, payload in self.reader.feed(data):
-                self._message(kind, stream, payload)
-                if self.closed:
-                    return
+            self.reader.deliver(data, self._message, lambda: self.closed)
         except LiveProtocolError as err:
             self.close(f"protocol error: {err}")
             return

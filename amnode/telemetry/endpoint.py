@@ -128,10 +128,7 @@ class LiveSource(asyncio.Protocol):
         if self.closed:
             return
         try:
-            for kind, stream, payload in self._reader.feed(data):
-                self._message(kind, stream, payload)
-                if self.closed:
-                    return
+            self._reader.deliver(data, self._message, lambda: self.closed)
         except LiveProtocolError as err:
             self.close(str(err))  # the BYE says why (bounded: one short message)
 

@@ -17,6 +17,7 @@ closed.
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 from enum import IntEnum
 from typing import Any
 
@@ -126,6 +127,15 @@ class MessageReader:
         self._buf = bytearray()
         #: messages returned so far
         self.count = 0
+
+    def deliver(self, data: bytes, handle: Callable[[int, int, bytes], None],
+                closed: Callable[[], bool]) -> None:
+        """Feed `data`, handing each complete message to `handle` until `closed()` says the
+        handler closed the connection; bound violations raise `LiveProtocolError`."""
+        for kind, stream, payload in self.feed(data):
+            handle(kind, stream, payload)
+            if closed():
+                return
 
     def feed(self, data: bytes) -> list[tuple[int, int, bytes]]:
         """Append bytes; return every complete message as (type, stream, payload)."""

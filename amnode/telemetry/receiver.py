@@ -310,10 +310,7 @@ class _Sink(asyncio.Protocol):
         if self.closed:
             return
         try:
-            for kind, stream, payload in self.reader.feed(data):
-                self._message(kind, stream, payload)
-                if self.closed:
-                    break
+            self.reader.deliver(data, self._message, lambda: self.closed)
         except LiveProtocolError as err:
             self.close(f"protocol error: {err}", bye=False)
         except RecordingError as err:
