@@ -14,10 +14,12 @@ from collections import OrderedDict
 from rich.text import Text
 from textual import events
 from textual.strip import Strip
+from textual.timer import Timer
 
 from amnode.telemetry import RecordedMachine, RecordingError
 
 from ...escape import printable
+from .. import palette
 from ..cache import TxCache
 from ..matrix import (
     RAIN_ACTIVE_TOUCHED,
@@ -36,6 +38,13 @@ from .rows import RowList, cursor_style
 LEAD = 2
 #: drawn rows kept
 STRIP_CACHE = 512
+#: pages decoded ahead of the screen (below it, then above it) once the user rests between
+#: keys, so that a page key finds its transitions decoded (decoding is ~0.4 ms a row)
+PREFETCH_PAGES = 1
+#: rows decoded per slice: a key that arrives meanwhile waits for at most one slice
+PREFETCH_SLICE = 6
+#: seconds between slices, and from the frame drawn after a key to the first slice
+PREFETCH_DELAY = 0.005
 _CHAR_STYLE = {RAIN_ACTIVE_TOUCHED: "bold yellow", RAIN_DEACTIVATED: "bold red",
                RAIN_CANCELED_CALL: "bold magenta", RAIN_TOUCHED: "green",
                RAIN_NOTHING: "bright_black"}
@@ -57,8 +66,10 @@ class RainView(RowList):
         self.selected: str | None = None
         self.base_ns: int | None = None
         self.time_mode = "offset"
-        #: drawn rows by (number, current, cursor, focused, width): a key redraws two rows
-        self._strips: OrderedDict[tuple[int, bool, bool, bool, int], Strip] = OrderedDict()
+        #: drawn rows by (number, current, cursor, focused, width, palette): a key redraws
+        #: two rows, a scroll by one row draws one new row
+        self._strips: OrderedDict[tuple[object, ...], Strip] = OrderedDict()
+        self._prefetch_timer: Timer | None = None
 
     def load(self, machine: RecordedMachine, timeline: Timeline, cache: TxCache,
              base_ns: int | None) -> None:
@@ -84,6 +95,40 @@ class RainView(RowList):
             self.show_row(min(tl.row(number), len(tl) - 1))
         self.border_title = self._title()
         self.refresh()
+        if self._prefetch_timer is not None:  # nothing before the frame of this key
+            self._prefetch_timer.stop()
+            self._prefetch_timer = None
+        self.call_after_refresh(self._schedule_prefetch)
+
+    def _schedule_prefetch(self) -> None:
+        if self._prefetch_timer is not None:
+            self._prefetch_timer.stop()
+        self._prefetch_timer = self.set_timer(PREFETCH_DELAY, self._prefetch)
+
+    def _prefetch(self) -> None:
+        """Decode a slice of the rows a page below and above the screen; again later if
+        more are left."""
+        self._prefetch_timer = None
+        tl, machine, cache = self.timeline, self.machine, self.cache
+        if tl is None or machine is None or cache is None or not self.display:
+            return
+        top, page, count = int(self.scroll_y), self.page, len(tl)
+        ahead = PREFETCH_PAGES * page
+        rows = [*range(top + page, min(top + page + ahead, count)),
+                *range(max(top - ahead, 0), min(top, count))]
+        decoded = 0
+        for row in rows:
+            number = tl.number(row)
+            if (machine.key, number) in cache:
+                continue
+            try:
+                cache.get(machine, number)
+            except RecordingError:
+                pass  # drawn as unreadable when it comes on screen
+            decoded += 1
+            if decoded >= PREFETCH_SLICE:
+                self._schedule_prefetch()
+                return
 
     def _title(self) -> Text:
         tl = self.timeline
@@ -157,7 +202,7 @@ class RainView(RowList):
             return super().render_line(y)
         number = self.timeline.number(row)
         key = (number, number == self.current, row == self.cursor, self.has_focus,
-               self.scrollable_content_region.width)
+               self.scrollable_content_region.width, palette.current())
         strip = self._strips.get(key)
         if strip is None:
             strip = super().render_line(y)
@@ -193,6 +238,11 @@ class RainView(RowList):
                 self.selected = self.machine.state_names[self.cols[k]]
                 self.post_message(StateChosen(self.selected))
         super().on_click(event)
+
+    def notify_style_update(self) -> None:
+        """CSS (theme) changed: drawn rows may have another background."""
+        super().notify_style_update()
+        self._strips.clear()
 
     def on_focus(self) -> None:
         """Redraw the cursor row in the focused colour."""
