@@ -38,10 +38,11 @@ from .rows import RowList, cursor_style
 LEAD = 2
 #: drawn rows kept
 STRIP_CACHE = 512
-#: pages decoded ahead of the screen (below it, then above it) once the user rests between
-#: keys, so that a page key finds its transitions decoded (decoding is ~0.4 ms a row)
+#: pages prepared around the screen once the user rests between keys: the page below it
+#: drawn, the page above it decoded (decoding is ~0.4 ms a row, drawing ~0.3 ms), so that a
+#: page key finds its rows ready
 PREFETCH_PAGES = 1
-#: rows decoded per slice: a key that arrives meanwhile waits for at most one slice
+#: rows prepared per slice: a key that arrives meanwhile waits for at most one slice
 PREFETCH_SLICE = 6
 #: seconds between slices, and from the frame drawn after a key to the first slice
 PREFETCH_DELAY = 0.005
@@ -106,18 +107,25 @@ class RainView(RowList):
         self._prefetch_timer = self.set_timer(PREFETCH_DELAY, self._prefetch)
 
     def _prefetch(self) -> None:
-        """Decode a slice of the rows a page below and above the screen; again later if
-        more are left."""
+        """Draw a slice of the rows of the page below the screen, decode those of the page
+        above it; again later if more are left."""
         self._prefetch_timer = None
         tl, machine, cache = self.timeline, self.machine, self.cache
         if tl is None or machine is None or cache is None or not self.display:
             return
         top, page, count = int(self.scroll_y), self.page, len(tl)
         ahead = PREFETCH_PAGES * page
-        rows = [*range(top + page, min(top + page + ahead, count)),
-                *range(max(top - ahead, 0), min(top, count))]
-        decoded = 0
-        for row in rows:
+        done = 0
+        for row in range(top + page, min(top + page + ahead, count)):
+            key = self._key(row, tl.number(row))
+            if key not in self._strips:
+                # the line it will be on after a page down, drawn now (decoded on the way)
+                self._keep(key, RowList.render_line(self, self.header_lines + row - top))
+                done += 1
+                if done >= PREFETCH_SLICE:
+                    self._schedule_prefetch()
+                    return
+        for row in range(max(top - ahead, 0), min(top, count)):
             number = tl.number(row)
             if (machine.key, number) in cache:
                 continue
@@ -125,8 +133,8 @@ class RainView(RowList):
                 cache.get(machine, number)
             except RecordingError:
                 pass  # drawn as unreadable when it comes on screen
-            decoded += 1
-            if decoded >= PREFETCH_SLICE:
+            done += 1
+            if done >= PREFETCH_SLICE:
                 self._schedule_prefetch()
                 return
 
@@ -195,20 +203,28 @@ class RainView(RowList):
             text.stylize(cursor_style(self.has_focus))
         return text
 
+    def _key(self, row: int, number: int) -> tuple[object, ...]:
+        """What a drawn row depends on (its cache key)."""
+        return (number, number == self.current, row == self.cursor, self.has_focus,
+                self.scrollable_content_region.width, palette.current())
+
+    def _keep(self, key: tuple[object, ...], strip: Strip) -> None:
+        self._strips[key] = strip
+        if len(self._strips) > STRIP_CACHE:
+            self._strips.popitem(last=False)
+
     def render_line(self, y: int) -> Strip:
         """Line `y`: a row drawn once while it looks the same (cached strips)."""
         row = int(self.scroll_y) + y - self.header_lines
         if y < self.header_lines or self.timeline is None or row >= self.row_count():
             return super().render_line(y)
-        number = self.timeline.number(row)
-        key = (number, number == self.current, row == self.cursor, self.has_focus,
-               self.scrollable_content_region.width, palette.current())
+        key = self._key(row, self.timeline.number(row))
         strip = self._strips.get(key)
         if strip is None:
             strip = super().render_line(y)
-            self._strips[key] = strip
-            if len(self._strips) > STRIP_CACHE:
-                self._strips.popitem(last=False)
+            self._keep(key, strip)
+        else:
+            self._strips.move_to_end(key)
         return strip
 
     def action_cursor(self, delta: int) -> None:
