@@ -54,7 +54,7 @@ class IdleCollector:
     def due(self) -> bool:
         """Python would have run a full collection by now (its own rule: `threshold2`
         generation-1 collections since the last full one)."""
-        return self.saved is not None and gc.get_count()[2] >= self.saved[2]
+        return self.saved is not None and gc.get_count()[2] >= max(self.saved[2], 1)
 
     def tick(self) -> bool:
         """Run the deferred full collection if one is due and no key came for `idle`
