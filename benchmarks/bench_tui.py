@@ -243,14 +243,18 @@ def main(argv: list[str] | None = None) -> int:
 # python benchmarks/bench_tui.py --views [--transitions N] [--presses N] [--keep PATH] [--json]
 # The matrix (m), rain (r) and log (l) views on the same 1M-transition machine: `right` with
 # each view on screen, `down` in the rain view (moves its cursor row, selecting the next
-# transition), timed like the keys above; the peer is `right` with the detail pane (no view),
-# measured in the same run. The views take turns in rounds of 20 presses, so that a change in
-# the machine's load hits every view alike; besides the wall time from key to frame, the CPU
+# transition), then 5 page downs and 5 page ups in the rain per round and, after the rounds,
+# end/home 5 times each in the rain (a screen of new rows per key), timed like the keys above;
+# the peer is `right` with the detail pane (no view), measured in the same run. The views
+# take turns in rounds of 20 presses, so that a change in the machine's load hits every view
+# alike; besides the wall time from key to frame, the CPU
 # time the process spent per key is reported (what the view costs, whatever the load).
 # Targets: p95 < 50 ms.
 
 #: presses per view per round
 VIEW_ROUND = 20
+#: page downs (then page ups) in the rain per round
+PAGE_ROUND = 5
 
 
 async def measure_views(path: Path, presses: int) -> dict[str, float]:
@@ -310,8 +314,17 @@ async def measure_views(path: Path, presses: int) -> dict[str, float]:
                 if name == "rain":
                     assert app.focused is app.query_one(RainView)
                     await timed("rain_down", "down", VIEW_ROUND)
+                    # a page down and back up: every row on screen is new, then cached
+                    await timed("rain_pgdn", "pagedown", PAGE_ROUND)
+                    await timed("rain_pgup", "pageup", PAGE_ROUND)
                 await pilot.press(key)  # back to the detail pane
                 await pilot.pause()
+        await pilot.press("r")  # end / home in the rain: a far jump, a screen of new rows
+        await pilot.pause()
+        for key in ("end", "home") * 5:
+            await timed("rain_end", key, 1)
+        await pilot.press("r")
+        await pilot.pause()
         for name, times in walls.items():
             out[f"{name}_p50_ms"] = statistics.median(times)
             out[f"{name}_p95_ms"] = pct(times, 0.95)
@@ -354,7 +367,8 @@ def views_main(argv: list[str] | None = None) -> int:
           f"{'cpu p50':>8}{'cpu p95':>8} {'/peer':>6}  target (ms)")
     for name, label in (("detail_right", "→, detail pane (peer)"), ("matrix_right", "→, matrix"),
                         ("rain_right", "→, rain"), ("rain_down", "↓ in the rain"),
-                        ("log_right", "→, log pane")):
+                        ("rain_pgdn", "pgdn in the rain"), ("rain_pgup", "pgup in the rain"),
+                        ("rain_end", "end/home in the rain"), ("log_right", "→, log pane")):
         print(f"{label:<24}{r[name + '_p50_ms']:>8.1f}{r[name + '_p95_ms']:>8.1f}"
               f"{r[name + '_max_ms']:>8.1f} {r[name + '_p95_ms'] / base:>5.2f}x  "
               f"{r[name + '_cpu_p50_ms']:>8.1f}{r[name + '_cpu_p95_ms']:>8.1f} "

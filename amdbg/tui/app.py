@@ -46,7 +46,7 @@ from ..errors import DbgError
 from ..escape import printable
 from ..live import connect
 from ..session import FORK_MAX_SCAN, Selection, Session
-from . import palette
+from . import gc_idle, palette
 from .cache import TxCache
 from .frame import Frame, build_frame
 from .history import History, Position
@@ -139,6 +139,7 @@ class ReplayApp(SideViews, App[None]):
         self._forks_timer: Timer | None = None
         self._scan_timer: Timer | None = None
         self._last_key = 0.0
+        self._gc = gc_idle.IdleCollector(lambda: self._last_key)
         self._network: nx.DiGraph | None = None
         self.status = ""
         self.sub_title = printable(Path(session.path).name)
@@ -195,6 +196,8 @@ class ReplayApp(SideViews, App[None]):
         """Open at the start-up selection (or the first machine with transitions); a live
         session connects first and opens once machines arrive."""
         self.theme = palette.TEXTUAL_THEMES[self.theme_name]
+        self._gc.start()  # full collections when the user rests, not during a key
+        self.set_interval(gc_idle.CHECK, self._gc.tick)
         if self.live is not None:
             self.query_one(AddressBar).update(self._waiting_text())
             self.query_one(TransitionList).focus()
@@ -235,6 +238,7 @@ class ReplayApp(SideViews, App[None]):
 
     async def on_unmount(self) -> None:
         """Close a live session's connections and record files."""
+        self._gc.stop()
         if self._live_timer is not None:
             self._live_timer.stop()
         if self.live is not None:

@@ -27,6 +27,10 @@ class TxCache:
             self._items.move_to_end(key)
         return tx
 
+    def __contains__(self, key: object) -> bool:
+        """Whether (machine key, number) is decoded already (the LRU order is kept)."""
+        return key in self._items
+
     def __len__(self) -> int:
         return len(self._items)
 

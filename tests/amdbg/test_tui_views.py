@@ -19,7 +19,7 @@ from textual.widgets import Input
 
 import amnode as am
 from amdbg.session import Session
-from amdbg.tui import ReplayApp
+from amdbg.tui import ReplayApp, palette
 from amdbg.tui.matrix import (
     RAIN_ACTIVE,
     RAIN_ACTIVE_TOUCHED,
@@ -198,6 +198,76 @@ async def test_rain_skips_filtered_transitions(session: Session) -> None:
         shown_numbers = [int(m.group(1)) for line in lines(rain)
                          if (m := re.search(r"#(\d+)", line))]
         assert shown_numbers == accepted
+
+
+@pytest.fixture
+def long_machine(tmp_path: Path) -> Path:
+    """One machine with 300 transitions (many screens of rain)."""
+    path = tmp_path / "long.amrec"
+    m = am.Machine({"A": am.State(), "B": am.State(), "C": am.State(multi=True)}, id="long")
+    with Recorder(path) as rec:
+        rec.attach(m)
+        for i in range(100):
+            m.add("A" if i % 2 else "B")
+            m.remove("A" if i % 2 else "B")
+            m.add("C")
+    m.dispose()
+    return path
+
+
+def rain_numbers(rain: RainView) -> list[int]:
+    """The transition numbers of the rain rows on screen."""
+    return [int(m.group(1)) for line in lines(rain) if (m := re.search(r"#(\d+)", line))]
+
+
+async def test_rain_pages_and_decodes_ahead(long_machine: Path) -> None:
+    with Session.open(long_machine) as s:
+        app = ReplayApp(s, machine="long", number=1)
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.press("r")
+            await settle(pilot)
+            rain = app.query_one(RainView)
+            page = rain.page
+            assert rain_numbers(rain)[:page] == list(range(1, page + 1))
+            # resting: the page below the screen is decoded before it is shown
+            below = range(page + 1, 2 * page + 1)
+            await settle(pilot, lambda: all(("long", n) in app.cache for n in below))
+            await pilot.press("pagedown")
+            await settle(pilot, lambda: app.number == 1 + page)
+            shown_rows = rain_numbers(rain)
+            assert app.number in shown_rows
+            assert shown_rows == list(range(shown_rows[0], shown_rows[0] + len(shown_rows)))
+            marked = [line for line in lines(rain) if line.startswith("▶")]
+            assert len(marked) == 1 and f"#{app.number} " in marked[0] + " "
+            for _ in range(3):  # down past the screen's bottom: the rows scroll by one
+                await pilot.press("down")
+            await settle(pilot, lambda: app.number == 4 + page)
+            assert rain_numbers(rain)[-1] >= app.number
+            await pilot.press("end")
+            await settle(pilot, lambda: app.number == len(app.machine))
+            assert rain_numbers(rain)[-1] == len(app.machine)
+            await pilot.press("pageup")
+            await settle(pilot, lambda: app.number == len(app.machine) - page)
+            assert app.number in rain_numbers(rain)
+
+
+async def test_rain_redraws_rows_in_the_new_theme(session: Session) -> None:
+    app = ReplayApp(session, machine="order-1002", number=3)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("r")
+        await settle(pilot)
+        rain = app.query_one(RainView)
+
+        def cursor_bg() -> set[str]:
+            y = rain.header_lines + rain.cursor - int(rain.scroll_y)
+            return {s.style.bgcolor.name for s in rain.render_line(y)
+                    if s.style is not None and s.style.bgcolor is not None}
+
+        assert palette.DARK.cursor_focus in cursor_bg()
+        await pilot.press("T")
+        await settle(pilot, lambda: app.theme_name == "light")
+        assert palette.LIGHT.cursor_focus in cursor_bg()
+        assert palette.DARK.cursor_focus not in cursor_bg()
 
 
 # ---------------------------------------------------------------------- log
