@@ -655,8 +655,10 @@ class ReplayApp(SideViews, App[None]):
         self._scanned(tl)
 
     def _scan_progress(self) -> None:
-        tlist = self.query_one(TransitionList)
-        tlist.update_title()
+        tlists = self.query(TransitionList)
+        if not tlists:  # the timer fired while the app was closing
+            return
+        tlists.first().update_title()
         if all(t.ready for t in self.timelines.values()) and self._scan_timer is not None:
             self._scan_timer.stop()
             self._scan_timer = None
