@@ -138,11 +138,10 @@ class TransitionDetail(LineRepaint, ScrollView, can_focus=True, inherit_bindings
 
     def render_line(self, y: int) -> Strip:
         """Line `y` of the visible part of the page."""
-        return self.remember(y, self._line(y))
+        return self.remember(y, self._line(y, self.scrollable_content_region.width))
 
-    def _line(self, y: int) -> Strip:
+    def _line(self, y: int, width: int) -> Strip:
         """Line `y` of the visible part of the page as it is drawn now."""
-        width = self.scrollable_content_region.width
         n = int(self.scroll_y) + y
         if self._base_style is None:  # rich_style walks the ancestors: once, not per line
             self._base_style = self.rich_style

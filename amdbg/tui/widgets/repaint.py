@@ -33,10 +33,9 @@ class LineRepaint(_Base):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        #: content line -> the strip last drawn there
+        #: content line -> the strip last drawn there (what the screen shows there unless
+        #: the line is dirty already: a scroll or a resize repaints every line anyway)
         self._painted: dict[int, Strip] = {}
-        #: (scroll y, width, height) the lines were drawn at
-        self._painted_at: tuple[int, int, int] | None = None
 
     def refresh(self, *regions: Region, repaint: bool = True, layout: bool = False,
                 recompose: bool = False) -> Any:
@@ -55,25 +54,21 @@ class LineRepaint(_Base):
     def remember(self, y: int, strip: Strip) -> Strip:
         """Note that `strip` is drawn at content line `y` (now); returns it."""
         self._painted[y] = strip
-        self._painted_at = (int(self.scroll_y), self.scrollable_content_region.width,
-                            self.scrollable_content_region.height)
         return strip
 
-    def repaint_lines(self, line: Callable[[int], Strip]) -> None:
-        """The content changed: repaint the content lines whose strip (`line(y)`) differs
-        from the one drawn; everything when the lines drawn are not known for the current
-        scroll position and size."""
+    def repaint_lines(self, line: Callable[[int, int], Strip]) -> None:
+        """The content changed: repaint the content lines whose strip (`line(y, width)`)
+        differs from the one drawn there (lines not drawn yet are repainted)."""
         region = self.scrollable_content_region
-        at = (int(self.scroll_y), region.width, region.height)
+        width = region.width
         painted = self._painted
-        if at != self._painted_at or len(painted) < region.height:
-            self.refresh(self.size.region)  # the content, not the border
-            self._painted.clear()
+        dirty = [y for y in range(region.height) if painted.get(y) != line(y, width)]
+        if len(dirty) == region.height:
+            self.refresh(self.size.region)  # every content line, not the border
             return
-        for y in range(region.height):
-            if painted.get(y) != line(y):
-                del painted[y]
-                self.refresh(Region(0, y, region.width, 1))
+        for y in dirty:
+            painted.pop(y, None)
+            self.refresh(Region(0, y, width, 1))
 
     def set_border(self, title: str | Text | None, subtitle: str | Text | None = None,
                    *, keep_subtitle: bool = False) -> None:

@@ -157,11 +157,10 @@ class RowList(LineRepaint, ScrollView, can_focus=True, inherit_bindings=False):
 
     def render_line(self, y: int) -> Strip:
         """Draw line `y` of the widget: a header line or a row."""
-        return self.remember(y, self._line(y))
+        return self.remember(y, self._line(y, self.scrollable_content_region.width))
 
-    def _line(self, y: int) -> Strip:
+    def _line(self, y: int, width: int) -> Strip:
         """Line `y` as it is drawn now (rows are cached when `cache_rows`)."""
-        width = self.scrollable_content_region.width
         if self._base_style is None:
             self._base_style = self.rich_style
         base = self._base_style
