@@ -66,9 +66,12 @@ class LineRepaint(_Base):
         if len(dirty) == region.height:
             self.refresh(self.size.region)  # every content line, not the border
             return
-        for y in dirty:
+        start = 0
+        for i, y in enumerate(dirty):  # one region per run of adjacent lines
             painted.pop(y, None)
-            self.refresh(Region(0, y, width, 1))
+            if i + 1 == len(dirty) or dirty[i + 1] != y + 1:
+                self.refresh(Region(0, dirty[start], width, y + 1 - dirty[start]))
+                start = i + 1
 
     def set_border(self, title: str | Text | None, subtitle: str | Text | None = None,
                    *, keep_subtitle: bool = False) -> None:
