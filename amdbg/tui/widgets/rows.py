@@ -20,7 +20,8 @@ from .repaint import LineRepaint
 
 class RowList(LineRepaint, ScrollView, can_focus=True, inherit_bindings=False):
     """A scrollable list of rows with a cursor and an optional header line. A cursor move
-    (`show_row`) or new content (`rows_changed`) repaints only the lines that changed."""
+    (`show_row`) or new content (`rows_changed`) repaints only the lines that changed when
+    the subclass sets `repaint_changed`."""
 
     BINDINGS = [
         Binding("up", "cursor(-1)", "up", show=False),
@@ -34,6 +35,10 @@ class RowList(LineRepaint, ScrollView, can_focus=True, inherit_bindings=False):
     #: keep drawn rows until `reset`/`forget_rows` (only for lists whose rows depend on no
     #: more than the row, the cursor and `row_key`)
     cache_rows = False
+    #: a cursor move or new content repaints only the lines that changed (`LineRepaint`);
+    #: only for lists whose every drawn line goes through `RowList.render_line` (a subclass
+    #: that returns lines of its own would be compared against lines it never drew)
+    repaint_changed = False
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
@@ -96,7 +101,7 @@ class RowList(LineRepaint, ScrollView, can_focus=True, inherit_bindings=False):
             self.virtual_size = size
         self.cursor = min(self.cursor, max(count - 1, 0))
         self._drawn.clear()
-        self.repaint_lines(self._line)
+        self.repaint()
 
     @property
     def page(self) -> int:
@@ -112,7 +117,14 @@ class RowList(LineRepaint, ScrollView, can_focus=True, inherit_bindings=False):
             far = row < top - page or row >= top + 2 * page
             target = row - page // 2 if far else (row if row < top else row - page + 1)
             self.scroll_to(y=max(target, 0), animate=False, immediate=True)
-        self.repaint_lines(self._line)  # the old and the new cursor row, after a scroll all
+        self.repaint()  # the old and the new cursor row (after a scroll: all)
+
+    def repaint(self) -> None:
+        """Repaint the lines that changed (every line unless `repaint_changed`)."""
+        if self.repaint_changed:
+            self.repaint_lines(self._line)
+        else:
+            self.refresh()
 
     # ------------------------------------------------------------------ input
 

@@ -20,6 +20,7 @@ class StateView(RowList):
     """One row per state; the cursor row is the selected state (used by `j` / `J`)."""
 
     header_lines = 1
+    repaint_changed = True
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)

@@ -25,6 +25,7 @@ class TransitionList(RowList):
 
     header_lines = 1
     cache_rows = True
+    repaint_changed = True
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -56,7 +57,7 @@ class TransitionList(RowList):
         if self.timeline is not None and number is not None and len(self.timeline):
             self.show_row(min(self.timeline.row(number), len(self.timeline) - 1))
         else:
-            self.repaint_lines(self._line)
+            self.repaint()
         self.update_title()
 
     def update_title(self) -> None:
