@@ -253,7 +253,7 @@ class RecordedMachine(MachineIndex):
 
     def number_at(self, wall_ns: int) -> int:
         """How many transitions had ended at `wall_ns` (0 = none yet)."""
-        return bisect_right(self._times, wall_ns)
+        return self._times_right(wall_ns)
 
     def _check(self, n: int) -> int:
         if not isinstance(n, int) or not 1 <= n <= len(self._offsets):
@@ -264,13 +264,13 @@ class RecordedMachine(MachineIndex):
     def summary(self, n: int) -> TransitionSummary:
         """Flags, sequence number and end time of transition `n`, straight from the index."""
         pos = self._check(n)
-        f = self._flags[pos]
         mm = self._file.mm
         assert mm is not None
-        seq = FRAME_HEADER.unpack_from(mm, self._offsets[pos])[5]
+        # the header holds flags and time too: no need to fill the index arrays for them
+        _, _, f, _, _, seq, wall, _ = FRAME_HEADER.unpack_from(mm, self._offsets[pos])
         cls = UnverifiedSummary if self._unverified and self.is_unverified(n) else \
             TransitionSummary
-        return cls(n, seq, self._times[pos], bool(f & FLAG_ACCEPTED), bool(f & FLAG_AUTO),
+        return cls(n, seq, wall, bool(f & FLAG_ACCEPTED), bool(f & FLAG_AUTO),
                    bool(f & FLAG_CHECK), bool(f & FLAG_HEALTH), bool(f & FLAG_ERROR),
                    bool(f & FLAG_FULL_CLOCK), not f & FLAG_CHANGED)
 
@@ -300,12 +300,12 @@ class RecordedMachine(MachineIndex):
         Starts at the nearest full clock at or before `pos`, or at the cached position when
         that is closer, so sequential access decodes one record per step.
         """
-        flags = self._flags
+        flag_at = self._flag_at  # a few frames: no need to fill the flags array
         cp, cached = self._cache_pos, self._cache_clock
         known: list[int] | None = cached if cp == pos - 1 else None
         start = pos
         clock: list[int] | None = None
-        while not flags[start] & FLAG_FULL_CLOCK:  # back to a full clock (<= 63 frames)
+        while not flag_at(start) & FLAG_FULL_CLOCK:  # back to a full clock (<= 63 frames)
             if start - 1 == cp:
                 clock = cached
                 break
@@ -433,11 +433,11 @@ class RecordedMachine(MachineIndex):
 
     def state_at(self, wall_ns: int) -> MachineState:
         """This machine's clock after the last transition that ended at or before `wall_ns`."""
-        n = bisect_right(self._times, wall_ns)
+        n = self._times_right(wall_ns)
         disposed = self.disposed_ns is not None and self.disposed_ns <= wall_ns
         if n:
             after = self._walk(n - 1)[0]
-            return MachineState(self.key, n, self._times[n - 1],
+            return MachineState(self.key, n, self._wall_at(n - 1),
                                 self.schema_at(n).state_names, list(after), disposed)
         names = self.schemas[0].state_names
         time = [0] * len(names)
@@ -463,7 +463,7 @@ class RecordedMachine(MachineIndex):
         hdr, body = self._file.frame(off, _QUEUED)
         try:
             names = self.schemas[-1].state_names
-            pos = bisect_right(self._times, hdr[6])
+            pos = self._times_right(hdr[6])
             if pos:
                 names = self.schema_at(pos).state_names
             name = StateNames(names)

@@ -26,6 +26,7 @@ import stat
 import struct
 import zlib
 from array import array
+from bisect import bisect_right
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -337,6 +338,26 @@ class MachineIndex:
         """End wall time of the transition at `pos` (0-based), from its frame header."""
         return int(_WALL_AT.unpack_from(self._file.mm, self._offsets[pos] + 16)[0])
 
+    def _flag_at(self, pos: int) -> int:
+        """Frame flags of the transition at `pos`: from the array when it is filled, else
+        from the frame header (a few lookups must not read a million headers)."""
+        a = self._flags_a
+        return a[pos] if pos < len(a) else self._file.mm[self._offsets[pos] + 3]
+
+    def _wall_at(self, pos: int) -> int:
+        """End wall time of the transition at `pos` (the array's, or the header's)."""
+        a = self._times_a
+        return a[pos] if pos < len(a) else self._header_wall(pos)
+
+    def _times_right(self, wall_ns: int) -> int:
+        """`bisect_right(self._times, wall_ns)` without filling the times array: a binary
+        search reads ~20 headers where the array would read them all."""
+        a = self._times_a
+        n = len(self._offsets)
+        if len(a) == n:
+            return bisect_right(a, wall_ns)
+        return bisect_right(range(n), wall_ns, key=self._wall_at)
+
 
 _WALL_AT = struct.Struct("<q")
 #: the first 16 bytes of a frame header: marker, kind, flags, length, machine, sequence
@@ -625,6 +646,8 @@ class Scanner:
             run_start = block = nxt
             return nxt
 
+        # CRCs over a view of the map: slicing the map itself would copy every block
+        view = memoryview(mm)
         try:
             while off < size:
                 if size - off < _HS:
@@ -674,7 +697,7 @@ class Scanner:
                             break
                         off = corrupt(off, "corrupt check record")
                         continue
-                    if verify and (rec[7] != off - block or crc32(mm[block:off]) != rec[5]):
+                    if verify and (rec[7] != off - block or crc32(view[block:off]) != rec[5]):
                         if damaged(off, "checksum mismatch"):
                             break
                         off = corrupt(off, "checksum mismatch")
@@ -703,17 +726,32 @@ class Scanner:
                 if hdr[1] == _TX and direct_ok and not pending:
                     slot = slots.get(hdr[4])
                     if slot is not None:
-                        m = slot[0]
-                        seq = hdr[5]
+                        # the run of this machine's transitions that starts here, in a tight
+                        # loop (most frames of a recording): any other frame, or one that
+                        # needs a closer look, ends the run and goes through the checks above
+                        m, append = slot
+                        mno = hdr[4]
+                        _, _, flags, n, _, seq = hdr
                         last = m._last_seq
-                        if seq != last + 1 and last:
-                            m.gaps.append(len(m._offsets) + 1)
-                        m._last_seq = seq
-                        if hdr[2] & FLAG_ERROR:
-                            m.error_count += 1
-                        slot[1](off)
-                        ndirect += 1
-                        off = end
+                        errors = 0
+                        while True:
+                            if seq != last + 1 and last:
+                                m.gaps.append(len(m._offsets) + 1)
+                            last = seq
+                            if flags & FLAG_ERROR:
+                                errors += 1
+                            append(off)
+                            ndirect += 1
+                            off = end
+                            if size - off < _HS:
+                                break
+                            mark, kind, flags, n, mno2, seq = head(mm, off)
+                            end = off + _HS + n
+                            if mark != mark_ok or kind != _TX or mno2 != mno or \
+                                    n > MAX_BODY or end > size:
+                                break
+                        m._last_seq = last
+                        m.error_count += errors
                         continue
                 pending.append((off, *unpack(mm, off)[1:]))
                 off = end
@@ -726,6 +764,7 @@ class Scanner:
                     seg.ranges.append([run_start, min(off, size)])
                 self.done = True
         finally:
+            view.release()  # a live stream's buffer must stay resizable
             self._off, self._run_start, self._block = off, run_start, block
 
 

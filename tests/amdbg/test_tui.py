@@ -7,6 +7,7 @@ driven in a loop, so the tests do not depend on the shipped samples' bytes.
 
 from __future__ import annotations
 
+import io
 import re
 import time
 from collections.abc import Iterator
@@ -762,3 +763,50 @@ def test_replay_starts_the_app_at_the_selection(orders: Path, capsys: pytest.Cap
                           "--times", "off")
     assert status == 0, err
     assert started == [(expected, "off")]
+
+
+# ---------------------------------------------------------------------- repainting lines
+
+
+async def screen_lines(app: ReplayApp, pilot) -> list[str]:
+    """The screen as drawn, with its colours (each pane's lines as Textual keeps them
+    between frames)."""
+    from rich.console import Console
+    await settle(pilot)
+    width, height = app.size
+    console = Console(width=width, height=height, file=io.StringIO(), force_terminal=True,
+                      color_system="truecolor", record=True, legacy_windows=False)
+    console.print(app.screen._compositor.render_update(full=True, simplify=True))
+    return console.export_text(styles=True).splitlines()
+
+
+async def assert_drawn_as_redrawn(app: ReplayApp, pilot) -> None:
+    """What the panes repainted line by line shows the same as drawing them all again."""
+    await settle(pilot, lambda: app.forks is not None)  # "caused" found: nothing more comes
+    drawn = await screen_lines(app, pilot)
+    for widget in app.screen.query("*"):
+        widget.refresh()
+    redrawn = await screen_lines(app, pilot)
+    assert [(y, line) for y, line in enumerate(drawn) if line != redrawn[y]] == []
+
+
+async def test_steps_repaint_the_lines_that_changed_and_only_those(busy: Path) -> None:
+    """A step repaints the rows, detail lines and border titles that changed (LineRepaint);
+    the screen then reads exactly as after a full redraw, scrolled or not."""
+    with Session.open(busy) as s:
+        app = ReplayApp(s, machine="busy", number=10)
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot, lambda: app.timelines["busy"].ready)
+            tl = app.query_one(TransitionList)
+            for keys in (["right"], ["right", "right"], ["right_square_bracket"] * 3,
+                         ["left"], ["down"] * 30, ["end"], ["up"], ["home"], ["left"],
+                         ["pagedown"], ["tab", "down", "up"]):
+                for key in keys:
+                    await pilot.press(key)
+                await assert_drawn_as_redrawn(app, pilot)
+                assert tl.border_title == f"Transitions {app.number} / {len(app.machine)}"
+                assert int(tl.scroll_y) <= tl.cursor < int(tl.scroll_y) + tl.page
+            # a state move in the states pane repaints its two rows
+            app.query_one(StateView).focus()
+            await pilot.press("down", "down", "up")
+            await assert_drawn_as_redrawn(app, pilot)

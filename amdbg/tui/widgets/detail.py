@@ -30,6 +30,7 @@ from ...session import Selection
 from .. import palette
 from ..frame import MARK_REMOVED, step_text
 from ..timefmt import took, when
+from .repaint import LineRepaint
 
 
 def _link(text: str, action: str, style: str = "underline cyan") -> Text:
@@ -40,7 +41,7 @@ def _heading(text: str) -> Text:
     return Text(text, style="bold underline")
 
 
-class TransitionDetail(ScrollView, can_focus=True, inherit_bindings=False):
+class TransitionDetail(LineRepaint, ScrollView, can_focus=True, inherit_bindings=False):
     """A scrollable page about one transition, drawn with the Line API: the page is rendered
     to lines once per cursor move, and its scroll height changes only when it outgrows the
     pane, so stepping never costs a screen re-layout. Focusable (tab): arrows scroll, enter
@@ -71,13 +72,13 @@ class TransitionDetail(ScrollView, can_focus=True, inherit_bindings=False):
         """Draw `tx` (None: the machine has no transitions)."""
         self._args = None
         if tx is None:
-            self.border_title = "Transition"
+            self.set_border("Transition", keep_subtitle=True)
             self.page = Text("no transitions recorded for this machine", style="dim")
         else:
             self._args = {"tx": tx, "step": step, "base_ns": base_ns, "mode": mode,
                           "total": total, "source": source, "forks": forks,
                           "forks_note": forks_note}
-            self.border_title = f"Transition #{tx.number} of {total}"
+            self.set_border(f"Transition #{tx.number} of {total}", keep_subtitle=True)
             self.page = render_detail(tx, step=step, base_ns=base_ns, mode=mode,
                                       source=source, forks=forks, forks_note=forks_note,
                                       expand=self.expanded)
@@ -100,7 +101,7 @@ class TransitionDetail(ScrollView, can_focus=True, inherit_bindings=False):
 
     def show_error(self, number: int | None, error: str) -> None:
         """Say that transition `number` could not be read (a damaged record)."""
-        self.border_title = f"Transition #{number}"
+        self.set_border(f"Transition #{number}", keep_subtitle=True)
         self.page = Text(f"cannot read this transition: {printable(error)}", style="bold red")
         self._layout_page()
 
@@ -114,12 +115,15 @@ class TransitionDetail(ScrollView, can_focus=True, inherit_bindings=False):
         height = max(len(self._lines), self.scrollable_content_region.height)
         if self.virtual_size != Size(width, height):
             self.virtual_size = Size(width, height)
-        self.refresh()
+            self.refresh()
+        else:  # most lines of the page read the same from one step to the next
+            self.repaint_lines(self._line)
 
     def notify_style_update(self) -> None:
         """CSS (focus, theme) changed: the lines' background may have changed."""
         super().notify_style_update()
         self._base_style = None
+        self.forget_painted()
 
     def on_resize(self) -> None:
         """Re-wrap the page for the new width."""
@@ -134,7 +138,10 @@ class TransitionDetail(ScrollView, can_focus=True, inherit_bindings=False):
 
     def render_line(self, y: int) -> Strip:
         """Line `y` of the visible part of the page."""
-        width = self.scrollable_content_region.width
+        return self.remember(y, self._line(y, self.scrollable_content_region.width))
+
+    def _line(self, y: int, width: int) -> Strip:
+        """Line `y` of the visible part of the page as it is drawn now."""
         n = int(self.scroll_y) + y
         if self._base_style is None:  # rich_style walks the ancestors: once, not per line
             self._base_style = self.rich_style

@@ -15,10 +15,13 @@ from textual.strip import Strip
 
 from ...escape import printable_segments
 from .. import palette
+from .repaint import LineRepaint
 
 
-class RowList(ScrollView, can_focus=True, inherit_bindings=False):
-    """A scrollable list of rows with a cursor and an optional header line."""
+class RowList(LineRepaint, ScrollView, can_focus=True, inherit_bindings=False):
+    """A scrollable list of rows with a cursor and an optional header line. A cursor move
+    (`show_row`) or new content (`rows_changed`) repaints only the lines that changed when
+    the subclass sets `repaint_changed`."""
 
     BINDINGS = [
         Binding("up", "cursor(-1)", "up", show=False),
@@ -32,12 +35,16 @@ class RowList(ScrollView, can_focus=True, inherit_bindings=False):
     #: keep drawn rows until `reset`/`forget_rows` (only for lists whose rows depend on no
     #: more than the row, the cursor and `row_key`)
     cache_rows = False
+    #: a cursor move or new content repaints only the lines that changed (`LineRepaint`);
+    #: only for lists whose every drawn line goes through `RowList.render_line` (a subclass
+    #: that returns lines of its own would be compared against lines it never drew)
+    repaint_changed = False
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
         self.cursor = 0
-        #: drawn rows by (row, selected, focused, width, row_key): a key press redraws the
-        #: whole pane (its title changes), but only the old and the new cursor row change
+        #: drawn rows by (row, selected, focused, width, row_key): a scroll redraws every
+        #: line, but only the rows that came into view are rendered again
         self._drawn: dict[tuple[object, ...], Strip] = {}
         self._base_style: Style | None = None
 
@@ -74,6 +81,7 @@ class RowList(ScrollView, can_focus=True, inherit_bindings=False):
         super().notify_style_update()
         self._drawn.clear()
         self._base_style = None
+        self.forget_painted()
 
     # ------------------------------------------------------------------ model changes
 
@@ -83,6 +91,17 @@ class RowList(ScrollView, can_focus=True, inherit_bindings=False):
         self.virtual_size = Size(self.size.width, count + self.header_lines)
         self.cursor = min(self.cursor, max(count - 1, 0))
         self.forget_rows()
+
+    def rows_changed(self) -> None:
+        """The rows' content changed (not their look otherwise): recompute the scroll size
+        and repaint the lines that now differ (`reset` repaints them all)."""
+        count = self.row_count()
+        size = Size(self.size.width, count + self.header_lines)
+        if self.virtual_size != size:
+            self.virtual_size = size
+        self.cursor = min(self.cursor, max(count - 1, 0))
+        self._drawn.clear()
+        self.repaint()
 
     @property
     def page(self) -> int:
@@ -98,7 +117,14 @@ class RowList(ScrollView, can_focus=True, inherit_bindings=False):
             far = row < top - page or row >= top + 2 * page
             target = row - page // 2 if far else (row if row < top else row - page + 1)
             self.scroll_to(y=max(target, 0), animate=False, immediate=True)
-        self.refresh()
+        self.repaint()  # the old and the new cursor row (after a scroll: all)
+
+    def repaint(self) -> None:
+        """Repaint the lines that changed (every line unless `repaint_changed`)."""
+        if self.repaint_changed:
+            self.repaint_lines(self._line)
+        else:
+            self.refresh()
 
     # ------------------------------------------------------------------ input
 
@@ -143,7 +169,10 @@ class RowList(ScrollView, can_focus=True, inherit_bindings=False):
 
     def render_line(self, y: int) -> Strip:
         """Draw line `y` of the widget: a header line or a row."""
-        width = self.scrollable_content_region.width
+        return self.remember(y, self._line(y, self.scrollable_content_region.width))
+
+    def _line(self, y: int, width: int) -> Strip:
+        """Line `y` as it is drawn now (rows are cached when `cache_rows`)."""
         if self._base_style is None:
             self._base_style = self.rich_style
         base = self._base_style

@@ -20,6 +20,7 @@ class StateView(RowList):
     """One row per state; the cursor row is the selected state (used by `j` / `J`)."""
 
     header_lines = 1
+    repaint_changed = True
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -103,8 +104,8 @@ class StateView(RowList):
         else:
             self.cursor = min(self.cursor, max(len(names) - 1, 0))
             self.selected = names[self.cursor] if names else None
-        self.reset()
-        self.border_title = self._title()
+        self.rows_changed()  # most rows look the same from one step to the next
+        self.set_border(self._title(), keep_subtitle=True)
 
     def _title(self) -> str:
         f = self.frame

@@ -1,5 +1,6 @@
 """The transition list (timeline) of the selected machine: one row per visible transition,
-rendered only when on screen; the title carries the position `n / N` and the filters."""
+rendered only when on screen; the title carries the position `n / N` and the filters. A step
+repaints the two rows and the title line that changed (`LineRepaint`), not the whole list."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ class TransitionList(RowList):
 
     header_lines = 1
     cache_rows = True
+    repaint_changed = True
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -54,15 +56,15 @@ class TransitionList(RowList):
         self.current = number
         if self.timeline is not None and number is not None and len(self.timeline):
             self.show_row(min(self.timeline.row(number), len(self.timeline) - 1))
+        else:
+            self.repaint()
         self.update_title()
-        self.refresh()
 
     def update_title(self) -> None:
         """`Transitions 3 / 12` (+ `shown of total`, filters and their counts)."""
         tl = self.timeline
         if tl is None or self.machine is None:
-            self.border_title = "Transitions"
-            self.border_subtitle = ""
+            self.set_border("Transitions", "")
             return
         n = self.current
         title = "Transitions "
@@ -75,8 +77,8 @@ class TransitionList(RowList):
                 title += f"#{n} (hidden) · {len(tl)} of {tl.total} shown"
         else:
             title += f"{n} / {tl.total}"
-        self.border_title = title
-        self.border_subtitle = self.filter_summary()
+        # the border lines only: a step changes two rows and the title, not the whole list
+        self.set_border(title, self.filter_summary())
 
     def filter_summary(self) -> str:
         """`hiding: canceled 2, health 1` or the counts of each kind."""
