@@ -3,11 +3,13 @@ string a recording holds) and one whose last records no check record covers."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from amdbg.session import Session
 from amnode.telemetry import RecordWriter
 
 #: what a hostile recording puts in its strings: clear screen, window title (OSC 0),
@@ -99,3 +101,10 @@ def write_unverified(path: Path) -> tuple[Path, int]:
 def unverified(tmp_path: Path) -> tuple[Path, int]:
     """A torn recording with a changed byte in an unverified record (see `write_unverified`)."""
     return write_unverified(tmp_path / "torn.amrec")
+
+
+@pytest.fixture
+def session(orders: Path) -> Iterator[Session]:
+    """The orders sample, opened as the TUI opens it."""
+    with Session.open(orders) as s:
+        yield s

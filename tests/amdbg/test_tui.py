@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import io
 import re
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from helpers.tui import header, settle
 from textual.widgets import SelectionList
 
 import amnode as am
@@ -30,7 +29,6 @@ from amdbg.tui.screens.help import HelpScreen, help_table
 from amdbg.tui.timefmt import when
 from amdbg.tui.widgets.detail import TransitionDetail
 from amdbg.tui.widgets.graph_view import GraphView
-from amdbg.tui.widgets.header import AddressBar
 from amdbg.tui.widgets.machine_list import MachineList, MachineTree
 from amdbg.tui.widgets.state_view import StateView
 from amdbg.tui.widgets.transition_list import TransitionList
@@ -55,27 +53,6 @@ def busy(tmp_path_factory: pytest.TempPathFactory) -> Path:
             m.add("Count" if i % 7 else "Gated")  # Gated: canceled, Key is never active
     m.dispose()
     return path
-
-
-@pytest.fixture
-def session(orders: Path) -> Iterator[Session]:
-    with Session.open(orders) as s:
-        yield s
-
-
-async def settle(pilot, until=None, timeout: float = 60.0) -> None:
-    """Let the app process messages (and workers) until `until()` holds (the timeout only
-    stops a test that would otherwise wait forever)."""
-    deadline = time.monotonic() + timeout
-    await pilot.pause()
-    while until is not None and not until():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached")
-        await pilot.pause(0.02)
-
-
-def header(app: ReplayApp) -> str:
-    return app.query_one(AddressBar).text.plain
 
 
 # ---------------------------------------------------------------------- start-up

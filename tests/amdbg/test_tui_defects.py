@@ -6,12 +6,11 @@ driven through Textual's Pilot. Each test walks the user's exact path.
 from __future__ import annotations
 
 import threading
-import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from helpers.tui import header, settle
 from textual import events
 from textual.widgets import Input
 
@@ -23,34 +22,12 @@ from amdbg.tui.screens.help import HelpScreen
 from amdbg.tui.timefmt import spans_days, when
 from amdbg.tui.widgets.detail import TransitionDetail
 from amdbg.tui.widgets.graph_view import GraphView
-from amdbg.tui.widgets.header import AddressBar
 from amdbg.tui.widgets.machine_list import MachineList
 from amdbg.tui.widgets.state_view import StateView
 from amdbg.tui.widgets.transition_list import TransitionList
 from amnode.telemetry import RecordWriter
 
 SIZE = (160, 48)
-
-
-@pytest.fixture
-def session(orders: Path) -> Iterator[Session]:
-    with Session.open(orders) as s:
-        yield s
-
-
-async def settle(pilot, until=None, timeout: float = 60.0) -> None:
-    """Let the app process messages until `until()` holds (the timeout only stops a test that
-    would otherwise wait forever)."""
-    deadline = time.monotonic() + timeout
-    await pilot.pause()
-    while until is not None and not until():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached")
-        await pilot.pause(0.02)
-
-
-def header(app: ReplayApp) -> str:
-    return app.query_one(AddressBar).text.plain
 
 
 def visible_focus(app: ReplayApp) -> bool:

@@ -4,11 +4,10 @@ copying the mach:// address (OSC 52), driven through Textual's Pilot."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from helpers.tui import header, settle
 from textual.widgets import OptionList
 
 import amnode as am
@@ -17,18 +16,11 @@ from amdbg.tui import ReplayApp, palette
 from amdbg.tui.history import History, Position
 from amdbg.tui.keys import JUMP_ROWS
 from amdbg.tui.screens.caused import CausedScreen
-from amdbg.tui.widgets.header import AddressBar
 from amdbg.tui.widgets.rows import cursor_style
 from amdbg.tui.widgets.state_view import StateView
 from amnode.telemetry import Recorder
 
 SIZE = (160, 48)
-
-
-@pytest.fixture
-def session(orders: Path) -> Iterator[Session]:
-    with Session.open(orders) as s:
-        yield s
 
 
 @pytest.fixture(scope="module")
@@ -43,21 +35,6 @@ def loop(tmp_path_factory: pytest.TempPathFactory) -> Path:
             m.add("Off")
     m.dispose()
     return path
-
-
-async def settle(pilot, until=None, timeout: float = 60.0) -> None:
-    """Let the app process messages until `until()` holds (the timeout only stops a test that
-    would otherwise wait forever)."""
-    deadline = time.monotonic() + timeout
-    await pilot.pause()
-    while until is not None and not until():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached")
-        await pilot.pause(0.02)
-
-
-def header(app: ReplayApp) -> str:
-    return app.query_one(AddressBar).text.plain
 
 
 def where(app: ReplayApp) -> tuple[str, int | None]:

@@ -9,22 +9,13 @@ them after an intended change with `pytest tests/amdbg/test_tui_snapshots.py --s
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from amdbg.session import Session
 from amdbg.tui import ReplayApp
 
 ROOT = Path(__file__).resolve().parents[2]
 SIZE = (160, 48)
-
-
-@pytest.fixture
-def session(orders: Path) -> Iterator[Session]:
-    with Session.open(orders) as s:
-        yield s
 
 
 def settled(*keys: str):

@@ -9,11 +9,10 @@ characters in every string) and a small machine whose handler fails with a trace
 from __future__ import annotations
 
 import re
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from helpers.tui import settle
 from textual.widget import Widget
 from textual.widgets import Input
 
@@ -44,23 +43,6 @@ ROOT = Path(__file__).resolve().parents[2]
 NODE_POOL = ROOT / "recordings" / "node-pool.amrec"
 SUPERVISOR = "ns-hash-demo-000000-0"
 SIZE = (160, 48)
-
-
-@pytest.fixture
-def session(orders: Path) -> Iterator[Session]:
-    with Session.open(orders) as s:
-        yield s
-
-
-async def settle(pilot, until=None, timeout: float = 60.0) -> None:
-    """Let the app process messages until `until()` holds (the timeout only ends a test that
-    would otherwise wait forever)."""
-    deadline = time.monotonic() + timeout
-    await pilot.pause()
-    while until is not None and not until():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached")
-        await pilot.pause(0.02)
 
 
 def lines(widget: Widget) -> list[str]:
