@@ -156,6 +156,8 @@ class _MachineTracer(Tracer):
     def __init__(self, recorder: Recorder, machine: Machine) -> None:
         self.recorder = recorder
         self.machine = machine
+        #: the machine's clock: one list for the machine's lifetime, changed in place
+        self._ticks = machine._ticks
         self.seq = 0
         self.t0 = 0
         self.dropped = 0
@@ -171,6 +173,9 @@ class _MachineTracer(Tracer):
         self._cap = recorder.buffer_limit
         self._args_max = recorder.args_max_len
         self._all_queued = recorder.all_queued
+        #: a mutation that runs at once is only visible as its transition (unless all_queued):
+        #: the machine then skips the queue and `mutation_queued` for it
+        self.queued_immediate = recorder.all_queued
         #: frames go to the recorder's buffer (a file or live subscribers read it)
         self._to_queue = recorder._outputs
         #: the last schema frame made (a live subscriber's stream starts with it)
@@ -308,11 +313,14 @@ class _MachineTracer(Tracer):
                     head = m[6]
                     times = None
                 elif n == k + 1:
+                    # one handler ran: its plan's call says which (other steps: their fields)
                     s = steps[k]
-                    head = m[7].get((s.type, s.handler, s.from_state, s.to_state, s.is_final,
-                                     s.is_enter, s.is_self, s.relation))
+                    key = s.call
+                    if key is None:
+                        key = step_key(s)
+                    head = m[7].get(key)
                     if head is None:
-                        head = self._head(m, steps)
+                        head = self._head(m, steps, key)
                     times = [s.duration]
                 elif n <= STEPS_MAX:
                     extra = steps[k:]
@@ -324,7 +332,11 @@ class _MachineTracer(Tracer):
                     head, times, flags = plan_and_steps(enc, t.mutation, steps)
             else:
                 head, times, flags = plan_and_steps(enc, t.mutation, steps)
-            after: Sequence[int] = t.time_after
+            # the clock after: the machine's, while this is its running transition (what
+            # `time_after` computes, without making it); a copy, as the next `prev`
+            mach = self.machine
+            after: Sequence[int] = self._ticks[:] if mach._tx is t and not mach._disposing \
+                else t.time_after
             before: Sequence[int] = t.time_before
             kb: Sequence[int] | None
             if len(after) <= enc.delta_min_states:  # small clocks: always whole
@@ -381,17 +393,16 @@ class _MachineTracer(Tracer):
         except Exception as err:  # a recording problem must never break the machine
             self._failed(err)
 
-    def _head(self, m: tuple[Any, ...], steps: list[Any]) -> bytes:
+    def _head(self, m: tuple[Any, ...], steps: list[Any], key: Any = None) -> bytes:
         """The head (TX_HEAD, mutation part) of a memo hit whose later steps were not seen in
-        this combination before: encode it and cache it in the memo, by the steps' keys."""
+        this combination before: encode it and cache it in the memo under `key` (one later
+        step: its plan call, else its `step_key`; several: the tuple of their step keys)."""
         enc = self.enc
         k = m[1]
         extra = steps[k:]
         head = _join((TX_HEAD, m[3], array_header(len(steps)), m[4], extra_steps(enc, extra)))
         if len(m[7]) < 64:
-            # one later step: keyed by its key, several: by the tuple of their keys
-            keys = tuple(map(step_key, extra))
-            m[7][keys[0] if len(keys) == 1 else keys] = head
+            m[7][tuple(map(step_key, extra)) if key is None else key] = head
         return head
 
     def mutation_queued(self, machine: Machine, mutation: Mutation) -> None:
