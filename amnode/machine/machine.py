@@ -239,6 +239,8 @@ class Machine:
         self._tr_queued_now: list[Tracer] = []
         self._collect_steps = False
         self._collect_check_steps = False
+        #: a tracer asks for `Transition.start_ns`
+        self._start_time = False
 
         #: dispose() was called: new mutations are canceled
         self._closing = False
@@ -998,6 +1000,7 @@ class Machine:
         tracers = self._tracers
         self._collect_steps = any(t.collect_steps for t in tracers)
         self._collect_check_steps = any(t.collect_check_steps for t in tracers)
+        self._start_time = any(t.start_time for t in tracers)
         for hook, attr in zip(HOT_HOOKS, _HOOK_LISTS, strict=True):
             # in place: a hook loop running right now sees the change, as it saw `_tracers`'
             getattr(self, attr)[:] = [t for t in tracers if overrides(t, hook)]

@@ -27,6 +27,8 @@ class Tracer:
     collect_steps: bool = False
     #: also collect steps for `can_add`/`can_remove` checks
     collect_check_steps: bool = False
+    #: ask machines to stamp `Transition.start_ns` (when a transition started, monotonic ns)
+    start_time: bool = False
     #: a hint for helpers that bind a parent's tracers to its submachines
     inheritable: bool = False
     #: also call `mutation_queued` for a mutation that runs at once (nothing queued, no drain

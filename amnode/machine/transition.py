@@ -14,6 +14,7 @@ resolves relations only otherwise: docs/machine.md §7 says where the time goes.
 from __future__ import annotations
 
 import random
+import time
 from typing import TYPE_CHECKING, Any
 
 from .clock import Time
@@ -50,6 +51,7 @@ _DECISIONS = int(LogLevel.DECISIONS)
 _EVERYTHING = int(LogLevel.EVERYTHING)
 _RELATION = StepType.RELATION
 _rand = random.Random()
+_mono = time.monotonic_ns
 #: shared empty defaults of a transition's lists; never appended to (the machine replaces them
 #: with a list of their own when it has something to put in)
 _EMPTY: list[Any] = []
@@ -86,7 +88,7 @@ class Transition:
         "_id_num",
         "_latest_enter", "_latest_to", "_plan", "_pub", "_steps_on", "_targets", "_time_after",
         "accepted", "completed", "failed", "failure", "log_entries", "machine", "mutation",
-        "pre_log_entries", "queue_len", "states_before", "steps", "time_before",
+        "pre_log_entries", "queue_len", "start_ns", "states_before", "steps", "time_before",
     )
 
     def __init__(self, machine: Machine, mutation: Mutation, plan: Plan | None = None,
@@ -126,6 +128,9 @@ class Transition:
         self.pre_log_entries: list[LogEntry] = _NO_LOG
         self.queue_len = 0
         self.steps: list[Step] = _NO_STEPS
+        #: when it started (time.monotonic_ns), stamped while a tracer asks for it
+        #: (`Tracer.start_time`); 0 otherwise
+        self.start_ns = _mono() if m._start_time else 0
         # assign early to catch the logs
         m._tx = self
         if key is not None and plan is not None:

@@ -152,6 +152,8 @@ class _MachineTracer(Tracer):
 
     collect_steps = True
     collect_check_steps = True
+    #: a transition's duration is measured from `Transition.start_ns`
+    start_time = True
 
     def __init__(self, recorder: Recorder, machine: Machine) -> None:
         self.recorder = recorder
@@ -159,7 +161,6 @@ class _MachineTracer(Tracer):
         #: the machine's clock: one list for the machine's lifetime, changed in place
         self._ticks = machine._ticks
         self.seq = 0
-        self.t0 = 0
         self.dropped = 0
         #: numbered by `start()`, once bound
         self.enc = MachineEncoder(0, full_every=recorder.full_every,
@@ -284,9 +285,6 @@ class _MachineTracer(Tracer):
 
     # ------------------------------------------------------------------ hooks
 
-    def transition_init(self, transition: Transition) -> None:
-        self.t0 = _mono()  # also means "a transition is running" until transition_end
-
     def transition_end(self, transition: Transition) -> None:
         # The hot path (see docs/recording-format.md, "Writer"): one frame per
         # transition, from parts cached per resolution and per handler, with as few Python
@@ -298,9 +296,8 @@ class _MachineTracer(Tracer):
             return
         try:
             end = _mono()
-            t0 = self.t0
-            self.t0 = 0
             t = transition
+            t0 = t.start_ns
             steps = t.steps
             enc = self.enc
             m = steps[0].memo if steps else None
@@ -406,11 +403,9 @@ class _MachineTracer(Tracer):
         return head
 
     def mutation_queued(self, machine: Machine, mutation: Mutation) -> None:
-        if not self.t0 and mutation.queue_len <= 1 and not self._all_queued:
-            return  # no transition running: it runs right away, its transition record says all
         tx = machine.transition
         if tx is None and mutation.queue_len <= 1 and not self._all_queued:
-            return
+            return  # no transition running: it runs right away, its transition record says all
         args = mutation.args
         self._push(queued_frame, self.enc, mutation, self._anchor + _mono(),
                    tx.id if tx is not None else "",
