@@ -318,7 +318,7 @@ class _MachineTracer(Tracer):
                     head = m[7].get(key)
                     if head is None:
                         head = self._head(m, steps, key)
-                    times = [s.duration]
+                    times = (s.duration,)
                 elif n <= STEPS_MAX:
                     extra = steps[k:]
                     head = m[7].get(tuple(map(step_key, extra)))
@@ -332,11 +332,18 @@ class _MachineTracer(Tracer):
             # the clock after: the machine's, while this is its running transition (what
             # `time_after` computes, without making it); a copy, as the next `prev`
             mach = self.machine
-            after: Sequence[int] = self._ticks[:] if mach._tx is t and not mach._disposing \
-                else t.time_after
             before: Sequence[int] = t.time_before
             kb: Sequence[int] | None
-            if len(after) <= enc.delta_min_states:  # small clocks: always whole
+            if mach._tx is t and not mach._disposing and len(before) <= enc.delta_min_states:
+                # small clocks: always whole; error states active after it <=> in the machine's
+                # active set
+                after: Sequence[int] = self._ticks[:]
+                flags |= _FLAGS[t.accepted + 2 * (after != before)]
+                kb = None if before == enc.prev else before
+                enc.prev = after
+                if not enc.err_names.isdisjoint(mach._active_set):
+                    flags |= FLAG_ERROR
+            elif len(after := t.time_after) <= enc.delta_min_states:
                 flags |= _FLAGS[t.accepted + 2 * (after != before)]
                 kb = None if before == enc.prev else before
                 enc.prev = after
