@@ -306,6 +306,7 @@ class _MachineTracer(Tracer):
             if m.__class__ is tuple and m[0] is enc.index and (k := m[1]) <= (n := len(steps)) \
                     and (k == 1 or steps[k - 1] is m[2]):
                 flags = m[5]
+                times: Sequence[float] | None
                 if n == k:
                     head = m[6]
                     times = None
