@@ -74,14 +74,13 @@ def apply_clock(m: Machine, time: Sequence[int] | Mapping[str, int], *,
         t.steps = [*(Step(StepType.CALLED, "", s) for s in mut.called),
                    *(Step(StepType.ACTIVATE, "", s) for s in enters),
                    *(Step(StepType.DEACTIVATE, "", s) for s in exits)]
-    tracers = m._tracers
     # mutations made meanwhile (e.g. the Exception of a failing handler) queue up and run
     # after this transition, never inside it
     m._processing = True
     try:
-        for tracer in tracers:
+        for tracer in m._tr_init:
             tracer.transition_init(t)
-        for tracer in tracers:
+        for tracer in m._tr_start:
             tracer.transition_start(t)
         m._ticks[:] = after
         m._active = tuple(now)
@@ -93,7 +92,7 @@ def apply_clock(m: Machine, time: Sequence[int] | Mapping[str, int], *,
         if m._subs.ctxs:
             m._subs.cancel_state_ctxs(changed, ())
         t._time_after = Time(after)
-        for tracer in tracers:
+        for tracer in m._tr_finals:
             tracer.transition_finals(t)
         d = m._dispatcher
         if d.index:
@@ -115,7 +114,7 @@ def apply_clock(m: Machine, time: Sequence[int] | Mapping[str, int], *,
             m.machine_tick = machine_tick
         if queue_tick is not None:
             m._queue_tick = queue_tick
-        for tracer in tracers:
+        for tracer in m._tr_end:
             tracer.transition_end(t)
     finally:
         m._tx = None

@@ -279,7 +279,8 @@ class HandlerDispatcher:
         if not entries:
             return EXECUTED, False, 0.0
         args = t.mutation.args
-        tracers = m._tracers
+        starts = m._tr_handler_start
+        ends = m._tr_handler_end
         timeout = m.handler_timeout
         total = 0.0
         for binding, fn, is_async, attr in entries:
@@ -288,7 +289,7 @@ class HandlerDispatcher:
             ev = Event(name, m, t, args)
             if lvl >= _OPS:
                 m._log(_OPS, "[handler:%d] %s", binding.num, attr)
-            for tracer in tracers:
+            for tracer in starts:
                 tracer.handler_start(t, binding.id, attr)
             token = current_event.set(ev)
             t0 = perf_counter()
@@ -302,7 +303,7 @@ class HandlerDispatcher:
                 current_event.reset(token)
                 if t.failure is None:
                     t.failure = raised(name, is_final, exc)
-                for tracer in tracers:
+                for tracer in ends:
                     tracer.handler_end(t, binding.id, attr)
                 if not m.panic_to_exception:
                     raise
@@ -314,7 +315,7 @@ class HandlerDispatcher:
             dt = perf_counter() - t0
             total += dt
             current_event.reset(token)
-            for tracer in tracers:
+            for tracer in ends:
                 tracer.handler_end(t, binding.id, attr)
             if lvl >= _EVERYTHING:
                 m._log(_EVERYTHING, "[handler:end] %s from %s", name, binding.id)

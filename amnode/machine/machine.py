@@ -57,7 +57,7 @@ from .schema import (
     parse_schema,
 )
 from .subscriptions import StateCtx, Subscriptions, Wait, done
-from .tracer import Tracer
+from .tracer import HOT_HOOKS, Tracer, overrides
 from .transition import _NO_LOG, Transition, new_id
 
 _ADD = MutationType.ADD
@@ -73,6 +73,11 @@ _get_ident = threading.get_ident
 #: Called with every new machine at the end of its constructor; `amnode.telemetry` registers the
 #: `AMNODE_RECORD` recorder here (the machine package itself does no I/O).
 MACHINE_INIT_HOOKS: list[Callable[[Machine], None]] = []
+
+
+#: the machine's per-hook tracer lists, in the order of `HOT_HOOKS`
+_HOOK_LISTS = ("_tr_init", "_tr_start", "_tr_finals", "_tr_end", "_tr_queued",
+               "_tr_handler_start", "_tr_handler_end", "_tr_queue_end")
 
 
 #: `handler_timeout` when the constructor is not given one and AMNODE_HANDLER_TIMEOUT is unset
@@ -220,8 +225,22 @@ class Machine:
         self._dispatcher = HandlerDispatcher(self)
 
         self._tracers: list[Tracer] = []
+        #: per hot hook, the tracers overriding it (changed in place by `_update_tracer_flags`,
+        #: so a loop running over one sees a tracer bound or detached meanwhile, as before)
+        self._tr_init: list[Tracer] = []
+        self._tr_start: list[Tracer] = []
+        self._tr_finals: list[Tracer] = []
+        self._tr_end: list[Tracer] = []
+        self._tr_queued: list[Tracer] = []
+        self._tr_handler_start: list[Tracer] = []
+        self._tr_handler_end: list[Tracer] = []
+        self._tr_queue_end: list[Tracer] = []
+        #: tracers whose `mutation_queued` wants mutations that run at once (queued_immediate)
+        self._tr_queued_now: list[Tracer] = []
         self._collect_steps = False
         self._collect_check_steps = False
+        #: a tracer asks for `Transition.start_ns`
+        self._start_time = False
 
         #: dispose() was called: new mutations are canceled
         self._closing = False
@@ -677,7 +696,8 @@ class Machine:
         mut = Mutation(mtype, names, args)  # keyword args make a class call several times slower
         if source is not None:
             mut.source = source
-        if not queue and not self._processing and not self._tracers and not self._breakpoints:
+        if not queue and not self._processing and not self._tr_queued_now \
+                and not self._breakpoints:
             # nothing queued, no drain running, nobody looking at the queue: this caller drains,
             # starting with `mut`, which needs no trip through the queue
             now = self._queue_tick
@@ -697,7 +717,7 @@ class Machine:
         if self._lvl >= _OPS:
             self._log(_OPS, "[queue:%s] %s%s", mtype, " ".join(names),
                       mut.log_args(self.args_mapper))
-        for tracer in self._tracers:
+        for tracer in self._tr_queued:
             tracer.mutation_queued(self, mut)
         if self._breakpoints and mtype in (_ADD, _REMOVE):
             self._breakpoint(names if mtype == _ADD else [], names if mtype == _REMOVE else [])
@@ -711,7 +731,7 @@ class Machine:
             if self._lvl >= _OPS:
                 self._log(_OPS, "[prepend:%s] %s%s", mut.type, " ".join(mut.called),
                           mut.log_args(self.args_mapper))
-            for tracer in self._tracers:
+            for tracer in self._tr_queued:
                 tracer.mutation_queued(self, mut)
         return self._process_queue()
 
@@ -798,7 +818,7 @@ class Machine:
         finally:
             self._tx = None
             self._processing = False
-        for tracer in self._tracers:
+        for tracer in self._tr_queue_end:
             tracer.queue_end(self)
         if subs.when_queue_ends:
             subs.queue_ended()
@@ -976,8 +996,15 @@ class Machine:
         return list(self._tracers)
 
     def _update_tracer_flags(self) -> None:
-        self._collect_steps = any(t.collect_steps for t in self._tracers)
-        self._collect_check_steps = any(t.collect_check_steps for t in self._tracers)
+        """Recompute what the bound tracers ask for: steps, and per hot hook who overrides it."""
+        tracers = self._tracers
+        self._collect_steps = any(t.collect_steps for t in tracers)
+        self._collect_check_steps = any(t.collect_check_steps for t in tracers)
+        self._start_time = any(t.start_time for t in tracers)
+        for hook, attr in zip(HOT_HOOKS, _HOOK_LISTS, strict=True):
+            # in place: a hook loop running right now sees the change, as it saw `_tracers`'
+            getattr(self, attr)[:] = [t for t in tracers if overrides(t, hook)]
+        self._tr_queued_now[:] = [t for t in self._tr_queued if t.queued_immediate]
 
     def on_change(self, fn: Callable[[Machine, Time, Time], None]) -> None:
         """Call `fn(machine, time_before, time_after)` after every non-check transition."""

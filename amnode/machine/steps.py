@@ -43,14 +43,17 @@ _STEP_NAMES = {
 }
 
 
+_new = object.__new__
+
+
 class Step:
     """One step: a relation checked, a handler run, or a state activated/deactivated/canceled.
 
     Handler steps also carry the handler's name and how long it ran (all bindings together).
     """
 
-    __slots__ = ("duration", "from_state", "handler", "is_enter", "is_final", "is_self", "memo",
-                 "relation", "to_state", "type")
+    __slots__ = ("call", "duration", "from_state", "handler", "is_enter", "is_final", "is_self",
+                 "memo", "relation", "to_state", "type")
 
     def __init__(self, type: StepType, from_state: str = "", to_state: str = "",
                  relation: Relation | None = None) -> None:
@@ -66,6 +69,29 @@ class Step:
         #: free for a tracer to cache a derived form (e.g. its encoding); relation steps are
         #: shared between transitions with the same resolution, so this is computed once
         self.memo: object = None
+        #: a handler step's call in its plan: a tuple shared by every transition replaying the
+        #: plan (the same call gives the same step, duration aside), so a tracer can key a
+        #: cache on it; None for other steps and for handler calls made outside a plan
+        self.call: tuple[object, ...] | None = None
+
+    @classmethod
+    def handler_step(cls, from_state: str, to_state: str, name: str, is_final: bool,
+                     is_enter: bool, is_self: bool, duration: float,
+                     call: tuple[object, ...] | None) -> Step:
+        """A handler step, made without `__init__`'s defaults (one is made per handler run)."""
+        step = _new(cls)
+        step.type = StepType.HANDLER
+        step.from_state = from_state
+        step.to_state = to_state
+        step.relation = None
+        step.is_final = is_final
+        step.is_enter = is_enter
+        step.is_self = is_self
+        step.handler = name
+        step.duration = duration
+        step.memo = None
+        step.call = call
+        return step
 
     def __repr__(self) -> str:
         return f"Step({self})"

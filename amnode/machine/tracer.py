@@ -3,6 +3,10 @@
 Tracers run inside the transition, on the machine's thread: they must be cheap and never block on
 I/O (the recorder only appends to a buffer). Set `collect_steps = True` on a tracer to make the
 machine record `Transition.steps`; a machine without such a tracer pays nothing for steps.
+
+A machine calls each per-transition hook (`HOT_HOOKS`) only on the tracers that override it,
+decided when the tracer is bound (`bind_tracer`, `tracers=`): a hook nobody overrides costs
+nothing. Override hooks in the class (or set them on the instance before binding).
 """
 
 from __future__ import annotations
@@ -23,8 +27,14 @@ class Tracer:
     collect_steps: bool = False
     #: also collect steps for `can_add`/`can_remove` checks
     collect_check_steps: bool = False
+    #: ask machines to stamp `Transition.start_ns` (when a transition started, monotonic ns)
+    start_time: bool = False
     #: a hint for helpers that bind a parent's tracers to its submachines
     inheritable: bool = False
+    #: also call `mutation_queued` for a mutation that runs at once (nothing queued, no drain
+    #: running); False lets the machine skip the queue for such a mutation and this hook with
+    #: it (read when the tracer is bound)
+    queued_immediate: bool = True
 
     @property
     def tracer_id(self) -> str:
@@ -71,6 +81,20 @@ class Tracer:
         """The state order was (re)fixed: `verify_states`, a schema change or `import_data`."""
 
 
+#: hooks called per transition, handler call or mutation: a machine keeps, per hook, the list of
+#: its tracers that override it and calls only those
+HOT_HOOKS = ("transition_init", "transition_start", "transition_finals", "transition_end",
+             "mutation_queued", "handler_start", "handler_end", "queue_end")
+
+
+def overrides(tracer: Tracer, hook: str) -> bool:
+    """True when `tracer` has its own `hook` (in its class or on the instance), not the no-op."""
+    own = getattr(tracer, "__dict__", None)
+    if own and hook in own:
+        return True
+    return getattr(type(tracer), hook, None) is not getattr(Tracer, hook)
+
+
 class LastTxTracer(Tracer):
     """Keeps the last completed transition; handy in tests (Go LastTxTracer)."""
 
@@ -81,4 +105,4 @@ class LastTxTracer(Tracer):
         self.last = transition
 
 
-__all__ = ["LastTxTracer", "Tracer"]
+__all__ = ["HOT_HOOKS", "LastTxTracer", "Tracer", "overrides"]

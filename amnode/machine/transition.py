@@ -14,6 +14,7 @@ resolves relations only otherwise: docs/machine.md §7 says where the time goes.
 from __future__ import annotations
 
 import random
+import time
 from typing import TYPE_CHECKING, Any
 
 from .clock import Time
@@ -48,14 +49,15 @@ _CHANGES = int(LogLevel.CHANGES)
 _OPS = int(LogLevel.OPS)
 _DECISIONS = int(LogLevel.DECISIONS)
 _EVERYTHING = int(LogLevel.EVERYTHING)
-_HANDLER = StepType.HANDLER
 _RELATION = StepType.RELATION
 _rand = random.Random()
+_mono = time.monotonic_ns
 #: shared empty defaults of a transition's lists; never appended to (the machine replaces them
 #: with a list of their own when it has something to put in)
 _EMPTY: list[Any] = []
 _NO_LOG: list[LogEntry] = []
 _NO_STEPS: list[Step] = []
+_handler_step = Step.handler_step
 
 #: A list of state names as the machine keeps it: a plan's tuple, or a list made for one
 #: transition (never changed in place either way).
@@ -86,7 +88,7 @@ class Transition:
         "_id_num",
         "_latest_enter", "_latest_to", "_plan", "_pub", "_steps_on", "_targets", "_time_after",
         "accepted", "completed", "failed", "failure", "log_entries", "machine", "mutation",
-        "pre_log_entries", "queue_len", "states_before", "steps", "time_before",
+        "pre_log_entries", "queue_len", "start_ns", "states_before", "steps", "time_before",
     )
 
     def __init__(self, machine: Machine, mutation: Mutation, plan: Plan | None = None,
@@ -126,6 +128,9 @@ class Transition:
         self.pre_log_entries: list[LogEntry] = _NO_LOG
         self.queue_len = 0
         self.steps: list[Step] = _NO_STEPS
+        #: when it started (time.monotonic_ns), stamped while a tracer asks for it
+        #: (`Tracer.start_time`); 0 otherwise
+        self.start_ns = _mono() if m._start_time else 0
         # assign early to catch the logs
         m._tx = self
         if key is not None and plan is not None:
@@ -164,7 +169,7 @@ class Transition:
         self._exits = plan.exits
         self._enters = plan.enters
         self.accepted = plan.accepted
-        for tracer in m._tracers:
+        for tracer in m._tr_init:
             tracer.transition_init(self)
 
     def _log_mutation(self) -> None:
@@ -439,7 +444,7 @@ class Transition:
         plan = self._plan
         result: Result = EXECUTED if self.accepted else CANCELED
         is_auto = mut.is_auto
-        for tracer in m._tracers:
+        for tracer in m._tr_start:
             tracer.transition_start(self)
         d = m._dispatcher
         dispatch = bool(d.index) or m._lvl >= _EVERYTHING
@@ -493,7 +498,7 @@ class Transition:
         # exact from now on, computed when asked for (drops a prediction)
         self._applied = a
         self._time_after = None
-        for tracer in m._tracers:
+        for tracer in m._tr_finals:
             tracer.transition_finals(self)
         if subs.when_args:
             result = self._emit_finals(d, d.index, m._lvl >= _EVERYTHING)
@@ -566,7 +571,7 @@ class Transition:
         self.completed = True
         if self.accepted and self.failure is not None:
             self.failure = None  # an Auto state's veto that dropped only that state
-        for tracer in m._tracers:
+        for tracer in m._tr_end:
             tracer.transition_end(self)
         plan = self._plan
         if plan.replay == REPLAY_UNKNOWN:
@@ -591,24 +596,21 @@ class Transition:
         return EXECUTED
 
     def _handler_step(self, from_state: str, to_state: str, name: str, is_final: bool,
-                      is_enter: bool, is_self: bool, duration: float) -> None:
-        step = Step(_HANDLER, from_state, to_state)
-        step.is_final = is_final
-        step.is_enter = is_enter
-        step.is_self = is_self
-        step.handler = name
-        step.duration = duration
-        self.steps.append(step)
+                      is_enter: bool, is_self: bool, duration: float,
+                      call: tuple[Any, ...] | None = None) -> None:
+        self.steps.append(_handler_step(from_state, to_state, name, is_final, is_enter, is_self,
+                                        duration, call))
 
     def _negotiate(self, d: HandlerDispatcher, calls: tuple[Call, ...]) -> Result:
         """Negotiation of a non-Auto transition: the first veto, raise or timeout cancels."""
         handle = d.handle
         steps_on = self._steps_on
-        for _phase, name, from_state, to_state, state, is_enter, is_self in calls:
+        for call in calls:
+            _phase, name, from_state, to_state, state, is_enter, is_self = call
             res, ran, duration = handle(self, name, state, False, is_self)
             if ran and steps_on:
                 self._handler_step(from_state, to_state, name, False, is_enter, is_self,
-                                   duration)
+                                   duration, call)
             if res == CANCELED:
                 return CANCELED
         return EXECUTED
@@ -622,7 +624,8 @@ class Transition:
         schema = self.machine._schema
         phase_targets: set[str] = set()
         current = -1
-        for phase, name, from_state, to_state, state, is_enter, is_self in calls:
+        for call in calls:
+            phase, name, from_state, to_state, state, is_enter, is_self = call
             if phase != current:
                 current = phase
                 if phase in (SELF, PAIR):
@@ -634,7 +637,7 @@ class Transition:
             res, ran, duration = handle(self, name, state, False, is_self)
             if ran and steps_on:
                 self._handler_step(from_state, to_state, name, False, is_enter, is_self,
-                                   duration)
+                                   duration, call)
             if res != CANCELED:
                 continue
             if phase == PAIR:
@@ -655,12 +658,14 @@ class Transition:
         """`XEnd` of the exits, then `XState` of the enters; the first failure stops them."""
         handle = d.handle
         steps_on = self._steps_on
-        for name, state, is_enter in finals:
+        for final in finals:
+            name, state, is_enter = final
             self._latest_to = state
             self._latest_enter = is_enter
             res, ran, duration = handle(self, name, state, True, False)
             if ran and steps_on:
-                self._handler_step("", state, name, True, is_enter, False, duration)
+                self.steps.append(_handler_step("", state, name, True, is_enter, False, duration,
+                                                final))
             if res == CANCELED:
                 return CANCELED
         return EXECUTED

@@ -152,12 +152,15 @@ class _MachineTracer(Tracer):
 
     collect_steps = True
     collect_check_steps = True
+    #: a transition's duration is measured from `Transition.start_ns`
+    start_time = True
 
     def __init__(self, recorder: Recorder, machine: Machine) -> None:
         self.recorder = recorder
         self.machine = machine
+        #: the machine's clock: one list for the machine's lifetime, changed in place
+        self._ticks = machine._ticks
         self.seq = 0
-        self.t0 = 0
         self.dropped = 0
         #: numbered by `start()`, once bound
         self.enc = MachineEncoder(0, full_every=recorder.full_every,
@@ -171,6 +174,9 @@ class _MachineTracer(Tracer):
         self._cap = recorder.buffer_limit
         self._args_max = recorder.args_max_len
         self._all_queued = recorder.all_queued
+        #: a mutation that runs at once is only visible as its transition (unless all_queued):
+        #: the machine then skips the queue and `mutation_queued` for it
+        self.queued_immediate = recorder.all_queued
         #: frames go to the recorder's buffer (a file or live subscribers read it)
         self._to_queue = recorder._outputs
         #: the last schema frame made (a live subscriber's stream starts with it)
@@ -279,9 +285,6 @@ class _MachineTracer(Tracer):
 
     # ------------------------------------------------------------------ hooks
 
-    def transition_init(self, transition: Transition) -> None:
-        self.t0 = _mono()  # also means "a transition is running" until transition_end
-
     def transition_end(self, transition: Transition) -> None:
         # The hot path (see docs/recording-format.md, "Writer"): one frame per
         # transition, from parts cached per resolution and per handler, with as few Python
@@ -293,9 +296,8 @@ class _MachineTracer(Tracer):
             return
         try:
             end = _mono()
-            t0 = self.t0
-            self.t0 = 0
             t = transition
+            t0 = t.start_ns
             steps = t.steps
             enc = self.enc
             m = steps[0].memo if steps else None
@@ -304,16 +306,20 @@ class _MachineTracer(Tracer):
             if m.__class__ is tuple and m[0] is enc.index and (k := m[1]) <= (n := len(steps)) \
                     and (k == 1 or steps[k - 1] is m[2]):
                 flags = m[5]
+                times: Sequence[float] | None
                 if n == k:
                     head = m[6]
                     times = None
                 elif n == k + 1:
+                    # one handler ran: its plan's call says which (other steps: their fields)
                     s = steps[k]
-                    head = m[7].get((s.type, s.handler, s.from_state, s.to_state, s.is_final,
-                                     s.is_enter, s.is_self, s.relation))
+                    key = s.call
+                    if key is None:
+                        key = step_key(s)
+                    head = m[7].get(key)
                     if head is None:
-                        head = self._head(m, steps)
-                    times = [s.duration]
+                        head = self._head(m, steps, key)
+                    times = (s.duration,)
                 elif n <= STEPS_MAX:
                     extra = steps[k:]
                     head = m[7].get(tuple(map(step_key, extra)))
@@ -324,10 +330,21 @@ class _MachineTracer(Tracer):
                     head, times, flags = plan_and_steps(enc, t.mutation, steps)
             else:
                 head, times, flags = plan_and_steps(enc, t.mutation, steps)
-            after: Sequence[int] = t.time_after
+            # the clock after: the machine's, while this is its running transition (what
+            # `time_after` computes, without making it); a copy, as the next `prev`
+            mach = self.machine
             before: Sequence[int] = t.time_before
             kb: Sequence[int] | None
-            if len(after) <= enc.delta_min_states:  # small clocks: always whole
+            if mach._tx is t and not mach._disposing and len(before) <= enc.delta_min_states:
+                # small clocks: always whole; error states active after it <=> in the machine's
+                # active set
+                after: Sequence[int] = self._ticks[:]
+                flags |= _FLAGS[t.accepted + 2 * (after != before)]
+                kb = None if before == enc.prev else before
+                enc.prev = after
+                if not enc.err_names.isdisjoint(mach._active_set):
+                    flags |= FLAG_ERROR
+            elif len(after := t.time_after) <= enc.delta_min_states:
                 flags |= _FLAGS[t.accepted + 2 * (after != before)]
                 kb = None if before == enc.prev else before
                 enc.prev = after
@@ -381,25 +398,22 @@ class _MachineTracer(Tracer):
         except Exception as err:  # a recording problem must never break the machine
             self._failed(err)
 
-    def _head(self, m: tuple[Any, ...], steps: list[Any]) -> bytes:
+    def _head(self, m: tuple[Any, ...], steps: list[Any], key: Any = None) -> bytes:
         """The head (TX_HEAD, mutation part) of a memo hit whose later steps were not seen in
-        this combination before: encode it and cache it in the memo, by the steps' keys."""
+        this combination before: encode it and cache it in the memo under `key` (one later
+        step: its plan call, else its `step_key`; several: the tuple of their step keys)."""
         enc = self.enc
         k = m[1]
         extra = steps[k:]
         head = _join((TX_HEAD, m[3], array_header(len(steps)), m[4], extra_steps(enc, extra)))
         if len(m[7]) < 64:
-            # one later step: keyed by its key, several: by the tuple of their keys
-            keys = tuple(map(step_key, extra))
-            m[7][keys[0] if len(keys) == 1 else keys] = head
+            m[7][tuple(map(step_key, extra)) if key is None else key] = head
         return head
 
     def mutation_queued(self, machine: Machine, mutation: Mutation) -> None:
-        if not self.t0 and mutation.queue_len <= 1 and not self._all_queued:
-            return  # no transition running: it runs right away, its transition record says all
         tx = machine.transition
         if tx is None and mutation.queue_len <= 1 and not self._all_queued:
-            return
+            return  # no transition running: it runs right away, its transition record says all
         args = mutation.args
         self._push(queued_frame, self.enc, mutation, self._anchor + _mono(),
                    tx.id if tx is not None else "",

@@ -132,8 +132,8 @@ class MachineEncoder:
     recorder's step memos, `steps`) are invalidated by the new dict a schema makes.
     """
 
-    __slots__ = ("delta_min_states", "err_idx", "full_every", "full_seq", "index", "last_seq",
-                 "mno", "names", "prev", "steps")
+    __slots__ = ("delta_min_states", "err_idx", "err_names", "full_every", "full_seq", "index",
+                 "last_seq", "mno", "names", "prev", "steps")
 
     def __init__(self, mno: int, *, full_every: int = FULL_CLOCK_EVERY,
                  delta_min_states: int = DELTA_MIN_STATES) -> None:
@@ -145,6 +145,8 @@ class MachineEncoder:
         self.index: dict[str, int] = {"": -1}
         #: clock indexes of the error states (Exception, Err*)
         self.err_idx: tuple[int, ...] = ()
+        #: the same as names
+        self.err_names: frozenset[str] = frozenset()
         #: the clock after the last transition frame; None starts a new full-clock chain
         self.prev: Sequence[int] | None = None
         self.full_seq = 0
@@ -165,6 +167,7 @@ class MachineEncoder:
         self.index = index
         self.err_idx = tuple(i for i, n in enumerate(self.names)
                              if n == "Exception" or n.startswith("Err"))
+        self.err_names = frozenset(self.names[i] for i in self.err_idx)
         self.prev = None
         self.steps = {}
         body = packb(schema_body(machine_id, parent, tags, names, states, groups, groups_order,

@@ -257,6 +257,27 @@ def test_queued_mutations_source_and_dispose(tmp_path: Path) -> None:
     assert not r.machine("other").disposed
 
 
+def test_only_deferred_mutations_are_queued_records_unless_all_queued(tmp_path: Path) -> None:
+    """Mutations that run at once skip the queue under a recorder (it does not want them), and
+    are recorded only as their transitions; with all_queued=True each is a queued record too."""
+
+    class Handlers:
+        def AState(self, e: am.Event) -> None:
+            e.machine.add("B")  # deferred: a transition is running
+
+    for all_queued, want in ((False, [["B"]]), (True, [["A"], ["B"], ["C"]])):
+        path = tmp_path / f"q{int(all_queued)}"
+        with Recorder(path, all_queued=all_queued) as rec:
+            m = quiet({"A": {}, "B": {}, "C": {}}, id="main", handlers=Handlers())
+            rec.attach(m)
+            m.add("A")
+            m.add("C")
+        main = open_recording(path).machine("main")
+        assert [q.called for q in main.queued()] == want
+        assert [main.transition(i).called for i in (1, 2, 3)] == [["A"], ["B"], ["C"]]
+        assert [main.transition(i).mutation_queue_tick for i in (1, 2, 3)] == [2, 3, 4]
+
+
 def test_schema_changes_order_and_groups(tmp_path: Path) -> None:
     with Recorder(tmp_path / "r") as rec:
         m = quiet({"B": {}, "A": {}}, id="sch")
