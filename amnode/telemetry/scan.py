@@ -726,9 +726,10 @@ class Scanner:
                 if hdr[1] == _TX and direct_ok and not pending:
                     slot = slots.get(hdr[4])
                     if slot is not None:
-                        # the run of this machine's transitions that starts here, in a tight
-                        # loop (most frames of a recording): any other frame, or one that
-                        # needs a closer look, ends the run and goes through the checks above
+                        # the run of transitions that starts here, in a tight loop (most
+                        # frames of a recording, one machine's or interleaved): any other
+                        # frame, or one that needs a closer look, ends the run and goes
+                        # through the checks above
                         m, append = slot
                         mno = hdr[4]
                         _, _, flags, n, _, seq = hdr
@@ -747,9 +748,16 @@ class Scanner:
                                 break
                             mark, kind, flags, n, mno2, seq = head(mm, off)
                             end = off + _HS + n
-                            if mark != mark_ok or kind != _TX or mno2 != mno or \
-                                    n > MAX_BODY or end > size:
+                            if mark != mark_ok or kind != _TX or n > MAX_BODY or end > size:
                                 break
+                            if mno2 != mno:  # another machine's transition: switch to it
+                                slot = slots.get(mno2)
+                                if slot is None:
+                                    break
+                                m._last_seq = last
+                                m.error_count += errors
+                                m, append = slot
+                                mno, last, errors = mno2, m._last_seq, 0
                         m._last_seq = last
                         m.error_count += errors
                         continue
