@@ -595,12 +595,6 @@ class Transition:
                 return CANCELED
         return EXECUTED
 
-    def _handler_step(self, from_state: str, to_state: str, name: str, is_final: bool,
-                      is_enter: bool, is_self: bool, duration: float,
-                      call: tuple[Any, ...] | None = None) -> None:
-        self.steps.append(_handler_step(from_state, to_state, name, is_final, is_enter, is_self,
-                                        duration, call))
-
     def _negotiate(self, d: HandlerDispatcher, calls: tuple[Call, ...]) -> Result:
         """Negotiation of a non-Auto transition: the first veto, raise or timeout cancels."""
         handle = d.handle
@@ -609,8 +603,8 @@ class Transition:
             _phase, name, from_state, to_state, state, is_enter, is_self = call
             res, ran, duration = handle(self, name, state, False, is_self)
             if ran and steps_on:
-                self._handler_step(from_state, to_state, name, False, is_enter, is_self,
-                                   duration, call)
+                self.steps.append(_handler_step(from_state, to_state, name, False, is_enter,
+                                                is_self, duration, call))
             if res == CANCELED:
                 return CANCELED
         return EXECUTED
@@ -636,8 +630,8 @@ class Transition:
                 continue
             res, ran, duration = handle(self, name, state, False, is_self)
             if ran and steps_on:
-                self._handler_step(from_state, to_state, name, False, is_enter, is_self,
-                                   duration, call)
+                self.steps.append(_handler_step(from_state, to_state, name, False, is_enter,
+                                                is_self, duration, call))
             if res != CANCELED:
                 continue
             if phase == PAIR:
@@ -735,8 +729,8 @@ class Transition:
         self._latest_enter = is_enter
         res, ran, duration = d.handle(self, name, state, is_final, is_self)
         if ran and self._steps_on:
-            self._handler_step(from_state, to_state, name, is_final, is_enter, is_self,
-                               duration)
+            self.steps.append(_handler_step(from_state, to_state, name, is_final, is_enter,
+                                            is_self, duration, None))
         return res
 
     def _drop_auto(self, state: str) -> bool:

@@ -335,26 +335,23 @@ class _MachineTracer(Tracer):
             mach = self.machine
             before: Sequence[int] = t.time_before
             kb: Sequence[int] | None
-            if mach._tx is t and not mach._disposing and len(before) <= enc.delta_min_states:
-                # small clocks: always whole; error states active after it <=> in the machine's
-                # active set
-                after: Sequence[int] = self._ticks[:]
+            after: Sequence[int]
+            if len(before) <= enc.delta_min_states:  # small clocks: always whole
+                if mach._tx is t and not mach._disposing:
+                    # error states active after it <=> in the machine's active set
+                    after = self._ticks[:]
+                    err = not enc.err_names.isdisjoint(mach._active_set)
+                else:
+                    after = t.time_after
+                    err = any(after[i] & 1 for i in enc.err_idx)
                 flags |= _FLAGS[t.accepted + 2 * (after != before)]
                 kb = None if before == enc.prev else before
                 enc.prev = after
-                if not enc.err_names.isdisjoint(mach._active_set):
+                if err:
                     flags |= FLAG_ERROR
-            elif len(after := t.time_after) <= enc.delta_min_states:
-                flags |= _FLAGS[t.accepted + 2 * (after != before)]
-                kb = None if before == enc.prev else before
-                enc.prev = after
-                for i in enc.err_idx:
-                    if after[i] & 1:
-                        flags |= FLAG_ERROR
-                        break
             else:
                 flags, after, kb = enc.clock(
-                    seq, flags | FLAG_ACCEPTED if t.accepted else flags, after, before)
+                    seq, flags | FLAG_ACCEPTED if t.accepted else flags, t.time_after, before)
             if t.__class__ is Transition:  # its ids are "%016x": the header holds them whole
                 h = t.id_num
                 tid = None

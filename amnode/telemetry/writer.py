@@ -145,7 +145,7 @@ class MachineEncoder:
         self.index: dict[str, int] = {"": -1}
         #: clock indexes of the error states (Exception, Err*)
         self.err_idx: tuple[int, ...] = ()
-        #: the same as names
+        #: the error states' names (tested against a machine's active set)
         self.err_names: frozenset[str] = frozenset()
         #: the clock after the last transition frame; None starts a new full-clock chain
         self.prev: Sequence[int] | None = None

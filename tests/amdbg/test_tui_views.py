@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 from helpers.tui import settle
@@ -142,12 +143,17 @@ async def test_matrix_replaces_the_detail_and_follows_the_cursor(session: Sessio
 # ---------------------------------------------------------------------- rain
 
 
+async def open_rain(app: ReplayApp, pilot: Any) -> RainView:
+    """`r`: the rain view, once the app has drawn it."""
+    await pilot.press("r")
+    await settle(pilot)
+    return app.query_one(RainView)
+
+
 async def test_rain_rows_follow_the_cursor_and_select(session: Session) -> None:
     app = ReplayApp(session, machine="order-1002", number=7)
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.press("r")
-        await settle(pilot)
-        rain = app.query_one(RainView)
+        rain = await open_rain(app, pilot)
         assert app.focused is rain and rain.row_count() == len(app.machine)
         text = lines(rain)
         marked = [line for line in text if line.startswith("▶")]
@@ -206,9 +212,7 @@ async def test_rain_pages_and_decodes_ahead(long_machine: Path) -> None:
     with Session.open(long_machine) as s:
         app = ReplayApp(s, machine="long", number=1)
         async with app.run_test(size=SIZE) as pilot:
-            await pilot.press("r")
-            await settle(pilot)
-            rain = app.query_one(RainView)
+            rain = await open_rain(app, pilot)
             page = rain.page
             assert rain_numbers(rain)[:page] == list(range(1, page + 1))
             # resting: the page below the screen is decoded before it is shown
@@ -236,9 +240,7 @@ async def test_rain_pages_and_decodes_ahead(long_machine: Path) -> None:
 async def test_rain_redraws_rows_in_the_new_theme(session: Session) -> None:
     app = ReplayApp(session, machine="order-1002", number=3)
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.press("r")
-        await settle(pilot)
-        rain = app.query_one(RainView)
+        rain = await open_rain(app, pilot)
 
         def cursor_bg() -> set[str]:
             y = rain.header_lines + rain.cursor - int(rain.scroll_y)

@@ -448,15 +448,21 @@ async def test_push_to_a_listener_records_what_a_file_recorder_records(tmp_path:
     assert by_live.machine("push-0").disposed and by_file.machine("push-0").disposed
 
 
-#: the push thread's connection completes only once the process has begun to exit
+#: the push thread's connection completes only once the process has begun to exit (its exit
+#: flush, `PushClient._finish`, opens the gate)
 SLOW_CONNECT = r"""
 import asyncio
-orig = asyncio.BaseEventLoop.create_connection
+orig_connect = asyncio.BaseEventLoop.create_connection
 async def create_connection(self, *args, **kwargs):
     from amnode.telemetry import push
-    while not (push.client() is not None and push.client()._stopping):
-        await asyncio.sleep(0.005)
-    return await orig(self, *args, **kwargs)
+    gate = asyncio.Event()
+    orig_finish = push.PushClient._finish
+    async def finish(client, timeout):
+        gate.set()
+        await orig_finish(client, timeout)
+    push.PushClient._finish = finish
+    await gate.wait()
+    return await orig_connect(self, *args, **kwargs)
 asyncio.BaseEventLoop.create_connection = create_connection
 """
 

@@ -120,7 +120,8 @@ class RainView(RowList):
             key = self._key(row, tl.number(row))
             if key not in self._strips:
                 # the line it will be on after a page down, drawn now (decoded on the way)
-                self._keep(key, RowList.render_line(self, self.header_lines + row - top))
+                self._keep(key, self._line(self.header_lines + row - top,
+                                           self.scrollable_content_region.width))
                 done += 1
                 if done >= PREFETCH_SLICE:
                     self._schedule_prefetch()

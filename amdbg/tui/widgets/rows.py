@@ -87,21 +87,23 @@ class RowList(LineRepaint, ScrollView, can_focus=True, inherit_bindings=False):
 
     def reset(self) -> None:
         """The rows changed: recompute the scroll size and redraw."""
-        count = self.row_count()
-        self.virtual_size = Size(self.size.width, count + self.header_lines)
-        self.cursor = min(self.cursor, max(count - 1, 0))
+        self._fit_rows()
         self.forget_rows()
 
     def rows_changed(self) -> None:
         """The rows' content changed (not their look otherwise): recompute the scroll size
         and repaint the lines that now differ (`reset` repaints them all)."""
+        self._fit_rows()
+        self._drawn.clear()
+        self.repaint()
+
+    def _fit_rows(self) -> None:
+        """The scroll size for the current row count, and the cursor kept inside it."""
         count = self.row_count()
         size = Size(self.size.width, count + self.header_lines)
         if self.virtual_size != size:
             self.virtual_size = size
         self.cursor = min(self.cursor, max(count - 1, 0))
-        self._drawn.clear()
-        self.repaint()
 
     @property
     def page(self) -> int:
